@@ -1,0 +1,173 @@
+//! Settings: the only place that reads the environment. Defaults live in code; secrets are
+//! redacted in `Debug` so a logged `Settings` never leaks a key.
+
+use std::{fmt, path::PathBuf};
+
+/// A secret string whose `Debug` prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Everything slotline needs to start; see the README's environment table.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to bind; port 0 picks a free port (tests).
+    pub listen: String,
+    /// SQLite file.
+    pub db_path: PathBuf,
+    /// Base of the absolute URLs placed in TeXML and SMS, without a trailing slash.
+    pub public_url: String,
+    /// Bearer token for the admin API; `None` makes the admin API answer 503.
+    pub admin_token: Option<Secret>,
+    /// HMAC key for state tokens; `None` means "generated once and stored in the database".
+    pub url_secret: Option<Secret>,
+    /// Messaging API key; `None` means SMS dry-run.
+    pub telnyx_api_key: Option<Secret>,
+    /// Base64 Ed25519 public key that signs Telnyx requests.
+    pub telnyx_public_key: Option<String>,
+    /// Development only: accept unsigned Telnyx requests.
+    pub insecure_skip_signatures: bool,
+    /// Messaging API base URL (tests point it at a local fake).
+    pub telnyx_api_base: String,
+    /// Default messaging profile for tenants without their own.
+    pub messaging_profile_id: Option<String>,
+}
+
+/// A setting that is present but unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What to fix.
+    pub message: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            db_path: PathBuf::from("data/slotline.db"),
+            public_url: "http://127.0.0.1:8080".into(),
+            admin_token: None,
+            url_secret: None,
+            telnyx_api_key: None,
+            telnyx_public_key: None,
+            insecure_skip_signatures: false,
+            telnyx_api_base: "https://api.telnyx.com/v2".into(),
+            messaging_profile_id: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the `SLOTLINE_*` and `TELNYX_*` variables over the defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Same as [`Settings::from_env`] over any lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mut s = Settings::default();
+        if let Some(v) = get("SLOTLINE_LISTEN") {
+            s.listen = v;
+        }
+        if let Some(v) = get("SLOTLINE_DB") {
+            s.db_path = PathBuf::from(v);
+        }
+        // Without a public URL, absolute URLs point at the listen address (right for local use).
+        s.public_url = format!("http://{}", s.listen);
+        if let Some(v) = get("SLOTLINE_PUBLIC_URL") {
+            let trimmed = v.trim_end_matches('/').to_string();
+            if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+                return Err(ConfigError {
+                    variable: "SLOTLINE_PUBLIC_URL",
+                    message: format!(
+                        "{v:?} must be an absolute http(s) URL such as https://booking.example.com"
+                    ),
+                });
+            }
+            s.public_url = trimmed;
+        }
+        s.admin_token = get("SLOTLINE_ADMIN_TOKEN").map(Secret::new);
+        s.url_secret = get("SLOTLINE_URL_SECRET").map(Secret::new);
+        s.telnyx_api_key = get("TELNYX_API_KEY").map(Secret::new);
+        s.telnyx_public_key = get("TELNYX_PUBLIC_KEY");
+        if let Some(v) = get("SLOTLINE_INSECURE_SKIP_SIGNATURES") {
+            s.insecure_skip_signatures = match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "SLOTLINE_INSECURE_SKIP_SIGNATURES",
+                        message: format!("{v:?} must be 1 or 0"),
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("TELNYX_API_BASE") {
+            s.telnyx_api_base = v.trim_end_matches('/').to_string();
+        }
+        s.messaging_profile_id = get("TELNYX_MESSAGING_PROFILE_ID");
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert!(s.admin_token.is_none());
+    }
+
+    #[test]
+    fn the_public_url_follows_the_listen_address_unless_set() {
+        let s = settings(&[("SLOTLINE_LISTEN", "127.0.0.1:9000")]).unwrap();
+        assert_eq!(s.public_url, "http://127.0.0.1:9000");
+        let s = settings(&[("SLOTLINE_PUBLIC_URL", "https://b.example.com/")]).unwrap();
+        assert_eq!(s.public_url, "https://b.example.com");
+    }
+
+    #[test]
+    fn a_relative_public_url_is_refused() {
+        let err = settings(&[("SLOTLINE_PUBLIC_URL", "booking.example.com")]).unwrap_err();
+        assert_eq!(err.variable, "SLOTLINE_PUBLIC_URL");
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let s = settings(&[("SLOTLINE_ADMIN_TOKEN", "hunter2")]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

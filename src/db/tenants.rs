@@ -1,0 +1,477 @@
+//! Tenants and what belongs to them (services, providers, hours, closures). A tenant is
+//! always written whole, in one transaction, so a failed update leaves nothing half-written.
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::{DbError, is_foreign_key_violation, is_unique_violation};
+use crate::domain::{
+    PhoneNumber, ProviderSpec, ServiceSpec, TenantSpec,
+    tenant::{hhmm, parse_date, parse_hhmm},
+};
+
+/// A stored tenant: the spec plus the ids the booking code needs.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// Row id.
+    pub id: i64,
+    /// Everything the operator configured.
+    pub spec: TenantSpec,
+    /// Service ids, parallel to `spec.services`.
+    pub service_ids: Vec<i64>,
+    /// Provider ids, parallel to `spec.providers`.
+    pub provider_ids: Vec<i64>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl Tenant {
+    /// The operator-facing JSON: the spec plus `id` and timestamps.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = self.spec.to_json();
+        v["id"] = self.id.into();
+        v["created_at"] = ts(self.created_at).into();
+        v["updated_at"] = ts(self.updated_at).into();
+        v
+    }
+
+    /// Name of provider `id` (empty if it is not this tenant's).
+    pub fn provider_name(&self, id: i64) -> &str {
+        self.provider_ids
+            .iter()
+            .position(|p| *p == id)
+            .map(|i| self.spec.providers[i].name.as_str())
+            .unwrap_or_default()
+    }
+
+    /// Id of the service at `index` in `spec.services`.
+    pub fn service_id(&self, index: usize) -> i64 {
+        self.service_ids[index]
+    }
+}
+
+fn ts(secs: i64) -> String {
+    Timestamp::from_second(secs)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn now() -> i64 {
+    Timestamp::now().as_second()
+}
+
+/// Inserts a new tenant; a taken slug or phone number is a `Conflict` naming the field.
+pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let t = now();
+    let reminder = serde_json::to_string(&spec.reminder_hours).unwrap_or_else(|_| "[]".into());
+    tx.execute(
+        "INSERT INTO tenants (slug, name, phone_number, timezone, voice, greeting, sms_from,
+            messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes, horizon_days,
+            buffer_minutes, reminder_hours, max_attempts, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+        params![
+            spec.slug,
+            spec.name,
+            spec.phone_number.as_str(),
+            spec.timezone,
+            spec.voice,
+            spec.greeting,
+            spec.sms_from.as_ref().map(PhoneNumber::as_str),
+            spec.messaging_profile_id,
+            spec.transfer_number.as_ref().map(PhoneNumber::as_str),
+            spec.slot_minutes,
+            spec.min_notice_minutes,
+            spec.horizon_days,
+            spec.buffer_minutes,
+            reminder,
+            spec.max_attempts,
+            t,
+        ],
+    )
+    .map_err(|e| unique_to_conflict(&tx, e, spec))?;
+    let id = tx.last_insert_rowid();
+    write_children(&tx, id, spec)?;
+    let tenant = load(&tx, id)?;
+    tx.commit()?;
+    Ok(tenant)
+}
+
+/// Replaces tenant `id` with `spec`. Services and providers are matched by name so their
+/// ids (and the appointments pointing at them) survive; removing one that still has
+/// appointments is a `Conflict`.
+pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tenant, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let reminder = serde_json::to_string(&spec.reminder_hours).unwrap_or_else(|_| "[]".into());
+    let changed = tx
+        .execute(
+            "UPDATE tenants SET slug = ?2, name = ?3, phone_number = ?4, timezone = ?5, voice = ?6,
+                greeting = ?7, sms_from = ?8, messaging_profile_id = ?9, transfer_number = ?10,
+                slot_minutes = ?11, min_notice_minutes = ?12, horizon_days = ?13,
+                buffer_minutes = ?14, reminder_hours = ?15, max_attempts = ?16, updated_at = ?17
+             WHERE id = ?1",
+            params![
+                id,
+                spec.slug,
+                spec.name,
+                spec.phone_number.as_str(),
+                spec.timezone,
+                spec.voice,
+                spec.greeting,
+                spec.sms_from.as_ref().map(PhoneNumber::as_str),
+                spec.messaging_profile_id,
+                spec.transfer_number.as_ref().map(PhoneNumber::as_str),
+                spec.slot_minutes,
+                spec.min_notice_minutes,
+                spec.horizon_days,
+                spec.buffer_minutes,
+                reminder,
+                spec.max_attempts,
+                now(),
+            ],
+        )
+        .map_err(|e| unique_to_conflict(&tx, e, spec))?;
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
+    tx.execute("DELETE FROM opening_hours WHERE tenant_id = ?1", [id])?;
+    tx.execute("DELETE FROM closures WHERE tenant_id = ?1", [id])?;
+    tx.execute(
+        "DELETE FROM provider_services WHERE provider_id IN (SELECT id FROM providers WHERE tenant_id = ?1)",
+        [id],
+    )?;
+    remove_missing(
+        &tx,
+        id,
+        "services",
+        spec.services.iter().map(|s| s.name.as_str()),
+    )?;
+    remove_missing(
+        &tx,
+        id,
+        "providers",
+        spec.providers.iter().map(|p| p.name.as_str()),
+    )?;
+    write_children(&tx, id, spec)?;
+    let tenant = load(&tx, id)?;
+    tx.commit()?;
+    Ok(tenant)
+}
+
+/// Deletes services or providers no longer listed; one with appointments stops the update.
+fn remove_missing<'a>(
+    tx: &Transaction,
+    tenant: i64,
+    table: &str,
+    keep: impl Iterator<Item = &'a str>,
+) -> Result<(), DbError> {
+    let keep: Vec<String> = keep.map(str::to_lowercase).collect();
+    let rows: Vec<(i64, String)> = tx
+        .prepare(&format!(
+            "SELECT id, name FROM {table} WHERE tenant_id = ?1"
+        ))?
+        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (row, name) in rows {
+        if keep.contains(&name.to_lowercase()) {
+            continue;
+        }
+        tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [row])
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    DbError::Conflict(format!(
+                        "{table}: {name:?} still has appointments; cancel or move them before removing it"
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+    }
+    Ok(())
+}
+
+/// Upserts services and providers by name, and writes hours and closures.
+fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<(), DbError> {
+    let mut service_ids = Vec::with_capacity(spec.services.len());
+    for (
+        pos,
+        ServiceSpec {
+            name,
+            duration_minutes,
+        },
+    ) in spec.services.iter().enumerate()
+    {
+        tx.execute(
+            "INSERT INTO services (tenant_id, name, duration_minutes, position) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, name COLLATE NOCASE) DO UPDATE
+             SET name = excluded.name, duration_minutes = excluded.duration_minutes, position = excluded.position",
+            params![tenant, name, duration_minutes, pos as i64],
+        )?;
+        let sid: i64 = tx.query_row(
+            "SELECT id FROM services WHERE tenant_id = ?1 AND name = ?2 COLLATE NOCASE",
+            params![tenant, name],
+            |r| r.get(0),
+        )?;
+        service_ids.push((name.clone(), sid));
+    }
+    for (pos, ProviderSpec { name, services }) in spec.providers.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO providers (tenant_id, name, position) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant_id, name COLLATE NOCASE) DO UPDATE
+             SET name = excluded.name, position = excluded.position",
+            params![tenant, name, pos as i64],
+        )?;
+        let pid: i64 = tx.query_row(
+            "SELECT id FROM providers WHERE tenant_id = ?1 AND name = ?2 COLLATE NOCASE",
+            params![tenant, name],
+            |r| r.get(0),
+        )?;
+        for svc in services {
+            if let Some((_, sid)) = service_ids.iter().find(|(n, _)| n == svc) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO provider_services (provider_id, service_id) VALUES (?1, ?2)",
+                    params![pid, sid],
+                )?;
+            }
+        }
+    }
+    for (day, ranges) in spec.hours.iter().enumerate() {
+        for (opens, closes) in ranges {
+            tx.execute(
+                "INSERT INTO opening_hours (tenant_id, weekday, opens, closes) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant, day as i64, hhmm(*opens), hhmm(*closes)],
+            )?;
+        }
+    }
+    for day in &spec.closures {
+        tx.execute(
+            "INSERT INTO closures (tenant_id, day) VALUES (?1, ?2)",
+            params![tenant, day.to_string()],
+        )?;
+    }
+    Ok(())
+}
+
+fn unique_to_conflict(tx: &Transaction, e: rusqlite::Error, spec: &TenantSpec) -> DbError {
+    if !is_unique_violation(&e) {
+        return e.into();
+    }
+    // Name the field that clashed; the error text alone is not a stable contract.
+    let slug_taken: bool = tx
+        .query_row(
+            "SELECT 1 FROM tenants WHERE slug = ?1",
+            [&spec.slug],
+            |_| Ok(true),
+        )
+        .optional()
+        .ok()
+        .flatten()
+        .is_some();
+    if slug_taken {
+        DbError::Conflict(format!(
+            "slug: {:?} is already used by another tenant",
+            spec.slug
+        ))
+    } else {
+        DbError::Conflict(format!(
+            "phone_number: {} already belongs to another tenant",
+            spec.phone_number
+        ))
+    }
+}
+
+/// Finds a tenant by numeric id or by slug.
+pub fn find(conn: &Connection, id_or_slug: &str) -> Result<Tenant, DbError> {
+    let id: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM tenants WHERE slug = ?1 OR (CAST(id AS TEXT) = ?1)",
+            [id_or_slug],
+            |r| r.get(0),
+        )
+        .optional()?;
+    load(conn, id.ok_or(DbError::NotFound)?)
+}
+
+/// Finds the tenant whose line is `number`.
+pub fn by_phone(conn: &Connection, number: &PhoneNumber) -> Result<Option<Tenant>, DbError> {
+    let id: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM tenants WHERE phone_number = ?1",
+            [number.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.map(|id| load(conn, id)).transpose()
+}
+
+/// Every tenant, ordered by id.
+pub fn list(conn: &Connection) -> Result<Vec<Tenant>, DbError> {
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM tenants ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    ids.into_iter().map(|id| load(conn, id)).collect()
+}
+
+/// Deletes a tenant and everything that belongs to it.
+pub fn delete(conn: &mut Connection, id: i64) -> Result<(), DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Appointments first: they point at services and providers without cascading.
+    tx.execute("DELETE FROM appointments WHERE tenant_id = ?1", [id])?;
+    let n = tx.execute("DELETE FROM tenants WHERE id = ?1", [id])?;
+    if n == 0 {
+        return Err(DbError::NotFound);
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// True when no tenant exists (used by `serve --demo`).
+pub fn is_empty(conn: &Connection) -> Result<bool, DbError> {
+    Ok(
+        conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM tenants)", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+fn corrupt(what: impl std::fmt::Display) -> DbError {
+    DbError::Corrupt(what.to_string())
+}
+
+/// Reads a whole tenant by id.
+pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
+    let row = conn
+        .query_row(
+            "SELECT slug, name, phone_number, timezone, voice, greeting, sms_from,
+                    messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes,
+                    horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at
+             FROM tenants WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?),
+                    (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?),
+                    (r.get::<_, u32>(9)?, r.get::<_, u32>(10)?, r.get::<_, u32>(11)?, r.get::<_, u32>(12)?, r.get::<_, String>(13)?, r.get::<_, u32>(14)?),
+                    (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?),
+                ))
+            },
+        )
+        .optional()?
+        .ok_or(DbError::NotFound)?;
+    let (
+        (slug, name, phone, timezone, voice, greeting),
+        (sms_from, profile, transfer),
+        nums,
+        (created_at, updated_at),
+    ) = row;
+    let (slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder, max_attempts) =
+        nums;
+    let parse_phone = |s: Option<String>| {
+        s.map(|s| PhoneNumber::parse(&s).map_err(corrupt))
+            .transpose()
+    };
+
+    let mut services = Vec::new();
+    let mut service_ids = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, duration_minutes FROM services WHERE tenant_id = ?1 ORDER BY position",
+    )?;
+    for row in stmt.query_map([id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, u32>(2)?,
+        ))
+    })? {
+        let (sid, name, duration_minutes) = row?;
+        service_ids.push(sid);
+        services.push(ServiceSpec {
+            name,
+            duration_minutes,
+        });
+    }
+    let mut providers = Vec::new();
+    let mut provider_ids = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.id, p.name, s.name FROM providers p
+         LEFT JOIN provider_services ps ON ps.provider_id = p.id
+         LEFT JOIN services s ON s.id = ps.service_id
+         WHERE p.tenant_id = ?1 ORDER BY p.position, s.position",
+    )?;
+    for row in stmt.query_map([id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })? {
+        let (pid, name, service) = row?;
+        if provider_ids.last() != Some(&pid) {
+            provider_ids.push(pid);
+            providers.push(ProviderSpec {
+                name,
+                services: Vec::new(),
+            });
+        }
+        if let (Some(service), Some(p)) = (service, providers.last_mut()) {
+            p.services.push(service);
+        }
+    }
+    let mut hours: [Vec<_>; 7] = Default::default();
+    let mut stmt = conn.prepare_cached("SELECT weekday, opens, closes FROM opening_hours WHERE tenant_id = ?1 ORDER BY weekday, opens")?;
+    for row in stmt.query_map([id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })? {
+        let (day, opens, closes) = row?;
+        let range = (
+            parse_hhmm(&opens).ok_or_else(|| corrupt(&opens))?,
+            parse_hhmm(&closes).ok_or_else(|| corrupt(&closes))?,
+        );
+        hours
+            .get_mut(day as usize)
+            .ok_or_else(|| corrupt(day))?
+            .push(range);
+    }
+    let mut closures = std::collections::BTreeSet::new();
+    let mut stmt = conn.prepare_cached("SELECT day FROM closures WHERE tenant_id = ?1")?;
+    for row in stmt.query_map([id], |r| r.get::<_, String>(0))? {
+        let day = row?;
+        closures.insert(parse_date(&day).ok_or_else(|| corrupt(&day))?);
+    }
+    let spec = TenantSpec {
+        slug,
+        name,
+        phone_number: PhoneNumber::parse(&phone).map_err(corrupt)?,
+        timezone,
+        voice,
+        greeting,
+        sms_from: parse_phone(sms_from)?,
+        messaging_profile_id: profile,
+        transfer_number: parse_phone(transfer)?,
+        hours,
+        closures,
+        slot_minutes,
+        min_notice_minutes,
+        horizon_days,
+        buffer_minutes,
+        reminder_hours: serde_json::from_str(&reminder).map_err(corrupt)?,
+        max_attempts,
+        services,
+        providers,
+    };
+    Ok(Tenant {
+        id,
+        spec,
+        service_ids,
+        provider_ids,
+        created_at,
+        updated_at,
+    })
+}

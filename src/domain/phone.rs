@@ -1,0 +1,127 @@
+//! E.164 phone numbers: normalised on parse (spaces, dashes, dots and brackets dropped),
+//! and masked whenever they are logged.
+
+use std::fmt;
+
+/// A phone number in E.164 form: `+` and 8 to 15 digits, the first not 0.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+/// Why a string is not an E.164 number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not an E.164 phone number; write it as + then country code and number, e.g. +13125550100"
+)]
+pub struct PhoneError(pub String);
+
+impl PhoneNumber {
+    /// Parses and normalises `input`; separators people type (` -.()`) are ignored.
+    pub fn parse(input: &str) -> Result<Self, PhoneError> {
+        let trimmed = input.trim();
+        let rest = trimmed
+            .strip_prefix('+')
+            .ok_or_else(|| PhoneError(input.to_string()))?;
+        let mut digits = String::with_capacity(16);
+        digits.push('+');
+        for c in rest.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => return Err(PhoneError(input.to_string())),
+            }
+        }
+        let count = digits.len() - 1;
+        if !(8..=15).contains(&count) || digits.as_bytes()[1] == b'0' {
+            return Err(PhoneError(input.to_string()));
+        }
+        Ok(Self(digits))
+    }
+
+    /// The normalised number, e.g. `+13125550100`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The masked form for logs.
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+/// Masks a phone number (or anything that may be one) for logs: `+1312***0199`.
+/// Short strings are masked entirely so nothing identifying leaks.
+pub fn mask(raw: &str) -> String {
+    let chars: Vec<char> = raw.chars().collect();
+    if chars.len() < 9 {
+        return "***".into();
+    }
+    let head: String = chars[..5].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}***{tail}")
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Debug is masked too, so a number inside a logged struct does not leak.
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn numbers_are_normalised() {
+        for (input, want) in [
+            ("+13125550100", "+13125550100"),
+            (" +1 (312) 555-0100 ", "+13125550100"),
+            ("+49.30.1234567", "+49301234567"),
+        ] {
+            assert_eq!(PhoneNumber::parse(input).unwrap().as_str(), want);
+        }
+    }
+
+    #[test]
+    fn non_e164_numbers_are_refused() {
+        for input in [
+            "",
+            "13125550100",
+            "+0123456789",
+            "+1234567",
+            "+1234567890123456",
+            "+1312abc0100",
+            "++13125550100",
+        ] {
+            assert!(PhoneNumber::parse(input).is_err(), "{input}");
+        }
+    }
+
+    #[test]
+    fn masking_keeps_country_area_and_last_four() {
+        assert_eq!(mask("+13125550199"), "+1312***0199");
+        assert_eq!(mask("short"), "***");
+        assert_eq!(
+            format!("{:?}", PhoneNumber::parse("+13125550199").unwrap()),
+            "PhoneNumber(+1312***0199)"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics_and_valid_output_reparses(s in "\\PC{0,24}") {
+            if let Ok(p) = PhoneNumber::parse(&s) {
+                prop_assert_eq!(PhoneNumber::parse(p.as_str()).unwrap(), p.clone());
+                prop_assert!(!p.masked().contains(&p.as_str()[5..p.as_str().len()-4]) || p.as_str().len() <= 9);
+            }
+        }
+    }
+}

@@ -1,0 +1,696 @@
+//! The tenant as operators post it: parsed field by field from JSON so every mistake is
+//! reported with the field that holds it (`hours.tue[1]`, `providers[0].services[2]`) and a
+//! sentence saying what to fix. A `TenantSpec` is valid by construction.
+
+use std::collections::BTreeSet;
+
+use jiff::civil::{Date, Time};
+use serde_json::{Map, Value, json};
+
+use super::phone::PhoneNumber;
+
+/// Weekday keys in the order used everywhere (index 0 = Monday).
+pub const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// Durations, slot grid and buffer are whole multiples of this many minutes, so that
+/// occupied time maps onto the database's fixed cells (see `db/appointments.rs`).
+pub const CELL_MINUTES: u32 = 5;
+
+/// A validation failure: which field, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// JSON path of the offending field.
+    pub field: String,
+    /// A sentence that tells the operator what to fix.
+    pub message: String,
+}
+
+fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, FieldError> {
+    Err(FieldError {
+        field: field.into(),
+        message: message.into(),
+    })
+}
+
+/// A bookable service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// Name callers say ("Haircut"); unique per tenant, case-insensitively.
+    pub name: String,
+    /// How long the service takes.
+    pub duration_minutes: u32,
+}
+
+/// A person (or chair, or bay) that performs services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSpec {
+    /// Display name; unique per tenant.
+    pub name: String,
+    /// Names of the services offered, as spelled in `services`.
+    pub services: Vec<String>,
+}
+
+/// A validated tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSpec {
+    /// URL-safe handle (`bella-salon`).
+    pub slug: String,
+    /// Business name, spoken and texted.
+    pub name: String,
+    /// The number callers dial; unique across tenants.
+    pub phone_number: PhoneNumber,
+    /// IANA time zone name, known to be valid.
+    pub timezone: String,
+    /// TTS voice for `<Voice name=…>`.
+    pub voice: String,
+    /// What the line says first.
+    pub greeting: String,
+    /// Sender of texts; `None` uses `phone_number`.
+    pub sms_from: Option<PhoneNumber>,
+    /// Messaging profile; `None` uses the server default.
+    pub messaging_profile_id: Option<String>,
+    /// A human to `<Dial>` when the AI cannot book.
+    pub transfer_number: Option<PhoneNumber>,
+    /// Opening ranges per weekday (index 0 = Monday), sorted and non-overlapping.
+    pub hours: [Vec<(Time, Time)>; 7],
+    /// Days closed regardless of `hours`.
+    pub closures: BTreeSet<Date>,
+    /// Grid of start times, in minutes.
+    pub slot_minutes: u32,
+    /// Minimum time between now and a booked start.
+    pub min_notice_minutes: u32,
+    /// How many local days ahead may be booked.
+    pub horizon_days: u32,
+    /// Time blocked after each appointment.
+    pub buffer_minutes: u32,
+    /// Reminder texts, hours before the appointment.
+    pub reminder_hours: Vec<u32>,
+    /// Failed booking attempts before handing the call to a human.
+    pub max_attempts: u32,
+    /// Services, in the operator's order.
+    pub services: Vec<ServiceSpec>,
+    /// Providers, in the operator's order.
+    pub providers: Vec<ProviderSpec>,
+}
+
+const FIELDS: &[&str] = &[
+    "slug",
+    "name",
+    "phone_number",
+    "timezone",
+    "voice",
+    "greeting",
+    "sms_from",
+    "messaging_profile_id",
+    "transfer_number",
+    "hours",
+    "closures",
+    "slot_minutes",
+    "min_notice_minutes",
+    "horizon_days",
+    "buffer_minutes",
+    "reminder_hours",
+    "max_attempts",
+    "services",
+    "providers",
+];
+
+/// Default TTS voice (PROTOCOL.md §2.2 recommends always naming one).
+pub const DEFAULT_VOICE: &str = "Telnyx.NaturalHD.astra";
+
+impl TenantSpec {
+    /// Parses a tenant from the JSON an operator posted. Unknown fields are refused so a
+    /// typo (`"timezone "`) is not silently ignored.
+    pub fn from_json(value: &Value) -> Result<Self, FieldError> {
+        let Some(map) = value.as_object() else {
+            return err("", "the body must be a JSON object describing the tenant");
+        };
+        if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return err(
+                unknown.clone(),
+                format!("unknown field; known fields are {}", FIELDS.join(", ")),
+            );
+        }
+        let slug = slug(map)?;
+        let name = text(map, "name", 200)?.ok_or_else(|| missing("name"))?;
+        let phone_number = phone(map, "phone_number")?.ok_or_else(|| missing("phone_number"))?;
+        let timezone = timezone(map)?;
+        let voice = text(map, "voice", 200)?.unwrap_or_else(|| DEFAULT_VOICE.into());
+        let greeting = text(map, "greeting", 1000)?
+            .unwrap_or_else(|| format!("Thanks for calling {name}. What can I book for you?"));
+        let services = services(map)?;
+        let providers = providers(map, &services)?;
+        let slot_minutes = minutes(map, "slot_minutes", 15, CELL_MINUTES, 240, true)?;
+        let buffer_minutes = minutes(map, "buffer_minutes", 0, 0, 240, true)?;
+        Ok(Self {
+            sms_from: phone(map, "sms_from")?,
+            messaging_profile_id: text(map, "messaging_profile_id", 100)?,
+            transfer_number: phone(map, "transfer_number")?,
+            hours: hours(map)?,
+            closures: closures(map)?,
+            min_notice_minutes: minutes(map, "min_notice_minutes", 60, 0, 60 * 24 * 30, false)?,
+            horizon_days: minutes(map, "horizon_days", 60, 1, 366, false)?,
+            reminder_hours: reminder_hours(map)?,
+            max_attempts: minutes(map, "max_attempts", 3, 1, 10, false)?,
+            slug,
+            name,
+            phone_number,
+            timezone,
+            voice,
+            greeting,
+            slot_minutes,
+            buffer_minutes,
+            services,
+            providers,
+        })
+    }
+
+    /// The JSON shape operators post and read back (without `id` and timestamps).
+    pub fn to_json(&self) -> Value {
+        let mut hours = Map::new();
+        for (i, ranges) in self.hours.iter().enumerate() {
+            if !ranges.is_empty() {
+                let list: Vec<Value> = ranges
+                    .iter()
+                    .map(|(a, b)| json!([hhmm(*a), hhmm(*b)]))
+                    .collect();
+                hours.insert(DAY_KEYS[i].into(), Value::Array(list));
+            }
+        }
+        json!({
+            "slug": self.slug,
+            "name": self.name,
+            "phone_number": self.phone_number,
+            "timezone": self.timezone,
+            "voice": self.voice,
+            "greeting": self.greeting,
+            "sms_from": self.sms_from,
+            "messaging_profile_id": self.messaging_profile_id,
+            "transfer_number": self.transfer_number,
+            "hours": hours,
+            "closures": self.closures.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            "slot_minutes": self.slot_minutes,
+            "min_notice_minutes": self.min_notice_minutes,
+            "horizon_days": self.horizon_days,
+            "buffer_minutes": self.buffer_minutes,
+            "reminder_hours": self.reminder_hours,
+            "max_attempts": self.max_attempts,
+            "services": self.services.iter().map(|s| json!({"name": s.name, "duration_minutes": s.duration_minutes})).collect::<Vec<_>>(),
+            "providers": self.providers.iter().map(|p| json!({"name": p.name, "services": p.services})).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The service called `name`, ignoring case and surrounding space.
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        let name = name.trim();
+        self.services
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Formats a time as `HH:MM`.
+pub fn hhmm(t: Time) -> String {
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+/// Parses a strict 24-hour `HH:MM`.
+pub fn parse_hhmm(s: &str) -> Option<Time> {
+    let (h, m) = s.trim().split_once(':')?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    let h: i8 = h.parse().ok()?;
+    let m: i8 = m.parse().ok()?;
+    Time::new(h, m, 0, 0).ok()
+}
+
+/// Parses a strict `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Option<Date> {
+    let s = s.trim();
+    if s.len() != 10 {
+        return None;
+    }
+    s.parse::<Date>().ok()
+}
+
+fn missing(field: &str) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: "this field is required".into(),
+    }
+}
+
+fn text(map: &Map<String, Value>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => err(
+            field,
+            "must not be empty; leave the field out to use the default",
+        ),
+        Some(Value::String(s)) if s.chars().count() > max => {
+            err(field, format!("is longer than {max} characters"))
+        }
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(_) => err(field, "must be a string"),
+    }
+}
+
+fn slug(map: &Map<String, Value>) -> Result<String, FieldError> {
+    let s = text(map, "slug", 64)?.ok_or_else(|| missing("slug"))?;
+    let ok = s
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !s.chars().all(|c| c.is_ascii_digit());
+    if !ok {
+        return err(
+            "slug",
+            format!(
+                "{s:?} must use only a-z, 0-9 and '-', start with a letter or digit, and not be all digits (it is used in URLs), e.g. \"bella-salon\""
+            ),
+        );
+    }
+    Ok(s)
+}
+
+fn phone(map: &Map<String, Value>, field: &str) -> Result<Option<PhoneNumber>, FieldError> {
+    match text(map, field, 32)? {
+        None => Ok(None),
+        Some(s) => PhoneNumber::parse(&s)
+            .map(Some)
+            .or_else(|e| err(field, e.to_string())),
+    }
+}
+
+fn timezone(map: &Map<String, Value>) -> Result<String, FieldError> {
+    let tz = text(map, "timezone", 64)?.ok_or_else(|| missing("timezone"))?;
+    match jiff::tz::TimeZone::get(&tz) {
+        Ok(_) => Ok(tz),
+        Err(_) => err(
+            "timezone",
+            format!(
+                "{tz:?} is not a known IANA time zone; use a name like \"America/Chicago\" or \"Europe/Berlin\""
+            ),
+        ),
+    }
+}
+
+fn minutes(
+    map: &Map<String, Value>,
+    field: &str,
+    default: u32,
+    min: u32,
+    max: u32,
+    on_grid: bool,
+) -> Result<u32, FieldError> {
+    let v = match map.get(field) {
+        None | Some(Value::Null) => return Ok(default),
+        Some(v) => v,
+    };
+    let Some(n) = v.as_u64().filter(|n| (min as u64..=max as u64).contains(n)) else {
+        return err(field, format!("must be a whole number from {min} to {max}"));
+    };
+    let n = n as u32;
+    if on_grid && !n.is_multiple_of(CELL_MINUTES) {
+        return err(
+            field,
+            format!("must be a multiple of {CELL_MINUTES} minutes"),
+        );
+    }
+    Ok(n)
+}
+
+fn hours(map: &Map<String, Value>) -> Result<[Vec<(Time, Time)>; 7], FieldError> {
+    let mut week: [Vec<(Time, Time)>; 7] = Default::default();
+    let obj = match map.get("hours") {
+        None | Some(Value::Null) => {
+            return err(
+                "hours",
+                "opening hours are required, e.g. {\"mon\": [[\"09:00\", \"17:00\"]]}; days left out are closed",
+            );
+        }
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            return err(
+                "hours",
+                "must be an object keyed by mon, tue, wed, thu, fri, sat, sun",
+            );
+        }
+    };
+    for (day, ranges) in obj {
+        let Some(index) = DAY_KEYS.iter().position(|d| d == day) else {
+            return err(
+                format!("hours.{day}"),
+                "unknown day; use mon, tue, wed, thu, fri, sat or sun",
+            );
+        };
+        let Some(list) = ranges.as_array() else {
+            return err(
+                format!("hours.{day}"),
+                "must be a list of [\"HH:MM\", \"HH:MM\"] ranges",
+            );
+        };
+        let mut parsed = Vec::with_capacity(list.len());
+        for (i, range) in list.iter().enumerate() {
+            let field = format!("hours.{day}[{i}]");
+            let pair = range.as_array().filter(|p| p.len() == 2);
+            let Some(pair) = pair else {
+                return err(
+                    field,
+                    "must be a pair [\"HH:MM\", \"HH:MM\"] (opening, closing)",
+                );
+            };
+            let mut ends = [Time::midnight(); 2];
+            for (j, end) in pair.iter().enumerate() {
+                let s = end.as_str().unwrap_or_default();
+                ends[j] = parse_hhmm(s).ok_or_else(|| FieldError {
+                    field: field.clone(),
+                    message: format!(
+                        "{end} is not a time; use 24-hour \"HH:MM\" from 00:00 to 23:59"
+                    ),
+                })?;
+            }
+            if let Some(off) = ends
+                .iter()
+                .find(|t| !(t.minute() as u32).is_multiple_of(CELL_MINUTES))
+            {
+                return err(
+                    field,
+                    format!(
+                        "{} is not on a {CELL_MINUTES}-minute mark; use times like 09:00, 09:05 or 17:30",
+                        hhmm(*off)
+                    ),
+                );
+            }
+            if ends[0] >= ends[1] {
+                return err(
+                    field,
+                    format!(
+                        "{} to {} ends before it starts; hours may not cross midnight, so split them over two days (e.g. [\"{}\", \"23:59\"] and the next day [\"00:00\", \"{}\"])",
+                        hhmm(ends[0]),
+                        hhmm(ends[1]),
+                        hhmm(ends[0]),
+                        hhmm(ends[1])
+                    ),
+                );
+            }
+            parsed.push((ends[0], ends[1], i));
+        }
+        parsed.sort();
+        for w in parsed.windows(2) {
+            if w[1].0 < w[0].1 {
+                return err(
+                    format!("hours.{day}[{}]", w[1].2),
+                    format!(
+                        "{}–{} overlaps {}–{}; make the ranges separate",
+                        hhmm(w[1].0),
+                        hhmm(w[1].1),
+                        hhmm(w[0].0),
+                        hhmm(w[0].1)
+                    ),
+                );
+            }
+        }
+        week[index] = parsed.into_iter().map(|(a, b, _)| (a, b)).collect();
+    }
+    Ok(week)
+}
+
+fn closures(map: &Map<String, Value>) -> Result<BTreeSet<Date>, FieldError> {
+    let list = match map.get("closures") {
+        None | Some(Value::Null) => return Ok(BTreeSet::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return err("closures", "must be a list of dates \"YYYY-MM-DD\""),
+    };
+    let mut out = BTreeSet::new();
+    for (i, d) in list.iter().enumerate() {
+        let date = d.as_str().and_then(parse_date).ok_or_else(|| FieldError {
+            field: format!("closures[{i}]"),
+            message: format!("{d} is not a date; use \"YYYY-MM-DD\""),
+        })?;
+        out.insert(date);
+    }
+    Ok(out)
+}
+
+fn reminder_hours(map: &Map<String, Value>) -> Result<Vec<u32>, FieldError> {
+    let list = match map.get("reminder_hours") {
+        None | Some(Value::Null) => return Ok(vec![24]),
+        Some(Value::Array(a)) => a,
+        Some(_) => {
+            return err(
+                "reminder_hours",
+                "must be a list of whole hours before the appointment, e.g. [24]",
+            );
+        }
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, h) in list.iter().enumerate() {
+        let Some(h) = h.as_u64().filter(|h| (1..=168).contains(h)) else {
+            return err(
+                format!("reminder_hours[{i}]"),
+                "must be a whole number of hours from 1 to 168",
+            );
+        };
+        if out.contains(&(h as u32)) {
+            return err(
+                format!("reminder_hours[{i}]"),
+                format!("{h} is listed twice"),
+            );
+        }
+        out.push(h as u32);
+    }
+    out.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(out)
+}
+
+fn services(map: &Map<String, Value>) -> Result<Vec<ServiceSpec>, FieldError> {
+    let Some(list) = map
+        .get("services")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+    else {
+        return err(
+            "services",
+            "list at least one service, e.g. [{\"name\": \"Haircut\", \"duration_minutes\": 45}]",
+        );
+    };
+    let mut out: Vec<ServiceSpec> = Vec::with_capacity(list.len());
+    for (i, s) in list.iter().enumerate() {
+        let field = format!("services[{i}]");
+        let Some(obj) = s.as_object() else {
+            return err(field, "must be an object with name and duration_minutes");
+        };
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !["name", "duration_minutes"].contains(&k.as_str()))
+        {
+            return err(
+                format!("{field}.{k}"),
+                "unknown field; a service has name and duration_minutes",
+            );
+        }
+        let name = text(obj, "name", 100)
+            .map_err(|e| prefix(&field, e))?
+            .ok_or_else(|| missing(&format!("{field}.name")))?;
+        if out.iter().any(|o| o.name.eq_ignore_ascii_case(&name)) {
+            return err(format!("{field}.name"), format!("{name:?} is listed twice"));
+        }
+        if !obj.contains_key("duration_minutes") {
+            return Err(missing(&format!("{field}.duration_minutes")));
+        }
+        let duration_minutes = minutes(obj, "duration_minutes", 0, CELL_MINUTES, 480, true)
+            .map_err(|e| prefix(&field, e))?;
+        out.push(ServiceSpec {
+            name,
+            duration_minutes,
+        });
+    }
+    Ok(out)
+}
+
+fn providers(
+    map: &Map<String, Value>,
+    services: &[ServiceSpec],
+) -> Result<Vec<ProviderSpec>, FieldError> {
+    let Some(list) = map
+        .get("providers")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+    else {
+        return err(
+            "providers",
+            "list at least one provider, e.g. [{\"name\": \"Anna\", \"services\": [\"Haircut\"]}]",
+        );
+    };
+    let known = services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out: Vec<ProviderSpec> = Vec::with_capacity(list.len());
+    for (i, p) in list.iter().enumerate() {
+        let field = format!("providers[{i}]");
+        let Some(obj) = p.as_object() else {
+            return err(field, "must be an object with name and services");
+        };
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !["name", "services"].contains(&k.as_str()))
+        {
+            return err(
+                format!("{field}.{k}"),
+                "unknown field; a provider has name and services",
+            );
+        }
+        let name = text(obj, "name", 100)
+            .map_err(|e| prefix(&field, e))?
+            .ok_or_else(|| missing(&format!("{field}.name")))?;
+        if out.iter().any(|o| o.name.eq_ignore_ascii_case(&name)) {
+            return err(format!("{field}.name"), format!("{name:?} is listed twice"));
+        }
+        let Some(offered) = obj
+            .get("services")
+            .and_then(Value::as_array)
+            .filter(|l| !l.is_empty())
+        else {
+            return err(
+                format!("{field}.services"),
+                format!("list the services this provider offers, from: {known}"),
+            );
+        };
+        let mut names = Vec::with_capacity(offered.len());
+        for (j, s) in offered.iter().enumerate() {
+            let wanted = s.as_str().unwrap_or_default();
+            let Some(svc) = services
+                .iter()
+                .find(|svc| svc.name.eq_ignore_ascii_case(wanted.trim()))
+            else {
+                return err(
+                    format!("{field}.services[{j}]"),
+                    format!("{s} is not one of the tenant's services ({known})"),
+                );
+            };
+            if !names.contains(&svc.name) {
+                names.push(svc.name.clone());
+            }
+        }
+        out.push(ProviderSpec {
+            name,
+            services: names,
+        });
+    }
+    if let Some((i, s)) = services
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !out.iter().any(|p| p.services.contains(&s.name)))
+    {
+        return err(
+            format!("services[{i}]"),
+            format!(
+                "{:?} is offered by no provider; add it to a provider's services",
+                s.name
+            ),
+        );
+    }
+    Ok(out)
+}
+
+fn prefix(parent: &str, e: FieldError) -> FieldError {
+    FieldError {
+        field: format!("{parent}.{}", e.field),
+        message: e.message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bella() -> Value {
+        json!({
+            "slug": "bella-salon", "name": "Bella Salon", "phone_number": "+13125550100",
+            "timezone": "America/Chicago",
+            "hours": {"mon": [["09:00", "17:00"]], "tue": [["13:00", "19:00"], ["09:00", "12:00"]]},
+            "closures": ["2026-12-25"],
+            "services": [{"name": "Haircut", "duration_minutes": 45}],
+            "providers": [{"name": "Anna", "services": ["haircut"]}]
+        })
+    }
+
+    fn field_of(patch: Value) -> String {
+        let mut v = bella();
+        for (k, val) in patch.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        TenantSpec::from_json(&v).unwrap_err().field
+    }
+
+    #[test]
+    fn a_complete_tenant_parses_with_defaults() {
+        let t = TenantSpec::from_json(&bella()).unwrap();
+        assert_eq!(t.slot_minutes, 15);
+        assert_eq!(t.reminder_hours, vec![24]);
+        assert_eq!(t.voice, DEFAULT_VOICE);
+        assert_eq!(t.hours[1].len(), 2);
+        assert!(t.hours[1][0].0 < t.hours[1][1].0, "ranges are sorted");
+        assert_eq!(
+            t.providers[0].services,
+            vec!["Haircut"],
+            "service names are canonicalised"
+        );
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let t = TenantSpec::from_json(&bella()).unwrap();
+        assert_eq!(TenantSpec::from_json(&t.to_json()).unwrap(), t);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert_eq!(
+            field_of(json!({"phone_number": "3125550100"})),
+            "phone_number"
+        );
+        assert_eq!(field_of(json!({"timezone": "Mars/Olympus"})), "timezone");
+        assert_eq!(
+            field_of(json!({"hours": {"mon": [["09:00", "25:00"]]}})),
+            "hours.mon[0]"
+        );
+        assert_eq!(
+            field_of(json!({"hours": {"mon": [["17:00", "09:00"]]}})),
+            "hours.mon[0]"
+        );
+        assert_eq!(
+            field_of(json!({"hours": {"mon": [["09:00", "12:00"], ["11:00", "13:00"]]}})),
+            "hours.mon[1]"
+        );
+        assert_eq!(field_of(json!({"hours": {"funday": []}})), "hours.funday");
+        assert_eq!(
+            field_of(json!({"services": [{"name": "Cut", "duration_minutes": 0}]})),
+            "services[0].duration_minutes"
+        );
+        assert_eq!(
+            field_of(json!({"providers": [{"name": "Anna", "services": ["Colour"]}]})),
+            "providers[0].services[0]"
+        );
+        assert_eq!(field_of(json!({"closures": ["2026-02-30"]})), "closures[0]");
+        assert_eq!(field_of(json!({"slug": "Bella Salon"})), "slug");
+        assert_eq!(field_of(json!({"slot_minutes": 7})), "slot_minutes");
+        assert_eq!(field_of(json!({"timezon": "UTC"})), "timezon");
+    }
+
+    #[test]
+    fn strict_time_and_date_parsing() {
+        assert!(parse_hhmm("9:05").is_some());
+        for bad in ["25:00", "24:00", "12:60", "1200", "12:5", "", "ab:cd"] {
+            assert!(parse_hhmm(bad).is_none(), "{bad}");
+        }
+        assert!(parse_date("2028-02-29").is_some());
+        assert!(parse_date("2026-02-29").is_none());
+        assert!(parse_date("2026-1-01").is_none());
+    }
+}

@@ -1,0 +1,199 @@
+//! Turning the gathered fields into a booking request, with one short spoken sentence
+//! for each way they can be wrong.
+
+use jiff::civil::{Date, Time};
+use serde_json::{Map, Value};
+
+use crate::{
+    db::tenants::Tenant,
+    domain::{
+        PhoneNumber,
+        tenant::{parse_date, parse_hhmm},
+    },
+    texml::schema,
+};
+
+/// A booking request as the caller made it, checked against the tenant's menu.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    /// Caller's name.
+    pub customer_name: String,
+    /// Index into the tenant's services.
+    pub service: usize,
+    /// Requested local date.
+    pub date: Date,
+    /// Requested local start.
+    pub time: Time,
+    /// Index into the tenant's providers, if the caller asked for one.
+    pub provider: Option<usize>,
+    /// Where to text the confirmation.
+    pub phone: Option<PhoneNumber>,
+}
+
+fn field<'a>(result: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| result.get(*n).and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Accepts `HH:MM` (24 h), `HH:MM:SS` and `h:mm AM/PM`, since the AI does not always
+/// follow the schema to the letter.
+pub fn parse_time(s: &str) -> Option<Time> {
+    let s = s.trim();
+    if let Some(t) = parse_hhmm(s) {
+        return Some(t);
+    }
+    if s.len() == 8 && s.ends_with(":00") {
+        return parse_hhmm(&s[..5]);
+    }
+    let lower = s.to_ascii_lowercase().replace('.', "");
+    let (clock, pm) = if let Some(c) = lower.strip_suffix("pm") {
+        (c.trim(), true)
+    } else if let Some(c) = lower.strip_suffix("am") {
+        (c.trim(), false)
+    } else {
+        return None;
+    };
+    let (h, m) = clock.split_once(':').unwrap_or((clock, "00"));
+    let h: i8 = h.parse().ok().filter(|h| (1..=12).contains(h))?;
+    let m: i8 = m.parse().ok().filter(|m| (0..60).contains(m))?;
+    let h = match (h, pm) {
+        (12, false) => 0,
+        (12, true) => 12,
+        (h, true) => h + 12,
+        (h, false) => h,
+    };
+    Time::new(h, m, 0, 0).ok()
+}
+
+/// Parses an offered-time enum value: `YYYY-MM-DD HH:MM`, optionally `with NAME`.
+fn parse_offer(s: &str) -> Option<(Date, Time, Option<String>)> {
+    let (when, who) = match s.split_once(" with ") {
+        Some((w, p)) => (w, Some(p.trim().to_string())),
+        None => (s, None),
+    };
+    let (d, t) = when.trim().split_once(' ')?;
+    Some((parse_date(d)?, parse_hhmm(t)?, who))
+}
+
+/// Reads the gathered result; the error is the sentence the caller hears.
+pub fn read(
+    tenant: &Tenant,
+    result: Option<&Map<String, Value>>,
+    from: Option<&str>,
+) -> Result<Ask, String> {
+    let spec = &tenant.spec;
+    let Some(result) = result else {
+        return Err("Sorry, I didn't catch all of that.".into());
+    };
+    let Some(customer_name) = field(result, &[schema::CUSTOMER_NAME, "name"]) else {
+        return Err("Sorry, I didn't catch your name.".into());
+    };
+    let services: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
+    let service = match field(result, &[schema::SERVICE]) {
+        Some(s) => spec
+            .services
+            .iter()
+            .position(|svc| svc.name.eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!(
+                    "Sorry, we don't offer {s}. We can book {}.",
+                    services.join(", ")
+                )
+            })?,
+        None => {
+            return Err(format!(
+                "Which service would you like? We offer {}.",
+                services.join(", ")
+            ));
+        }
+    };
+    // An accepted offer ("2026-11-24 15:00" or "... with Anna") beats the free-form fields.
+    let offer = field(result, &[schema::OFFERED_TIME]).and_then(parse_offer);
+    let date = offer
+        .as_ref()
+        .map(|o| o.0)
+        .or_else(|| field(result, &[schema::DATE, "date"]).and_then(parse_date))
+        .ok_or("Sorry, I didn't get the date. Which day would you like?")?;
+    let time = offer
+        .as_ref()
+        .map(|o| o.1)
+        .or_else(|| field(result, &[schema::TIME, "time"]).and_then(parse_time))
+        .ok_or("Sorry, I didn't get the time. What time would you like?")?;
+    let wanted_provider = offer
+        .and_then(|o| o.2)
+        .or_else(|| field(result, &[schema::PROVIDER]).map(str::to_string));
+    let provider = match wanted_provider.as_deref() {
+        None => None,
+        Some(p)
+            if ["any", "anyone", "no preference", "none"]
+                .contains(&p.to_ascii_lowercase().as_str()) =>
+        {
+            None
+        }
+        Some(p) => Some(
+            spec.providers
+                .iter()
+                .position(|pr| pr.name.eq_ignore_ascii_case(p))
+                .ok_or_else(|| {
+                    let names: Vec<&str> = spec.providers.iter().map(|p| p.name.as_str()).collect();
+                    format!(
+                        "Sorry, {p} doesn't work here. You can ask for {}, or anyone.",
+                        names.join(", ")
+                    )
+                })?,
+        ),
+    };
+    if let Some(p) = provider
+        && !spec.providers[p]
+            .services
+            .contains(&spec.services[service].name)
+    {
+        return Err(format!(
+            "Sorry, {} doesn't do {}.",
+            spec.providers[p].name, spec.services[service].name
+        ));
+    }
+    // A number the caller gave beats the one they call from; neither is required.
+    let phone = field(result, &[schema::CALLBACK_NUMBER])
+        .and_then(|n| PhoneNumber::parse(n).ok())
+        .or_else(|| from.and_then(|f| PhoneNumber::parse(f).ok()));
+    Ok(Ask {
+        customer_name: customer_name.chars().take(200).collect(),
+        service,
+        date,
+        time,
+        provider,
+        phone,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_the_shapes_the_ai_uses_parse() {
+        let t = |h, m| Some(Time::new(h, m, 0, 0).unwrap());
+        assert_eq!(parse_time("15:00"), t(15, 0));
+        assert_eq!(parse_time("15:00:00"), t(15, 0));
+        assert_eq!(parse_time("3:30 PM"), t(15, 30));
+        assert_eq!(parse_time("12 am"), t(0, 0));
+        assert_eq!(parse_time("12:15pm"), t(12, 15));
+        assert_eq!(parse_time("13 pm"), None);
+        assert_eq!(parse_time("noonish"), None);
+    }
+
+    #[test]
+    fn offered_times_parse_with_and_without_a_provider() {
+        let (d, t, p) = parse_offer("2026-11-24 15:00 with Anna").unwrap();
+        assert_eq!(
+            (d.to_string(), t.hour(), p.as_deref()),
+            ("2026-11-24".into(), 15, Some("Anna"))
+        );
+        assert_eq!(parse_offer("2026-11-24 09:30").unwrap().2, None);
+        assert!(parse_offer("tomorrow").is_none());
+    }
+}

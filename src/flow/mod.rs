@@ -1,0 +1,49 @@
+//! The call flow: decides the next TeXML answer for each Telnyx request. Handlers stay thin
+//! and call in here; this module talks to the booking core, the database and the templates.
+
+mod ask;
+pub mod gather;
+pub mod voice;
+
+use jiff::tz::TimeZone;
+
+use crate::{
+    booking::{Rules, WeeklyHours},
+    db::{DbError, tenants::Tenant},
+};
+
+/// The booking rules of a stored tenant.
+pub fn rules_for(tenant: &Tenant) -> Result<Rules, DbError> {
+    let spec = &tenant.spec;
+    let tz = TimeZone::get(&spec.timezone).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let mut hours = WeeklyHours::new();
+    for (day, ranges) in spec.hours.iter().enumerate() {
+        hours
+            .set_day(weekday(day), ranges.clone())
+            .map_err(|e| DbError::Corrupt(e.to_string()))?;
+    }
+    let mut rules = Rules::new(tz, hours);
+    rules.closures = spec.closures.clone();
+    rules.slot_minutes = spec.slot_minutes;
+    rules.buffer_minutes = spec.buffer_minutes;
+    rules.min_notice_minutes = spec.min_notice_minutes;
+    rules.horizon_days = spec.horizon_days;
+    Ok(rules)
+}
+
+/// Index 0 = Monday, as in `domain::tenant::DAY_KEYS`.
+fn weekday(index: usize) -> jiff::civil::Weekday {
+    jiff::civil::Weekday::from_monday_zero_offset(index as i8)
+        .unwrap_or(jiff::civil::Weekday::Monday)
+}
+
+/// What failed inside the flow; the handler answers the apology document for it.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The request body could not be read.
+    #[error("{0}")]
+    BadRequest(String),
+}

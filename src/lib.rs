@@ -1,0 +1,17 @@
+//! slotline: a multi-tenant AI phone line for appointment businesses, served as Telnyx
+//! TeXML. See README.md for the public contract.
+
+pub mod booking;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod flow;
+pub mod routes;
+pub mod signature;
+pub mod startup;
+pub mod telemetry;
+pub mod texml;
+pub mod token;

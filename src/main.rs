@@ -1,0 +1,129 @@
+//! The `slotline` binary: parse the command line, load settings, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use slotline::{
+    cli::{Cli, Command},
+    clock::Clock,
+    config::Settings,
+    db::Db,
+    domain::TenantSpec,
+    startup::Application,
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemetry::init();
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("slotline: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve {
+        demo: false,
+        demo_file: "data/demo-tenant.json".into(),
+    }) {
+        Command::Serve { demo, demo_file } => serve(settings, demo.then_some(demo_file)).await,
+        Command::Migrate => Db::open(&settings.db_path)
+            .map(|_| println!("database {} is up to date", settings.db_path.display()))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slotline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings, demo: Option<std::path::PathBuf>) -> Result<(), String> {
+    let demo_spec = match &demo {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let json =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(TenantSpec::from_json(&json).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let app = Application::build(settings.clone(), Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(spec) = &demo_spec {
+        match app.seed_if_empty(spec) {
+            Ok(true) => tracing::info!(slug = %spec.slug, "loaded the demo tenant"),
+            Ok(false) => tracing::info!("the database already has tenants; demo tenant not loaded"),
+            Err(e) => return Err(format!("loading the demo tenant: {e}")),
+        }
+    }
+    announce(&settings, app.addr(), demo_spec.as_ref());
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// What an operator needs to know at start: where it listens and what to configure.
+fn announce(s: &Settings, addr: std::net::SocketAddr, demo: Option<&TenantSpec>) {
+    let base = &s.public_url;
+    println!(
+        "slotline {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  database:          {}", s.db_path.display());
+    println!("  Telnyx TeXML application settings:");
+    println!("    voice URL:       {base}/texml/voice   (method POST)");
+    println!("    status callback: {base}/texml/status  (method POST)");
+    if let Some(t) = demo {
+        println!(
+            "  demo tenant:       {} ({}), number {}",
+            t.name, t.slug, t.phone_number
+        );
+    }
+    if s.insecure_skip_signatures {
+        tracing::warn!(
+            "SLOTLINE_INSECURE_SKIP_SIGNATURES=1: Telnyx signatures are NOT checked. Anyone can post to /texml/*. Development only; never run like this in production."
+        );
+        eprintln!(
+            "WARNING: signature checks are OFF (SLOTLINE_INSECURE_SKIP_SIGNATURES=1). Development only."
+        );
+    } else if s.telnyx_public_key.is_none() {
+        tracing::warn!(
+            "TELNYX_PUBLIC_KEY is not set: every /texml/* request will be refused with 403. Copy the public key from the Telnyx portal (Keys & Credentials → Public Key)."
+        );
+    }
+    if s.admin_token.is_none() {
+        tracing::warn!(
+            "SLOTLINE_ADMIN_TOKEN is not set: the admin API (/tenants) answers 503 until you set one."
+        );
+    }
+    if s.telnyx_api_key.is_none() {
+        tracing::warn!("TELNYX_API_KEY is not set: texts are recorded as dry-run and not sent.");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}

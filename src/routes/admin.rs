@@ -1,0 +1,181 @@
+//! The operators' API (`/tenants…`), JSON in and out, behind a bearer token checked by the
+//! [`Admin`] extractor so no handler can skip it.
+
+use poem::{
+    FromRequest, Request, RequestBody, handler,
+    http::StatusCode,
+    web::{Data, Json, Path},
+};
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use crate::{db, domain::TenantSpec, error::AppError, startup::AppState};
+
+/// Proof that the request carried the admin token.
+pub struct Admin;
+
+impl<'a> FromRequest<'a> for Admin {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let state = req
+            .data::<AppState>()
+            .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+        let Some(expected) = &state.settings.admin_token else {
+            return Err(AppError::AdminDisabled.into());
+        };
+        let given = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if bool::from(given.trim().as_bytes().ct_eq(expected.expose().as_bytes())) {
+            Ok(Admin)
+        } else {
+            Err(AppError::Unauthorized.into())
+        }
+    }
+}
+
+/// Reads the body as JSON, turning a syntax error into a 400 that says where.
+async fn json_body(body: Vec<u8>) -> Result<Value, AppError> {
+    if body.is_empty() {
+        return Err(AppError::BadJson(
+            "the body is empty; send the tenant as JSON".into(),
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| AppError::BadJson(e.to_string()))
+}
+
+/// `POST /tenants`: 201 with the stored tenant.
+#[handler]
+pub async fn create_tenant(
+    _: Admin,
+    state: Data<&AppState>,
+    body: Vec<u8>,
+) -> poem::Result<(StatusCode, Json<Value>)> {
+    let spec = TenantSpec::from_json(&json_body(body).await?).map_err(AppError::from)?;
+    let tenant = state
+        .db
+        .run(move |c| db::tenants::insert(c, &spec))
+        .await
+        .map_err(AppError::from)?;
+    tracing::info!(tenant = tenant.id, slug = %tenant.spec.slug, "tenant created");
+    Ok((StatusCode::CREATED, Json(tenant.to_json())))
+}
+
+/// `GET /tenants`.
+#[handler]
+pub async fn list_tenants(_: Admin, state: Data<&AppState>) -> poem::Result<Json<Value>> {
+    let tenants = state
+        .db
+        .run(|c| db::tenants::list(c))
+        .await
+        .map_err(AppError::from)?;
+    Ok(Json(Value::Array(
+        tenants.iter().map(|t| t.to_json()).collect(),
+    )))
+}
+
+async fn find(state: &AppState, id: String) -> Result<db::tenants::Tenant, AppError> {
+    state
+        .db
+        .run(move |c| db::tenants::find(c, &id))
+        .await
+        .map_err(|e| match e {
+            db::DbError::NotFound => AppError::NotFound("no tenant with that id or slug".into()),
+            other => other.into(),
+        })
+}
+
+/// `GET /tenants/{id}` (id or slug).
+#[handler]
+pub async fn get_tenant(
+    _: Admin,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> poem::Result<Json<Value>> {
+    Ok(Json(find(&state, id).await?.to_json()))
+}
+
+/// `PATCH /tenants/{id}`: top-level fields in the body replace the stored ones; the result
+/// is validated whole and written in one transaction.
+#[handler]
+pub async fn patch_tenant(
+    _: Admin,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    body: Vec<u8>,
+) -> poem::Result<Json<Value>> {
+    let patch = json_body(body).await?;
+    let Some(patch) = patch.as_object() else {
+        return Err(
+            AppError::BadJson("send a JSON object with the fields to change".into()).into(),
+        );
+    };
+    let current = find(&state, id).await?;
+    let mut merged = current.spec.to_json();
+    for (k, v) in patch {
+        merged[k] = v.clone();
+    }
+    let spec = TenantSpec::from_json(&merged).map_err(AppError::from)?;
+    let tenant_id = current.id;
+    let tenant = state
+        .db
+        .run(move |c| db::tenants::replace(c, tenant_id, &spec))
+        .await
+        .map_err(AppError::from)?;
+    Ok(Json(tenant.to_json()))
+}
+
+/// `DELETE /tenants/{id}`: 204; the tenant's appointments go with it.
+#[handler]
+pub async fn delete_tenant(
+    _: Admin,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> poem::Result<StatusCode> {
+    let tenant = find(&state, id).await?;
+    state
+        .db
+        .run(move |c| db::tenants::delete(c, tenant.id))
+        .await
+        .map_err(AppError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /tenants/{id}/appointments`, with start and end also in the tenant's local time.
+#[handler]
+pub async fn list_appointments(
+    _: Admin,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> poem::Result<Json<Value>> {
+    let tenant = find(&state, id).await?;
+    let tz = jiff::tz::TimeZone::get(&tenant.spec.timezone)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let tenant_id = tenant.id;
+    let rows = state
+        .db
+        .run(move |c| db::appointments::list(c, tenant_id))
+        .await
+        .map_err(AppError::from)?;
+    let local = |secs: i64| {
+        jiff::Timestamp::from_second(secs)
+            .map(|t| {
+                t.to_zoned(tz.clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let list = rows
+        .into_iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(&r).unwrap_or_default();
+            v["start"] = local(r.start_at).into();
+            v["end"] = local(r.end_at).into();
+            v
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}

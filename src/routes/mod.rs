@@ -1,0 +1,61 @@
+//! The HTTP surface: one route table composing each module's handlers, request logging
+//! that records the path but never the query (it carries state tokens), and a panic guard
+//! that keeps TeXML routes answering TeXML.
+
+mod admin;
+mod health;
+mod texml;
+
+use std::time::Instant;
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Response, Route, get,
+    middleware::{CatchPanic, PanicHandler},
+    post,
+};
+
+use crate::{startup::AppState, texml::Texml};
+
+/// The whole application, ready to serve.
+pub fn app(state: AppState) -> impl Endpoint {
+    let telnyx = Route::new()
+        .at("/voice", post(texml::voice))
+        .at("/gather", post(texml::gather))
+        .at("/status", post(texml::status))
+        .with(CatchPanic::new().with_handler(ApologyOnPanic));
+    Route::new()
+        .nest("/texml", telnyx)
+        .at("/health", get(health::health))
+        .at("/tenants", get(admin::list_tenants).post(admin::create_tenant))
+        .at(
+            "/tenants/:id",
+            get(admin::get_tenant).patch(admin::patch_tenant).delete(admin::delete_tenant),
+        )
+        .at("/tenants/:id/appointments", get(admin::list_appointments))
+        .data(state)
+        .around(|ep, req| async move {
+            let started = Instant::now();
+            let method = req.method().clone();
+            let path = req.uri().path().to_string();
+            let resp = ep.call(req).await;
+            let status = match &resp {
+                Ok(r) => r.status(),
+                Err(e) => e.status(),
+            };
+            tracing::info!(%method, %path, status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+            resp.map(IntoResponse::into_response)
+        })
+}
+
+/// A panic inside a TeXML handler still answers a valid TeXML apology.
+#[derive(Clone)]
+struct ApologyOnPanic;
+
+impl PanicHandler for ApologyOnPanic {
+    type Response = Response;
+
+    fn get_response(&self, _err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        tracing::error!("a TeXML handler panicked; answered with the apology document");
+        Texml::apology(None, "").into_response()
+    }
+}

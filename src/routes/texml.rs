@@ -1,0 +1,70 @@
+//! Telnyx-facing TeXML routes. Each takes [`Verified`] (403 without a good signature) and
+//! always answers TeXML with HTTP 200: an internal failure becomes the apology document.
+
+use poem::{
+    handler,
+    http::StatusCode,
+    web::{Data, Query},
+};
+use serde::Deserialize;
+
+use crate::{
+    flow::{self, FlowError},
+    signature::Verified,
+    startup::AppState,
+    texml::{Texml, callback},
+};
+
+fn or_apology(result: Result<Texml, FlowError>) -> Texml {
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "TeXML request failed; answered with an apology");
+        Texml::apology(None, "")
+    })
+}
+
+/// `POST /texml/voice`: the call arrives.
+#[handler]
+pub async fn voice(state: Data<&AppState>, body: Verified) -> Texml {
+    let result = match body.form::<flow::voice::VoiceRequest>() {
+        Ok(req) => flow::voice::answer(&state, req).await,
+        Err(e) => Err(FlowError::BadRequest(format!("voice request: {e}"))),
+    };
+    or_apology(result)
+}
+
+/// The state token in the action URL.
+#[derive(Debug, Deserialize)]
+pub struct StateQuery {
+    #[serde(default)]
+    s: Option<String>,
+}
+
+/// `POST /texml/gather?s=<token>`: the AI gathered the booking details.
+#[handler]
+pub async fn gather(
+    state: Data<&AppState>,
+    Query(q): Query<StateQuery>,
+    body: Verified,
+) -> poem::Result<Texml> {
+    let cb = match callback::parse(&body.body, body.is_json) {
+        Ok(cb) => cb,
+        Err(e) => return Ok(or_apology(Err(FlowError::BadRequest(e.to_string())))),
+    };
+    let now = state.clock.now().as_second();
+    let claims = state
+        .tokens
+        .verify(q.s.as_deref().unwrap_or_default(), &cb.call_sid, now)
+        .map_err(|e| {
+            tracing::warn!(reason = %e, "refused a gather callback");
+            poem::Error::from_string(e.to_string(), StatusCode::FORBIDDEN)
+        })?;
+    Ok(or_apology(flow::gather::answer(&state, claims, cb).await))
+}
+
+/// `POST /texml/status`: call progress; acknowledged with an empty document.
+#[handler]
+pub async fn status(_state: Data<&AppState>, _body: Verified) -> Texml {
+    Texml(EMPTY.into())
+}
+
+const EMPTY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response/>";

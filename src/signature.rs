@@ -1,0 +1,260 @@
+//! Telnyx request signatures. Every Telnyx-facing handler takes [`Verified`], an extractor
+//! that reads the raw body and checks the Ed25519 signature over `timestamp|body` before
+//! anything parses it, so no handler can forget the check. Bad or missing signatures get
+//! 403 with a plain-text reason and no TeXML.
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use ed25519_dalek::{Signature, VerifyingKey};
+use poem::{FromRequest, Request, RequestBody, http::StatusCode};
+
+use crate::startup::AppState;
+
+/// How far a `telnyx-timestamp` may be from now, either way (the official SDKs use 300 s).
+pub const TOLERANCE_SECONDS: i64 = 300;
+
+/// Largest body a Telnyx request may have; real ones are a few kB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No `telnyx-signature-ed25519` or `telnyx-timestamp` header.
+    #[error("missing telnyx-signature-ed25519 or telnyx-timestamp header")]
+    Missing,
+    /// The timestamp is not whole Unix seconds.
+    #[error("telnyx-timestamp is not a Unix time in seconds")]
+    BadTimestamp,
+    /// The timestamp is outside the ±300 s window.
+    #[error(
+        "telnyx-timestamp is more than {TOLERANCE_SECONDS} s from now (replayed or clock skew)"
+    )]
+    Stale,
+    /// The signature is not base64 of 64 bytes.
+    #[error("telnyx-signature-ed25519 is not base64 of a 64-byte signature")]
+    Malformed,
+    /// The signature does not match the body and timestamp.
+    #[error("signature does not match the request body")]
+    Invalid,
+    /// No public key is configured, so nothing can be verified.
+    #[error("TELNYX_PUBLIC_KEY is not set, so Telnyx requests cannot be verified")]
+    NoKey,
+}
+
+/// A configured public key, or the development switch that skips verification.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    key: Option<VerifyingKey>,
+    skip: bool,
+}
+
+/// The configured key does not decode to an Ed25519 public key.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "TELNYX_PUBLIC_KEY must be the base64 Ed25519 public key from the Telnyx portal (32 bytes): {0}"
+)]
+pub struct KeyError(String);
+
+impl Verifier {
+    /// Builds a verifier from the base64 key in `TELNYX_PUBLIC_KEY`.
+    pub fn new(public_key_b64: Option<&str>, skip: bool) -> Result<Self, KeyError> {
+        let key = public_key_b64
+            .map(|k| {
+                let bytes = STANDARD
+                    .decode(k.trim())
+                    .map_err(|e| KeyError(e.to_string()))?;
+                let arr: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|b: Vec<u8>| KeyError(format!("decodes to {} bytes", b.len())))?;
+                VerifyingKey::from_bytes(&arr).map_err(|e| KeyError(e.to_string()))
+            })
+            .transpose()?;
+        Ok(Self { key, skip })
+    }
+
+    /// True when requests are accepted unsigned (development only).
+    pub fn skips(&self) -> bool {
+        self.skip
+    }
+
+    /// True when a key is configured.
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Checks `signature` over `timestamp|body` at time `now` (Unix seconds).
+    pub fn verify(
+        &self,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), SignatureError> {
+        if self.skip {
+            return Ok(());
+        }
+        let key = self.key.as_ref().ok_or(SignatureError::NoKey)?;
+        let (Some(ts), Some(sig)) = (timestamp, signature) else {
+            return Err(SignatureError::Missing);
+        };
+        let ts = ts.trim();
+        if ts.is_empty() || !ts.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SignatureError::BadTimestamp);
+        }
+        let when: i64 = ts.parse().map_err(|_| SignatureError::BadTimestamp)?;
+        if (now - when).abs() > TOLERANCE_SECONDS {
+            return Err(SignatureError::Stale);
+        }
+        let raw = STANDARD
+            .decode(sig.trim())
+            .map_err(|_| SignatureError::Malformed)?;
+        let raw: [u8; 64] = raw.try_into().map_err(|_| SignatureError::Malformed)?;
+        let signature = Signature::from_bytes(&raw);
+        let mut message = Vec::with_capacity(ts.len() + 1 + body.len());
+        message.extend_from_slice(ts.as_bytes());
+        message.push(b'|');
+        message.extend_from_slice(body);
+        key.verify_strict(&message, &signature)
+            .map_err(|_| SignatureError::Invalid)
+    }
+}
+
+/// A request body whose Telnyx signature has been checked; decode it with the methods.
+pub struct Verified {
+    /// The exact bytes that were verified.
+    pub body: Vec<u8>,
+    /// True when the body is JSON (Call-Control style events) rather than a form.
+    pub is_json: bool,
+}
+
+impl<'a> FromRequest<'a> for Verified {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let state = req
+            .data::<AppState>()
+            .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+        let bytes = body
+            .take()?
+            .into_bytes_limit(MAX_BODY_BYTES)
+            .await
+            .map_err(|e| poem::Error::from_string(e.to_string(), StatusCode::PAYLOAD_TOO_LARGE))?;
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let now = state.clock.now().as_second();
+        if let Err(e) = state.verifier.verify(
+            header("telnyx-timestamp"),
+            header("telnyx-signature-ed25519"),
+            &bytes,
+            now,
+        ) {
+            tracing::warn!(path = req.uri().path(), reason = %e, "refused a Telnyx request");
+            return Err(poem::Error::from_string(
+                e.to_string(),
+                StatusCode::FORBIDDEN,
+            ));
+        }
+        let is_json = header("content-type").is_some_and(|c| c.contains("json"));
+        Ok(Self {
+            body: bytes.to_vec(),
+            is_json,
+        })
+    }
+}
+
+impl Verified {
+    /// Decodes the body as `application/x-www-form-urlencoded`.
+    pub fn form<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_urlencoded::de::Error> {
+        serde_urlencoded::from_bytes(&self.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE_KEY: &str = "GzOl8c8NI5MxkZ8QIv+xlORAyBVdmziMrUgVM7Db8pc=";
+    const FIXTURE_TS: i64 = 1_752_591_600;
+    const FIXTURE_SIG: &str =
+        "2spIhsnLAghzoDDY0NRe4sgLJJoD9SK67blBqURZXkQv2YVr497mtVTvK6YC2U8K/XctG5SjrRirARNlPddbDg==";
+    const FIXTURE_BODY: &[u8] =
+        include_bytes!("../../shared/telnyx/fixtures/voice-url-request.form");
+
+    fn verifier() -> Verifier {
+        Verifier::new(Some(FIXTURE_KEY), false).unwrap()
+    }
+
+    #[test]
+    fn the_fixture_vector_verifies_at_its_own_time() {
+        let ts = FIXTURE_TS.to_string();
+        assert_eq!(
+            verifier().verify(Some(&ts), Some(FIXTURE_SIG), FIXTURE_BODY, FIXTURE_TS),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_window_is_300_seconds_either_way() {
+        let ts = FIXTURE_TS.to_string();
+        let v = verifier();
+        assert!(
+            v.verify(Some(&ts), Some(FIXTURE_SIG), FIXTURE_BODY, FIXTURE_TS + 300)
+                .is_ok()
+        );
+        assert_eq!(
+            v.verify(Some(&ts), Some(FIXTURE_SIG), FIXTURE_BODY, FIXTURE_TS + 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            v.verify(Some(&ts), Some(FIXTURE_SIG), FIXTURE_BODY, FIXTURE_TS - 301),
+            Err(SignatureError::Stale)
+        );
+    }
+
+    #[test]
+    fn one_changed_byte_fails() {
+        let ts = FIXTURE_TS.to_string();
+        let mut body = FIXTURE_BODY.to_vec();
+        body[10] ^= 1;
+        assert_eq!(
+            verifier().verify(Some(&ts), Some(FIXTURE_SIG), &body, FIXTURE_TS),
+            Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
+    fn malformed_headers_are_refused() {
+        let v = verifier();
+        assert_eq!(
+            v.verify(None, Some(FIXTURE_SIG), FIXTURE_BODY, FIXTURE_TS),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            v.verify(Some("12a"), Some(FIXTURE_SIG), FIXTURE_BODY, FIXTURE_TS),
+            Err(SignatureError::BadTimestamp)
+        );
+        assert_eq!(
+            v.verify(
+                Some(&FIXTURE_TS.to_string()),
+                Some("AAAA"),
+                FIXTURE_BODY,
+                FIXTURE_TS
+            ),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_key_of_the_wrong_length_is_a_configuration_error() {
+        assert!(Verifier::new(Some("AAAA"), false).is_err());
+        assert!(Verifier::new(Some("not base64!"), false).is_err());
+    }
+
+    #[test]
+    fn without_a_key_everything_is_refused_unless_skipping() {
+        let none = Verifier::new(None, false).unwrap();
+        assert_eq!(none.verify(None, None, b"", 0), Err(SignatureError::NoKey));
+        assert!(
+            Verifier::new(None, true)
+                .unwrap()
+                .verify(None, None, b"", 0)
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Start-up: builds the shared state, binds the listener (port 0 in tests) and runs the
+//! server until a shutdown signal, finishing requests in flight.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
+
+use poem::{Server, listener::TcpAcceptor};
+
+use crate::{
+    clock::Clock,
+    config::Settings,
+    db::{self, Db},
+    domain::TenantSpec,
+    routes,
+    signature::Verifier,
+    token::TokenSigner,
+};
+
+/// Shared state handed to every request; every field is cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings as loaded.
+    pub settings: Arc<Settings>,
+    /// Storage.
+    pub db: Db,
+    /// Telnyx signature check.
+    pub verifier: Arc<Verifier>,
+    /// State-token signer.
+    pub tokens: Arc<TokenSigner>,
+    /// Source of "now".
+    pub clock: Clock,
+    /// When the server started (for `/health`).
+    pub started: Instant,
+}
+
+/// Why slotline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Db(#[from] db::DbError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address asked for.
+        addr: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    addr: SocketAddr,
+    acceptor: TcpAcceptor,
+    state: AppState,
+}
+
+impl AppState {
+    /// Opens the database and prepares keys, without binding anything.
+    pub fn new(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        let verifier = Verifier::new(
+            settings.telnyx_public_key.as_deref(),
+            settings.insecure_skip_signatures,
+        )
+        .map_err(|e| StartError::Config(e.to_string()))?;
+        let db = Db::open(&settings.db_path)?;
+        let secret = match &settings.url_secret {
+            Some(s) => s.expose().to_string(),
+            None => db.run_blocking(db::settings::url_secret)?,
+        };
+        Ok(Self {
+            settings: Arc::new(settings),
+            db,
+            verifier: Arc::new(verifier),
+            tokens: Arc::new(TokenSigner::new(secret.as_bytes())),
+            clock,
+            started: Instant::now(),
+        })
+    }
+}
+
+impl Application {
+    /// Opens everything and binds the listen address.
+    pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        let listen = settings.listen.clone();
+        let state = AppState::new(settings, clock)?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: listen.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: listen.clone(),
+            source,
+        })?;
+        let acceptor = TcpAcceptor::from_tokio(listener).map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+        Ok(Self {
+            addr,
+            acceptor,
+            state,
+        })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests use it to reach the database and clock).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Loads `spec` if the database has no tenant yet; returns whether it did.
+    pub fn seed_if_empty(&self, spec: &TenantSpec) -> Result<bool, db::DbError> {
+        self.state.db.run_blocking(|conn| {
+            if db::tenants::is_empty(conn)? {
+                db::tenants::insert(conn, spec)?;
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish (up to 10 s).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let app = routes::app(self.state);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
+            .await
+    }
+}

@@ -1,0 +1,324 @@
+//! Test harness: spawns slotline on port 0 with a temp database, a manual clock and the
+//! fixtures' test signing key, and sends requests signed the way Telnyx signs them.
+
+use std::path::PathBuf;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use ed25519_dalek::{Signer, SigningKey};
+use jiff::Timestamp;
+use reqwest::{Client, Response};
+use serde_json::Value;
+use slotline::{
+    clock::Clock,
+    config::{Secret, Settings},
+    startup::Application,
+};
+use tokio::sync::oneshot;
+
+/// The fixtures' TEST-ONLY Ed25519 seed (see shared/telnyx/fixtures/signed-webhook-example.md).
+pub const FIXTURE_SEED_HEX: &str =
+    "f5720b7d80d90be95efe5d25e6609c6aabdb5de3988f02fe571fb5b3c7c73782";
+/// Its public key, as TELNYX_PUBLIC_KEY would hold it.
+pub const FIXTURE_PUBLIC_KEY: &str = "GzOl8c8NI5MxkZ8QIv+xlORAyBVdmziMrUgVM7Db8pc=";
+/// The timestamp the fixture requests were signed at.
+pub const FIXTURE_TS: i64 = 1_752_591_600;
+/// Bearer token of the test admin API.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A fixture file's exact bytes.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/telnyx/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The demo tenant JSON shipped in `data/`.
+pub fn demo_tenant() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/demo-tenant.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The fixture signing key.
+pub fn fixture_key() -> SigningKey {
+    let mut seed = [0u8; 32];
+    for (i, b) in seed.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&FIXTURE_SEED_HEX[2 * i..2 * i + 2], 16).unwrap();
+    }
+    SigningKey::from_bytes(&seed)
+}
+
+/// A running slotline and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// HTTP client.
+    pub client: Client,
+    /// The app's clock; tests move it.
+    pub clock: Clock,
+    key: SigningKey,
+    _dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Options for [`spawn_with`].
+pub struct Options {
+    /// Start time of the manual clock.
+    pub now: Timestamp,
+    /// `SLOTLINE_ADMIN_TOKEN`.
+    pub admin_token: Option<&'static str>,
+    /// Load the demo tenant.
+    pub demo: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            // A Friday afternoon in Chicago: 2026-11-20 09:00 CST.
+            now: "2026-11-20T15:00:00Z".parse().unwrap(),
+            admin_token: Some(ADMIN_TOKEN),
+            demo: true,
+        }
+    }
+}
+
+/// Spawns slotline with the demo tenant, at 2026-11-20 09:00 Chicago time.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+/// Spawns slotline with `opts`.
+pub async fn spawn_with(opts: Options) -> TestApp {
+    slotline::telemetry::init();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        db_path: dir.path().join("test.db"),
+        admin_token: opts.admin_token.map(Secret::new),
+        telnyx_public_key: Some(FIXTURE_PUBLIC_KEY.into()),
+        public_url: "https://booking.example.com".into(),
+        ..Settings::default()
+    };
+    let clock = Clock::manual(opts.now);
+    let app = Application::build(settings, clock.clone())
+        .await
+        .expect("app builds");
+    if opts.demo {
+        let spec = slotline::domain::TenantSpec::from_json(&demo_tenant()).unwrap();
+        app.seed_if_empty(&spec).unwrap();
+    }
+    let base = format!("http://{}", app.addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        client: Client::new(),
+        clock,
+        key: fixture_key(),
+        _dir: dir,
+        _stop: tx,
+    }
+}
+
+/// Form-encodes `pairs`.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap()
+}
+
+/// A voice-URL body for a call from `from` to `to`.
+pub fn voice_body(call_sid: &str, from: &str, to: &str) -> String {
+    form(&[
+        ("AccountSid", "6a9a7976-012e-45d2-9258-6f5dc68d861e"),
+        ("CallSid", call_sid),
+        ("CallSidLegacy", call_sid),
+        ("CallStatus", "in-progress"),
+        ("From", from),
+        ("To", to),
+    ])
+}
+
+/// A gather-callback body carrying `result` in the documented `{status, result}` envelope.
+pub fn gather_body(call_sid: &str, result: &Value) -> String {
+    let envelope = serde_json::json!({"status": "valid", "result": result});
+    let history = STANDARD.encode(r#"[{"role":"assistant","content":"What can I book for you?"},{"role":"user","content":"A haircut please"}]"#);
+    form(&[
+        ("AccountSid", "6a9a7976-012e-45d2-9258-6f5dc68d861e"),
+        ("CallSid", call_sid),
+        ("From", "+13125550199"),
+        ("To", "+13125550100"),
+        ("Status", "valid"),
+        ("Base64Result", &STANDARD.encode(envelope.to_string())),
+        ("Base64MessageHistory", &history),
+    ])
+}
+
+impl TestApp {
+    /// Signature headers for `body` at the app's current time.
+    pub fn sign(&self, body: &[u8]) -> (String, String) {
+        self.sign_with(&self.key, self.clock.now().as_second(), body)
+    }
+
+    /// Signature headers with any key and timestamp.
+    pub fn sign_with(&self, key: &SigningKey, ts: i64, body: &[u8]) -> (String, String) {
+        let mut msg = ts.to_string().into_bytes();
+        msg.push(b'|');
+        msg.extend_from_slice(body);
+        (ts.to_string(), STANDARD.encode(key.sign(&msg).to_bytes()))
+    }
+
+    /// POSTs a form body signed like Telnyx.
+    pub async fn post_signed(&self, path_and_query: &str, body: impl Into<Vec<u8>>) -> Response {
+        let body = body.into();
+        let (ts, sig) = self.sign(&body);
+        self.post_raw(
+            path_and_query,
+            body,
+            Some((&ts, &sig)),
+            "application/x-www-form-urlencoded",
+        )
+        .await
+    }
+
+    /// POSTs with explicit signature headers (or none) and content type.
+    pub async fn post_raw(
+        &self,
+        path_and_query: &str,
+        body: Vec<u8>,
+        sig: Option<(&str, &str)>,
+        content_type: &str,
+    ) -> Response {
+        let mut req = self
+            .client
+            .post(format!("{}{}", self.base, path_and_query))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some((ts, sig)) = sig {
+            req = req
+                .header("telnyx-timestamp", ts)
+                .header("telnyx-signature-ed25519", sig);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Starts a call to `to` and returns the TeXML and the gather path (with token).
+    pub async fn start_call(&self, call_sid: &str, to: &str) -> (String, String) {
+        let resp = self
+            .post_signed("/texml/voice", voice_body(call_sid, "+13125550199", to))
+            .await;
+        let doc = texml_ok(resp).await;
+        let action = attr(&doc, "AIGather", "action").expect("an AIGather with an action");
+        (doc, gather_path(&action))
+    }
+
+    /// Sends the gather callback for `result` to `path`, returning the TeXML.
+    pub async fn answer(&self, path: &str, call_sid: &str, result: &Value) -> String {
+        texml_ok(self.post_signed(path, gather_body(call_sid, result)).await).await
+    }
+
+    /// An admin request with the test token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// The tenant's appointments, as the admin API lists them.
+    pub async fn appointments(&self, tenant: &str) -> Vec<Value> {
+        let resp = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/tenants/{tenant}/appointments"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+}
+
+/// The path and query of an absolute action URL.
+pub fn gather_path(action: &str) -> String {
+    let rest = action
+        .strip_prefix("https://booking.example.com")
+        .expect("action is under SLOTLINE_PUBLIC_URL");
+    rest.to_string()
+}
+
+/// Asserts a TeXML answer: HTTP 200, `application/xml`, and a document the strict validator accepts.
+pub async fn texml_ok(resp: Response) -> String {
+    assert_eq!(resp.status(), 200, "TeXML routes answer 200");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(ct.starts_with("application/xml"), "content type was {ct}");
+    let doc = resp.text().await.unwrap();
+    assert_valid(&doc);
+    doc
+}
+
+/// Fails the test with every problem if `doc` is not valid TeXML.
+pub fn assert_valid(doc: &str) {
+    if let Err(problems) = slotline::texml::validate::validate(doc) {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        panic!("invalid TeXML:\n{}\n---\n{doc}", list.join("\n"));
+    }
+}
+
+/// The value of `name` on the first `<element>`, unescaped.
+pub fn attr(doc: &str, element: &str, name: &str) -> Option<String> {
+    use quick_xml::{Reader, events::Event};
+    let mut reader = Reader::from_str(doc);
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) | Event::Empty(e) if e.name().into_inner() == element => {
+                let a = e.try_get_attribute(name).ok()??;
+                return Some(
+                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .ok()?
+                        .into_owned(),
+                );
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+/// The text of every `<element>`, unescaped, in order.
+pub fn texts(doc: &str, element: &str) -> Vec<String> {
+    use quick_xml::{Reader, events::Event};
+    let mut reader = Reader::from_str(doc);
+    let mut out = Vec::new();
+    let mut inside = false;
+    let mut current = String::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) if e.name().into_inner() == element => {
+                inside = true;
+                current.clear();
+            }
+            Ok(Event::Text(t)) if inside => current.push_str(&t),
+            Ok(Event::GeneralRef(r)) if inside => match r.resolve_char_ref() {
+                Ok(Some(c)) => current.push(c),
+                _ => {
+                    let name: &str = &r;
+                    current.push_str(&quick_xml::escape::unescape(&format!("&{name};")).unwrap());
+                }
+            },
+            Ok(Event::CData(c)) if inside => current.push_str(&c),
+            Ok(Event::End(e)) if e.name().into_inner() == element => {
+                inside = false;
+                out.push(current.clone());
+            }
+            Ok(Event::Eof) | Err(_) => return out,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The integration suite: one binary that spawns slotline on port 0 per test, with a temp
+//! database and the fixtures' test key, and drives it as Telnyx and operators would.
+
+mod admin;
+mod call;
+mod helpers;
+mod signatures;
