@@ -1,6 +1,7 @@
 //! slotline: a multi-tenant AI phone line for appointment businesses, served as Telnyx
 //! TeXML. See README.md for the public contract.
 
+pub mod agenda;
 pub mod booking;
 pub mod cli;
 pub mod clock;

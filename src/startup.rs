@@ -132,9 +132,31 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (up to 10 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let sweeper = tokio::spawn(sweep_holds(self.state.clone()));
         let app = routes::app(self.state);
-        Server::new_with_acceptor(self.acceptor)
+        let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
+            .await;
+        sweeper.abort();
+        result
+    }
+}
+
+/// Deletes expired holds once a minute. Housekeeping only: bookings already ignore and
+/// replace expired holds themselves, so correctness never waits for this.
+async fn sweep_holds(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let now = state.clock.now().as_second();
+        match state
+            .db
+            .run(move |c| db::appointments::sweep_expired_holds(c, now))
             .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(holds = n, "released expired holds"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep expired holds"),
+        }
     }
 }

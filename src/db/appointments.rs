@@ -2,8 +2,12 @@
 //! `appointment_cells` row per occupied 5-minute cell in one IMMEDIATE transaction; the
 //! cells' primary key (provider, cell) makes SQLite refuse any overlap, so two concurrent
 //! callers can never both get a slot, whatever the Rust code above believes.
+//!
+//! A *held* appointment (the caller is confirming) owns its cells like a booked one. Once
+//! its hold expires, any booking over it deletes it first, in the same transaction; until
+//! someone does, the caller may still confirm it, since nobody else has the time.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::{DbError, is_unique_violation};
@@ -32,6 +36,8 @@ pub struct NewAppointment {
     pub blocked_until: i64,
     /// The call that booked it.
     pub call_sid: Option<String>,
+    /// `Some(expiry)` to hold the slot while the caller confirms, `None` to book it.
+    pub hold_until: Option<i64>,
 }
 
 /// What happened to a booking attempt.
@@ -57,6 +63,7 @@ pub fn book(
     conn: &mut Connection,
     appt: &NewAppointment,
     answer: Option<(&str, &str, &str)>,
+    now: i64,
 ) -> Result<BookOutcome, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if let Some((sid, step, _)) = answer
@@ -64,35 +71,223 @@ pub fn book(
     {
         return Ok(BookOutcome::AlreadyAnswered(previous));
     }
-    let now = jiff::Timestamp::now().as_second();
+    drop_expired_holds(&tx, appt.provider_id, appt.start, appt.blocked_until, now)?;
+    let status = if appt.hold_until.is_some() {
+        "held"
+    } else {
+        "booked"
+    };
     tx.execute(
         "INSERT INTO appointments (tenant_id, service_id, provider_id, customer_name, customer_phone,
-            start_at, end_at, blocked_until, status, call_sid, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'booked', ?9, ?10)",
+            start_at, end_at, blocked_until, status, hold_expires_at, call_sid, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
         params![
             appt.tenant_id, appt.service_id, appt.provider_id, appt.customer_name,
-            appt.customer_phone, appt.start, appt.end, appt.blocked_until, appt.call_sid, now,
+            appt.customer_phone, appt.start, appt.end, appt.blocked_until, status,
+            appt.hold_until, appt.call_sid, now,
         ],
     )?;
     let id = tx.last_insert_rowid();
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO appointment_cells (provider_id, cell, appointment_id) VALUES (?1, ?2, ?3)",
-        )?;
-        for cell in cells(appt.start, appt.blocked_until) {
-            match stmt.execute(params![appt.provider_id, cell, id]) {
-                Ok(_) => {}
-                // Dropping `tx` rolls the appointment back.
-                Err(e) if is_unique_violation(&e) => return Ok(BookOutcome::Taken),
-                Err(e) => return Err(e.into()),
-            }
-        }
+    if !claim_cells(&tx, appt.provider_id, appt.start, appt.blocked_until, id)? {
+        // Dropping `tx` rolls the appointment back.
+        return Ok(BookOutcome::Taken);
     }
     if let Some((sid, step, doc)) = answer {
         store_answer(&tx, sid, step, doc)?;
     }
     tx.commit()?;
     Ok(BookOutcome::Booked(id))
+}
+
+/// Inserts the cells of `[start, blocked_until)` for `appointment`; false when any is taken.
+fn claim_cells(
+    tx: &Transaction,
+    provider: i64,
+    start: i64,
+    blocked_until: i64,
+    appointment: i64,
+) -> Result<bool, DbError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO appointment_cells (provider_id, cell, appointment_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for cell in cells(start, blocked_until) {
+        match stmt.execute(params![provider, cell, appointment]) {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
+/// Deletes expired holds of `provider` overlapping `[start, end)` (their cells cascade).
+fn drop_expired_holds(
+    tx: &Transaction,
+    provider: i64,
+    start: i64,
+    end: i64,
+    now: i64,
+) -> Result<(), DbError> {
+    tx.prepare_cached(
+        "DELETE FROM appointments WHERE provider_id = ?1 AND status = 'held'
+           AND hold_expires_at <= ?4 AND start_at < ?3 AND blocked_until > ?2",
+    )?
+    .execute(params![provider, start, end, now])?;
+    Ok(())
+}
+
+/// What happened when the caller confirmed a held slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    /// The hold became a booking (appointment id).
+    Confirmed(i64),
+    /// The hold expired and someone else booked over it, or it never existed.
+    Gone,
+    /// This callback was answered before; here is that answer.
+    AlreadyAnswered(String),
+}
+
+/// Confirms the slot held for `call_sid`, storing `answer` (call_sid, step, doc) with it.
+/// A hold past its expiry is still confirmed if nobody booked over it: it kept its cells.
+pub fn confirm_hold(
+    conn: &mut Connection,
+    call_sid: &str,
+    step: &str,
+    doc: &str,
+    now: i64,
+) -> Result<ConfirmOutcome, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if let Some(previous) = callback_answer(&tx, call_sid, step)? {
+        return Ok(ConfirmOutcome::AlreadyAnswered(previous));
+    }
+    let id: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM appointments WHERE call_sid = ?1 AND status = 'held' ORDER BY id DESC LIMIT 1",
+            [call_sid],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = id else {
+        return Ok(ConfirmOutcome::Gone);
+    };
+    tx.execute(
+        "UPDATE appointments SET status = 'booked', hold_expires_at = NULL, updated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    store_answer(&tx, call_sid, step, doc)?;
+    tx.commit()?;
+    Ok(ConfirmOutcome::Confirmed(id))
+}
+
+/// The slot held for `call_sid`, if one is: (appointment id, provider id, start).
+pub fn held_for_call(
+    conn: &Connection,
+    call_sid: &str,
+) -> Result<Option<(i64, i64, i64)>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, provider_id, start_at FROM appointments WHERE call_sid = ?1 AND status = 'held' ORDER BY id DESC LIMIT 1",
+            [call_sid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+/// Releases any slot held for `call_sid` (the caller said no).
+pub fn release_hold(conn: &Connection, call_sid: &str) -> Result<(), DbError> {
+    conn.execute(
+        "DELETE FROM appointments WHERE call_sid = ?1 AND status = 'held'",
+        [call_sid],
+    )?;
+    Ok(())
+}
+
+/// Deletes every expired hold; returns how many (housekeeping, not needed for correctness).
+pub fn sweep_expired_holds(conn: &Connection, now: i64) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "DELETE FROM appointments WHERE status = 'held' AND hold_expires_at <= ?1",
+        [now],
+    )?)
+}
+
+/// Cancels appointment `id` of `tenant`, freeing its time. Cancelling twice is harmless.
+pub fn cancel(
+    conn: &mut Connection,
+    tenant: i64,
+    id: i64,
+    now: i64,
+) -> Result<AppointmentRow, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = tx.execute(
+        "UPDATE appointments SET status = 'cancelled', hold_expires_at = NULL, updated_at = ?3
+         WHERE id = ?1 AND tenant_id = ?2",
+        params![id, tenant, now],
+    )?;
+    if n == 0 {
+        return Err(DbError::NotFound);
+    }
+    tx.execute(
+        "DELETE FROM appointment_cells WHERE appointment_id = ?1",
+        [id],
+    )?;
+    let row = get(&tx, tenant, id)?;
+    tx.commit()?;
+    Ok(row)
+}
+
+/// Where a booked appointment moves to.
+#[derive(Debug, Clone, Copy)]
+pub struct Move {
+    /// Provider after the move.
+    pub provider_id: i64,
+    /// New start.
+    pub start: i64,
+    /// New end of service.
+    pub end: i64,
+    /// New end of buffer.
+    pub blocked_until: i64,
+}
+
+/// Moves booked appointment `id` of `tenant`; `Ok(false)` when the new time is taken (and
+/// nothing changed).
+pub fn reschedule(
+    conn: &mut Connection,
+    tenant: i64,
+    id: i64,
+    to: Move,
+    now: i64,
+) -> Result<bool, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let status: Option<String> = tx
+        .query_row(
+            "SELECT status FROM appointments WHERE id = ?1 AND tenant_id = ?2",
+            params![id, tenant],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match status.as_deref() {
+        None => return Err(DbError::NotFound),
+        Some("booked") => {}
+        Some(other) => {
+            return Err(DbError::Conflict(format!(
+                "status: the appointment is {other}; only booked appointments can be moved"
+            )));
+        }
+    }
+    drop_expired_holds(&tx, to.provider_id, to.start, to.blocked_until, now)?;
+    tx.execute(
+        "DELETE FROM appointment_cells WHERE appointment_id = ?1",
+        [id],
+    )?;
+    tx.execute(
+        "UPDATE appointments SET provider_id = ?2, start_at = ?3, end_at = ?4, blocked_until = ?5, updated_at = ?6 WHERE id = ?1",
+        params![id, to.provider_id, to.start, to.end, to.blocked_until, now],
+    )?;
+    if !claim_cells(&tx, to.provider_id, to.start, to.blocked_until, id)? {
+        return Ok(false);
+    }
+    tx.commit()?;
+    Ok(true)
 }
 
 /// The stored answer to callback (`call_sid`, `step`), if any.
@@ -140,22 +335,24 @@ fn store_answer(conn: &Connection, call_sid: &str, step: &str, doc: &str) -> Res
     Ok(())
 }
 
-/// Busy time of the given providers overlapping `[from, to)`: (provider id, start,
-/// blocked_until), ordered by provider then start.
+/// Busy time of the given providers overlapping `[from, to)` at `now` (booked, or held and
+/// not yet expired): (provider id, start, blocked_until), ordered by provider then start.
 pub fn busy(
     conn: &Connection,
     provider_ids: &[i64],
     from: i64,
     to: i64,
+    now: i64,
 ) -> Result<Vec<(i64, i64, i64)>, DbError> {
     let mut stmt = conn.prepare_cached(
         "SELECT provider_id, start_at, blocked_until FROM appointments
-         WHERE provider_id = ?1 AND status = 'booked' AND start_at < ?3 AND blocked_until > ?2
+         WHERE provider_id = ?1 AND start_at < ?3 AND blocked_until > ?2
+           AND (status = 'booked' OR (status = 'held' AND hold_expires_at > ?4))
          ORDER BY start_at",
     )?;
     let mut out = Vec::new();
     for pid in provider_ids {
-        for row in stmt.query_map(params![pid, from, to], |r| {
+        for row in stmt.query_map(params![pid, from, to, now], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })? {
             out.push(row?);
@@ -181,32 +378,68 @@ pub struct AppointmentRow {
     pub start_at: i64,
     /// Unix seconds.
     pub end_at: i64,
-    /// `booked` or `cancelled`.
+    /// `held`, `booked` or `cancelled`.
     pub status: String,
     /// The call that booked it.
     pub call_sid: Option<String>,
 }
 
-/// The tenant's appointments, soonest first.
-pub fn list(conn: &Connection, tenant_id: i64) -> Result<Vec<AppointmentRow>, DbError> {
+const SELECT_ROW: &str = "SELECT a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at, a.end_at, a.status, a.call_sid
+     FROM appointments a JOIN services s ON s.id = a.service_id JOIN providers p ON p.id = a.provider_id";
+
+/// One appointment of `tenant`.
+pub fn get(conn: &Connection, tenant: i64, id: i64) -> Result<AppointmentRow, DbError> {
+    conn.prepare_cached(&format!(
+        "{SELECT_ROW} WHERE a.tenant_id = ?1 AND a.id = ?2"
+    ))?
+    .query_row(params![tenant, id], row)
+    .optional()?
+    .ok_or(DbError::NotFound)
+}
+
+/// The service and provider ids of appointment `id` of `tenant`.
+pub fn refs(conn: &Connection, tenant: i64, id: i64) -> Result<(i64, i64), DbError> {
+    conn.query_row(
+        "SELECT service_id, provider_id FROM appointments WHERE tenant_id = ?1 AND id = ?2",
+        params![tenant, id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .ok_or(DbError::NotFound)
+}
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<AppointmentRow> {
+    Ok(AppointmentRow {
+        id: r.get(0)?,
+        service: r.get(1)?,
+        provider: r.get(2)?,
+        customer_name: r.get(3)?,
+        customer_phone: r.get(4)?,
+        start_at: r.get(5)?,
+        end_at: r.get(6)?,
+        status: r.get(7)?,
+        call_sid: r.get(8)?,
+    })
+}
+
+/// The tenant's appointments (not expired holds), soonest first.
+pub fn list(conn: &Connection, tenant_id: i64, now: i64) -> Result<Vec<AppointmentRow>, DbError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_ROW} WHERE a.tenant_id = ?1 AND NOT (a.status = 'held' AND a.hold_expires_at <= ?2)
+         ORDER BY a.start_at, a.id"
+    ))?;
+    let rows = stmt.query_map(params![tenant_id, now], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Booked appointments per provider of `tenant`, all time (for the overlap check in tests
+/// and benchmarks): (provider id, start, blocked_until), by provider then start.
+pub fn booked_intervals(conn: &Connection, tenant: i64) -> Result<Vec<(i64, i64, i64)>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at, a.end_at, a.status, a.call_sid
-         FROM appointments a JOIN services s ON s.id = a.service_id JOIN providers p ON p.id = a.provider_id
-         WHERE a.tenant_id = ?1 ORDER BY a.start_at, a.id",
+        "SELECT provider_id, start_at, blocked_until FROM appointments
+         WHERE tenant_id = ?1 AND status IN ('booked', 'held') ORDER BY provider_id, start_at",
     )?;
-    let rows = stmt.query_map([tenant_id], |r| {
-        Ok(AppointmentRow {
-            id: r.get(0)?,
-            service: r.get(1)?,
-            provider: r.get(2)?,
-            customer_name: r.get(3)?,
-            customer_phone: r.get(4)?,
-            start_at: r.get(5)?,
-            end_at: r.get(6)?,
-            status: r.get(7)?,
-            call_sid: r.get(8)?,
-        })
-    })?;
+    let rows = stmt.query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

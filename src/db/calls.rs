@@ -30,3 +30,97 @@ pub fn active(conn: &Connection, now: i64) -> Result<i64, DbError> {
         |r| r.get(0),
     )?)
 }
+
+/// A status callback's facts (PROTOCOL.md §4).
+#[derive(Debug, Clone, Default)]
+pub struct StatusUpdate {
+    /// The call.
+    pub call_sid: String,
+    /// `initiated`, `ringing`, `in-progress`, `completed`, `busy`, `no-answer`, `canceled`, `failed`.
+    pub status: String,
+    /// Seconds, on the final callback.
+    pub duration_seconds: Option<i64>,
+    /// `inbound`, or `outbound…` for calls slotline did not answer itself.
+    pub direction: Option<String>,
+    /// Caller, as sent.
+    pub from: Option<String>,
+    /// Dialled number, normalised when it parses (finds the tenant for calls never seen).
+    pub to: Option<String>,
+}
+
+/// True for statuses after which a call is over.
+pub fn is_final(status: &str) -> bool {
+    matches!(
+        status,
+        "completed" | "busy" | "no-answer" | "canceled" | "failed"
+    )
+}
+
+/// Records a status callback; a call not seen at the voice URL is created, its tenant found
+/// by the dialled number. Out-of-order callbacks never reopen an ended call.
+pub fn record_status(conn: &Connection, u: &StatusUpdate, now: i64) -> Result<(), DbError> {
+    let ended = is_final(&u.status).then_some(now);
+    conn.prepare_cached(
+        "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, direction, status, started_at, ended_at, duration_seconds)
+         VALUES (?1, (SELECT id FROM tenants WHERE phone_number = ?4), ?3, ?4, COALESCE(?5, 'inbound'), ?2, ?6, ?7, ?8)
+         ON CONFLICT (call_sid) DO UPDATE SET
+           status = CASE WHEN calls.ended_at IS NULL OR excluded.ended_at IS NOT NULL THEN excluded.status ELSE calls.status END,
+           direction = COALESCE(?5, calls.direction),
+           ended_at = COALESCE(calls.ended_at, excluded.ended_at),
+           duration_seconds = COALESCE(excluded.duration_seconds, calls.duration_seconds)",
+    )?
+    .execute(params![u.call_sid, u.status, u.from, u.to, u.direction, now, ended, u.duration_seconds])?;
+    Ok(())
+}
+
+/// Call and booking figures of one tenant over `[from, to)`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CallStats {
+    /// Calls that started in the period.
+    pub total_calls: i64,
+    /// Mean duration of the calls with a known duration.
+    pub avg_duration_seconds: Option<f64>,
+    /// Inbound calls.
+    pub inbound: i64,
+    /// Outbound calls.
+    pub outbound: i64,
+    /// Start times (Unix seconds) of the calls, for the peak hour in the tenant's zone.
+    #[serde(skip)]
+    pub call_starts: Vec<i64>,
+    /// Appointments booked in the period (still booked or since cancelled).
+    pub bookings: i64,
+    /// Of those, booked by a phone call.
+    pub bookings_by_phone: i64,
+    /// Of those, cancelled since.
+    pub cancelled: i64,
+}
+
+/// Figures for the stats endpoint.
+pub fn stats(conn: &Connection, tenant: i64, from: i64, to: i64) -> Result<CallStats, DbError> {
+    let mut s = conn.query_row(
+        "SELECT COUNT(*), AVG(duration_seconds),
+                COALESCE(SUM(direction NOT LIKE 'outbound%'), 0), COALESCE(SUM(direction LIKE 'outbound%'), 0)
+         FROM calls WHERE tenant_id = ?1 AND started_at >= ?2 AND started_at < ?3",
+        params![tenant, from, to],
+        |r| {
+            Ok(CallStats {
+                total_calls: r.get(0)?,
+                avg_duration_seconds: r.get(1)?,
+                inbound: r.get(2)?,
+                outbound: r.get(3)?,
+                ..CallStats::default()
+            })
+        },
+    )?;
+    s.call_starts = conn
+        .prepare_cached("SELECT started_at FROM calls WHERE tenant_id = ?1 AND started_at >= ?2 AND started_at < ?3")?
+        .query_map(params![tenant, from, to], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    (s.bookings, s.bookings_by_phone, s.cancelled) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(call_sid IS NOT NULL), 0), COALESCE(SUM(status = 'cancelled'), 0)
+         FROM appointments WHERE tenant_id = ?1 AND status IN ('booked', 'cancelled') AND created_at >= ?2 AND created_at < ?3",
+        params![tenant, from, to],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(s)
+}

@@ -88,6 +88,10 @@ pub struct TenantSpec {
     pub reminder_hours: Vec<u32>,
     /// Failed booking attempts before handing the call to a human.
     pub max_attempts: u32,
+    /// Hold the slot and ask the caller yes/no before booking.
+    pub confirm_before_booking: bool,
+    /// How long a held slot stays reserved while the caller confirms.
+    pub hold_seconds: u32,
     /// Services, in the operator's order.
     pub services: Vec<ServiceSpec>,
     /// Providers, in the operator's order.
@@ -112,6 +116,8 @@ const FIELDS: &[&str] = &[
     "buffer_minutes",
     "reminder_hours",
     "max_attempts",
+    "confirm_before_booking",
+    "hold_seconds",
     "services",
     "providers",
 ];
@@ -153,6 +159,8 @@ impl TenantSpec {
             horizon_days: minutes(map, "horizon_days", 60, 1, 366, false)?,
             reminder_hours: reminder_hours(map)?,
             max_attempts: minutes(map, "max_attempts", 3, 1, 10, false)?,
+            confirm_before_booking: flag(map, "confirm_before_booking")?,
+            hold_seconds: minutes(map, "hold_seconds", 120, 15, 900, false)?,
             slug,
             name,
             phone_number,
@@ -196,6 +204,8 @@ impl TenantSpec {
             "buffer_minutes": self.buffer_minutes,
             "reminder_hours": self.reminder_hours,
             "max_attempts": self.max_attempts,
+            "confirm_before_booking": self.confirm_before_booking,
+            "hold_seconds": self.hold_seconds,
             "services": self.services.iter().map(|s| json!({"name": s.name, "duration_minutes": s.duration_minutes})).collect::<Vec<_>>(),
             "providers": self.providers.iter().map(|p| json!({"name": p.name, "services": p.services})).collect::<Vec<_>>(),
         })
@@ -254,6 +264,14 @@ fn text(map: &Map<String, Value>, field: &str, max: usize) -> Result<Option<Stri
         }
         Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
         Some(_) => err(field, "must be a string"),
+    }
+}
+
+fn flag(map: &Map<String, Value>, field: &str) -> Result<bool, FieldError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => err(field, "must be true or false"),
     }
 }
 
@@ -372,15 +390,14 @@ fn hours(map: &Map<String, Value>) -> Result<[Vec<(Time, Time)>; 7], FieldError>
                     ),
                 })?;
             }
-            if let Some(off) = ends
-                .iter()
-                .find(|t| !(t.minute() as u32).is_multiple_of(CELL_MINUTES))
-            {
+            // Starts are opening time plus whole slots, so only openings must sit on the
+            // 5-minute cell grid; a closing time like 23:59 is fine.
+            if !(ends[0].minute() as u32).is_multiple_of(CELL_MINUTES) {
                 return err(
                     field,
                     format!(
-                        "{} is not on a {CELL_MINUTES}-minute mark; use times like 09:00, 09:05 or 17:30",
-                        hhmm(*off)
+                        "opening time {} is not on a {CELL_MINUTES}-minute mark; use times like 09:00, 09:05 or 09:30",
+                        hhmm(ends[0])
                     ),
                 );
             }

@@ -1,27 +1,29 @@
-//! One booking turn (the `<AIGather>` action): read the gathered fields, book a free slot,
-//! or say why not and ask again with alternatives. Idempotent per (CallSid, step): a
-//! retried callback gets the answer stored the first time, and books nothing more.
+//! One booking turn (the `<AIGather>` action): read the gathered fields, book a free slot
+//! (or hold it and ask the caller to confirm), or say why not and ask again with
+//! alternatives. Idempotent per (CallSid, step): a retried callback gets the answer stored
+//! the first time and books nothing more.
 
 use jiff::{Timestamp, civil::Date};
+use serde_json::{Map, Value, json};
 
 use super::{FlowError, ask};
 use crate::{
-    booking::{
-        self, Alternative, Busy, ProviderBusy, Rejection, Rules, Slot, local_label, today_local,
-    },
+    agenda::{self, BusyByProvider, provider_pool},
+    booking::{self, Alternative, Rejection, Rules, local_label, today_local},
     db::{
         self,
-        appointments::{BookOutcome, NewAppointment},
+        appointments::{BookOutcome, ConfirmOutcome, NewAppointment},
         tenants::Tenant,
     },
     startup::AppState,
     texml::{
         Texml,
         callback::GatherCallback,
+        escape::CdataJson,
         schema,
         templates::{GatherDoc, HistoryMessage, SayDoc},
     },
-    token::{Claims, LIFETIME_SECONDS},
+    token::{Claims, LIFETIME_SECONDS, Step},
 };
 
 /// Said after the `<AIGather>` if it ends without the action taking over.
@@ -33,6 +35,10 @@ const GIVE_UP: &str =
     "Sorry, I couldn't find a time that works. Please call again or visit us. Goodbye.";
 /// How many alternatives are offered.
 const MAX_ALTERNATIVES: usize = 3;
+/// How often a lost race re-reads busy time and tries another provider.
+const BOOKING_TRIES: usize = 3;
+/// Field of the yes/no confirmation schema.
+const CONFIRM: &str = "confirm";
 
 /// Renders an `<AIGather>` for `claims`, with `greeting` spoken first.
 #[allow(clippy::too_many_arguments)]
@@ -46,19 +52,49 @@ pub fn gather_doc(
     today: Date,
     offers: &[String],
 ) -> Texml {
+    let parameters = schema::booking_parameters(&tenant.spec, today, offers);
+    ask_doc(
+        state,
+        tenant,
+        claims,
+        call_sid,
+        greeting,
+        history,
+        &parameters,
+    )
+}
+
+fn ask_doc(
+    state: &AppState,
+    tenant: &Tenant,
+    claims: &Claims,
+    call_sid: &str,
+    greeting: &str,
+    history: &[HistoryMessage],
+    parameters: &CdataJson,
+) -> Texml {
     let token = state.tokens.sign(claims, call_sid);
     let action = format!("{}/texml/gather?s={token}", state.settings.public_url);
-    let parameters = schema::booking_parameters(&tenant.spec, today, offers);
     Texml::render(&GatherDoc {
         action: &action,
         greeting,
         voice: &tenant.spec.voice,
-        parameters: &parameters,
+        parameters,
         history,
         fallback: GATHER_FALLBACK,
         transfer: tenant.spec.transfer_number.as_ref().map(|n| n.as_str()),
         caller_id: tenant.spec.phone_number.as_str(),
     })
+}
+
+/// Everything one turn needs.
+struct Turn<'a> {
+    state: &'a AppState,
+    tenant: Tenant,
+    rules: Rules,
+    claims: Claims,
+    cb: GatherCallback,
+    now: Timestamp,
 }
 
 /// Answers a verified gather callback whose token has been checked.
@@ -67,14 +103,13 @@ pub async fn answer(
     claims: Claims,
     cb: GatherCallback,
 ) -> Result<Texml, FlowError> {
-    let step = claims.step_key();
-    let (sid, key) = (cb.call_sid.clone(), step.clone());
+    let (sid, key) = (cb.call_sid.clone(), claims.step_key());
     if let Some(previous) = state
         .db
         .run(move |c| db::appointments::callback_answer(c, &sid, &key))
         .await?
     {
-        tracing::info!(call = %cb.call_sid, step, "retried callback answered from the record");
+        tracing::info!(call = %cb.call_sid, step = claims.step_key(), "retried callback answered from the record");
         return Ok(Texml(previous));
     }
     let tenant_id = claims.tenant_id;
@@ -83,171 +118,320 @@ pub async fn answer(
         .run(move |c| db::tenants::load(c, tenant_id))
         .await?;
     let rules = super::rules_for(&tenant)?;
-    let now = state.clock.now();
+    let turn = Turn {
+        state,
+        tenant,
+        rules,
+        claims,
+        cb,
+        now: state.clock.now(),
+    };
+    match claims.step {
+        Step::Gather => turn.gather().await,
+        Step::Confirm => turn.confirm().await,
+    }
+}
 
-    let ask = if cb.is_valid() {
-        ask::read(&tenant, cb.result.as_ref(), cb.from.as_deref())
-    } else {
-        Err("Sorry, I didn't catch all of that.".to_string())
-    };
-    let ask = match ask {
-        Ok(ask) => ask,
-        Err(reason) => return retry(state, &tenant, &rules, &claims, &cb, &reason, &[], now).await,
-    };
-    let duration = tenant.spec.services[ask.service].duration_minutes;
-    let slot = match booking::check_request(&rules, duration, ask.date, ask.time, now) {
-        Ok(slot) => slot,
-        Err(rejection) => {
-            let offers = offers_for(state, &tenant, &rules, &ask, now).await?;
-            return retry(
-                state,
-                &tenant,
-                &rules,
-                &claims,
-                &cb,
-                &rejection.to_string(),
-                &offers,
-                now,
+impl Turn<'_> {
+    /// The caller named a service, day and time.
+    async fn gather(&self) -> Result<Texml, FlowError> {
+        let ask = if self.cb.is_valid() {
+            ask::read(
+                &self.tenant,
+                self.cb.result.as_ref(),
+                self.cb.from.as_deref(),
             )
-            .await;
+        } else {
+            Err("Sorry, I didn't catch all of that.".to_string())
+        };
+        let ask = match ask {
+            Ok(ask) => ask,
+            Err(reason) => return self.retry(&reason, &[]).await,
+        };
+        let duration = self.tenant.spec.services[ask.service].duration_minutes;
+        let slot = match booking::check_request(&self.rules, duration, ask.date, ask.time, self.now)
+        {
+            Ok(slot) => slot,
+            Err(rejection) => {
+                let offers = self.offers(&ask).await?;
+                return self.retry(&rejection.to_string(), &offers).await;
+            }
+        };
+        let spec = &self.tenant.spec;
+        let hold_until = spec
+            .confirm_before_booking
+            .then(|| self.now.as_second() + i64::from(spec.hold_seconds));
+        // The database has the last word; a lost race re-reads and tries the next provider.
+        for _ in 0..BOOKING_TRIES {
+            let busy = self
+                .busy_between(
+                    slot.start.as_second() - 86_400,
+                    slot.blocked_until.as_second() + 86_400,
+                )
+                .await?;
+            let providers = provider_pool(&self.tenant, ask.service, &busy);
+            let chosen = match ask.provider {
+                Some(p) => providers
+                    .iter()
+                    .find(|pb| {
+                        pb.provider_id == self.tenant.provider_ids[p]
+                            && booking::is_free(&slot, pb.busy)
+                    })
+                    .map(|pb| pb.provider_id),
+                None => booking::choose_provider(&self.rules, &slot, &providers),
+            };
+            let Some(provider_id) = chosen else { break };
+            let service = &spec.services[ask.service].name;
+            let provider = self.tenant.provider_name(provider_id);
+            let doc = match hold_until {
+                None => self.booked_doc(&ask.customer_name, service, provider, slot.start),
+                Some(_) => self.confirm_doc(service, provider, slot.start, 1),
+            };
+            let appt = NewAppointment {
+                tenant_id: self.tenant.id,
+                service_id: self.tenant.service_id(ask.service),
+                provider_id,
+                customer_name: ask.customer_name.clone(),
+                customer_phone: ask.phone.as_ref().map(|p| p.as_str().to_string()),
+                start: slot.start.as_second(),
+                end: slot.end.as_second(),
+                blocked_until: slot.blocked_until.as_second(),
+                call_sid: Some(self.cb.call_sid.clone()),
+                hold_until,
+            };
+            let (sid, key, text, now) = (
+                self.cb.call_sid.clone(),
+                self.claims.step_key(),
+                doc.0.clone(),
+                self.now.as_second(),
+            );
+            match self
+                .state
+                .db
+                .run(move |c| db::appointments::book(c, &appt, Some((&sid, &key, &text)), now))
+                .await?
+            {
+                BookOutcome::Booked(id) => {
+                    tracing::info!(tenant = self.tenant.id, appointment = id, call = %self.cb.call_sid, held = hold_until.is_some(), "booked");
+                    return Ok(doc);
+                }
+                BookOutcome::AlreadyAnswered(previous) => return Ok(Texml(previous)),
+                BookOutcome::Taken => continue,
+            }
         }
-    };
-    // The database has the last word; a lost race re-reads and tries the next provider.
-    for _ in 0..3 {
-        let busy = load_busy(state, &tenant, &rules, &slot).await?;
-        let providers = provider_pool(&tenant, ask.service, &busy);
-        let chosen = match ask.provider {
-            Some(p) => providers
-                .iter()
-                .find(|pb| {
-                    pb.provider_id == tenant.provider_ids[p] && booking::is_free(&slot, pb.busy)
-                })
-                .map(|pb| pb.provider_id),
-            None => booking::choose_provider(&rules, &slot, &providers),
-        };
-        let Some(provider_id) = chosen else { break };
-        let doc = booked_doc(&tenant, &rules, &ask, &slot, provider_id);
-        let appt = NewAppointment {
-            tenant_id: tenant.id,
-            service_id: tenant.service_id(ask.service),
-            provider_id,
-            customer_name: ask.customer_name.clone(),
-            customer_phone: ask.phone.as_ref().map(|p| p.as_str().to_string()),
-            start: slot.start.as_second(),
-            end: slot.end.as_second(),
-            blocked_until: slot.blocked_until.as_second(),
-            call_sid: Some(cb.call_sid.clone()),
-        };
-        let (sid, key, text) = (cb.call_sid.clone(), step.clone(), doc.0.clone());
-        match state
+        let offers = self.offers(&ask).await?;
+        self.retry(&Rejection::Taken.to_string(), &offers).await
+    }
+
+    /// The caller answered "shall I book it?" for a held slot.
+    async fn confirm(&self) -> Result<Texml, FlowError> {
+        match self
+            .cb
+            .result
+            .as_ref()
+            .filter(|_| self.cb.is_valid())
+            .and_then(yes_or_no)
+        {
+            Some(true) => {}
+            Some(false) => {
+                let sid = self.cb.call_sid.clone();
+                self.state
+                    .db
+                    .run(move |c| db::appointments::release_hold(c, &sid))
+                    .await?;
+                return self.retry("No problem.", &[]).await;
+            }
+            None => return self.retry("Sorry, I didn't catch that.", &[]).await,
+        }
+        let (sid, tenant_id) = (self.cb.call_sid.clone(), self.tenant.id);
+        let held = self
+            .state
             .db
-            .run(move |c| db::appointments::book(c, &appt, Some((&sid, &key, &text))))
+            .run(move |c| {
+                let Some((id, _, _)) = db::appointments::held_for_call(c, &sid)? else {
+                    return Ok(None);
+                };
+                db::appointments::get(c, tenant_id, id).map(Some)
+            })
+            .await?;
+        let Some(row) = held else {
+            return self
+                .retry("Sorry, that time has just been taken.", &[])
+                .await;
+        };
+        let start = Timestamp::from_second(row.start_at)
+            .map_err(|e| FlowError::BadRequest(e.to_string()))?;
+        let doc = self.booked_doc(&row.customer_name, &row.service, &row.provider, start);
+        let (sid, key, text, now) = (
+            self.cb.call_sid.clone(),
+            self.claims.step_key(),
+            doc.0.clone(),
+            self.now.as_second(),
+        );
+        match self
+            .state
+            .db
+            .run(move |c| db::appointments::confirm_hold(c, &sid, &key, &text, now))
             .await?
         {
-            BookOutcome::Booked(id) => {
-                tracing::info!(tenant = tenant.id, appointment = id, call = %cb.call_sid, "booked");
-                return Ok(doc);
+            ConfirmOutcome::Confirmed(id) => {
+                tracing::info!(tenant = self.tenant.id, appointment = id, call = %self.cb.call_sid, "held slot confirmed");
+                Ok(doc)
             }
-            BookOutcome::AlreadyAnswered(previous) => return Ok(Texml(previous)),
-            BookOutcome::Taken => continue,
+            ConfirmOutcome::AlreadyAnswered(previous) => Ok(Texml(previous)),
+            ConfirmOutcome::Gone => {
+                self.retry("Sorry, that time has just been taken.", &[])
+                    .await
+            }
         }
     }
-    let offers = offers_for(state, &tenant, &rules, &ask, now).await?;
-    retry(
-        state,
-        &tenant,
-        &rules,
-        &claims,
-        &cb,
-        &Rejection::Taken.to_string(),
-        &offers,
-        now,
-    )
-    .await
-}
 
-/// The confirmation read back in the tenant's local time, then hang up.
-fn booked_doc(
-    tenant: &Tenant,
-    rules: &Rules,
-    ask: &ask::Ask,
-    slot: &Slot,
-    provider_id: i64,
-) -> Texml {
-    let spec = &tenant.spec;
-    let provider = tenant.provider_name(provider_id);
-    let message = format!(
-        "Thanks {}. Your {} with {} is booked for {}. We'll text you a confirmation. Goodbye.",
-        ask.customer_name,
-        spec.services[ask.service].name.to_lowercase(),
-        provider,
-        local_label(slot.start, &rules.tz)
-    );
-    Texml::render(&SayDoc {
-        voice: Some(&spec.voice),
-        message: &message,
-        transfer: None,
-        caller_id: "",
-    })
-}
-
-/// Each provider's busy time, sorted by start.
-type BusyByProvider = Vec<(i64, Vec<Busy>)>;
-
-/// Busy time of the tenant's providers around `slot`'s day and over the horizon.
-async fn load_busy(
-    state: &AppState,
-    tenant: &Tenant,
-    rules: &Rules,
-    slot: &Slot,
-) -> Result<BusyByProvider, FlowError> {
-    let from = slot.start.as_second() - 86_400;
-    let to = slot.start.as_second() + (i64::from(rules.horizon_days) + 2) * 86_400;
-    busy_between(state, tenant, from, to).await
-}
-
-async fn busy_between(
-    state: &AppState,
-    tenant: &Tenant,
-    from: i64,
-    to: i64,
-) -> Result<BusyByProvider, FlowError> {
-    let ids = tenant.provider_ids.clone();
-    let rows = state
-        .db
-        .run(move |c| db::appointments::busy(c, &ids, from, to))
-        .await?;
-    let mut out: BusyByProvider = tenant
-        .provider_ids
-        .iter()
-        .map(|id| (*id, Vec::new()))
-        .collect();
-    for (pid, s, e) in rows {
-        let (Ok(start), Ok(end)) = (Timestamp::from_second(s), Timestamp::from_second(e)) else {
-            continue;
-        };
-        if let Some((_, list)) = out.iter_mut().find(|(id, _)| *id == pid) {
-            list.push(Busy { start, end });
-        }
-    }
-    Ok(out)
-}
-
-/// The booking core's view of the providers for `service`.
-fn provider_pool<'a>(
-    tenant: &Tenant,
-    service: usize,
-    busy: &'a BusyByProvider,
-) -> Vec<ProviderBusy<'a>> {
-    let name = &tenant.spec.services[service].name;
-    busy.iter()
-        .zip(&tenant.spec.providers)
-        .map(|((id, list), p)| ProviderBusy {
-            provider_id: *id,
-            offers_service: p.services.contains(name),
-            busy: list,
+    /// The confirmation read back in the tenant's local time, then hang up.
+    fn booked_doc(&self, customer: &str, service: &str, provider: &str, start: Timestamp) -> Texml {
+        let message = format!(
+            "Thanks {customer}. Your {} with {provider} is booked for {}. We'll text you a confirmation. Goodbye.",
+            service.to_lowercase(),
+            local_label(start, &self.rules.tz)
+        );
+        Texml::render(&SayDoc {
+            voice: Some(&self.tenant.spec.voice),
+            message: &message,
+            transfer: None,
+            caller_id: "",
         })
-        .collect()
+    }
+
+    /// Asks "shall I book it?" for a held slot.
+    fn confirm_doc(&self, service: &str, provider: &str, start: Timestamp, attempt: u32) -> Texml {
+        let greeting = format!(
+            "I can book your {} with {provider} for {}. Shall I book it?",
+            service.to_lowercase(),
+            local_label(start, &self.rules.tz)
+        );
+        let claims = Claims {
+            step: Step::Confirm,
+            attempt,
+            ..self.claims
+        };
+        let mut history = self.cb.history.clone();
+        history.push(HistoryMessage {
+            role: "assistant",
+            content: greeting.clone(),
+        });
+        let parameters = CdataJson::new(&json!({
+            "type": "object",
+            "properties": {CONFIRM: {"type": "string", "enum": ["yes", "no"], "description": "Whether the caller wants this booking"}},
+            "required": [CONFIRM],
+        }));
+        ask_doc(
+            self.state,
+            &self.tenant,
+            &claims,
+            &self.cb.call_sid,
+            &greeting,
+            &history,
+            &parameters,
+        )
+    }
+
+    /// Each provider's busy time in `[from, to)`, sorted by start.
+    async fn busy_between(&self, from: i64, to: i64) -> Result<BusyByProvider, FlowError> {
+        Ok(agenda::busy_by_provider(&self.state.db, &self.tenant, from, to, self.now).await?)
+    }
+
+    /// Nearest free alternatives to what the caller asked.
+    async fn offers(&self, ask: &ask::Ask) -> Result<Vec<Offer>, FlowError> {
+        let from = self.now.as_second() - 86_400;
+        let to = self.now.as_second() + (i64::from(self.rules.horizon_days) + 2) * 86_400;
+        let busy = self.busy_between(from, to).await?;
+        let providers = provider_pool(&self.tenant, ask.service, &busy);
+        let duration = self.tenant.spec.services[ask.service].duration_minutes;
+        let preferred = ask.provider.map(|p| self.tenant.provider_ids[p]);
+        let alts = booking::alternatives(
+            &self.rules,
+            duration,
+            ask.date,
+            ask.time,
+            preferred,
+            &providers,
+            self.now,
+            MAX_ALTERNATIVES,
+        );
+        Ok(alts
+            .iter()
+            .map(|a| Offer::new(&self.tenant, &self.rules, a))
+            .collect())
+    }
+
+    /// Asks again saying why, or hands over after the tenant's maximum of attempts.
+    async fn retry(&self, reason: &str, offers: &[Offer]) -> Result<Texml, FlowError> {
+        let spec = &self.tenant.spec;
+        let doc = if self.claims.attempt >= spec.max_attempts {
+            let transfer = spec.transfer_number.as_ref().map(|n| n.as_str());
+            let message = if transfer.is_some() {
+                format!("{reason} {HANDOFF}")
+            } else {
+                format!("{reason} {GIVE_UP}")
+            };
+            Texml::render(&SayDoc {
+                voice: Some(&spec.voice),
+                message: &message,
+                transfer,
+                caller_id: spec.phone_number.as_str(),
+            })
+        } else {
+            let next = Claims {
+                step: Step::Gather,
+                attempt: self.claims.attempt + 1,
+                expires_at: self.now.as_second() + LIFETIME_SECONDS,
+                ..self.claims
+            };
+            let greeting = if offers.is_empty() {
+                format!("{reason} What day and time would suit you?")
+            } else {
+                format!(
+                    "{reason} I can offer {}. Which would you like?",
+                    spoken(offers)
+                )
+            };
+            let mut history = self.cb.history.clone();
+            history.push(HistoryMessage {
+                role: "assistant",
+                content: greeting.clone(),
+            });
+            let values: Vec<String> = offers.iter().map(|o| o.value.clone()).collect();
+            gather_doc(
+                self.state,
+                &self.tenant,
+                &next,
+                &self.cb.call_sid,
+                &greeting,
+                &history,
+                today_local(self.now, &self.rules.tz),
+                &values,
+            )
+        };
+        let (sid, key, text) = (self.cb.call_sid.clone(), self.claims.step_key(), doc.0);
+        let stored = self
+            .state
+            .db
+            .run(move |c| db::appointments::remember_answer(c, &sid, &key, &text))
+            .await?;
+        Ok(Texml(stored))
+    }
+}
+
+/// Reads the confirmation: `yes`/`no` (or a boolean, or words close to them).
+fn yes_or_no(result: &Map<String, Value>) -> Option<bool> {
+    match result.get(CONFIRM)? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "y" | "yeah" | "yep" | "sure" | "ok" | "okay" | "true" => Some(true),
+            "no" | "n" | "nope" | "false" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// An alternative offered to the caller.
@@ -258,120 +442,29 @@ struct Offer {
     spoken: String,
 }
 
-/// Nearest free alternatives to what the caller asked.
-async fn offers_for(
-    state: &AppState,
-    tenant: &Tenant,
-    rules: &Rules,
-    ask: &ask::Ask,
-    now: Timestamp,
-) -> Result<Vec<Offer>, FlowError> {
-    let from = now.as_second() - 86_400;
-    let to = now.as_second() + (i64::from(rules.horizon_days) + 2) * 86_400;
-    let busy = busy_between(state, tenant, from, to).await?;
-    let providers = provider_pool(tenant, ask.service, &busy);
-    let duration = tenant.spec.services[ask.service].duration_minutes;
-    let preferred = ask.provider.map(|p| tenant.provider_ids[p]);
-    let alts = booking::alternatives(
-        rules,
-        duration,
-        ask.date,
-        ask.time,
-        preferred,
-        &providers,
-        now,
-        MAX_ALTERNATIVES,
-    );
-    Ok(alts
-        .iter()
-        .map(|a| {
-            let value = a.slot().local.strftime("%Y-%m-%d %H:%M").to_string();
-            let spoken = local_label(a.slot().start, &rules.tz);
-            match a {
-                Alternative::SameTimeOtherProvider { provider_id, .. } => {
-                    let name = tenant.provider_name(*provider_id);
-                    Offer {
-                        value: format!("{value} with {name}"),
-                        spoken: format!("{spoken} with {name}"),
-                    }
+impl Offer {
+    fn new(tenant: &Tenant, rules: &Rules, alt: &Alternative) -> Self {
+        let value = alt.slot().local.strftime("%Y-%m-%d %H:%M").to_string();
+        let spoken = local_label(alt.slot().start, &rules.tz);
+        match alt {
+            Alternative::SameTimeOtherProvider { provider_id, .. } => {
+                let name = tenant.provider_name(*provider_id);
+                Offer {
+                    value: format!("{value} with {name}"),
+                    spoken: format!("{spoken} with {name}"),
                 }
-                Alternative::Time { .. } => Offer { value, spoken },
             }
-        })
-        .collect())
-}
-
-/// Asks again saying why, or hands over after the tenant's maximum of attempts.
-#[allow(clippy::too_many_arguments)]
-async fn retry(
-    state: &AppState,
-    tenant: &Tenant,
-    rules: &Rules,
-    claims: &Claims,
-    cb: &GatherCallback,
-    reason: &str,
-    offers: &[Offer],
-    now: Timestamp,
-) -> Result<Texml, FlowError> {
-    let spec = &tenant.spec;
-    let doc = if claims.attempt >= spec.max_attempts {
-        let transfer = spec.transfer_number.as_ref().map(|n| n.as_str());
-        let message = if transfer.is_some() {
-            format!("{reason} {HANDOFF}")
-        } else {
-            format!("{reason} {GIVE_UP}")
-        };
-        Texml::render(&SayDoc {
-            voice: Some(&spec.voice),
-            message: &message,
-            transfer,
-            caller_id: spec.phone_number.as_str(),
-        })
-    } else {
-        let next = Claims {
-            attempt: claims.attempt + 1,
-            expires_at: now.as_second() + LIFETIME_SECONDS,
-            ..*claims
-        };
-        let greeting = if offers.is_empty() {
-            format!("{reason} What other day or time would suit you?")
-        } else {
-            format!(
-                "{reason} I can offer {}. Which would you like?",
-                spoken_offers(offers)
-            )
-        };
-        let mut history = cb.history.clone();
-        history.push(HistoryMessage {
-            role: "assistant",
-            content: greeting.clone(),
-        });
-        let values: Vec<String> = offers.iter().map(|o| o.value.clone()).collect();
-        gather_doc(
-            state,
-            tenant,
-            &next,
-            &cb.call_sid,
-            &greeting,
-            &history,
-            today_local(now, &rules.tz),
-            &values,
-        )
-    };
-    let (sid, key, text) = (cb.call_sid.clone(), claims.step_key(), doc.0);
-    let stored = state
-        .db
-        .run(move |c| db::appointments::remember_answer(c, &sid, &key, &text))
-        .await?;
-    Ok(Texml(stored))
+            Alternative::Time { .. } => Offer { value, spoken },
+        }
+    }
 }
 
 /// "A, B or C".
-fn spoken_offers(offers: &[Offer]) -> String {
+fn spoken(offers: &[Offer]) -> String {
     let spoken: Vec<&str> = offers.iter().map(|o| o.spoken.as_str()).collect();
     match spoken.as_slice() {
         [] => String::new(),
         [one] => (*one).to_string(),
-        [init @ .., last] => format!("{} or {last}", init.join("; ")),
+        [init @ .., last] => format!("{}; or {last}", init.join("; ")),
     }
 }

@@ -76,7 +76,8 @@ pub async fn list_tenants(_: Admin, state: Data<&AppState>) -> poem::Result<Json
     )))
 }
 
-async fn find(state: &AppState, id: String) -> Result<db::tenants::Tenant, AppError> {
+/// The tenant named by `id` (id or slug), or 404.
+pub(super) async fn find(state: &AppState, id: String) -> Result<db::tenants::Tenant, AppError> {
     state
         .db
         .run(move |c| db::tenants::find(c, &id))
@@ -153,10 +154,10 @@ pub async fn list_appointments(
     let tenant = find(&state, id).await?;
     let tz = jiff::tz::TimeZone::get(&tenant.spec.timezone)
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    let tenant_id = tenant.id;
+    let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
     let rows = state
         .db
-        .run(move |c| db::appointments::list(c, tenant_id))
+        .run(move |c| db::appointments::list(c, tenant_id, now))
         .await
         .map_err(AppError::from)?;
     let local = |secs: i64| {

@@ -3,6 +3,7 @@
 //! that keeps TeXML routes answering TeXML.
 
 mod admin;
+mod agenda;
 mod health;
 mod texml;
 
@@ -32,6 +33,9 @@ pub fn app(state: AppState) -> impl Endpoint {
             get(admin::get_tenant).patch(admin::patch_tenant).delete(admin::delete_tenant),
         )
         .at("/tenants/:id/appointments", get(admin::list_appointments))
+        .at("/tenants/:id/appointments/:appt", poem::patch(agenda::reschedule).delete(agenda::cancel))
+        .at("/tenants/:id/availability", get(agenda::availability))
+        .at("/tenants/:id/stats", get(agenda::stats))
         .data(state)
         .around(|ep, req| async move {
             let started = Instant::now();

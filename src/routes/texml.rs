@@ -61,9 +61,13 @@ pub async fn gather(
     Ok(or_apology(flow::gather::answer(&state, claims, cb).await))
 }
 
-/// `POST /texml/status`: call progress; acknowledged with an empty document.
+/// `POST /texml/status`: call progress, stored for stats; acknowledged with an empty document.
 #[handler]
-pub async fn status(_state: Data<&AppState>, _body: Verified) -> Texml {
+pub async fn status(state: Data<&AppState>, body: Verified) -> Texml {
+    if let Err(e) = flow::status::record(&state, &body).await {
+        // Telnyx retries non-200 answers at the fallback URL; a lost stat is not worth that.
+        tracing::error!(error = %e, "could not record a status callback");
+    }
     Texml(EMPTY.into())
 }
 

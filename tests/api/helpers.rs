@@ -56,6 +56,8 @@ pub struct TestApp {
     pub client: Client,
     /// The app's clock; tests move it.
     pub clock: Clock,
+    /// The app's state (database access for assertions).
+    pub state: slotline::startup::AppState,
     key: SigningKey,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
@@ -108,6 +110,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         app.seed_if_empty(&spec).unwrap();
     }
     let base = format!("http://{}", app.addr());
+    let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -116,10 +119,24 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         base,
         client: Client::new(),
         clock,
+        state,
         key: fixture_key(),
         _dir: dir,
         _stop: tx,
     }
+}
+
+/// A tenant open 09:00–17:00 every day in `tz`, with `providers` all offering a 30-minute
+/// "Cut" and a 60-minute "Colour".
+pub fn open_every_day(slug: &str, number: &str, tz: &str, providers: &[&str]) -> Value {
+    let day = serde_json::json!([["09:00", "17:00"]]);
+    serde_json::json!({
+        "slug": slug, "name": slug, "phone_number": number, "timezone": tz,
+        "hours": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day},
+        "slot_minutes": 15, "min_notice_minutes": 60, "horizon_days": 60,
+        "services": [{"name": "Cut", "duration_minutes": 30}, {"name": "Colour", "duration_minutes": 60}],
+        "providers": providers.iter().map(|p| serde_json::json!({"name": p, "services": ["Cut", "Colour"]})).collect::<Vec<_>>(),
+    })
 }
 
 /// Form-encodes `pairs`.
@@ -222,6 +239,20 @@ impl TestApp {
         self.client
             .request(method, format!("{}{}", self.base, path))
             .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Creates a tenant through the admin API; panics unless it answers 201.
+    pub async fn create_tenant(&self, body: &Value) -> Value {
+        let resp = self
+            .admin(reqwest::Method::POST, "/tenants")
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "{v}");
+        v
     }
 
     /// The tenant's appointments, as the admin API lists them.

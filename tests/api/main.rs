@@ -2,6 +2,7 @@
 //! database and the fixtures' test key, and drives it as Telnyx and operators would.
 
 mod admin;
+mod booking;
 mod call;
 mod helpers;
 mod signatures;

@@ -22,6 +22,8 @@ CREATE TABLE tenants (
     buffer_minutes       INTEGER NOT NULL CHECK (buffer_minutes >= 0),
     reminder_hours       TEXT NOT NULL,           -- JSON array of whole hours
     max_attempts         INTEGER NOT NULL CHECK (max_attempts > 0),
+    confirm_before_booking INTEGER NOT NULL DEFAULT 0,
+    hold_seconds         INTEGER NOT NULL DEFAULT 120 CHECK (hold_seconds > 0),
     created_at           INTEGER NOT NULL,
     updated_at           INTEGER NOT NULL
 );
@@ -88,13 +90,18 @@ CREATE TABLE appointments (
     start_at          INTEGER NOT NULL,
     end_at            INTEGER NOT NULL,
     blocked_until     INTEGER NOT NULL,          -- end_at plus the tenant's buffer
-    status            TEXT NOT NULL CHECK (status IN ('booked', 'cancelled')),
+    -- 'held': reserved while the caller confirms; it owns its cells until hold_expires_at,
+    -- after which any booking over it deletes it first (see appointments::book).
+    status            TEXT NOT NULL CHECK (status IN ('held', 'booked', 'cancelled')),
+    hold_expires_at   INTEGER,
     call_sid          TEXT,
     created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL DEFAULT 0,
     CHECK (start_at < end_at AND end_at <= blocked_until)
 );
 CREATE INDEX appointments_by_tenant ON appointments (tenant_id, start_at);
 CREATE INDEX appointments_by_provider ON appointments (provider_id, start_at);
+CREATE INDEX appointments_by_call ON appointments (call_sid);
 
 -- The overlap guard. A booked appointment owns one row per 5-minute cell of
 -- [start_at, blocked_until) for its provider; the primary key makes SQLite itself refuse a
