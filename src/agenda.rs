@@ -322,7 +322,7 @@ pub async fn reschedule(
         blocked_until: slot.blocked_until.as_second(),
     };
     let moved = db
-        .run(move |c| db::appointments::reschedule(c, tenant_id, id, to, now.as_second()))
+        .write(move |c| db::appointments::reschedule(c, tenant_id, id, to, now.as_second()))
         .await?;
     if !moved {
         return Err(AgendaError::Taken(format!(

@@ -151,7 +151,7 @@ async fn sweep_holds(state: AppState) {
         let now = state.clock.now().as_second();
         match state
             .db
-            .run(move |c| db::appointments::sweep_expired_holds(c, now))
+            .write(move |c| db::appointments::sweep_expired_holds(c, now))
             .await
         {
             Ok(0) => {}

@@ -1,6 +1,9 @@
 //! Storage: the SQLite pool, migrations, and the repository functions. All SQL lives under
 //! this module. Every connection gets the same PRAGMAs; every call runs on tokio's blocking
-//! pool through [`Db::run`], so no async thread ever waits on SQLite.
+//! pool ([`Db::run`] for reads, [`Db::write`] for writes), so no async thread ever waits on
+//! SQLite. Writes go through one connection behind a mutex: SQLite allows one writer at a
+//! time anyway, and queueing in-process avoids its busy handler, which sleeps in steps of
+//! up to 100 ms when writers collide.
 
 pub mod appointments;
 pub mod calls;
@@ -8,7 +11,11 @@ mod migrations;
 pub mod settings;
 pub mod tenants;
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
@@ -41,6 +48,7 @@ pub enum DbError {
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
+    writer: Arc<Mutex<Connection>>,
 }
 
 /// Applied to every new pooled connection.
@@ -60,14 +68,37 @@ impl Db {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DbError::Join(format!("cannot create {}: {e}", dir.display())))?;
         }
+        // The writer migrates before the pool opens connections, so no reader ever meets a
+        // half-migrated schema (or a lock held by the migration).
+        let mut writer = Connection::open(path)?;
+        configure(&mut writer)?;
+        migrations::apply(&mut writer)?;
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        let mut conn = pool.get()?;
-        migrations::apply(&mut conn)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::new(Mutex::new(writer)),
+        })
+    }
+
+    /// Runs `f` with the writer connection on the blocking thread pool; writes queue here.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves no transaction open (rusqlite rolls back
+            // on drop), so a poisoned lock is safe to take over.
+            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Join(e.to_string()))?
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -85,12 +116,13 @@ impl Db {
         .map_err(|e| DbError::Join(e.to_string()))?
     }
 
-    /// Runs `f` synchronously (CLI commands and start-up, outside the request path).
+    /// Runs `f` synchronously on the writer (CLI commands, start-up and tests, outside the
+    /// request path).
     pub fn run_blocking<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn)
     }
 }

@@ -208,7 +208,7 @@ impl Turn<'_> {
             match self
                 .state
                 .db
-                .run(move |c| db::appointments::book(c, &appt, Some((&sid, &key, &text)), now))
+                .write(move |c| db::appointments::book(c, &appt, Some((&sid, &key, &text)), now))
                 .await?
             {
                 BookOutcome::Booked(id) => {
@@ -237,7 +237,7 @@ impl Turn<'_> {
                 let sid = self.cb.call_sid.clone();
                 self.state
                     .db
-                    .run(move |c| db::appointments::release_hold(c, &sid))
+                    .write(move |c| db::appointments::release_hold(c, &sid))
                     .await?;
                 return self.retry("No problem.", &[]).await;
             }
@@ -271,7 +271,7 @@ impl Turn<'_> {
         match self
             .state
             .db
-            .run(move |c| db::appointments::confirm_hold(c, &sid, &key, &text, now))
+            .write(move |c| db::appointments::confirm_hold(c, &sid, &key, &text, now))
             .await?
         {
             ConfirmOutcome::Confirmed(id) => {
@@ -415,7 +415,7 @@ impl Turn<'_> {
         let stored = self
             .state
             .db
-            .run(move |c| db::appointments::remember_answer(c, &sid, &key, &text))
+            .write(move |c| db::appointments::remember_answer(c, &sid, &key, &text))
             .await?;
         Ok(Texml(stored))
     }

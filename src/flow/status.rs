@@ -40,7 +40,7 @@ pub async fn record(state: &AppState, body: &Verified) -> Result<(), FlowError> 
     let now = state.clock.now().as_second();
     state
         .db
-        .run(move |c| db::calls::record_status(c, &update, now))
+        .write(move |c| db::calls::record_status(c, &update, now))
         .await?;
     Ok(())
 }

@@ -64,7 +64,7 @@ pub async fn answer(state: &AppState, req: VoiceRequest) -> Result<Texml, FlowEr
         // Stats only: a failure here must not cost the caller the booking.
         if let Err(e) = state
             .db
-            .run(move |c| {
+            .write(move |c| {
                 db::calls::record_start(c, &sid, Some(tid), from.as_deref(), to.as_deref(), secs)
             })
             .await

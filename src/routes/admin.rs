@@ -56,7 +56,7 @@ pub async fn create_tenant(
     let spec = TenantSpec::from_json(&json_body(body).await?).map_err(AppError::from)?;
     let tenant = state
         .db
-        .run(move |c| db::tenants::insert(c, &spec))
+        .write(move |c| db::tenants::insert(c, &spec))
         .await
         .map_err(AppError::from)?;
     tracing::info!(tenant = tenant.id, slug = %tenant.spec.slug, "tenant created");
@@ -122,7 +122,7 @@ pub async fn patch_tenant(
     let tenant_id = current.id;
     let tenant = state
         .db
-        .run(move |c| db::tenants::replace(c, tenant_id, &spec))
+        .write(move |c| db::tenants::replace(c, tenant_id, &spec))
         .await
         .map_err(AppError::from)?;
     Ok(Json(tenant.to_json()))
@@ -138,7 +138,7 @@ pub async fn delete_tenant(
     let tenant = find(&state, id).await?;
     state
         .db
-        .run(move |c| db::tenants::delete(c, tenant.id))
+        .write(move |c| db::tenants::delete(c, tenant.id))
         .await
         .map_err(AppError::from)?;
     Ok(StatusCode::NO_CONTENT)

@@ -107,7 +107,7 @@ pub async fn cancel(
     let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
     let row = state
         .db
-        .run(move |c| db::appointments::cancel(c, tenant_id, appt, now))
+        .write(move |c| db::appointments::cancel(c, tenant_id, appt, now))
         .await
         .map_err(|e| AppError::from(AgendaError::from(e)))?;
     tracing::info!(

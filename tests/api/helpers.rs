@@ -91,7 +91,10 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns slotline with `opts`.
 pub async fn spawn_with(opts: Options) -> TestApp {
-    slotline::telemetry::init();
+    // Logs only on request: `TEST_LOG=1 cargo test` (the suite is noisy otherwise).
+    if std::env::var_os("TEST_LOG").is_some() {
+        slotline::telemetry::init();
+    }
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings {
         listen: "127.0.0.1:0".into(),
