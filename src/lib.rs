@@ -15,3 +15,4 @@ pub mod startup;
 pub mod telemetry;
 pub mod texml;
 pub mod token;
+pub mod wording;

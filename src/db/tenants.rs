@@ -70,8 +70,10 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
     tx.execute(
         "INSERT INTO tenants (slug, name, phone_number, timezone, voice, greeting, sms_from,
             messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes, horizon_days,
-            buffer_minutes, reminder_hours, max_attempts, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+            buffer_minutes, reminder_hours, max_attempts, created_at, updated_at,
+            reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder, closed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16,
+            ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
         params![
             spec.slug,
             spec.name,
@@ -89,6 +91,13 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
             reminder,
             spec.max_attempts,
             t,
+            spec.reprompt,
+            spec.confirmation,
+            spec.transfer_line,
+            spec.goodbye,
+            spec.sms_confirmation,
+            spec.sms_reminder,
+            spec.closed,
         ],
     )
     .map_err(|e| unique_to_conflict(&tx, e, spec))?;
@@ -110,7 +119,9 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
             "UPDATE tenants SET slug = ?2, name = ?3, phone_number = ?4, timezone = ?5, voice = ?6,
                 greeting = ?7, sms_from = ?8, messaging_profile_id = ?9, transfer_number = ?10,
                 slot_minutes = ?11, min_notice_minutes = ?12, horizon_days = ?13,
-                buffer_minutes = ?14, reminder_hours = ?15, max_attempts = ?16, updated_at = ?17
+                buffer_minutes = ?14, reminder_hours = ?15, max_attempts = ?16, updated_at = ?17,
+                reprompt = ?18, confirmation = ?19, transfer_line = ?20, goodbye = ?21,
+                sms_confirmation = ?22, sms_reminder = ?23, closed = ?24
              WHERE id = ?1",
             params![
                 id,
@@ -130,6 +141,13 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
                 reminder,
                 spec.max_attempts,
                 now(),
+                spec.reprompt,
+                spec.confirmation,
+                spec.transfer_line,
+                spec.goodbye,
+                spec.sms_confirmation,
+                spec.sms_reminder,
+                spec.closed,
             ],
         )
         .map_err(|e| unique_to_conflict(&tx, e, spec))?;
@@ -347,7 +365,9 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         .query_row(
             "SELECT slug, name, phone_number, timezone, voice, greeting, sms_from,
                     messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes,
-                    horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at
+                    horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at,
+                    reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder,
+                    closed
              FROM tenants WHERE id = ?1",
             [id],
             |r| {
@@ -356,6 +376,8 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?),
                     (r.get::<_, u32>(9)?, r.get::<_, u32>(10)?, r.get::<_, u32>(11)?, r.get::<_, u32>(12)?, r.get::<_, String>(13)?, r.get::<_, u32>(14)?),
                     (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?),
+                    [r.get::<_, Option<String>>(17)?, r.get::<_, Option<String>>(18)?, r.get::<_, Option<String>>(19)?, r.get::<_, Option<String>>(20)?, r.get::<_, Option<String>>(21)?, r.get::<_, Option<String>>(22)?],
+                    r.get::<_, bool>(23)?,
                 ))
             },
         )
@@ -366,6 +388,15 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         (sms_from, profile, transfer),
         nums,
         (created_at, updated_at),
+        [
+            reprompt,
+            confirmation,
+            transfer_line,
+            goodbye,
+            sms_confirmation,
+            sms_reminder,
+        ],
+        closed,
     ) = row;
     let (slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder, max_attempts) =
         nums;
@@ -452,6 +483,13 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         timezone,
         voice,
         greeting,
+        reprompt,
+        confirmation,
+        transfer_line,
+        goodbye,
+        sms_confirmation,
+        sms_reminder,
+        closed,
         sms_from: parse_phone(sms_from)?,
         messaging_profile_id: profile,
         transfer_number: parse_phone(transfer)?,

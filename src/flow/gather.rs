@@ -14,23 +14,21 @@ use crate::{
         appointments::{BookOutcome, NewAppointment},
         tenants::Tenant,
     },
+    domain::TenantSpec,
     startup::AppState,
     texml::{
         Texml,
         callback::GatherCallback,
+        docs::render::DocValues,
         schema,
         templates::{GatherDoc, HistoryMessage, SayDoc},
     },
     token::{Claims, LIFETIME_SECONDS},
+    wording::{self, Values},
 };
 
 /// Said after the `<AIGather>` if it ends without the action taking over.
 const GATHER_FALLBACK: &str = "Sorry, I couldn't finish your booking.";
-/// Said before handing over after too many failed attempts.
-const HANDOFF: &str = "Let me connect you with someone from the team.";
-/// Said when there is no one to hand over to.
-const GIVE_UP: &str =
-    "Sorry, I couldn't find a time that works. Please call again or visit us. Goodbye.";
 /// How many alternatives are offered.
 const MAX_ALTERNATIVES: usize = 3;
 
@@ -176,12 +174,21 @@ fn booked_doc(
 ) -> Texml {
     let spec = &tenant.spec;
     let provider = tenant.provider_name(provider_id);
+    let service = spec.services[ask.service].name.to_lowercase();
+    let label = local_label(slot.start, &rules.tz);
+    let (date, time) = label.split_once(" at ").unwrap_or((&label, ""));
+    let values = Values {
+        name: Some(&ask.customer_name),
+        service: Some(&service),
+        provider: Some(provider),
+        date: Some(date),
+        time: Some(time),
+        business: Some(&spec.name),
+    };
     let message = format!(
-        "Thanks {}. Your {} with {} is booked for {}. We'll text you a confirmation. Goodbye.",
-        ask.customer_name,
-        spec.services[ask.service].name.to_lowercase(),
-        provider,
-        local_label(slot.start, &rules.tz)
+        "{} {}",
+        wording::fill(spec.wording(&wording::CONFIRMATION), &values),
+        wording::fill(spec.wording(&wording::GOODBYE), &values)
     );
     Texml::render(&SayDoc {
         voice: Some(&spec.voice),
@@ -316,17 +323,22 @@ async fn retry(
     let spec = &tenant.spec;
     let doc = if claims.attempt >= spec.max_attempts {
         let transfer = spec.transfer_number.as_ref().map(|n| n.as_str());
-        let message = if transfer.is_some() {
-            format!("{reason} {HANDOFF}")
+        let values = Values::business(&spec.name);
+        if transfer.is_some() {
+            // The hand-off is the operator's transfer.xml; the reason leads its transfer line.
+            let line = wording::fill(spec.wording(&wording::TRANSFER_LINE), &values);
+            let values =
+                DocValues::for_tenant(spec).with("transfer_line", &format!("{reason} {line}"));
+            state.docs.serve(Some(&spec.slug), "transfer", &values)
         } else {
-            format!("{reason} {GIVE_UP}")
-        };
-        Texml::render(&SayDoc {
-            voice: Some(&spec.voice),
-            message: &message,
-            transfer,
-            caller_id: spec.phone_number.as_str(),
-        })
+            let goodbye = wording::fill(spec.wording(&wording::GOODBYE), &values);
+            Texml::render(&SayDoc {
+                voice: Some(&spec.voice),
+                message: &format!("{reason} {} {goodbye}", wording::GIVE_UP),
+                transfer,
+                caller_id: spec.phone_number.as_str(),
+            })
+        }
     } else {
         let next = Claims {
             attempt: claims.attempt + 1,
@@ -334,7 +346,7 @@ async fn retry(
             ..*claims
         };
         let greeting = if offers.is_empty() {
-            format!("{reason} What other day or time would suit you?")
+            reprompt_line(spec, reason)
         } else {
             format!(
                 "{reason} I can offer {}. Which would you like?",
@@ -364,6 +376,15 @@ async fn retry(
         .run(move |c| db::appointments::remember_answer(c, &sid, &key, &text))
         .await?;
     Ok(Texml(stored))
+}
+
+/// `reason`, then the tenant's re-prompt: asked again when there is nothing to offer.
+pub fn reprompt_line(spec: &TenantSpec, reason: &str) -> String {
+    let reprompt = wording::fill(
+        spec.wording(&wording::REPROMPT),
+        &Values::business(&spec.name),
+    );
+    format!("{reason} {reprompt}")
 }
 
 /// "A, B or C".

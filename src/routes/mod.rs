@@ -3,6 +3,7 @@
 //! that keeps TeXML routes answering TeXML.
 
 mod admin;
+mod documents;
 mod health;
 mod texml;
 
@@ -22,6 +23,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/voice", post(texml::voice))
         .at("/gather", post(texml::gather))
         .at("/status", post(texml::status))
+        .at(
+            "/doc/:tenant/fallback",
+            get(texml::fallback).post(texml::fallback),
+        )
         .with(CatchPanic::new().with_handler(ApologyOnPanic));
     Route::new()
         .nest("/texml", telnyx)
@@ -32,6 +37,13 @@ pub fn app(state: AppState) -> impl Endpoint {
             get(admin::get_tenant).patch(admin::patch_tenant).delete(admin::delete_tenant),
         )
         .at("/tenants/:id/appointments", get(admin::list_appointments))
+        .at("/tenants/:id/texml", get(documents::list))
+        .at(
+            "/tenants/:id/texml/:name",
+            get(documents::read).put(documents::replace),
+        )
+        .at("/tenants/:id/texml/:name/versions", get(documents::versions))
+        .at("/tenants/:id/texml/:name/preview", post(documents::preview))
         .data(state)
         .around(|ep, req| async move {
             let started = Instant::now();

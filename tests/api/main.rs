@@ -5,3 +5,4 @@ mod admin;
 mod call;
 mod helpers;
 mod signatures;
+mod texml_docs;
