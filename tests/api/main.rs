@@ -5,4 +5,5 @@ mod admin;
 mod call;
 mod helpers;
 mod signatures;
+mod texml_cli;
 mod texml_docs;
