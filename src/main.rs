@@ -144,6 +144,12 @@ fn announce(s: &Settings, addr: std::net::SocketAddr, demo: Option<&TenantSpec>)
     println!("  Telnyx TeXML application settings:");
     println!("    voice URL:       {base}/texml/voice   (method POST)");
     println!("    status callback: {base}/texml/status  (method POST)");
+    let slug = demo.map_or("<tenant-slug>", |t| t.slug.as_str());
+    println!("    fallback URL:    {base}/texml/doc/{slug}/fallback");
+    println!(
+        "  TeXML documents:   {} (reloaded on change)",
+        s.texml_dir.display()
+    );
     if let Some(t) = demo {
         println!(
             "  demo tenant:       {} ({}), number {}",

@@ -303,6 +303,13 @@ pub fn render(doc: &str, values: &DocValues) -> Result<String, String> {
                 run.push(c);
                 continue;
             }
+            // Comments are notes for operators, not for Telnyx; the line they sat on goes too.
+            Event::Comment(_) => {
+                if run.trim().is_empty() {
+                    run.clear();
+                }
+                continue;
+            }
             _ => {}
         }
         if !run.is_empty() {
@@ -314,8 +321,6 @@ pub fn render(doc: &str, values: &DocValues) -> Result<String, String> {
         }
         match event {
             Event::Eof => break,
-            // Comments are notes for operators, not for Telnyx.
-            Event::Comment(_) => {}
             Event::Start(e) => writer
                 .write_event(Event::Start(fill_attributes(&e, values)?))
                 .map_err(io)?,
