@@ -47,6 +47,8 @@ pub struct Settings {
     pub telnyx_api_base: String,
     /// Default messaging profile for tenants without their own.
     pub messaging_profile_id: Option<String>,
+    /// Operator-edited TeXML documents (`_default/` and one directory per tenant slug).
+    pub texml_dir: PathBuf,
 }
 
 /// A setting that is present but unusable.
@@ -72,6 +74,7 @@ impl Default for Settings {
             insecure_skip_signatures: false,
             telnyx_api_base: "https://api.telnyx.com/v2".into(),
             messaging_profile_id: None,
+            texml_dir: PathBuf::from("texml"),
         }
     }
 }
@@ -126,6 +129,9 @@ impl Settings {
             s.telnyx_api_base = v.trim_end_matches('/').to_string();
         }
         s.messaging_profile_id = get("TELNYX_MESSAGING_PROFILE_ID");
+        if let Some(v) = get("SLOTLINE_TEXML_DIR") {
+            s.texml_dir = PathBuf::from(v);
+        }
         Ok(s)
     }
 }

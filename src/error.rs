@@ -6,7 +6,7 @@
 use poem::{Response, error::ResponseError, http::StatusCode};
 use serde_json::json;
 
-use crate::{db::DbError, domain::FieldError};
+use crate::{db::DbError, domain::FieldError, texml::docs::FileProblem};
 
 /// Errors of the admin API.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +14,9 @@ pub enum AppError {
     /// 422: a field is invalid; the message says what to fix.
     #[error("{0}")]
     Invalid(FieldError),
+    /// 422: a TeXML document failed the check; every problem with its line and column.
+    #[error("{}", first_problem(.0))]
+    InvalidDocument(Vec<FileProblem>),
     /// 400: the body is not JSON at all.
     #[error("the body is not valid JSON: {0}")]
     BadJson(String),
@@ -39,6 +42,14 @@ pub enum AppError {
     /// 500: something broke inside; details are in the log.
     #[error("internal error; see the server log")]
     Internal(String),
+}
+
+fn first_problem(problems: &[FileProblem]) -> String {
+    match problems {
+        [] => "the document is invalid".into(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
+    }
 }
 
 impl From<FieldError> for AppError {
@@ -67,7 +78,7 @@ impl From<DbError> for AppError {
 impl ResponseError for AppError {
     fn status(&self) -> StatusCode {
         match self {
-            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Invalid(_) | AppError::InvalidDocument(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadJson(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -93,6 +104,18 @@ impl ResponseError for AppError {
         let mut body = json!({ "error": error });
         if let Some(field) = field {
             body["field"] = field.into();
+        }
+        if let AppError::InvalidDocument(problems) = self
+            && let Some(first) = problems.first()
+        {
+            // `field` is the file; `line`/`column` the first problem; `problems` all of them.
+            body["field"] = first.file.clone().into();
+            body["line"] = first.line.into();
+            body["column"] = first.column.into();
+            body["problems"] = problems
+                .iter()
+                .map(|p| json!({"line": p.line, "column": p.column, "message": p.message}))
+                .collect();
         }
         let mut resp = Response::builder()
             .status(self.status())

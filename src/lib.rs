@@ -16,3 +16,4 @@ pub mod startup;
 pub mod telemetry;
 pub mod texml;
 pub mod token;
+pub mod wording;

@@ -4,19 +4,25 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use slotline::{
-    cli::{Cli, Command},
+    cli::{Cli, Command, PreviewStep, TexmlCommand},
     clock::Clock,
     config::Settings,
-    db::Db,
+    db::{self, Db},
     domain::TenantSpec,
-    startup::Application,
+    flow::preview,
+    startup::{AppState, Application},
     telemetry,
+    texml::docs,
 };
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    telemetry::init();
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Texml { .. })) {
+        telemetry::init_for_cli();
+    } else {
+        telemetry::init();
+    }
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -32,6 +38,12 @@ async fn main() -> ExitCode {
         Command::Migrate => Db::open(&settings.db_path)
             .map(|_| println!("database {} is up to date", settings.db_path.display()))
             .map_err(|e| e.to_string()),
+        Command::Texml {
+            command: TexmlCommand::Check { dir },
+        } => return texml_check(&dir.unwrap_or_else(|| settings.texml_dir.clone())),
+        Command::Texml {
+            command: TexmlCommand::Preview { tenant, step, at },
+        } => texml_preview(settings, &tenant, step, at.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,6 +52,58 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `slotline texml check [DIR]`: every problem as `FILE:LINE:COL: message` on standard
+/// output and exit 1, or a one-line summary and exit 0.
+fn texml_check(dir: &std::path::Path) -> ExitCode {
+    match docs::check_dir(dir) {
+        Ok(count) => {
+            println!(
+                "OK: {count} TeXML document(s) under {} are valid",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            eprintln!(
+                "slotline: {} problem(s) under {}; fix them before they are served (the last good version is served meanwhile)",
+                problems.len(),
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `slotline texml preview`: prints the document a caller would get, byte for byte.
+fn texml_preview(
+    settings: Settings,
+    slug: &str,
+    step: PreviewStep,
+    at: Option<&str>,
+) -> Result<(), String> {
+    let db = Db::open(&settings.db_path).map_err(|e| e.to_string())?;
+    let tenant = db
+        .run_blocking(|c| db::tenants::find(c, slug))
+        .map_err(|e| match e {
+            db::DbError::NotFound => format!(
+                "no tenant {slug:?} in {}; list them with GET /tenants",
+                settings.db_path.display()
+            ),
+            other => other.to_string(),
+        })?;
+    let now = match at {
+        Some(at) => preview::local_instant(at, &tenant.spec.timezone)?,
+        None => jiff::Timestamp::now(),
+    };
+    let state = AppState::new(settings, Clock::manual(now)).map_err(|e| e.to_string())?;
+    let doc = preview::document(&state, &tenant, step).map_err(|e| e.to_string())?;
+    println!("{}", doc.as_str());
+    Ok(())
 }
 
 async fn serve(settings: Settings, demo: Option<std::path::PathBuf>) -> Result<(), String> {
@@ -80,6 +144,12 @@ fn announce(s: &Settings, addr: std::net::SocketAddr, demo: Option<&TenantSpec>)
     println!("  Telnyx TeXML application settings:");
     println!("    voice URL:       {base}/texml/voice   (method POST)");
     println!("    status callback: {base}/texml/status  (method POST)");
+    let slug = demo.map_or("<tenant-slug>", |t| t.slug.as_str());
+    println!("    fallback URL:    {base}/texml/doc/{slug}/fallback");
+    println!(
+        "  TeXML documents:   {} (reloaded on change)",
+        s.texml_dir.display()
+    );
     if let Some(t) = demo {
         println!(
             "  demo tenant:       {} ({}), number {}",

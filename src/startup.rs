@@ -12,6 +12,7 @@ use crate::{
     domain::TenantSpec,
     routes,
     signature::Verifier,
+    texml::docs::{Library, cards::Cards},
     token::TokenSigner,
 };
 
@@ -30,6 +31,10 @@ pub struct AppState {
     pub clock: Clock,
     /// When the server started (for `/health`).
     pub started: Instant,
+    /// Operator-edited TeXML documents, kept current by polling.
+    pub docs: Library,
+    /// What documents know of each tenant, so the fallback needs no database.
+    pub cards: Cards,
 }
 
 /// Why slotline could not start.
@@ -71,7 +76,14 @@ impl AppState {
             Some(s) => s.expose().to_string(),
             None => db.run_blocking(db::settings::url_secret)?,
         };
+        let cards = Cards::default();
+        for tenant in db.run_blocking(|c| db::tenants::list(c))? {
+            cards.put(tenant.id, &tenant.spec);
+        }
+        let docs = Library::load(&settings.texml_dir);
         Ok(Self {
+            docs,
+            cards,
             settings: Arc::new(settings),
             db,
             verifier: Arc::new(verifier),
@@ -87,6 +99,7 @@ impl Application {
     pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartError> {
         let listen = settings.listen.clone();
         let state = AppState::new(settings, clock)?;
+        state.docs.spawn_watcher();
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -122,7 +135,8 @@ impl Application {
     pub fn seed_if_empty(&self, spec: &TenantSpec) -> Result<bool, db::DbError> {
         self.state.db.run_blocking(|conn| {
             if db::tenants::is_empty(conn)? {
-                db::tenants::insert(conn, spec)?;
+                let tenant = db::tenants::insert(conn, spec)?;
+                self.state.cards.put(tenant.id, &tenant.spec);
                 Ok(true)
             } else {
                 Ok(false)

@@ -7,6 +7,7 @@
 
 pub mod appointments;
 pub mod calls;
+pub mod documents;
 mod migrations;
 pub mod settings;
 pub mod tenants;

@@ -71,8 +71,10 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
         "INSERT INTO tenants (slug, name, phone_number, timezone, voice, greeting, sms_from,
             messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes, horizon_days,
             buffer_minutes, reminder_hours, max_attempts, confirm_before_booking, hold_seconds,
-            created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?17, ?18, ?16, ?16)",
+            created_at, updated_at,
+            reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder, closed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?17, ?18, ?16, ?16,
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
         params![
             spec.slug,
             spec.name,
@@ -92,6 +94,13 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
             t,
             spec.confirm_before_booking,
             spec.hold_seconds,
+            spec.reprompt,
+            spec.confirmation,
+            spec.transfer_line,
+            spec.goodbye,
+            spec.sms_confirmation,
+            spec.sms_reminder,
+            spec.closed,
         ],
     )
     .map_err(|e| unique_to_conflict(&tx, e, spec))?;
@@ -114,7 +123,9 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
                 greeting = ?7, sms_from = ?8, messaging_profile_id = ?9, transfer_number = ?10,
                 slot_minutes = ?11, min_notice_minutes = ?12, horizon_days = ?13,
                 buffer_minutes = ?14, reminder_hours = ?15, max_attempts = ?16, updated_at = ?17,
-                confirm_before_booking = ?18, hold_seconds = ?19
+                confirm_before_booking = ?18, hold_seconds = ?19,
+                reprompt = ?20, confirmation = ?21, transfer_line = ?22, goodbye = ?23,
+                sms_confirmation = ?24, sms_reminder = ?25, closed = ?26
              WHERE id = ?1",
             params![
                 id,
@@ -136,6 +147,13 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
                 now(),
                 spec.confirm_before_booking,
                 spec.hold_seconds,
+                spec.reprompt,
+                spec.confirmation,
+                spec.transfer_line,
+                spec.goodbye,
+                spec.sms_confirmation,
+                spec.sms_reminder,
+                spec.closed,
             ],
         )
         .map_err(|e| unique_to_conflict(&tx, e, spec))?;
@@ -354,7 +372,9 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
             "SELECT slug, name, phone_number, timezone, voice, greeting, sms_from,
                     messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes,
                     horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at,
-                    confirm_before_booking, hold_seconds
+                    confirm_before_booking, hold_seconds,
+                    reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder,
+                    closed
              FROM tenants WHERE id = ?1",
             [id],
             |r| {
@@ -364,6 +384,8 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     (r.get::<_, u32>(9)?, r.get::<_, u32>(10)?, r.get::<_, u32>(11)?, r.get::<_, u32>(12)?, r.get::<_, String>(13)?, r.get::<_, u32>(14)?),
                     (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?),
                     (r.get::<_, bool>(17)?, r.get::<_, u32>(18)?),
+                    [r.get::<_, Option<String>>(19)?, r.get::<_, Option<String>>(20)?, r.get::<_, Option<String>>(21)?, r.get::<_, Option<String>>(22)?, r.get::<_, Option<String>>(23)?, r.get::<_, Option<String>>(24)?],
+                    r.get::<_, bool>(25)?,
                 ))
             },
         )
@@ -375,6 +397,15 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         nums,
         (created_at, updated_at),
         (confirm_before_booking, hold_seconds),
+        [
+            reprompt,
+            confirmation,
+            transfer_line,
+            goodbye,
+            sms_confirmation,
+            sms_reminder,
+        ],
+        closed,
     ) = row;
     let (slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder, max_attempts) =
         nums;
@@ -461,6 +492,13 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         timezone,
         voice,
         greeting,
+        reprompt,
+        confirmation,
+        transfer_line,
+        goodbye,
+        sms_confirmation,
+        sms_reminder,
+        closed,
         sms_from: parse_phone(sms_from)?,
         messaging_profile_id: profile,
         transfer_number: parse_phone(transfer)?,

@@ -8,6 +8,7 @@ use jiff::civil::{Date, Time};
 use serde_json::{Map, Value, json};
 
 use super::phone::PhoneNumber;
+use crate::wording;
 
 /// Weekday keys in the order used everywhere (index 0 = Monday).
 pub const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -64,8 +65,22 @@ pub struct TenantSpec {
     pub timezone: String,
     /// TTS voice for `<Voice name=…>`.
     pub voice: String,
-    /// What the line says first.
+    /// What the line says first (may hold `{business}`; see `wording::GREETING`).
     pub greeting: String,
+    /// Asked again after a refusal without alternatives; `None` uses the default.
+    pub reprompt: Option<String>,
+    /// The booking read back to the caller; `None` uses the default.
+    pub confirmation: Option<String>,
+    /// Said before handing the call to `transfer_number`; `None` uses the default.
+    pub transfer_line: Option<String>,
+    /// Said last before hanging up; `None` uses the default.
+    pub goodbye: Option<String>,
+    /// The confirmation text message; `None` uses the default.
+    pub sms_confirmation: Option<String>,
+    /// The reminder text message; `None` uses the default.
+    pub sms_reminder: Option<String>,
+    /// While true, callers hear `closed.xml` instead of the booking `<AIGather>`.
+    pub closed: bool,
     /// Sender of texts; `None` uses `phone_number`.
     pub sms_from: Option<PhoneNumber>,
     /// Messaging profile; `None` uses the server default.
@@ -105,6 +120,13 @@ const FIELDS: &[&str] = &[
     "timezone",
     "voice",
     "greeting",
+    "reprompt",
+    "confirmation",
+    "transfer_line",
+    "goodbye",
+    "sms_confirmation",
+    "sms_reminder",
+    "closed",
     "sms_from",
     "messaging_profile_id",
     "transfer_number",
@@ -143,13 +165,26 @@ impl TenantSpec {
         let phone_number = phone(map, "phone_number")?.ok_or_else(|| missing("phone_number"))?;
         let timezone = timezone(map)?;
         let voice = text(map, "voice", 200)?.unwrap_or_else(|| DEFAULT_VOICE.into());
-        let greeting = text(map, "greeting", 1000)?
-            .unwrap_or_else(|| format!("Thanks for calling {name}. What can I book for you?"));
+        if voice.chars().any(char::is_control) {
+            return err(
+                "voice",
+                "must be a TTS voice name such as \"Telnyx.NaturalHD.astra\", without control characters",
+            );
+        }
+        let greeting = wording_text(map, &wording::GREETING)?
+            .unwrap_or_else(|| wording::GREETING.default.into());
         let services = services(map)?;
         let providers = providers(map, &services)?;
         let slot_minutes = minutes(map, "slot_minutes", 15, CELL_MINUTES, 240, true)?;
         let buffer_minutes = minutes(map, "buffer_minutes", 0, 0, 240, true)?;
         Ok(Self {
+            reprompt: wording_text(map, &wording::REPROMPT)?,
+            confirmation: wording_text(map, &wording::CONFIRMATION)?,
+            transfer_line: wording_text(map, &wording::TRANSFER_LINE)?,
+            goodbye: wording_text(map, &wording::GOODBYE)?,
+            sms_confirmation: wording_text(map, &wording::SMS_CONFIRMATION)?,
+            sms_reminder: wording_text(map, &wording::SMS_REMINDER)?,
+            closed: flag(map, "closed")?,
             sms_from: phone(map, "sms_from")?,
             messaging_profile_id: text(map, "messaging_profile_id", 100)?,
             transfer_number: phone(map, "transfer_number")?,
@@ -193,6 +228,13 @@ impl TenantSpec {
             "timezone": self.timezone,
             "voice": self.voice,
             "greeting": self.greeting,
+            "reprompt": self.reprompt,
+            "confirmation": self.confirmation,
+            "transfer_line": self.transfer_line,
+            "goodbye": self.goodbye,
+            "sms_confirmation": self.sms_confirmation,
+            "sms_reminder": self.sms_reminder,
+            "closed": self.closed,
             "sms_from": self.sms_from,
             "messaging_profile_id": self.messaging_profile_id,
             "transfer_number": self.transfer_number,
@@ -209,6 +251,22 @@ impl TenantSpec {
             "services": self.services.iter().map(|s| json!({"name": s.name, "duration_minutes": s.duration_minutes})).collect::<Vec<_>>(),
             "providers": self.providers.iter().map(|p| json!({"name": p.name, "services": p.services})).collect::<Vec<_>>(),
         })
+    }
+
+    /// The tenant's text for wording `field`, or the default when it has none. Placeholders
+    /// are still in it; see [`wording::fill`].
+    pub fn wording(&self, field: &wording::Field) -> &str {
+        let own = match field.name {
+            "greeting" => Some(&self.greeting),
+            "reprompt" => self.reprompt.as_ref(),
+            "confirmation" => self.confirmation.as_ref(),
+            "transfer_line" => self.transfer_line.as_ref(),
+            "goodbye" => self.goodbye.as_ref(),
+            "sms_confirmation" => self.sms_confirmation.as_ref(),
+            "sms_reminder" => self.sms_reminder.as_ref(),
+            _ => None,
+        };
+        own.map_or(field.default, String::as_str)
     }
 
     /// The service called `name`, ignoring case and surrounding space.
@@ -265,6 +323,18 @@ fn text(map: &Map<String, Value>, field: &str, max: usize) -> Result<Option<Stri
         Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
         Some(_) => err(field, "must be a string"),
     }
+}
+
+/// A wording field: text up to 1000 characters whose placeholders fit the field.
+fn wording_text(
+    map: &Map<String, Value>,
+    field: &wording::Field,
+) -> Result<Option<String>, FieldError> {
+    let value = text(map, field.name, 1000)?;
+    if let Some(v) = &value {
+        wording::check(field, v)?;
+    }
+    Ok(value)
 }
 
 fn flag(map: &Map<String, Value>, field: &str) -> Result<bool, FieldError> {
@@ -698,6 +768,9 @@ mod tests {
         assert_eq!(field_of(json!({"slug": "Bella Salon"})), "slug");
         assert_eq!(field_of(json!({"slot_minutes": 7})), "slot_minutes");
         assert_eq!(field_of(json!({"timezon": "UTC"})), "timezon");
+        assert_eq!(field_of(json!({"greeting": "Hi {name}"})), "greeting");
+        assert_eq!(field_of(json!({"sms_reminder": "{when}"})), "sms_reminder");
+        assert_eq!(field_of(json!({"closed": "yes"})), "closed");
     }
 
     #[test]

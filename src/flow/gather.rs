@@ -15,24 +15,22 @@ use crate::{
         appointments::{BookOutcome, ConfirmOutcome, NewAppointment},
         tenants::Tenant,
     },
+    domain::TenantSpec,
     startup::AppState,
     texml::{
         Texml,
         callback::GatherCallback,
+        docs::render::DocValues,
         escape::CdataJson,
         schema,
         templates::{GatherDoc, HistoryMessage, SayDoc},
     },
     token::{Claims, LIFETIME_SECONDS, Step},
+    wording::{self, Values},
 };
 
 /// Said after the `<AIGather>` if it ends without the action taking over.
 const GATHER_FALLBACK: &str = "Sorry, I couldn't finish your booking.";
-/// Said before handing over after too many failed attempts.
-const HANDOFF: &str = "Let me connect you with someone from the team.";
-/// Said when there is no one to hand over to.
-const GIVE_UP: &str =
-    "Sorry, I couldn't find a time that works. Please call again or visit us. Goodbye.";
 /// How many alternatives are offered.
 const MAX_ALTERNATIVES: usize = 3;
 /// How often a lost race re-reads busy time and tries another provider.
@@ -288,13 +286,25 @@ impl Turn<'_> {
 
     /// The confirmation read back in the tenant's local time, then hang up.
     fn booked_doc(&self, customer: &str, service: &str, provider: &str, start: Timestamp) -> Texml {
+        let spec = &self.tenant.spec;
+        let service = service.to_lowercase();
+        let label = local_label(start, &self.rules.tz);
+        let (date, time) = label.split_once(" at ").unwrap_or((&label, ""));
+        let values = Values {
+            name: Some(customer),
+            service: Some(&service),
+            provider: Some(provider),
+            date: Some(date),
+            time: Some(time),
+            business: Some(&spec.name),
+        };
         let message = format!(
-            "Thanks {customer}. Your {} with {provider} is booked for {}. We'll text you a confirmation. Goodbye.",
-            service.to_lowercase(),
-            local_label(start, &self.rules.tz)
+            "{} {}",
+            wording::fill(spec.wording(&wording::CONFIRMATION), &values),
+            wording::fill(spec.wording(&wording::GOODBYE), &values)
         );
         Texml::render(&SayDoc {
-            voice: Some(&self.tenant.spec.voice),
+            voice: Some(&spec.voice),
             message: &message,
             transfer: None,
             caller_id: "",
@@ -368,17 +378,22 @@ impl Turn<'_> {
         let spec = &self.tenant.spec;
         let doc = if self.claims.attempt >= spec.max_attempts {
             let transfer = spec.transfer_number.as_ref().map(|n| n.as_str());
-            let message = if transfer.is_some() {
-                format!("{reason} {HANDOFF}")
+            let values = Values::business(&spec.name);
+            if transfer.is_some() {
+                // The hand-off is the operator's transfer.xml; the reason leads its transfer line.
+                let line = wording::fill(spec.wording(&wording::TRANSFER_LINE), &values);
+                let values =
+                    DocValues::for_tenant(spec).with("transfer_line", &format!("{reason} {line}"));
+                self.state.docs.serve(Some(&spec.slug), "transfer", &values)
             } else {
-                format!("{reason} {GIVE_UP}")
-            };
-            Texml::render(&SayDoc {
-                voice: Some(&spec.voice),
-                message: &message,
-                transfer,
-                caller_id: spec.phone_number.as_str(),
-            })
+                let goodbye = wording::fill(spec.wording(&wording::GOODBYE), &values);
+                Texml::render(&SayDoc {
+                    voice: Some(&spec.voice),
+                    message: &format!("{reason} {} {goodbye}", wording::GIVE_UP),
+                    transfer,
+                    caller_id: spec.phone_number.as_str(),
+                })
+            }
         } else {
             let next = Claims {
                 step: Step::Gather,
@@ -387,7 +402,7 @@ impl Turn<'_> {
                 ..self.claims
             };
             let greeting = if offers.is_empty() {
-                format!("{reason} What day and time would suit you?")
+                reprompt_line(spec, reason)
             } else {
                 format!(
                     "{reason} I can offer {}. Which would you like?",
@@ -457,6 +472,15 @@ impl Offer {
             Alternative::Time { .. } => Offer { value, spoken },
         }
     }
+}
+
+/// `reason`, then the tenant's re-prompt: asked again when there is nothing to offer.
+pub fn reprompt_line(spec: &TenantSpec, reason: &str) -> String {
+    let reprompt = wording::fill(
+        spec.wording(&wording::REPROMPT),
+        &Values::business(&spec.name),
+    );
+    format!("{reason} {reprompt}")
 }
 
 /// "A, B or C".

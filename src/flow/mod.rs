@@ -3,6 +3,7 @@
 
 mod ask;
 pub mod gather;
+pub mod preview;
 pub mod status;
 pub mod voice;
 

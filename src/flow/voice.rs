@@ -1,16 +1,18 @@
 //! The first answer of a call (voice URL): find the tenant by the dialled number and ask
 //! for the booking details with an `<AIGather>`.
 
+use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::{FlowError, gather::gather_doc};
 use crate::{
     booking::today_local,
-    db,
+    db::{self, tenants::Tenant},
     domain::{PhoneNumber, mask},
     startup::AppState,
-    texml::{Texml, templates::SayDoc},
+    texml::{Texml, docs::render::DocValues, templates::SayDoc},
     token::{Claims, LIFETIME_SECONDS, Step},
+    wording::{self, Values},
 };
 
 /// Said to callers of a number no tenant owns.
@@ -72,7 +74,23 @@ pub async fn answer(state: &AppState, req: VoiceRequest) -> Result<Texml, FlowEr
             tracing::error!(error = %e, "could not record the call");
         }
     }
-    let rules = super::rules_for(&tenant)?;
+    first_answer(state, &tenant, &req.call_sid, now)
+}
+
+/// What a call to `tenant` hears first: the booking `<AIGather>`, or `closed.xml` while
+/// the tenant is marked closed. Writes nothing (`texml preview` shows it).
+pub fn first_answer(
+    state: &AppState,
+    tenant: &Tenant,
+    call_sid: &str,
+    now: Timestamp,
+) -> Result<Texml, FlowError> {
+    if tenant.spec.closed {
+        tracing::info!(tenant = tenant.id, call = %call_sid, "tenant is closed; answered closed.xml");
+        let values = DocValues::for_tenant(&tenant.spec);
+        return Ok(state.docs.serve(Some(&tenant.spec.slug), "closed", &values));
+    }
+    let rules = super::rules_for(tenant)?;
     let claims = Claims {
         tenant_id: tenant.id,
         step: Step::Gather,
@@ -80,12 +98,13 @@ pub async fn answer(state: &AppState, req: VoiceRequest) -> Result<Texml, FlowEr
         expires_at: now.as_second() + LIFETIME_SECONDS,
     };
     let today = today_local(now, &rules.tz);
+    let greeting = wording::fill(&tenant.spec.greeting, &Values::business(&tenant.spec.name));
     Ok(gather_doc(
         state,
-        &tenant,
+        tenant,
         &claims,
-        &req.call_sid,
-        &tenant.spec.greeting,
+        call_sid,
+        &greeting,
         &[],
         today,
         &[],

@@ -37,7 +37,7 @@ impl<'a> FromRequest<'a> for Admin {
 }
 
 /// Reads the body as JSON, turning a syntax error into a 400 that says where.
-async fn json_body(body: Vec<u8>) -> Result<Value, AppError> {
+pub(super) async fn json_body(body: Vec<u8>) -> Result<Value, AppError> {
     if body.is_empty() {
         return Err(AppError::BadJson(
             "the body is empty; send the tenant as JSON".into(),
@@ -59,6 +59,7 @@ pub async fn create_tenant(
         .write(move |c| db::tenants::insert(c, &spec))
         .await
         .map_err(AppError::from)?;
+    state.cards.put(tenant.id, &tenant.spec);
     tracing::info!(tenant = tenant.id, slug = %tenant.spec.slug, "tenant created");
     Ok((StatusCode::CREATED, Json(tenant.to_json())))
 }
@@ -125,6 +126,7 @@ pub async fn patch_tenant(
         .write(move |c| db::tenants::replace(c, tenant_id, &spec))
         .await
         .map_err(AppError::from)?;
+    state.cards.put(tenant.id, &tenant.spec);
     Ok(Json(tenant.to_json()))
 }
 
@@ -141,6 +143,7 @@ pub async fn delete_tenant(
         .write(move |c| db::tenants::delete(c, tenant.id))
         .await
         .map_err(AppError::from)?;
+    state.cards.remove(tenant.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,6 +4,7 @@
 
 mod admin;
 mod agenda;
+mod documents;
 mod health;
 mod texml;
 
@@ -23,6 +24,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/voice", post(texml::voice))
         .at("/gather", post(texml::gather))
         .at("/status", post(texml::status))
+        .at(
+            "/doc/:tenant/fallback",
+            get(texml::fallback).post(texml::fallback),
+        )
         .with(CatchPanic::new().with_handler(ApologyOnPanic));
     Route::new()
         .nest("/texml", telnyx)
@@ -36,6 +41,13 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/tenants/:id/appointments/:appt", poem::patch(agenda::reschedule).delete(agenda::cancel))
         .at("/tenants/:id/availability", get(agenda::availability))
         .at("/tenants/:id/stats", get(agenda::stats))
+        .at("/tenants/:id/texml", get(documents::list))
+        .at(
+            "/tenants/:id/texml/:name",
+            get(documents::read).put(documents::replace),
+        )
+        .at("/tenants/:id/texml/:name/versions", get(documents::versions))
+        .at("/tenants/:id/texml/:name/preview", post(documents::preview))
         .data(state)
         .around(|ep, req| async move {
             let started = Instant::now();

@@ -4,7 +4,7 @@
 use poem::{
     handler,
     http::StatusCode,
-    web::{Data, Query},
+    web::{Data, Path, Query},
 };
 use serde::Deserialize;
 
@@ -12,7 +12,10 @@ use crate::{
     flow::{self, FlowError},
     signature::Verified,
     startup::AppState,
-    texml::{Texml, callback},
+    texml::{
+        Texml, callback,
+        docs::{is_valid_name, render::DocValues},
+    },
 };
 
 fn or_apology(result: Result<Texml, FlowError>) -> Texml {
@@ -59,6 +62,25 @@ pub async fn gather(
             poem::Error::from_string(e.to_string(), StatusCode::FORBIDDEN)
         })?;
     Ok(or_apology(flow::gather::answer(&state, claims, cb).await))
+}
+
+/// `GET|POST /texml/doc/{tenant}/fallback`: the TeXML application's fallback URL. Served
+/// from memory (the loaded documents and the tenant snapshot), never from the database, and
+/// without a signature check: it is the last resort when the voice URL fails, it has no
+/// side effects, and a signature problem must not silence it too. An unknown tenant gets
+/// the default document with `{business}` = "us".
+#[handler]
+pub async fn fallback(state: Data<&AppState>, Path(tenant): Path<String>) -> Texml {
+    let card = state.cards.get(&tenant);
+    let (slug, values) = match &card {
+        Some(c) => (Some(c.slug.as_str()), c.values.clone()),
+        None => (
+            is_valid_name(&tenant).then_some(tenant.as_str()),
+            DocValues::unknown_tenant(),
+        ),
+    };
+    tracing::warn!(tenant = %tenant, known = card.is_some(), "fallback document served");
+    state.docs.serve(slug, "fallback", &values)
 }
 
 /// `POST /texml/status`: call progress, stored for stats; acknowledged with an empty document.

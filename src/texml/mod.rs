@@ -3,6 +3,7 @@
 //! inside fails, so a caller always hears something sensible.
 
 pub mod callback;
+pub mod docs;
 pub mod escape;
 pub mod schema;
 pub mod templates;

@@ -231,7 +231,7 @@ async fn saying_no_releases_the_held_slot() {
         .answer(&confirm, "v3:n1", &json!({"confirm": "no"}))
         .await;
     assert!(
-        texts(&doc, "Greeting")[0].contains("What day and time"),
+        texts(&doc, "Greeting")[0].contains("day or time would suit you"),
         "{doc}"
     );
     assert!(app.appointments("hold").await.is_empty());

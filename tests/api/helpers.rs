@@ -58,6 +58,10 @@ pub struct TestApp {
     pub clock: Clock,
     /// The app's state (database access for assertions).
     pub state: slotline::startup::AppState,
+    /// The app's TeXML documents directory (`SLOTLINE_TEXML_DIR`), empty at start.
+    pub texml_dir: PathBuf,
+    /// The app's SQLite file.
+    pub db_path: PathBuf,
     key: SigningKey,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
@@ -102,8 +106,10 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         admin_token: opts.admin_token.map(Secret::new),
         telnyx_public_key: Some(FIXTURE_PUBLIC_KEY.into()),
         public_url: "https://booking.example.com".into(),
+        texml_dir: dir.path().join("texml"),
         ..Settings::default()
     };
+    let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());
     let clock = Clock::manual(opts.now);
     let app = Application::build(settings, clock.clone())
         .await
@@ -123,6 +129,8 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         client: Client::new(),
         clock,
         state,
+        texml_dir,
+        db_path,
         key: fixture_key(),
         _dir: dir,
         _stop: tx,

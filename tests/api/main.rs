@@ -6,3 +6,5 @@ mod booking;
 mod call;
 mod helpers;
 mod signatures;
+mod texml_cli;
+mod texml_docs;

@@ -1,0 +1,59 @@
+//! An in-memory snapshot of what documents need to know about each tenant (name, voice,
+//! numbers, wording), so the fallback document can be served without the database. It is
+//! filled at start-up and refreshed whenever the admin API writes a tenant.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use super::render::DocValues;
+use crate::domain::TenantSpec;
+
+/// One tenant, as documents see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    /// Row id.
+    pub id: i64,
+    /// Slug: the tenant's directory under `texml/`.
+    pub slug: String,
+    /// Placeholder values every step knows.
+    pub values: DocValues,
+}
+
+/// Every tenant's card, by slug; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Cards(Arc<RwLock<HashMap<String, Arc<Card>>>>);
+
+impl Cards {
+    /// Stores (or replaces) tenant `id`'s card; a changed slug drops the old one.
+    pub fn put(&self, id: i64, spec: &TenantSpec) {
+        if let Ok(mut map) = self.0.write() {
+            map.retain(|_, c| c.id != id);
+            map.insert(
+                spec.slug.clone(),
+                Arc::new(Card {
+                    id,
+                    slug: spec.slug.clone(),
+                    values: DocValues::for_tenant(spec),
+                }),
+            );
+        }
+    }
+
+    /// Forgets tenant `id`.
+    pub fn remove(&self, id: i64) {
+        if let Ok(mut map) = self.0.write() {
+            map.retain(|_, c| c.id != id);
+        }
+    }
+
+    /// The card of the tenant whose slug (or numeric id) is `key`.
+    pub fn get(&self, key: &str) -> Option<Arc<Card>> {
+        let map = self.0.read().ok()?;
+        map.get(key).cloned().or_else(|| {
+            let id: i64 = key.parse().ok()?;
+            map.values().find(|c| c.id == id).cloned()
+        })
+    }
+}
