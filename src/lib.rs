@@ -11,6 +11,7 @@ pub mod error;
 pub mod flow;
 pub mod routes;
 pub mod signature;
+pub mod sms;
 pub mod startup;
 pub mod telemetry;
 pub mod texml;

@@ -32,6 +32,9 @@ pub struct NewAppointment {
     pub blocked_until: i64,
     /// The call that booked it.
     pub call_sid: Option<String>,
+    /// Texts to queue with the booking, in the same transaction (see
+    /// `sms::reminders::plan_texts`); empty queues nothing.
+    pub texts: Vec<crate::sms::PlannedText>,
 }
 
 /// What happened to a booking attempt.
@@ -88,6 +91,7 @@ pub fn book(
             }
         }
     }
+    super::outbox::queue_planned(&tx, appt.tenant_id, id, &appt.texts, now)?;
     if let Some((sid, step, doc)) = answer {
         store_answer(&tx, sid, step, doc)?;
     }
@@ -208,6 +212,23 @@ pub fn list(conn: &Connection, tenant_id: i64) -> Result<Vec<AppointmentRow>, Db
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Cancels a booked appointment: frees its time and withdraws its waiting texts, in the
+/// caller's transaction. Returns false when it was not booked (already cancelled or gone).
+pub fn cancel_appointment(conn: &Connection, appointment_id: i64) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE appointments SET status = 'cancelled' WHERE id = ?1 AND status = 'booked'",
+        )?
+        .execute([appointment_id])?;
+    if n == 0 {
+        return Ok(false);
+    }
+    conn.prepare_cached("DELETE FROM appointment_cells WHERE appointment_id = ?1")?
+        .execute([appointment_id])?;
+    super::outbox::cancel_texts_for(conn, appointment_id)?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@ use rusqlite::Connection;
 use super::DbError;
 
 /// Every migration, in order; the position (1-based) is the version it brings a database to.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0003_sms.sql"),
+];
 
 /// Brings the database to the newest version; a database newer than this binary is refused.
 pub fn apply(conn: &mut Connection) -> Result<(), DbError> {

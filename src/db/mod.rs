@@ -5,6 +5,7 @@
 pub mod appointments;
 pub mod calls;
 mod migrations;
+pub mod outbox;
 pub mod settings;
 pub mod tenants;
 

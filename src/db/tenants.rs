@@ -70,8 +70,8 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
     tx.execute(
         "INSERT INTO tenants (slug, name, phone_number, timezone, voice, greeting, sms_from,
             messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes, horizon_days,
-            buffer_minutes, reminder_hours, max_attempts, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+            buffer_minutes, reminder_hours, max_attempts, sms_rate_per_second, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?17, ?16, ?16)",
         params![
             spec.slug,
             spec.name,
@@ -89,6 +89,7 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
             reminder,
             spec.max_attempts,
             t,
+            spec.sms_rate_per_second,
         ],
     )
     .map_err(|e| unique_to_conflict(&tx, e, spec))?;
@@ -110,7 +111,8 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
             "UPDATE tenants SET slug = ?2, name = ?3, phone_number = ?4, timezone = ?5, voice = ?6,
                 greeting = ?7, sms_from = ?8, messaging_profile_id = ?9, transfer_number = ?10,
                 slot_minutes = ?11, min_notice_minutes = ?12, horizon_days = ?13,
-                buffer_minutes = ?14, reminder_hours = ?15, max_attempts = ?16, updated_at = ?17
+                buffer_minutes = ?14, reminder_hours = ?15, max_attempts = ?16, updated_at = ?17,
+                sms_rate_per_second = ?18
              WHERE id = ?1",
             params![
                 id,
@@ -130,6 +132,7 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
                 reminder,
                 spec.max_attempts,
                 now(),
+                spec.sms_rate_per_second,
             ],
         )
         .map_err(|e| unique_to_conflict(&tx, e, spec))?;
@@ -347,7 +350,8 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         .query_row(
             "SELECT slug, name, phone_number, timezone, voice, greeting, sms_from,
                     messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes,
-                    horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at
+                    horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at,
+                    sms_rate_per_second
              FROM tenants WHERE id = ?1",
             [id],
             |r| {
@@ -355,7 +359,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?),
                     (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?),
                     (r.get::<_, u32>(9)?, r.get::<_, u32>(10)?, r.get::<_, u32>(11)?, r.get::<_, u32>(12)?, r.get::<_, String>(13)?, r.get::<_, u32>(14)?),
-                    (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?),
+                    (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?, r.get::<_, f64>(17)?),
                 ))
             },
         )
@@ -365,7 +369,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         (slug, name, phone, timezone, voice, greeting),
         (sms_from, profile, transfer),
         nums,
-        (created_at, updated_at),
+        (created_at, updated_at, sms_rate_per_second),
     ) = row;
     let (slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder, max_attempts) =
         nums;
@@ -463,6 +467,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         buffer_minutes,
         reminder_hours: serde_json::from_str(&reminder).map_err(corrupt)?,
         max_attempts,
+        sms_rate_per_second,
         services,
         providers,
     };

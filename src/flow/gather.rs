@@ -137,6 +137,13 @@ pub async fn answer(
             end: slot.end.as_second(),
             blocked_until: slot.blocked_until.as_second(),
             call_sid: Some(cb.call_sid.clone()),
+            texts: crate::sms::plan_texts(
+                &tenant.spec,
+                state.settings.messaging_profile_id.as_deref(),
+                ask.phone.as_ref().map(|p| p.as_str()),
+                slot.start,
+                now,
+            ),
         };
         let (sid, key, text) = (cb.call_sid.clone(), step.clone(), doc.0.clone());
         match state
@@ -146,6 +153,7 @@ pub async fn answer(
         {
             BookOutcome::Booked(id) => {
                 tracing::info!(tenant = tenant.id, appointment = id, call = %cb.call_sid, "booked");
+                state.outbox.notify_one();
                 return Ok(doc);
             }
             BookOutcome::AlreadyAnswered(previous) => return Ok(Texml(previous)),

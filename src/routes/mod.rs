@@ -4,6 +4,7 @@
 
 mod admin;
 mod health;
+mod messaging;
 mod texml;
 
 use std::time::Instant;
@@ -32,6 +33,8 @@ pub fn app(state: AppState) -> impl Endpoint {
             get(admin::get_tenant).patch(admin::patch_tenant).delete(admin::delete_tenant),
         )
         .at("/tenants/:id/appointments", get(admin::list_appointments))
+        .at("/tenants/:id/messages", get(messaging::list_messages))
+        .at("/messaging/webhook", post(messaging::webhook))
         .data(state)
         .around(|ep, req| async move {
             let started = Instant::now();
