@@ -193,7 +193,7 @@ impl Worker {
         };
         match client.send(&req).await {
             Ok(sent) => {
-                tracing::info!(outbox = id, kind = row.kind.as_str(), to = %mask(&row.to), message = %sent.id, parts = ?sent.parts, "text sent");
+                tracing::info!(outbox = id, kind = row.kind.as_str(), to = %mask(&row.to), message_id = %sent.id, parts = ?sent.parts, "text sent");
                 self.state
                     .db
                     .run(move |c| db::outbox::mark_sent(c, id, &sent.id))

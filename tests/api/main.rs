@@ -3,5 +3,7 @@
 
 mod admin;
 mod call;
+mod fake_telnyx;
 mod helpers;
 mod signatures;
+mod sms;
