@@ -4,6 +4,7 @@
 
 pub mod appointments;
 pub mod calls;
+pub mod messaging;
 mod migrations;
 pub mod outbox;
 pub mod settings;

@@ -142,7 +142,7 @@ pub async fn handle(state: &AppState, body: &[u8]) -> Result<Outcome, InboundErr
             state
                 .db
                 .run(move |c| {
-                    db::outbox::record_event(c, &id, &kind, None, None, None, now.as_second())
+                    db::messaging::record_event(c, &id, &kind, None, None, None, now.as_second())
                 })
                 .await?;
             Outcome::Ignored
@@ -180,7 +180,7 @@ async fn delivery(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
         .db
         .run(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            if !db::outbox::record_event(
+            if !db::messaging::record_event(
                 &tx,
                 &id,
                 &kind,
@@ -224,7 +224,7 @@ async fn received(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
         .run(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let at = now.as_second();
-            if !db::outbox::record_event(&tx, &id, &kind, None, None, None, at)? {
+            if !db::messaging::record_event(&tx, &id, &kind, None, None, None, at)? {
                 return Ok(Outcome::Duplicate);
             }
             let (Some(tenant_number), Some(customer)) = (tenant_number, customer) else {
@@ -234,11 +234,11 @@ async fn received(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
             let customer = customer.as_str();
             let outcome = match keyword.as_deref() {
                 Some("STOP") => {
-                    db::outbox::record_opt_out(&tx, customer, profile.as_deref(), at)?;
+                    db::messaging::record_opt_out(&tx, customer, profile.as_deref(), at)?;
                     Outcome::OptedOut
                 }
                 Some("START" | "UNSTOP") => {
-                    db::outbox::lift_opt_out(&tx, customer, profile.as_deref())?;
+                    db::messaging::lift_opt_out(&tx, customer, profile.as_deref())?;
                     Outcome::OptedIn
                 }
                 Some(_) => Outcome::Ignored,

@@ -228,7 +228,7 @@ impl Worker {
         if self
             .state
             .db
-            .run(move |c| db::outbox::is_opted_out(c, &to, profile.as_deref()))
+            .run(move |c| db::messaging::is_opted_out(c, &to, profile.as_deref()))
             .await?
         {
             return Ok(finish("skipped", "recipient opted out (STOP)"));
@@ -300,7 +300,7 @@ impl Worker {
             .db
             .run(move |c| {
                 if opted_out {
-                    db::outbox::record_opt_out(c, &to, profile.as_deref(), now)?;
+                    db::messaging::record_opt_out(c, &to, profile.as_deref(), now)?;
                 }
                 db::outbox::finish(c, id, "failed", Some(&reason), None)
             })
