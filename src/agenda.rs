@@ -212,9 +212,11 @@ pub struct MoveRequest {
 }
 
 /// Moves appointment `id` under the booking rules (except minimum notice, which protects
-/// callers, not operators). Returns the moved appointment.
+/// callers, not operators), re-planning its reminders (`profile` is the server's default
+/// messaging profile). Returns the moved appointment.
 pub async fn reschedule(
     db: &Db,
+    profile: Option<String>,
     tenant: &Tenant,
     id: i64,
     req: MoveRequest,
@@ -322,7 +324,9 @@ pub async fn reschedule(
         blocked_until: slot.blocked_until.as_second(),
     };
     let moved = db
-        .write(move |c| db::appointments::reschedule(c, tenant_id, id, to, now.as_second()))
+        .write(move |c| {
+            db::appointments::reschedule(c, tenant_id, id, to, profile.as_deref(), now.as_second())
+        })
         .await?;
     if !moved {
         return Err(AgendaError::Taken(format!(

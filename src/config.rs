@@ -1,7 +1,7 @@
 //! Settings: the only place that reads the environment. Defaults live in code; secrets are
 //! redacted in `Debug` so a logged `Settings` never leaks a key.
 
-use std::{fmt, path::PathBuf};
+use std::{fmt, path::PathBuf, time::Duration};
 
 /// A secret string whose `Debug` prints `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -21,6 +21,41 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
+    }
+}
+
+/// Timing of the SMS worker. Defaults live in code (no environment variables); tests
+/// shorten them so retries take milliseconds.
+#[derive(Debug, Clone)]
+pub struct SmsTuning {
+    /// How often the worker looks for due texts (it is also woken after each booking).
+    pub poll_interval: Duration,
+    /// First retry delay; doubled per attempt, with jitter.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Attempts before a text is marked failed.
+    pub max_attempts: u32,
+    /// How long a claimed text is reserved; a text still `sending` after this (the process
+    /// died mid-send) is tried again. Must exceed `request_timeout`.
+    pub lease: Duration,
+    /// Connect timeout of the Messaging API.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout of the Messaging API.
+    pub request_timeout: Duration,
+}
+
+impl Default for SmsTuning {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(250),
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(600),
+            max_attempts: 8,
+            lease: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(15),
+        }
     }
 }
 
@@ -49,6 +84,8 @@ pub struct Settings {
     pub messaging_profile_id: Option<String>,
     /// Operator-edited TeXML documents (`_default/` and one directory per tenant slug).
     pub texml_dir: PathBuf,
+    /// SMS worker timing.
+    pub sms: SmsTuning,
 }
 
 /// A setting that is present but unusable.
@@ -75,6 +112,7 @@ impl Default for Settings {
             telnyx_api_base: "https://api.telnyx.com/v2".into(),
             messaging_profile_id: None,
             texml_dir: PathBuf::from("texml"),
+            sms: SmsTuning::default(),
         }
     }
 }

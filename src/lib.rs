@@ -12,6 +12,7 @@ pub mod error;
 pub mod flow;
 pub mod routes;
 pub mod signature;
+pub mod sms;
 pub mod startup;
 pub mod telemetry;
 pub mod texml;

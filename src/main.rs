@@ -150,6 +150,7 @@ fn announce(s: &Settings, addr: std::net::SocketAddr, demo: Option<&TenantSpec>)
         "  TeXML documents:   {} (reloaded on change)",
         s.texml_dir.display()
     );
+    println!("  Telnyx messaging profile webhook: {base}/messaging/webhook");
     if let Some(t) = demo {
         println!(
             "  demo tenant:       {} ({}), number {}",
@@ -174,7 +175,10 @@ fn announce(s: &Settings, addr: std::net::SocketAddr, demo: Option<&TenantSpec>)
         );
     }
     if s.telnyx_api_key.is_none() {
-        tracing::warn!("TELNYX_API_KEY is not set: texts are recorded as dry-run and not sent.");
+        tracing::warn!(
+            "TELNYX_API_KEY is not set: SMS DRY RUN. Texts are rendered and recorded in the outbox with status dry_run (GET /tenants/{{id}}/messages); nothing is sent. Set TELNYX_API_KEY to send."
+        );
+        eprintln!("NOTE: SMS dry run (TELNYX_API_KEY not set): texts are recorded, not sent.");
     }
 }
 

@@ -4,6 +4,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
 use poem::{Server, listener::TcpAcceptor};
+use tokio::sync::{Notify, watch};
 
 use crate::{
     clock::Clock,
@@ -12,6 +13,7 @@ use crate::{
     domain::TenantSpec,
     routes,
     signature::Verifier,
+    sms::{self, MessagingClient, client::Timeouts},
     texml::docs::{Library, cards::Cards},
     token::TokenSigner,
 };
@@ -35,6 +37,11 @@ pub struct AppState {
     pub docs: Library,
     /// What documents know of each tenant, so the fallback needs no database.
     pub cards: Cards,
+    /// Poked when texts are queued, so the SMS worker sends them without waiting for its
+    /// next poll.
+    pub outbox: Arc<Notify>,
+    /// The Messaging API client; `None` (no `TELNYX_API_KEY`) means dry run.
+    pub messaging: Option<MessagingClient>,
 }
 
 /// Why slotline could not start.
@@ -81,6 +88,20 @@ impl AppState {
             cards.put(tenant.id, &tenant.spec);
         }
         let docs = Library::load(&settings.texml_dir);
+        let messaging = settings
+            .telnyx_api_key
+            .clone()
+            .map(|key| {
+                let timeouts = Timeouts {
+                    connect: settings.sms.connect_timeout,
+                    total: settings.sms.request_timeout,
+                };
+                MessagingClient::new(&settings.telnyx_api_base, key, timeouts)
+            })
+            .transpose()
+            .map_err(|e| {
+                StartError::Config(format!("cannot build the Messaging API client: {e}"))
+            })?;
         Ok(Self {
             docs,
             cards,
@@ -90,6 +111,8 @@ impl AppState {
             tokens: Arc::new(TokenSigner::new(secret.as_bytes())),
             clock,
             started: Instant::now(),
+            outbox: Arc::new(Notify::new()),
+            messaging,
         })
     }
 }
@@ -144,15 +167,22 @@ impl Application {
         })
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish (up to 10 s).
+    /// Serves (and runs the SMS worker) until `shutdown` resolves, then lets requests in
+    /// flight finish (up to 10 s) and stops the worker after the text it is sending.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_holds(self.state.clone()));
+        let (stop_worker, worker_stop) = watch::channel(false);
+        let worker = sms::outbox::spawn(self.state.clone(), worker_stop);
         let app = routes::app(self.state);
-        let result = Server::new_with_acceptor(self.acceptor)
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await;
         sweeper.abort();
-        result
+        let _ = stop_worker.send(true);
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "the SMS worker ended abnormally");
+        }
+        served
     }
 }
 

@@ -38,6 +38,9 @@ pub struct NewAppointment {
     pub call_sid: Option<String>,
     /// `Some(expiry)` to hold the slot while the caller confirms, `None` to book it.
     pub hold_until: Option<i64>,
+    /// Texts to queue with the booking, in the same transaction (see
+    /// `sms::reminders::plan_texts`); empty queues nothing.
+    pub texts: Vec<crate::sms::PlannedText>,
 }
 
 /// What happened to a booking attempt.
@@ -91,6 +94,10 @@ pub fn book(
     if !claim_cells(&tx, appt.provider_id, appt.start, appt.blocked_until, id)? {
         // Dropping `tx` rolls the appointment back.
         return Ok(BookOutcome::Taken);
+    }
+    // A held slot texts nobody yet: its texts are queued when the caller confirms.
+    if appt.hold_until.is_none() {
+        super::outbox::queue_planned(&tx, appt.tenant_id, id, &appt.texts, now)?;
     }
     if let Some((sid, step, doc)) = answer {
         store_answer(&tx, sid, step, doc)?;
@@ -147,29 +154,32 @@ pub enum ConfirmOutcome {
     AlreadyAnswered(String),
 }
 
-/// Confirms the slot held for `call_sid`, storing `answer` (call_sid, step, doc) with it.
-/// A hold past its expiry is still confirmed if nobody booked over it: it kept its cells.
+/// Confirms the slot held for `call_sid`, storing `answer` (call_sid, step, doc) and
+/// queueing `texts` with it. A hold past its expiry is still confirmed if nobody booked over
+/// it: it kept its cells.
 pub fn confirm_hold(
     conn: &mut Connection,
     call_sid: &str,
     step: &str,
     doc: &str,
+    texts: &[crate::sms::PlannedText],
     now: i64,
 ) -> Result<ConfirmOutcome, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if let Some(previous) = callback_answer(&tx, call_sid, step)? {
         return Ok(ConfirmOutcome::AlreadyAnswered(previous));
     }
-    let id: Option<i64> = tx
+    let held: Option<(i64, i64)> = tx
         .query_row(
-            "SELECT id FROM appointments WHERE call_sid = ?1 AND status = 'held' ORDER BY id DESC LIMIT 1",
+            "SELECT id, tenant_id FROM appointments WHERE call_sid = ?1 AND status = 'held' ORDER BY id DESC LIMIT 1",
             [call_sid],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let Some(id) = id else {
+    let Some((id, tenant_id)) = held else {
         return Ok(ConfirmOutcome::Gone);
     };
+    super::outbox::queue_planned(&tx, tenant_id, id, texts, now)?;
     tx.execute(
         "UPDATE appointments SET status = 'booked', hold_expires_at = NULL, updated_at = ?2 WHERE id = ?1",
         params![id, now],
@@ -255,6 +265,7 @@ pub fn reschedule(
     tenant: i64,
     id: i64,
     to: Move,
+    default_profile: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -286,6 +297,9 @@ pub fn reschedule(
     if !claim_cells(&tx, to.provider_id, to.start, to.blocked_until, id)? {
         return Ok(false);
     }
+    // Reminders follow the appointment to its new time.
+    let when = jiff::Timestamp::from_second(now).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    super::outbox::replan_texts_for(&tx, id, default_profile, when)?;
     tx.commit()?;
     Ok(true)
 }
@@ -441,6 +455,23 @@ pub fn booked_intervals(conn: &Connection, tenant: i64) -> Result<Vec<(i64, i64,
     )?;
     let rows = stmt.query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Cancels a booked appointment: frees its time and withdraws its waiting texts, in the
+/// caller's transaction. Returns false when it was not booked (already cancelled or gone).
+pub fn cancel_appointment(conn: &Connection, appointment_id: i64) -> Result<bool, DbError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE appointments SET status = 'cancelled' WHERE id = ?1 AND status = 'booked'",
+        )?
+        .execute([appointment_id])?;
+    if n == 0 {
+        return Ok(false);
+    }
+    conn.prepare_cached("DELETE FROM appointment_cells WHERE appointment_id = ?1")?
+        .execute([appointment_id])?;
+    super::outbox::cancel_texts_for(conn, appointment_id)?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use super::DbError;
 /// Every migration, in order; the position (1-based) is the version it brings a database to.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
-    include_str!("migrations/0004_wording.sql"),
+    include_str!("migrations/0002_wording.sql"),
+    include_str!("migrations/0003_sms.sql"),
 ];
 
 /// Brings the database to the newest version; a database newer than this binary is refused.

@@ -8,7 +8,9 @@
 pub mod appointments;
 pub mod calls;
 pub mod documents;
+pub mod messaging;
 mod migrations;
+pub mod outbox;
 pub mod settings;
 pub mod tenants;
 

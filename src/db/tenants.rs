@@ -72,9 +72,10 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
             messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes, horizon_days,
             buffer_minutes, reminder_hours, max_attempts, confirm_before_booking, hold_seconds,
             created_at, updated_at,
-            reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder, closed)
+            reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder, closed,
+            sms_rate_per_second)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?17, ?18, ?16, ?16,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
         params![
             spec.slug,
             spec.name,
@@ -101,6 +102,7 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
             spec.sms_confirmation,
             spec.sms_reminder,
             spec.closed,
+            spec.sms_rate_per_second,
         ],
     )
     .map_err(|e| unique_to_conflict(&tx, e, spec))?;
@@ -125,7 +127,7 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
                 buffer_minutes = ?14, reminder_hours = ?15, max_attempts = ?16, updated_at = ?17,
                 confirm_before_booking = ?18, hold_seconds = ?19,
                 reprompt = ?20, confirmation = ?21, transfer_line = ?22, goodbye = ?23,
-                sms_confirmation = ?24, sms_reminder = ?25, closed = ?26
+                sms_confirmation = ?24, sms_reminder = ?25, closed = ?26, sms_rate_per_second = ?27
              WHERE id = ?1",
             params![
                 id,
@@ -154,6 +156,7 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
                 spec.sms_confirmation,
                 spec.sms_reminder,
                 spec.closed,
+                spec.sms_rate_per_second,
             ],
         )
         .map_err(|e| unique_to_conflict(&tx, e, spec))?;
@@ -374,7 +377,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at,
                     confirm_before_booking, hold_seconds,
                     reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder,
-                    closed
+                    closed, sms_rate_per_second
              FROM tenants WHERE id = ?1",
             [id],
             |r| {
@@ -382,7 +385,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?),
                     (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?),
                     (r.get::<_, u32>(9)?, r.get::<_, u32>(10)?, r.get::<_, u32>(11)?, r.get::<_, u32>(12)?, r.get::<_, String>(13)?, r.get::<_, u32>(14)?),
-                    (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?),
+                    (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?, r.get::<_, f64>(26)?),
                     (r.get::<_, bool>(17)?, r.get::<_, u32>(18)?),
                     [r.get::<_, Option<String>>(19)?, r.get::<_, Option<String>>(20)?, r.get::<_, Option<String>>(21)?, r.get::<_, Option<String>>(22)?, r.get::<_, Option<String>>(23)?, r.get::<_, Option<String>>(24)?],
                     r.get::<_, bool>(25)?,
@@ -395,7 +398,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         (slug, name, phone, timezone, voice, greeting),
         (sms_from, profile, transfer),
         nums,
-        (created_at, updated_at),
+        (created_at, updated_at, sms_rate_per_second),
         (confirm_before_booking, hold_seconds),
         [
             reprompt,
@@ -512,6 +515,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         max_attempts,
         confirm_before_booking,
         hold_seconds,
+        sms_rate_per_second,
         services,
         providers,
     };

@@ -107,6 +107,8 @@ pub struct TenantSpec {
     pub confirm_before_booking: bool,
     /// How long a held slot stays reserved while the caller confirms.
     pub hold_seconds: u32,
+    /// Most texts per second sent from this tenant's `from` number (pacing).
+    pub sms_rate_per_second: f64,
     /// Services, in the operator's order.
     pub services: Vec<ServiceSpec>,
     /// Providers, in the operator's order.
@@ -140,6 +142,7 @@ const FIELDS: &[&str] = &[
     "max_attempts",
     "confirm_before_booking",
     "hold_seconds",
+    "sms_rate_per_second",
     "services",
     "providers",
 ];
@@ -196,6 +199,7 @@ impl TenantSpec {
             max_attempts: minutes(map, "max_attempts", 3, 1, 10, false)?,
             confirm_before_booking: flag(map, "confirm_before_booking")?,
             hold_seconds: minutes(map, "hold_seconds", 120, 15, 900, false)?,
+            sms_rate_per_second: sms_rate(map)?,
             slug,
             name,
             phone_number,
@@ -248,6 +252,7 @@ impl TenantSpec {
             "max_attempts": self.max_attempts,
             "confirm_before_booking": self.confirm_before_booking,
             "hold_seconds": self.hold_seconds,
+            "sms_rate_per_second": self.sms_rate_per_second,
             "services": self.services.iter().map(|s| json!({"name": s.name, "duration_minutes": s.duration_minutes})).collect::<Vec<_>>(),
             "providers": self.providers.iter().map(|p| json!({"name": p.name, "services": p.services})).collect::<Vec<_>>(),
         })
@@ -553,6 +558,26 @@ fn reminder_hours(map: &Map<String, Value>) -> Result<Vec<u32>, FieldError> {
     Ok(out)
 }
 
+/// Default pacing: one text per second per sender.
+pub const DEFAULT_SMS_RATE: f64 = 1.0;
+/// Highest pacing accepted (a short code's throughput).
+pub const MAX_SMS_RATE: f64 = 1000.0;
+
+fn sms_rate(map: &Map<String, Value>) -> Result<f64, FieldError> {
+    match map.get("sms_rate_per_second") {
+        None | Some(Value::Null) => Ok(DEFAULT_SMS_RATE),
+        Some(v) => match v.as_f64() {
+            Some(r) if r > 0.0 && r <= MAX_SMS_RATE && r.is_finite() => Ok(r),
+            _ => err(
+                "sms_rate_per_second",
+                format!(
+                    "must be a number of texts per second above 0 and at most {MAX_SMS_RATE}, e.g. 1 for a long code or 0.1 for a long code texting outside the US; match your number's Telnyx throughput"
+                ),
+            ),
+        },
+    }
+}
+
 fn services(map: &Map<String, Value>) -> Result<Vec<ServiceSpec>, FieldError> {
     let Some(list) = map
         .get("services")
@@ -720,6 +745,7 @@ mod tests {
         let t = TenantSpec::from_json(&bella()).unwrap();
         assert_eq!(t.slot_minutes, 15);
         assert_eq!(t.reminder_hours, vec![24]);
+        assert_eq!(t.sms_rate_per_second, 1.0);
         assert_eq!(t.voice, DEFAULT_VOICE);
         assert_eq!(t.hours[1].len(), 2);
         assert!(t.hours[1][0].0 < t.hours[1][1].0, "ranges are sorted");
@@ -771,6 +797,14 @@ mod tests {
         assert_eq!(field_of(json!({"greeting": "Hi {name}"})), "greeting");
         assert_eq!(field_of(json!({"sms_reminder": "{when}"})), "sms_reminder");
         assert_eq!(field_of(json!({"closed": "yes"})), "closed");
+        assert_eq!(
+            field_of(json!({"sms_rate_per_second": 0})),
+            "sms_rate_per_second"
+        );
+        assert_eq!(
+            field_of(json!({"sms_rate_per_second": "fast"})),
+            "sms_rate_per_second"
+        );
     }
 
     #[test]

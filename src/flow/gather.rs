@@ -196,6 +196,7 @@ impl Turn<'_> {
                 blocked_until: slot.blocked_until.as_second(),
                 call_sid: Some(self.cb.call_sid.clone()),
                 hold_until,
+                texts: self.plan_texts(ask.phone.as_ref().map(|p| p.as_str()), slot.start),
             };
             let (sid, key, text, now) = (
                 self.cb.call_sid.clone(),
@@ -211,6 +212,7 @@ impl Turn<'_> {
             {
                 BookOutcome::Booked(id) => {
                     tracing::info!(tenant = self.tenant.id, appointment = id, call = %self.cb.call_sid, held = hold_until.is_some(), "booked");
+                    self.state.outbox.notify_one();
                     return Ok(doc);
                 }
                 BookOutcome::AlreadyAnswered(previous) => return Ok(Texml(previous)),
@@ -260,6 +262,7 @@ impl Turn<'_> {
         let start = Timestamp::from_second(row.start_at)
             .map_err(|e| FlowError::BadRequest(e.to_string()))?;
         let doc = self.booked_doc(&row.customer_name, &row.service, &row.provider, start);
+        let texts = self.plan_texts(row.customer_phone.as_deref(), start);
         let (sid, key, text, now) = (
             self.cb.call_sid.clone(),
             self.claims.step_key(),
@@ -269,11 +272,12 @@ impl Turn<'_> {
         match self
             .state
             .db
-            .write(move |c| db::appointments::confirm_hold(c, &sid, &key, &text, now))
+            .write(move |c| db::appointments::confirm_hold(c, &sid, &key, &text, &texts, now))
             .await?
         {
             ConfirmOutcome::Confirmed(id) => {
                 tracing::info!(tenant = self.tenant.id, appointment = id, call = %self.cb.call_sid, "held slot confirmed");
+                self.state.outbox.notify_one();
                 Ok(doc)
             }
             ConfirmOutcome::AlreadyAnswered(previous) => Ok(Texml(previous)),
@@ -282,6 +286,17 @@ impl Turn<'_> {
                     .await
             }
         }
+    }
+
+    /// The confirmation and reminder texts for a booking starting at `start`.
+    fn plan_texts(&self, phone: Option<&str>, start: Timestamp) -> Vec<crate::sms::PlannedText> {
+        crate::sms::plan_texts(
+            &self.tenant.spec,
+            self.state.settings.messaging_profile_id.as_deref(),
+            phone,
+            start,
+            self.now,
+        )
     }
 
     /// The confirmation read back in the tenant's local time, then hang up.

@@ -132,9 +132,16 @@ pub async fn reschedule(
         ))
     })?;
     let tenant = find(&state, id).await?;
-    let row = agenda::reschedule(&state.db, &tenant, appt, req, state.clock.now())
-        .await
-        .map_err(AppError::from)?;
+    let row = agenda::reschedule(
+        &state.db,
+        state.settings.messaging_profile_id.clone(),
+        &tenant,
+        appt,
+        req,
+        state.clock.now(),
+    )
+    .await
+    .map_err(AppError::from)?;
     Ok(Json(serde_json::to_value(row).unwrap_or_default()))
 }
 

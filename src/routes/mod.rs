@@ -6,6 +6,7 @@ mod admin;
 mod agenda;
 mod documents;
 mod health;
+mod messaging;
 mod texml;
 
 use std::time::Instant;
@@ -48,6 +49,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         )
         .at("/tenants/:id/texml/:name/versions", get(documents::versions))
         .at("/tenants/:id/texml/:name/preview", post(documents::preview))
+        .at("/tenants/:id/messages", get(messaging::list_messages))
+        .at("/messaging/webhook", post(messaging::webhook))
         .data(state)
         .around(|ep, req| async move {
             let started = Instant::now();

@@ -1,7 +1,7 @@
 //! Test harness: spawns slotline on port 0 with a temp database, a manual clock and the
 //! fixtures' test signing key, and sends requests signed the way Telnyx signs them.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::{Signer, SigningKey};
@@ -10,7 +10,7 @@ use reqwest::{Client, Response};
 use serde_json::Value;
 use slotline::{
     clock::Clock,
-    config::{Secret, Settings},
+    config::{Secret, Settings, SmsTuning},
     startup::Application,
 };
 use tokio::sync::oneshot;
@@ -63,8 +63,9 @@ pub struct TestApp {
     /// The app's SQLite file.
     pub db_path: PathBuf,
     key: SigningKey,
-    _dir: tempfile::TempDir,
-    _stop: oneshot::Sender<()>,
+    _dir: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// Options for [`spawn_with`].
@@ -75,7 +76,16 @@ pub struct Options {
     pub admin_token: Option<&'static str>,
     /// Load the demo tenant.
     pub demo: bool,
+    /// Messaging API base (a fake); sets a test `TELNYX_API_KEY`. `None`: SMS dry run.
+    pub messaging_api: Option<String>,
+    /// Reuse this database file instead of a fresh temp one (restart tests).
+    pub db_path: Option<PathBuf>,
+    /// Send attempts before a text fails.
+    pub sms_max_attempts: u32,
 }
+
+/// The key the tests give slotline when a fake Messaging API is used.
+pub const TEST_API_KEY: &str = "test-api-key";
 
 impl Default for Options {
     fn default() -> Self {
@@ -84,6 +94,9 @@ impl Default for Options {
             now: "2026-11-20T15:00:00Z".parse().unwrap(),
             admin_token: Some(ADMIN_TOKEN),
             demo: true,
+            messaging_api: None,
+            db_path: None,
+            sms_max_attempts: 4,
         }
     }
 }
@@ -99,14 +112,44 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         slotline::telemetry::init();
     }
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, db_path) = match opts.db_path {
+        Some(path) => (None, path),
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("test.db");
+            (Some(dir), path)
+        }
+    };
+    // Documents live beside the database, so a restarted app finds the same ones.
+    let texml_dir = db_path
+        .parent()
+        .map(|d| d.join("texml"))
+        .unwrap_or_else(|| "texml".into());
     let settings = Settings {
         listen: "127.0.0.1:0".into(),
-        db_path: dir.path().join("test.db"),
+        db_path,
         admin_token: opts.admin_token.map(Secret::new),
         telnyx_public_key: Some(FIXTURE_PUBLIC_KEY.into()),
         public_url: "https://booking.example.com".into(),
-        texml_dir: dir.path().join("texml"),
+        texml_dir,
+        telnyx_api_key: opts
+            .messaging_api
+            .as_ref()
+            .map(|_| Secret::new(TEST_API_KEY)),
+        telnyx_api_base: opts
+            .messaging_api
+            .clone()
+            .unwrap_or_else(|| "http://127.0.0.1:9".into()),
+        // Fast enough that retries and leases take milliseconds.
+        sms: SmsTuning {
+            poll_interval: Duration::from_millis(20),
+            backoff_base: Duration::from_millis(40),
+            backoff_max: Duration::from_millis(300),
+            max_attempts: opts.sms_max_attempts,
+            lease: Duration::from_secs(3),
+            connect_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_millis(700),
+        },
         ..Settings::default()
     };
     let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());
@@ -121,7 +164,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let base = format!("http://{}", app.addr());
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
+    let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
     TestApp {
@@ -133,7 +176,8 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         db_path,
         key: fixture_key(),
         _dir: dir,
-        _stop: tx,
+        stop: Some(tx),
+        server: Some(server),
     }
 }
 
@@ -183,6 +227,24 @@ pub fn gather_body(call_sid: &str, result: &Value) -> String {
 }
 
 impl TestApp {
+    /// Stops the server and its SMS worker and waits until both have ended.
+    pub async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
+    /// POSTs a JSON body signed like Telnyx (messaging webhooks).
+    pub async fn post_json_signed(&self, path: &str, body: &Value) -> Response {
+        let body = body.to_string().into_bytes();
+        let (ts, sig) = self.sign(&body);
+        self.post_raw(path, body, Some((&ts, &sig)), "application/json")
+            .await
+    }
+
     /// Signature headers for `body` at the app's current time.
     pub fn sign(&self, body: &[u8]) -> (String, String) {
         self.sign_with(&self.key, self.clock.now().as_second(), body)

@@ -4,7 +4,9 @@
 mod admin;
 mod booking;
 mod call;
+mod fake_telnyx;
 mod helpers;
 mod signatures;
+mod sms;
 mod texml_cli;
 mod texml_docs;

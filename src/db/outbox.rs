@@ -1,0 +1,511 @@
+//! The SMS outbox, opt-outs and handled messaging events. A text is a row here before it
+//! is anything else: queued in the transaction that calls for it, claimed by the worker
+//! with a lease (`queued` → `sending`), and finished as `sent`, `failed`, `dry_run`,
+//! `skipped` or `cancelled`; delivery webhooks move `sent` to `delivered` or `failed`. A
+//! status never moves backwards, so duplicate and out-of-order webhooks are harmless.
+//! Opt-outs and handled webhook events live in `db::messaging`.
+
+use jiff::{Timestamp, tz::TimeZone};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::DbError;
+use crate::sms::{Kind, PlannedText, reminders};
+
+/// Queues `texts` for an appointment (inside the caller's transaction). Texts to a number
+/// that opted out are not queued; one already queued for the same (appointment, kind,
+/// time) is not queued twice. Returns how many were queued.
+pub fn queue_planned(
+    conn: &Connection,
+    tenant_id: i64,
+    appointment_id: i64,
+    texts: &[PlannedText],
+    now: i64,
+) -> Result<usize, DbError> {
+    let mut queued = 0;
+    for t in texts {
+        if super::messaging::is_opted_out(conn, &t.to, t.messaging_profile_id.as_deref())? {
+            continue;
+        }
+        queued += conn
+            .prepare_cached(
+                "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
+                    messaging_profile_id, due_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                tenant_id,
+                appointment_id,
+                t.kind.as_str(),
+                t.to,
+                t.from,
+                t.messaging_profile_id,
+                t.due_at,
+                now
+            ])?;
+    }
+    Ok(queued)
+}
+
+/// Queues one text outside any appointment plan: a `cancelled` confirmation (rendered
+/// when sent) or a `reply` whose `text` is fixed now. Nothing is queued to an opted-out
+/// number; returns whether it was queued.
+#[allow(clippy::too_many_arguments)]
+pub fn queue_one(
+    conn: &Connection,
+    tenant_id: i64,
+    appointment_id: Option<i64>,
+    kind: Kind,
+    to: &str,
+    from: &str,
+    profile: Option<&str>,
+    text: Option<&str>,
+    now: i64,
+) -> Result<bool, DbError> {
+    if super::messaging::is_opted_out(conn, to, profile)? {
+        return Ok(false);
+    }
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
+                messaging_profile_id, due_at, text, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            tenant_id,
+            appointment_id,
+            kind.as_str(),
+            to,
+            from,
+            profile,
+            now,
+            text
+        ])?;
+    Ok(n == 1)
+}
+
+/// Cancels the appointment's texts that are still waiting (confirmation and reminders);
+/// returns how many. Call it whenever an appointment is cancelled.
+pub fn cancel_texts_for(conn: &Connection, appointment_id: i64) -> Result<usize, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET status = 'cancelled', last_error = 'appointment cancelled', updated_at = ?2
+             WHERE appointment_id = ?1 AND status = 'queued' AND kind IN ('confirmation', 'reminder')",
+        )?
+        .execute(params![appointment_id, Timestamp::now().as_second()])?)
+}
+
+/// Re-plans the appointment's reminders from its current start time: waiting reminders
+/// are cancelled and new ones queued by the usual rules. Call it whenever an appointment
+/// moves (in the same transaction). Returns how many reminders are now queued.
+pub fn replan_texts_for(
+    conn: &Connection,
+    appointment_id: i64,
+    default_profile: Option<&str>,
+    now: Timestamp,
+) -> Result<usize, DbError> {
+    conn.prepare_cached(
+        "UPDATE outbox SET status = 'cancelled', last_error = 'appointment moved', updated_at = ?2
+         WHERE appointment_id = ?1 AND status = 'queued' AND kind = 'reminder'",
+    )?
+    .execute(params![appointment_id, now.as_second()])?;
+    let row: Option<(i64, i64, Option<String>, String)> = conn
+        .query_row(
+            "SELECT tenant_id, start_at, customer_phone, status FROM appointments WHERE id = ?1",
+            [appointment_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((tenant_id, start, phone, status)) = row else {
+        return Err(DbError::NotFound);
+    };
+    if status != "booked" {
+        return Ok(0);
+    }
+    let tenant = super::tenants::load(conn, tenant_id)?;
+    let start = Timestamp::from_second(start).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let plan: Vec<PlannedText> =
+        reminders::plan_texts(&tenant.spec, default_profile, phone.as_deref(), start, now)
+            .into_iter()
+            .filter(|t| t.kind == Kind::Reminder)
+            .collect();
+    queue_planned(conn, tenant_id, appointment_id, &plan, now.as_second())
+}
+
+/// A row the worker may send now, with what pacing needs.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Outbox id.
+    pub id: i64,
+    /// Sender (pacing is per sender).
+    pub from: String,
+    /// The tenant's `sms_rate_per_second`.
+    pub rate: f64,
+}
+
+/// Rows due at `now` (seconds, business clock) whose retry time has come (`now_ms`,
+/// wall clock), plus rows left `sending` by a worker whose lease ran out (a crash).
+pub fn candidates(
+    conn: &Connection,
+    now: i64,
+    now_ms: i64,
+    limit: usize,
+) -> Result<Vec<Candidate>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.id, o.from_number, t.sms_rate_per_second FROM outbox o JOIN tenants t ON t.id = o.tenant_id
+         WHERE (o.status = 'queued' AND o.due_at <= ?1 AND o.next_attempt_ms <= ?2)
+            OR (o.status = 'sending' AND o.lease_until_ms <= ?2)
+         ORDER BY o.due_at, o.id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![now, now_ms, limit as i64], |r| {
+        Ok(Candidate {
+            id: r.get(0)?,
+            from: r.get(1)?,
+            rate: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Everything the worker needs to decide about and send one claimed text.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Outbox id.
+    pub id: i64,
+    /// What the text is for.
+    pub kind: Kind,
+    /// Recipient.
+    pub to: String,
+    /// Sender.
+    pub from: String,
+    /// Messaging profile.
+    pub profile: Option<String>,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// Text fixed at queue time, if any.
+    pub text: Option<String>,
+    /// The appointment, when the text is about one.
+    pub appointment: Option<AppointmentFacts>,
+}
+
+/// The appointment as a text describes it, read at send time.
+#[derive(Debug, Clone)]
+pub struct AppointmentFacts {
+    /// `booked` or `cancelled`.
+    pub status: String,
+    /// Start, Unix seconds.
+    pub start: i64,
+    /// Service name.
+    pub service: String,
+    /// Provider name.
+    pub provider: String,
+    /// Business name.
+    pub business: String,
+    /// Tenant's time zone.
+    pub tz: TimeZone,
+    /// Tenant's phone number.
+    pub phone: String,
+}
+
+/// Claims row `id` for `lease_ms` (counting an attempt) if it is still claimable; `None`
+/// when another worker got it first or it is no longer due.
+pub fn claim(
+    conn: &mut Connection,
+    id: i64,
+    now: i64,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Option<Claimed>, DbError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let row = tx
+        .prepare_cached(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ?4, updated_at = ?2
+             WHERE id = ?1 AND ((status = 'queued' AND due_at <= ?2 AND next_attempt_ms <= ?3)
+                             OR (status = 'sending' AND lease_until_ms <= ?3))
+             RETURNING kind, to_number, from_number, messaging_profile_id, attempts, text, appointment_id",
+        )?
+        .query_row(params![id, now, now_ms, now_ms + lease_ms], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((kind, to, from, profile, attempts, text, appointment_id)) = row else {
+        return Ok(None);
+    };
+    let kind = Kind::parse(&kind).ok_or_else(|| DbError::Corrupt(format!("outbox kind {kind}")))?;
+    let appointment = appointment_id
+        .map(|a| appointment_facts(&tx, a))
+        .transpose()?
+        .flatten();
+    tx.commit()?;
+    Ok(Some(Claimed {
+        id,
+        kind,
+        to,
+        from,
+        profile,
+        attempts,
+        text,
+        appointment,
+    }))
+}
+
+fn appointment_facts(conn: &Connection, id: i64) -> Result<Option<AppointmentFacts>, DbError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT a.status, a.start_at, s.name, p.name, t.name, t.timezone, t.phone_number
+             FROM appointments a JOIN services s ON s.id = a.service_id
+             JOIN providers p ON p.id = a.provider_id JOIN tenants t ON t.id = a.tenant_id
+             WHERE a.id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(status, start, service, provider, business, tz, phone)| {
+        Ok(AppointmentFacts {
+            status,
+            start,
+            service,
+            provider,
+            business,
+            tz: TimeZone::get(&tz).map_err(|e| DbError::Corrupt(e.to_string()))?,
+            phone,
+        })
+    })
+    .transpose()
+}
+
+/// Ends a claimed text without sending it (`failed`, `dry_run`, `skipped`, `cancelled`),
+/// keeping the text that would have been sent.
+pub fn finish(
+    conn: &Connection,
+    id: i64,
+    status: &str,
+    reason: Option<&str>,
+    text: Option<&str>,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE outbox SET status = ?2, last_error = COALESCE(?3, last_error), text = COALESCE(?4, text),
+            lease_until_ms = NULL, updated_at = ?5
+         WHERE id = ?1 AND status = 'sending'",
+    )?
+    .execute(params![id, status, reason, text, Timestamp::now().as_second()])?;
+    Ok(())
+}
+
+/// Stores the text about to be sent (so it is visible even if the send never returns).
+pub fn set_text(conn: &Connection, id: i64, text: &str) -> Result<(), DbError> {
+    conn.prepare_cached("UPDATE outbox SET text = ?2 WHERE id = ?1")?
+        .execute(params![id, text])?;
+    Ok(())
+}
+
+/// Puts a claimed text back in the queue for another attempt at `next_ms` (wall clock).
+pub fn retry_later(conn: &Connection, id: i64, next_ms: i64, reason: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE outbox SET status = 'queued', next_attempt_ms = ?2, last_error = ?3,
+            lease_until_ms = NULL, updated_at = ?4
+         WHERE id = ?1 AND status = 'sending'",
+    )?
+    .execute(params![id, next_ms, reason, Timestamp::now().as_second()])?;
+    Ok(())
+}
+
+/// Records that Telnyx accepted the text as `message_id`, then applies any delivery status
+/// that arrived by webhook before this was recorded.
+pub fn mark_sent(conn: &mut Connection, id: i64, message_id: &str) -> Result<(), DbError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.prepare_cached(
+        "UPDATE outbox SET status = 'sent', telnyx_message_id = ?2, last_error = NULL,
+            lease_until_ms = NULL, updated_at = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![id, message_id, Timestamp::now().as_second()])?;
+    let early: Vec<(String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT status, detail FROM messaging_events WHERE telnyx_message_id = ?1 AND status IS NOT NULL",
+        )?
+        .query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (status, detail) in early {
+        apply_delivery_status(&tx, message_id, &status, detail.as_deref())?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Moves the text sent as `message_id` forward to `status` (`sent`, `delivered` or
+/// `failed`); never backwards, so repeats and late arrivals change nothing. Returns
+/// whether a row changed.
+pub fn apply_delivery_status(
+    conn: &Connection,
+    message_id: &str,
+    status: &str,
+    detail: Option<&str>,
+) -> Result<bool, DbError> {
+    let from: &[&str] = match status {
+        "sent" => &["sending"],
+        "delivered" | "failed" => &["sending", "sent"],
+        _ => return Ok(false),
+    };
+    let n = conn
+        .prepare_cached(
+            "UPDATE outbox SET status = ?2, last_error = COALESCE(?3, last_error), updated_at = ?4
+             WHERE telnyx_message_id = ?1 AND status IN (SELECT value FROM json_each(?5))",
+        )?
+        .execute(params![
+            message_id,
+            status,
+            detail,
+            Timestamp::now().as_second(),
+            serde_json::to_string(from).unwrap_or_default()
+        ])?;
+    Ok(n > 0)
+}
+
+/// The next booked appointment of `customer` with the tenant that starts after `now`.
+pub fn next_appointment_of(
+    conn: &Connection,
+    tenant_id: i64,
+    customer: &str,
+    now: i64,
+) -> Result<Option<i64>, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM appointments WHERE tenant_id = ?1 AND customer_phone = ?2
+               AND status = 'booked' AND start_at > ?3 ORDER BY start_at LIMIT 1",
+        )?
+        .query_row(params![tenant_id, customer, now], |r| r.get(0))
+        .optional()?)
+}
+
+/// A text as the admin API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// The appointment it is about, if any.
+    pub appointment_id: Option<i64>,
+    /// `confirmation`, `reminder`, `cancelled` or `reply`.
+    pub kind: String,
+    /// Recipient (full: operator data).
+    pub to: String,
+    /// Sender.
+    pub from: String,
+    /// `queued`, `sending`, `sent`, `delivered`, `failed`, `dry_run`, `skipped`, `cancelled`.
+    pub status: String,
+    /// Send attempts made.
+    pub attempts: u32,
+    /// When it is (or was) due, Unix seconds.
+    pub due_at: i64,
+    /// Why it failed, was skipped or is being retried.
+    pub last_error: Option<String>,
+    /// Telnyx message id once accepted.
+    pub telnyx_message_id: Option<String>,
+    /// The text (once rendered).
+    pub text: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// The tenant's texts, newest first (at most `limit`).
+pub fn list(conn: &Connection, tenant_id: i64, limit: usize) -> Result<Vec<OutboxRow>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, appointment_id, kind, to_number, from_number, status, attempts, due_at,
+                last_error, telnyx_message_id, text, created_at, updated_at
+         FROM outbox WHERE tenant_id = ?1 ORDER BY due_at DESC, id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![tenant_id, limit as i64], |r| {
+        Ok(OutboxRow {
+            id: r.get(0)?,
+            appointment_id: r.get(1)?,
+            kind: r.get(2)?,
+            to: r.get(3)?,
+            from: r.get(4)?,
+            status: r.get(5)?,
+            attempts: r.get(6)?,
+            due_at: r.get(7)?,
+            last_error: r.get(8)?,
+            telnyx_message_id: r.get(9)?,
+            text: r.get(10)?,
+            created_at: r.get(11)?,
+            updated_at: r.get(12)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many of a tenant's texts are in each status, for texts due in `[from, to)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxCounts {
+    /// Waiting (including retries).
+    pub queued: u64,
+    /// Being sent now.
+    pub sending: u64,
+    /// Accepted by Telnyx.
+    pub sent: u64,
+    /// Delivered to the handset.
+    pub delivered: u64,
+    /// Given up on, or refused.
+    pub failed: u64,
+    /// Recorded only (no API key).
+    pub dry_run: u64,
+    /// Not sent: opted out or no longer relevant.
+    pub skipped: u64,
+    /// Withdrawn with their appointment.
+    pub cancelled: u64,
+}
+
+/// Counts of the tenant's texts by status, for texts due in `[from, to)` (Unix seconds);
+/// for the stats endpoint.
+pub fn counts(
+    conn: &Connection,
+    tenant_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<OutboxCounts, DbError> {
+    let mut c = OutboxCounts::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, COUNT(*) FROM outbox WHERE tenant_id = ?1 AND due_at >= ?2 AND due_at < ?3 GROUP BY status",
+    )?;
+    for row in stmt.query_map(params![tenant_id, from, to], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })? {
+        let (status, n) = row?;
+        let slot = match status.as_str() {
+            "queued" => &mut c.queued,
+            "sending" => &mut c.sending,
+            "sent" => &mut c.sent,
+            "delivered" => &mut c.delivered,
+            "failed" => &mut c.failed,
+            "dry_run" => &mut c.dry_run,
+            "skipped" => &mut c.skipped,
+            _ => &mut c.cancelled,
+        };
+        *slot = n.max(0) as u64;
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests;

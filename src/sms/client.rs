@@ -1,0 +1,267 @@
+//! `MessagingClient`: the one typed client for the Telnyx Messaging API
+//! (`POST {TELNYX_API_BASE}/messages`, PROTOCOL.md §6). It owns the timeouts and the
+//! mapping of Telnyx's error envelope onto [`SendError`], which says whether a retry can
+//! help. It never retries by itself: the outbox worker decides.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+
+/// The body of `POST /messages` (SPEC `CreateMessageRequest`; only the fields we use).
+#[derive(Debug, Clone, Serialize)]
+pub struct SendRequest {
+    /// Sender: the tenant's number.
+    pub from: String,
+    /// Recipient, E.164.
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// Messaging profile, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messaging_profile_id: Option<String>,
+    /// Where Telnyx posts this message's delivery status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Always `SMS`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// What Telnyx answered to a send (the part of `OutboundMessagePayload` we keep).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SentMessage {
+    /// Telnyx message id; delivery webhooks name it.
+    pub id: String,
+    /// Segments billed.
+    #[serde(default)]
+    pub parts: Option<u32>,
+    /// `GSM-7` or `UCS-2`.
+    #[serde(default)]
+    pub encoding: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    data: SentMessage,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorEnvelope {
+    #[serde(default)]
+    errors: Vec<ApiError>,
+}
+
+#[derive(Deserialize, Default)]
+struct ApiError {
+    #[serde(default)]
+    code: serde_json::Value,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    detail: String,
+}
+
+/// Why a send failed, by what to do about it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// 40300: the recipient texted STOP; nothing more may be sent to them on this profile.
+    #[error("40300 recipient opted out (texted STOP): {0}")]
+    OptedOut(String),
+    /// 40305: the `from` number is not on the messaging profile (fix the tenant's
+    /// `sms_from` or `messaging_profile_id`).
+    #[error("40305 invalid sender; check the tenant's sms_from and messaging_profile_id: {0}")]
+    BadSender(String),
+    /// 40310: the recipient is not a valid number.
+    #[error("40310 invalid recipient number: {0}")]
+    BadRecipient(String),
+    /// 429 / 10011: too many requests; retry after `reset` when Telnyx said.
+    #[error("429 rate limited by Telnyx (retry in {reset:?})")]
+    RateLimited {
+        /// From `x-ratelimit-reset` (seconds).
+        reset: Option<Duration>,
+    },
+    /// 5xx, timeout or connection failure: retrying may work.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Any other refusal (401, other 4xx codes): retrying will not help.
+    #[error("refused ({status}{code}): {detail}")]
+    Permanent {
+        /// HTTP status.
+        status: u16,
+        /// Telnyx error code with a leading space, or empty.
+        code: String,
+        /// Title and detail from Telnyx.
+        detail: String,
+    },
+}
+
+impl SendError {
+    /// True when the same send may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SendError::RateLimited { .. } | SendError::Transient(_)
+        )
+    }
+}
+
+/// Timeouts for the Messaging API.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// TCP (and TLS) connect.
+    pub connect: Duration,
+    /// The whole request, answer included.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(15),
+        }
+    }
+}
+
+/// A client for `POST /messages`; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct MessagingClient {
+    http: reqwest::Client,
+    url: String,
+    key: Secret,
+}
+
+impl MessagingClient {
+    /// A client for `{base}/messages` authenticating with `key`.
+    pub fn new(base: &str, key: Secret, timeouts: Timeouts) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.total)
+            .user_agent(concat!("slotline/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            url: format!("{}/messages", base.trim_end_matches('/')),
+            key,
+        })
+    }
+
+    /// Sends one text.
+    pub async fn send(&self, req: &SendRequest) -> Result<SentMessage, SendError> {
+        let resp = self
+            .http
+            .post(&self.url)
+            .bearer_auth(self.key.expose())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(describe(&e)))?;
+        let status = resp.status();
+        let reset = resp
+            .headers()
+            .get("x-ratelimit-reset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| SendError::Transient(describe(&e)))?;
+        if status.is_success() {
+            return serde_json::from_slice::<Envelope>(&body)
+                .map(|e| e.data)
+                .map_err(|e| SendError::Permanent {
+                    status: status.as_u16(),
+                    code: String::new(),
+                    detail: format!("unreadable success body ({e}); the text may have been sent"),
+                });
+        }
+        let first = serde_json::from_slice::<ErrorEnvelope>(&body)
+            .unwrap_or_default()
+            .errors
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let code = match &first.code {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        let detail = [first.title.as_str(), first.detail.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(": ");
+        Err(classify(status.as_u16(), &code, detail, reset))
+    }
+}
+
+/// Maps an HTTP status and Telnyx error code onto what to do.
+fn classify(status: u16, code: &str, detail: String, reset: Option<Duration>) -> SendError {
+    match (status, code) {
+        (_, "40300") => SendError::OptedOut(detail),
+        (_, "40305") => SendError::BadSender(detail),
+        (_, "40310") => SendError::BadRecipient(detail),
+        (429, _) | (_, "10011") => SendError::RateLimited { reset },
+        (500..=599, _) => SendError::Transient(format!("HTTP {status} {code} {detail}")),
+        _ => SendError::Permanent {
+            status,
+            code: if code.is_empty() {
+                String::new()
+            } else {
+                format!(" {code}")
+            },
+            detail,
+        },
+    }
+}
+
+/// A reqwest error in one line, saying whether it was a timeout or a refused connection.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out waiting for the Messaging API".into()
+    } else if e.is_connect() {
+        format!("cannot connect to the Messaging API: {e}")
+    } else {
+        format!("request failed: {e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telnyx_codes_map_to_what_to_do() {
+        let c = |s, code: &str| classify(s, code, String::new(), None);
+        assert!(matches!(c(400, "40300"), SendError::OptedOut(_)));
+        assert!(matches!(c(400, "40305"), SendError::BadSender(_)));
+        assert!(matches!(c(400, "40310"), SendError::BadRecipient(_)));
+        assert!(matches!(c(429, "10011"), SendError::RateLimited { .. }));
+        assert!(matches!(c(429, ""), SendError::RateLimited { .. }));
+        assert!(c(503, "").is_retryable());
+        assert!(!c(401, "10009").is_retryable());
+        assert!(!c(422, "10004").is_retryable());
+    }
+
+    #[test]
+    fn the_request_serialises_as_telnyx_expects() {
+        let req = SendRequest {
+            from: "+13125550100".into(),
+            to: "+13125550199".into(),
+            text: "hi".into(),
+            messaging_profile_id: None,
+            webhook_url: None,
+            kind: "SMS",
+        };
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            serde_json::json!({"from": "+13125550100", "to": "+13125550199", "text": "hi", "type": "SMS"})
+        );
+    }
+}
