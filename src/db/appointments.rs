@@ -240,6 +240,7 @@ pub fn cancel(
         "DELETE FROM appointment_cells WHERE appointment_id = ?1",
         [id],
     )?;
+    super::outbox::cancel_texts_for(&tx, id)?;
     let row = get(&tx, tenant, id)?;
     tx.commit()?;
     Ok(row)

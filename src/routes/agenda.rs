@@ -180,9 +180,14 @@ pub async fn stats(
         .map(|h| now - SignedDuration::from_hours(h))
         .unwrap_or(Timestamp::UNIX_EPOCH);
     let (tenant_id, f, t) = (tenant.id, from.as_second(), now.as_second() + 1);
-    let s = state
+    let (s, texts) = state
         .db
-        .run(move |c| db::calls::stats(c, tenant_id, f, t))
+        .run(move |c| {
+            Ok((
+                db::calls::stats(c, tenant_id, f, t)?,
+                db::outbox::counts(c, tenant_id, f, t)?,
+            ))
+        })
         .await
         .map_err(AppError::from)?;
     let tz = jiff::tz::TimeZone::get(&tenant.spec.timezone)
@@ -208,6 +213,7 @@ pub async fn stats(
         "bookings": s.bookings,
         "bookings_by_phone": s.bookings_by_phone,
         "cancelled": s.cancelled,
+        "texts": texts,
         "booked_per_call": (s.total_calls > 0).then(|| s.bookings_by_phone as f64 / s.total_calls as f64),
     })))
 }

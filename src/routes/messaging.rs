@@ -49,15 +49,7 @@ pub async fn list_messages(
     state: Data<&AppState>,
     Path(id): Path<String>,
 ) -> poem::Result<Json<Value>> {
-    let tenant = state
-        .db
-        .run(move |c| db::tenants::find(c, &id))
-        .await
-        .map_err(|e| match e {
-            db::DbError::NotFound => AppError::NotFound("no tenant with that id or slug".into()),
-            other => other.into(),
-        })?;
-    let tenant_id = tenant.id;
+    let tenant_id = super::admin::find(&state, id).await?.id;
     let rows = state
         .db
         .run(move |c| db::outbox::list(c, tenant_id, LIST_LIMIT))

@@ -556,3 +556,102 @@ async fn a_time_skipped_by_the_dst_change_is_refused_with_the_reason() {
     assert!(said.contains("Sunday, November 1 at 1:30 AM"), "{said}");
     assert_eq!(start, "2026-11-01T01:30:00-05:00");
 }
+
+async fn texts_of(app: &TestApp, tenant: &str) -> Vec<(String, String, String)> {
+    let list: Vec<Value> = app
+        .admin(Method::GET, &format!("/tenants/{tenant}/messages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out: Vec<_> = list
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap().to_string(),
+                m["status"].as_str().unwrap().to_string(),
+                m["due"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_held_slot_texts_nobody_until_the_caller_says_yes() {
+    let app = spawn_app().await;
+    confirming_tenant(&app).await;
+    let confirm = hold_slot(&app, "v3:ht1").await;
+    assert!(
+        texts_of(&app, "hold").await.is_empty(),
+        "nothing is queued for a hold"
+    );
+    app.answer(&confirm, "v3:ht1", &json!({"confirm": "yes"}))
+        .await;
+    let kinds: Vec<String> = texts_of(&app, "hold")
+        .await
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    assert_eq!(kinds, vec!["confirmation", "reminder"]);
+}
+
+#[tokio::test]
+async fn an_operators_cancel_withdraws_the_reminder_and_a_move_replans_it() {
+    let app = spawn_app().await;
+    app.create_tenant(&open_every_day(
+        "txt",
+        "+13125550166",
+        "America/Chicago",
+        &["Ana"],
+    ))
+    .await;
+    for (i, time) in ["10:00", "12:00"].iter().enumerate() {
+        let sid = format!("v3:txt{i}");
+        let (_, path) = app.start_call(&sid, "+13125550166").await;
+        app.answer(&path, &sid, &json!({"customer_name": "Sam", "service": "Cut", "preferred_date": "2026-11-24", "preferred_time": time, "callback_number": "+13125550199"})).await;
+    }
+    let appts = app.appointments("txt").await;
+    let (first, second) = (
+        appts[0]["id"].as_i64().unwrap(),
+        appts[1]["id"].as_i64().unwrap(),
+    );
+    app.admin(
+        Method::DELETE,
+        &format!("/tenants/txt/appointments/{first}"),
+    )
+    .send()
+    .await
+    .unwrap();
+    let resp = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/txt/appointments/{second}"),
+        )
+        .json(&json!({"date": "2026-11-26"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let reminders: Vec<(String, String)> = texts_of(&app, "txt")
+        .await
+        .into_iter()
+        .filter(|t| t.0 == "reminder")
+        .map(|t| (t.1, t.2))
+        .collect();
+    // First: withdrawn. Second: its old reminder withdrawn, a new one 24 h before 2026-11-26 12:00 CST.
+    assert_eq!(
+        reminders.iter().filter(|r| r.0 == "cancelled").count(),
+        2,
+        "{reminders:?}"
+    );
+    assert!(
+        reminders
+            .iter()
+            .any(|r| r.1 == "2026-11-25T18:00:00Z" && r.0 != "cancelled"),
+        "{reminders:?}"
+    );
+}
