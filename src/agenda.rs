@@ -25,9 +25,9 @@ pub async fn busy_by_provider(
     to: i64,
     now: Timestamp,
 ) -> Result<BusyByProvider, DbError> {
-    let (ids, now) = (tenant.provider_ids.clone(), now.as_second());
+    let (tenant_id, now) = (tenant.id, now.as_second());
     let rows = db
-        .run(move |c| db::appointments::busy(c, &ids, from, to, now))
+        .run(move |c| db::appointments::busy(c, tenant_id, from, to, now))
         .await?;
     let mut out: BusyByProvider = tenant
         .provider_ids

@@ -3,10 +3,12 @@
 
 pub mod agenda;
 pub mod booking;
+pub mod calllog;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod flow;

@@ -7,9 +7,11 @@ use poem::{Server, listener::TcpAcceptor};
 use tokio::sync::{Notify, watch};
 
 use crate::{
+    calllog::CallLog,
     clock::Clock,
     config::Settings,
     db::{self, Db},
+    directory::Directory,
     domain::TenantSpec,
     routes,
     signature::Verifier,
@@ -37,6 +39,10 @@ pub struct AppState {
     pub docs: Library,
     /// What documents know of each tenant, so the fallback needs no database.
     pub cards: Cards,
+    /// Tenants by number and id, so the hot paths skip SQLite.
+    pub directory: Directory,
+    /// Call starts, written in batches.
+    pub calls: CallLog,
     /// Poked when texts are queued, so the SMS worker sends them without waiting for its
     /// next poll.
     pub outbox: Arc<Notify>,
@@ -102,9 +108,13 @@ impl AppState {
             .map_err(|e| {
                 StartError::Config(format!("cannot build the Messaging API client: {e}"))
             })?;
+        // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
+        let (calls, _writer) = CallLog::spawn(db.clone());
         Ok(Self {
             docs,
             cards,
+            directory: Directory::default(),
+            calls,
             settings: Arc::new(settings),
             db,
             verifier: Arc::new(verifier),
@@ -173,11 +183,13 @@ impl Application {
         let sweeper = tokio::spawn(sweep_holds(self.state.clone()));
         let (stop_worker, worker_stop) = watch::channel(false);
         let worker = sms::outbox::spawn(self.state.clone(), worker_stop);
+        let calls = self.state.calls.clone();
         let app = routes::app(self.state);
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await;
         sweeper.abort();
+        calls.flush().await;
         let _ = stop_worker.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the SMS worker ended abnormally");

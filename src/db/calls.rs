@@ -22,6 +22,26 @@ pub fn record_start(
     Ok(())
 }
 
+/// Records a batch of call starts in one transaction (idempotent per `CallSid`).
+pub fn record_starts(
+    conn: &mut Connection,
+    starts: &[crate::calllog::CallStart],
+) -> Result<(), DbError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for s in starts {
+        record_start(
+            &tx,
+            &s.call_sid,
+            Some(s.tenant_id),
+            s.from.as_deref(),
+            s.to.as_deref(),
+            s.at,
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Calls that started within the last two hours and have not ended.
 pub fn active(conn: &Connection, now: i64) -> Result<i64, DbError> {
     Ok(conn.query_row(

@@ -3,6 +3,8 @@
 //! alternatives. Idempotent per (CallSid, step): a retried callback gets the answer stored
 //! the first time and books nothing more.
 
+use std::sync::Arc;
+
 use jiff::{Timestamp, civil::Date};
 use serde_json::{Map, Value, json};
 
@@ -15,6 +17,7 @@ use crate::{
         appointments::{BookOutcome, ConfirmOutcome, NewAppointment},
         tenants::Tenant,
     },
+    directory::Entry,
     domain::TenantSpec,
     startup::AppState,
     texml::{
@@ -62,7 +65,8 @@ pub fn gather_doc(
     )
 }
 
-fn ask_doc(
+/// Renders an `<AIGather>` asking with `parameters` (a booking or yes/no schema).
+pub fn ask_doc(
     state: &AppState,
     tenant: &Tenant,
     claims: &Claims,
@@ -88,8 +92,7 @@ fn ask_doc(
 /// Everything one turn needs.
 struct Turn<'a> {
     state: &'a AppState,
-    tenant: Tenant,
-    rules: Rules,
+    entry: Arc<Entry>,
     claims: Claims,
     cb: GatherCallback,
     now: Timestamp,
@@ -110,16 +113,10 @@ pub async fn answer(
         tracing::info!(call = %cb.call_sid, step = claims.step_key(), "retried callback answered from the record");
         return Ok(Texml(previous));
     }
-    let tenant_id = claims.tenant_id;
-    let tenant = state
-        .db
-        .run(move |c| db::tenants::load(c, tenant_id))
-        .await?;
-    let rules = super::rules_for(&tenant)?;
+    let entry = state.directory.by_id(&state.db, claims.tenant_id).await?;
     let turn = Turn {
         state,
-        tenant,
-        rules,
+        entry,
         claims,
         cb,
         now: state.clock.now(),
@@ -135,7 +132,7 @@ impl Turn<'_> {
     async fn gather(&self) -> Result<Texml, FlowError> {
         let ask = if self.cb.is_valid() {
             ask::read(
-                &self.tenant,
+                &self.entry.tenant,
                 self.cb.result.as_ref(),
                 self.cb.from.as_deref(),
             )
@@ -146,16 +143,17 @@ impl Turn<'_> {
             Ok(ask) => ask,
             Err(reason) => return self.retry(&reason, &[]).await,
         };
-        let duration = self.tenant.spec.services[ask.service].duration_minutes;
-        let slot = match booking::check_request(&self.rules, duration, ask.date, ask.time, self.now)
-        {
-            Ok(slot) => slot,
-            Err(rejection) => {
-                let offers = self.offers(&ask).await?;
-                return self.retry(&rejection.to_string(), &offers).await;
-            }
-        };
-        let spec = &self.tenant.spec;
+        let duration = self.entry.tenant.spec.services[ask.service].duration_minutes;
+        let slot =
+            match booking::check_request(&self.entry.rules, duration, ask.date, ask.time, self.now)
+            {
+                Ok(slot) => slot,
+                Err(rejection) => {
+                    let offers = self.offers(&ask).await?;
+                    return self.retry(&rejection.to_string(), &offers).await;
+                }
+            };
+        let spec = &self.entry.tenant.spec;
         let hold_until = spec
             .confirm_before_booking
             .then(|| self.now.as_second() + i64::from(spec.hold_seconds));
@@ -167,27 +165,27 @@ impl Turn<'_> {
                     slot.blocked_until.as_second() + 86_400,
                 )
                 .await?;
-            let providers = provider_pool(&self.tenant, ask.service, &busy);
+            let providers = provider_pool(&self.entry.tenant, ask.service, &busy);
             let chosen = match ask.provider {
                 Some(p) => providers
                     .iter()
                     .find(|pb| {
-                        pb.provider_id == self.tenant.provider_ids[p]
+                        pb.provider_id == self.entry.tenant.provider_ids[p]
                             && booking::is_free(&slot, pb.busy)
                     })
                     .map(|pb| pb.provider_id),
-                None => booking::choose_provider(&self.rules, &slot, &providers),
+                None => booking::choose_provider(&self.entry.rules, &slot, &providers),
             };
             let Some(provider_id) = chosen else { break };
             let service = &spec.services[ask.service].name;
-            let provider = self.tenant.provider_name(provider_id);
+            let provider = self.entry.tenant.provider_name(provider_id);
             let doc = match hold_until {
                 None => self.booked_doc(&ask.customer_name, service, provider, slot.start),
                 Some(_) => self.confirm_doc(service, provider, slot.start, 1),
             };
             let appt = NewAppointment {
-                tenant_id: self.tenant.id,
-                service_id: self.tenant.service_id(ask.service),
+                tenant_id: self.entry.tenant.id,
+                service_id: self.entry.tenant.service_id(ask.service),
                 provider_id,
                 customer_name: ask.customer_name.clone(),
                 customer_phone: ask.phone.as_ref().map(|p| p.as_str().to_string()),
@@ -211,7 +209,7 @@ impl Turn<'_> {
                 .await?
             {
                 BookOutcome::Booked(id) => {
-                    tracing::info!(tenant = self.tenant.id, appointment = id, call = %self.cb.call_sid, held = hold_until.is_some(), "booked");
+                    tracing::info!(tenant = self.entry.tenant.id, appointment = id, call = %self.cb.call_sid, held = hold_until.is_some(), "booked");
                     self.state.outbox.notify_one();
                     return Ok(doc);
                 }
@@ -243,7 +241,7 @@ impl Turn<'_> {
             }
             None => return self.retry("Sorry, I didn't catch that.", &[]).await,
         }
-        let (sid, tenant_id) = (self.cb.call_sid.clone(), self.tenant.id);
+        let (sid, tenant_id) = (self.cb.call_sid.clone(), self.entry.tenant.id);
         let held = self
             .state
             .db
@@ -276,7 +274,7 @@ impl Turn<'_> {
             .await?
         {
             ConfirmOutcome::Confirmed(id) => {
-                tracing::info!(tenant = self.tenant.id, appointment = id, call = %self.cb.call_sid, "held slot confirmed");
+                tracing::info!(tenant = self.entry.tenant.id, appointment = id, call = %self.cb.call_sid, "held slot confirmed");
                 self.state.outbox.notify_one();
                 Ok(doc)
             }
@@ -291,7 +289,7 @@ impl Turn<'_> {
     /// The confirmation and reminder texts for a booking starting at `start`.
     fn plan_texts(&self, phone: Option<&str>, start: Timestamp) -> Vec<crate::sms::PlannedText> {
         crate::sms::plan_texts(
-            &self.tenant.spec,
+            &self.entry.tenant.spec,
             self.state.settings.messaging_profile_id.as_deref(),
             phone,
             start,
@@ -301,9 +299,9 @@ impl Turn<'_> {
 
     /// The confirmation read back in the tenant's local time, then hang up.
     fn booked_doc(&self, customer: &str, service: &str, provider: &str, start: Timestamp) -> Texml {
-        let spec = &self.tenant.spec;
+        let spec = &self.entry.tenant.spec;
         let service = service.to_lowercase();
-        let label = local_label(start, &self.rules.tz);
+        let label = local_label(start, &self.entry.rules.tz);
         let (date, time) = label.split_once(" at ").unwrap_or((&label, ""));
         let values = Values {
             name: Some(customer),
@@ -331,7 +329,7 @@ impl Turn<'_> {
         let greeting = format!(
             "I can book your {} with {provider} for {}. Shall I book it?",
             service.to_lowercase(),
-            local_label(start, &self.rules.tz)
+            local_label(start, &self.entry.rules.tz)
         );
         let claims = Claims {
             step: Step::Confirm,
@@ -350,7 +348,7 @@ impl Turn<'_> {
         }));
         ask_doc(
             self.state,
-            &self.tenant,
+            &self.entry.tenant,
             &claims,
             &self.cb.call_sid,
             &greeting,
@@ -361,19 +359,22 @@ impl Turn<'_> {
 
     /// Each provider's busy time in `[from, to)`, sorted by start.
     async fn busy_between(&self, from: i64, to: i64) -> Result<BusyByProvider, FlowError> {
-        Ok(agenda::busy_by_provider(&self.state.db, &self.tenant, from, to, self.now).await?)
+        Ok(
+            agenda::busy_by_provider(&self.state.db, &self.entry.tenant, from, to, self.now)
+                .await?,
+        )
     }
 
     /// Nearest free alternatives to what the caller asked.
     async fn offers(&self, ask: &ask::Ask) -> Result<Vec<Offer>, FlowError> {
         let from = self.now.as_second() - 86_400;
-        let to = self.now.as_second() + (i64::from(self.rules.horizon_days) + 2) * 86_400;
+        let to = self.now.as_second() + (i64::from(self.entry.rules.horizon_days) + 2) * 86_400;
         let busy = self.busy_between(from, to).await?;
-        let providers = provider_pool(&self.tenant, ask.service, &busy);
-        let duration = self.tenant.spec.services[ask.service].duration_minutes;
-        let preferred = ask.provider.map(|p| self.tenant.provider_ids[p]);
+        let providers = provider_pool(&self.entry.tenant, ask.service, &busy);
+        let duration = self.entry.tenant.spec.services[ask.service].duration_minutes;
+        let preferred = ask.provider.map(|p| self.entry.tenant.provider_ids[p]);
         let alts = booking::alternatives(
-            &self.rules,
+            &self.entry.rules,
             duration,
             ask.date,
             ask.time,
@@ -384,13 +385,13 @@ impl Turn<'_> {
         );
         Ok(alts
             .iter()
-            .map(|a| Offer::new(&self.tenant, &self.rules, a))
+            .map(|a| Offer::new(&self.entry.tenant, &self.entry.rules, a))
             .collect())
     }
 
     /// Asks again saying why, or hands over after the tenant's maximum of attempts.
     async fn retry(&self, reason: &str, offers: &[Offer]) -> Result<Texml, FlowError> {
-        let spec = &self.tenant.spec;
+        let spec = &self.entry.tenant.spec;
         let doc = if self.claims.attempt >= spec.max_attempts {
             let transfer = spec.transfer_number.as_ref().map(|n| n.as_str());
             let values = Values::business(&spec.name);
@@ -432,12 +433,12 @@ impl Turn<'_> {
             let values: Vec<String> = offers.iter().map(|o| o.value.clone()).collect();
             gather_doc(
                 self.state,
-                &self.tenant,
+                &self.entry.tenant,
                 &next,
                 &self.cb.call_sid,
                 &greeting,
                 &history,
-                today_local(self.now, &self.rules.tz),
+                today_local(self.now, &self.entry.rules.tz),
                 &values,
             )
         };

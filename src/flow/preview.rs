@@ -36,7 +36,10 @@ pub fn document(state: &AppState, tenant: &Tenant, step: PreviewStep) -> Result<
     let now = state.clock.now();
     let spec = &tenant.spec;
     match step {
-        PreviewStep::Voice => voice::first_answer(state, tenant, PREVIEW_CALL_SID, now),
+        PreviewStep::Voice => {
+            let entry = crate::directory::Entry::new(tenant.clone())?;
+            voice::first_answer(state, &entry, PREVIEW_CALL_SID, now)
+        }
         PreviewStep::Fallback => {
             Ok(state
                 .docs

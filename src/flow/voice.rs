@@ -4,10 +4,11 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{FlowError, gather::gather_doc};
+use super::{FlowError, gather::ask_doc};
 use crate::{
     booking::today_local,
-    db::{self, tenants::Tenant},
+    calllog::CallStart,
+    directory::Entry,
     domain::{PhoneNumber, mask},
     startup::AppState,
     texml::{Texml, docs::render::DocValues, templates::SayDoc},
@@ -36,16 +37,11 @@ pub struct VoiceRequest {
 pub async fn answer(state: &AppState, req: VoiceRequest) -> Result<Texml, FlowError> {
     let now = state.clock.now();
     let to = req.to.as_deref().and_then(|t| PhoneNumber::parse(t).ok());
-    let tenant = match to {
-        Some(number) => {
-            state
-                .db
-                .run(move |c| db::tenants::by_phone(c, &number))
-                .await?
-        }
+    let entry = match to {
+        Some(number) => state.directory.by_phone(&state.db, &number).await?,
         None => None,
     };
-    let Some(tenant) = tenant else {
+    let Some(entry) = entry else {
         tracing::warn!(to = %mask(req.to.as_deref().unwrap_or_default()), "call to a number no tenant owns");
         return Ok(Texml::render(&SayDoc {
             voice: None,
@@ -54,59 +50,48 @@ pub async fn answer(state: &AppState, req: VoiceRequest) -> Result<Texml, FlowEr
             caller_id: "",
         }));
     };
+    let tenant = &entry.tenant;
     tracing::info!(tenant = tenant.id, call = %req.call_sid, from = %mask(req.from.as_deref().unwrap_or_default()), "call answered");
-    {
-        let (sid, tid, from, to) = (
-            req.call_sid.clone(),
-            tenant.id,
-            req.from.clone(),
-            req.to.clone(),
-        );
-        let secs = now.as_second();
-        // Stats only: a failure here must not cost the caller the booking.
-        if let Err(e) = state
-            .db
-            .write(move |c| {
-                db::calls::record_start(c, &sid, Some(tid), from.as_deref(), to.as_deref(), secs)
-            })
-            .await
-        {
-            tracing::error!(error = %e, "could not record the call");
-        }
-    }
-    first_answer(state, &tenant, &req.call_sid, now)
+    // Stats only, written in batches off the request path.
+    state.calls.record(CallStart {
+        call_sid: req.call_sid.clone(),
+        tenant_id: tenant.id,
+        from: req.from.clone(),
+        to: req.to.clone(),
+        at: now.as_second(),
+    });
+    first_answer(state, &entry, &req.call_sid, now)
 }
 
-/// What a call to `tenant` hears first: the booking `<AIGather>`, or `closed.xml` while
-/// the tenant is marked closed. Writes nothing (`texml preview` shows it).
+/// The first answer for a known tenant: `closed.xml` while it is marked closed, otherwise
+/// the booking `<AIGather>`. Writes nothing (also used by `texml preview`).
 pub fn first_answer(
     state: &AppState,
-    tenant: &Tenant,
+    entry: &Entry,
     call_sid: &str,
     now: Timestamp,
 ) -> Result<Texml, FlowError> {
+    let tenant = &entry.tenant;
     if tenant.spec.closed {
         tracing::info!(tenant = tenant.id, call = %call_sid, "tenant is closed; answered closed.xml");
         let values = DocValues::for_tenant(&tenant.spec);
         return Ok(state.docs.serve(Some(&tenant.spec.slug), "closed", &values));
     }
-    let rules = super::rules_for(tenant)?;
     let claims = Claims {
         tenant_id: tenant.id,
         step: Step::Gather,
         attempt: 1,
         expires_at: now.as_second() + LIFETIME_SECONDS,
     };
-    let today = today_local(now, &rules.tz);
+    let today = today_local(now, &entry.rules.tz);
     let greeting = wording::fill(&tenant.spec.greeting, &Values::business(&tenant.spec.name));
-    Ok(gather_doc(
+    Ok(ask_doc(
         state,
         tenant,
         &claims,
         call_sid,
         &greeting,
         &[],
-        today,
-        &[],
+        &entry.parameters(today),
     ))
 }

@@ -60,6 +60,7 @@ pub async fn create_tenant(
         .await
         .map_err(AppError::from)?;
     state.cards.put(tenant.id, &tenant.spec);
+    state.directory.clear();
     tracing::info!(tenant = tenant.id, slug = %tenant.spec.slug, "tenant created");
     Ok((StatusCode::CREATED, Json(tenant.to_json())))
 }
@@ -127,6 +128,7 @@ pub async fn patch_tenant(
         .await
         .map_err(AppError::from)?;
     state.cards.put(tenant.id, &tenant.spec);
+    state.directory.clear();
     Ok(Json(tenant.to_json()))
 }
 
@@ -144,6 +146,7 @@ pub async fn delete_tenant(
         .await
         .map_err(AppError::from)?;
     state.cards.remove(tenant.id);
+    state.directory.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 

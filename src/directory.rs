@@ -1,0 +1,143 @@
+//! The tenant directory: tenants cached in memory by dialled number and by id, each with
+//! its booking rules and the day's `<Parameters>` schema built once, so the voice URL and
+//! booking turns do not read SQLite for them. Any tenant write clears the whole directory
+//! (writes are rare; a stale greeting or hours would be wrong), including the cached
+//! "no tenant has this number" answers.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use jiff::civil::Date;
+
+use crate::{
+    booking::Rules,
+    db::{self, Db, DbError, tenants::Tenant},
+    domain::PhoneNumber,
+    flow::rules_for,
+    texml::{escape::CdataJson, schema},
+};
+
+/// A cached tenant and what is derived from it.
+pub struct Entry {
+    /// The stored tenant.
+    pub tenant: Tenant,
+    /// Its booking rules (time zone resolved).
+    pub rules: Rules,
+    /// The booking schema for one local date (the date is in its descriptions).
+    schema: Mutex<Option<(Date, Arc<CdataJson>)>>,
+}
+
+impl Entry {
+    /// Wraps `tenant` with its derived data.
+    pub fn new(tenant: Tenant) -> Result<Self, DbError> {
+        let rules = rules_for(&tenant)?;
+        Ok(Self {
+            tenant,
+            rules,
+            schema: Mutex::new(None),
+        })
+    }
+
+    /// The first-turn booking schema for local date `today`, built once per day.
+    pub fn parameters(&self, today: Date) -> Arc<CdataJson> {
+        let mut slot = self.schema.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some((date, json)) if *date == today => json.clone(),
+            _ => {
+                let json = Arc::new(schema::booking_parameters(&self.tenant.spec, today, &[]));
+                *slot = Some((today, json.clone()));
+                json
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Number → tenant id, or `None` when no tenant has it.
+    by_phone: HashMap<PhoneNumber, Option<i64>>,
+    by_id: HashMap<i64, Arc<Entry>>,
+    /// Bumped by every clear, so a load that raced a write does not cache stale data.
+    generation: u64,
+}
+
+/// The cache; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Directory {
+    inner: Arc<RwLock<Inner>>,
+}
+
+impl Directory {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets everything; call after any tenant write.
+    pub fn clear(&self) {
+        let mut inner = self.write();
+        inner.by_phone.clear();
+        inner.by_id.clear();
+        inner.generation += 1;
+    }
+
+    /// The tenant whose line is `number`, if any.
+    pub async fn by_phone(
+        &self,
+        db: &Db,
+        number: &PhoneNumber,
+    ) -> Result<Option<Arc<Entry>>, DbError> {
+        let generation = {
+            let inner = self.read();
+            match inner.by_phone.get(number) {
+                Some(None) => return Ok(None),
+                Some(Some(id)) => {
+                    if let Some(e) = inner.by_id.get(id) {
+                        return Ok(Some(e.clone()));
+                    }
+                }
+                None => {}
+            }
+            inner.generation
+        };
+        let key = number.clone();
+        let tenant = db.run(move |c| db::tenants::by_phone(c, &key)).await?;
+        let entry = tenant.map(Entry::new).transpose()?.map(Arc::new);
+        let mut inner = self.write();
+        if inner.generation == generation {
+            inner
+                .by_phone
+                .insert(number.clone(), entry.as_ref().map(|e| e.tenant.id));
+            if let Some(e) = &entry {
+                inner.by_id.insert(e.tenant.id, e.clone());
+            }
+        }
+        Ok(entry)
+    }
+
+    /// The tenant with `id`.
+    pub async fn by_id(&self, db: &Db, id: i64) -> Result<Arc<Entry>, DbError> {
+        let generation = {
+            let inner = self.read();
+            if let Some(e) = inner.by_id.get(&id) {
+                return Ok(e.clone());
+            }
+            inner.generation
+        };
+        let tenant = db.run(move |c| db::tenants::load(c, id)).await?;
+        let entry = Arc::new(Entry::new(tenant)?);
+        let mut inner = self.write();
+        if inner.generation == generation {
+            inner
+                .by_phone
+                .insert(entry.tenant.spec.phone_number.clone(), Some(id));
+            inner.by_id.insert(id, entry.clone());
+        }
+        Ok(entry)
+    }
+}
