@@ -36,8 +36,6 @@ use crate::{
 const GATHER_FALLBACK: &str = "Sorry, I couldn't finish your booking.";
 /// How many alternatives are offered.
 const MAX_ALTERNATIVES: usize = 3;
-/// How often a lost race re-reads busy time and tries another provider.
-const BOOKING_TRIES: usize = 3;
 /// Field of the yes/no confirmation schema.
 const CONFIRM: &str = "confirm";
 
@@ -157,15 +155,21 @@ impl Turn<'_> {
         let hold_until = spec
             .confirm_before_booking
             .then(|| self.now.as_second() + i64::from(spec.hold_seconds));
-        // The database has the last word; a lost race re-reads and tries the next provider.
-        for _ in 0..BOOKING_TRIES {
-            let busy = self
-                .busy_between(
-                    slot.start.as_second() - 86_400,
-                    slot.blocked_until.as_second() + 86_400,
-                )
-                .await?;
-            let providers = provider_pool(&self.entry.tenant, ask.service, &busy);
+        // One snapshot of busy time; the database has the last word. A provider whose time
+        // was taken meanwhile really is taken, so a lost race moves on to the next free
+        // provider without re-reading, until nobody is left.
+        let busy = self
+            .busy_between(
+                slot.start.as_second() - 86_400,
+                slot.blocked_until.as_second() + 86_400,
+            )
+            .await?;
+        let mut lost: Vec<i64> = Vec::new();
+        loop {
+            let providers: Vec<_> = provider_pool(&self.entry.tenant, ask.service, &busy)
+                .into_iter()
+                .filter(|p| !lost.contains(&p.provider_id))
+                .collect();
             let chosen = match ask.provider {
                 Some(p) => providers
                     .iter()
@@ -214,7 +218,7 @@ impl Turn<'_> {
                     return Ok(doc);
                 }
                 BookOutcome::AlreadyAnswered(previous) => return Ok(Texml(previous)),
-                BookOutcome::Taken => continue,
+                BookOutcome::Taken => lost.push(provider_id),
             }
         }
         let offers = self.offers(&ask).await?;

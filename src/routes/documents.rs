@@ -144,7 +144,7 @@ pub async fn replace(
     let (tenant_id, by) = (tenant.id, saved_by.clone());
     let version = state
         .db
-        .run(move |c| {
+        .write(move |c| {
             let on_disk = previous.as_ref().map(|(t, m)| (t.as_str(), *m));
             db::documents::record(c, tenant_id, name, on_disk, &text, &by, now)
         })

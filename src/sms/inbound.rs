@@ -141,7 +141,7 @@ pub async fn handle(state: &AppState, body: &[u8]) -> Result<Outcome, InboundErr
             let (id, kind) = (event.id, event.event_type);
             state
                 .db
-                .run(move |c| {
+                .write(move |c| {
                     db::messaging::record_event(c, &id, &kind, None, None, None, now.as_second())
                 })
                 .await?;
@@ -178,7 +178,7 @@ async fn delivery(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
     let (id, kind) = (event.id, event.event_type);
     state
         .db
-        .run(move |c| {
+        .write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             if !db::messaging::record_event(
                 &tx,
@@ -221,7 +221,7 @@ async fn received(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
     let (id, kind) = (event.id, event.event_type);
     let outcome = state
         .db
-        .run(move |c| {
+        .write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let at = now.as_second();
             if !db::messaging::record_event(&tx, &id, &kind, None, None, None, at)? {

@@ -133,7 +133,7 @@ impl Worker {
             let Some(row) = self
                 .state
                 .db
-                .run(move |c| db::outbox::claim(c, id, now, wall_ms(), lease))
+                .write(move |c| db::outbox::claim(c, id, now, wall_ms(), lease))
                 .await?
             else {
                 continue;
@@ -158,7 +158,7 @@ impl Worker {
                 return self
                     .state
                     .db
-                    .run(move |c| {
+                    .write(move |c| {
                         db::outbox::finish(c, id, status, reason.as_deref(), text.as_deref())
                     })
                     .await;
@@ -170,13 +170,13 @@ impl Worker {
             return self
                 .state
                 .db
-                .run(move |c| db::outbox::finish(c, id, "dry_run", None, Some(&text)))
+                .write(move |c| db::outbox::finish(c, id, "dry_run", None, Some(&text)))
                 .await;
         };
         let t = text.clone();
         self.state
             .db
-            .run(move |c| db::outbox::set_text(c, id, &t))
+            .write(move |c| db::outbox::set_text(c, id, &t))
             .await?;
         self.pace(&row.from, rate);
         let public = &self.state.settings.public_url;
@@ -196,7 +196,7 @@ impl Worker {
                 tracing::info!(outbox = id, kind = row.kind.as_str(), to = %mask(&row.to), message_id = %sent.id, parts = ?sent.parts, "text sent");
                 self.state
                     .db
-                    .run(move |c| db::outbox::mark_sent(c, id, &sent.id))
+                    .write(move |c| db::outbox::mark_sent(c, id, &sent.id))
                     .await
             }
             Err(e) => self.failed(&row, e).await,
@@ -285,7 +285,7 @@ impl Worker {
             return self
                 .state
                 .db
-                .run(move |c| db::outbox::retry_later(c, id, next, &reason))
+                .write(move |c| db::outbox::retry_later(c, id, next, &reason))
                 .await;
         }
         let reason = if e.is_retryable() {
@@ -298,7 +298,7 @@ impl Worker {
         let now = self.state.clock.now().as_second();
         self.state
             .db
-            .run(move |c| {
+            .write(move |c| {
                 if opted_out {
                     db::messaging::record_opt_out(c, &to, profile.as_deref(), now)?;
                 }
