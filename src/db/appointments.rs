@@ -351,7 +351,8 @@ fn store_answer(conn: &Connection, call_sid: &str, step: &str, doc: &str) -> Res
 }
 
 /// Busy time of `tenant`'s providers overlapping `[from, to)` at `now` (booked, or held and
-/// not yet expired): (provider id, start, blocked_until), ordered by provider then start.
+/// not yet expired): (provider id, start, blocked_until), ordered by start (the index's
+/// order, so SQLite does not sort).
 pub fn busy(
     conn: &Connection,
     tenant: i64,
@@ -366,7 +367,7 @@ pub fn busy(
            -- ends; the bound keeps the index scan off the tenant's whole history.
            AND start_at > ?2 - 86400
            AND (status = 'booked' OR (status = 'held' AND hold_expires_at > ?4))
-         ORDER BY provider_id, start_at",
+         ORDER BY start_at",
     )?;
     let rows = stmt.query_map(params![tenant, from, to, now], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))

@@ -154,10 +154,17 @@ pub fn candidates(
     limit: usize,
 ) -> Result<Vec<Candidate>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT o.id, o.from_number, t.sms_rate_per_second FROM outbox o JOIN tenants t ON t.id = o.tenant_id
-         WHERE (o.status = 'queued' AND o.due_at <= ?1 AND o.next_attempt_ms <= ?2)
-            OR (o.status = 'sending' AND o.lease_until_ms <= ?2)
-         ORDER BY o.due_at, o.id LIMIT ?3",
+        // Two range scans of the (status, due_at) index; an OR across the statuses would
+        // scan and sort the whole outbox, which grows with every future reminder.
+        "SELECT id, from_number, rate FROM (
+            SELECT o.id, o.due_at, o.from_number, t.sms_rate_per_second AS rate
+            FROM outbox o JOIN tenants t ON t.id = o.tenant_id
+            WHERE o.status = 'queued' AND o.due_at <= ?1 AND o.next_attempt_ms <= ?2
+            UNION ALL
+            SELECT o.id, o.due_at, o.from_number, t.sms_rate_per_second
+            FROM outbox o JOIN tenants t ON t.id = o.tenant_id
+            WHERE o.status = 'sending' AND o.lease_until_ms <= ?2
+         ) ORDER BY due_at, id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![now, now_ms, limit as i64], |r| {
         Ok(Candidate {

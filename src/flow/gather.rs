@@ -102,15 +102,9 @@ pub async fn answer(
     claims: Claims,
     cb: GatherCallback,
 ) -> Result<Texml, FlowError> {
-    let (sid, key) = (cb.call_sid.clone(), claims.step_key());
-    if let Some(previous) = state
-        .db
-        .run(move |c| db::appointments::callback_answer(c, &sid, &key))
-        .await?
-    {
-        tracing::info!(call = %cb.call_sid, step = claims.step_key(), "retried callback answered from the record");
-        return Ok(Texml(previous));
-    }
+    // No up-front "answered before?" read: every path ends in a transaction that checks
+    // for a stored answer first (book, confirm_hold, remember_answer) and returns it, so a
+    // retried callback gets the identical answer without costing every first one a query.
     let entry = state.directory.by_id(&state.db, claims.tenant_id).await?;
     let turn = Turn {
         state,
