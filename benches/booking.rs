@@ -151,7 +151,11 @@ fn free_slot_search() {
 
 async fn concurrent_bookings() {
     const CALLERS: usize = 64;
-    const ROUNDS: usize = 16;
+    // BENCH_ROUNDS shrinks the run, e.g. under valgrind.
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(16);
     let dir = tempfile::tempdir().unwrap();
     let key = SigningKey::from_bytes(&[42u8; 32]);
     let settings = Settings {
@@ -189,7 +193,7 @@ async fn concurrent_bookings() {
     // Every caller gets distinct free slots: 20 providers x 30-minute starts over 60 days.
     let mut jobs = Vec::new();
     for c in 0..CALLERS {
-        for r in 0..ROUNDS {
+        for r in 0..rounds {
             let n = r * CALLERS + c;
             let date = Date::constant(2026, 11, 22)
                 + SignedDuration::from_hours(24 * (n / (PROVIDERS * 40)) as i64);
@@ -275,7 +279,7 @@ async fn concurrent_bookings() {
     let secs = started.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
     println!(
-        "gather callbacks that book: {CALLERS} concurrent callers x {ROUNDS}, signed, over loopback"
+        "gather callbacks that book: {CALLERS} concurrent callers x {rounds}, signed, over loopback"
     );
     println!(
         "  {} requests, {booked} booked, {:.0} bookings/s",

@@ -77,11 +77,37 @@ fn booked_on(rules: &Rules, date: Date, busy: &[Busy]) -> usize {
 /// the fewest busy intervals starting on the slot's local day; ties go to the
 /// lowest id. `None` when nobody qualifies.
 pub fn choose_provider(rules: &Rules, slot: &Slot, providers: &[ProviderBusy]) -> Option<i64> {
-    providers
+    choose_provider_spread(rules, slot, providers, 0)
+}
+
+/// Like [`choose_provider`], but ties among the least booked go to the one at
+/// `salt` modulo their number (in id order). Concurrent callers asking for the same
+/// time with different salts (say, a hash of the call id) then pick different
+/// providers instead of all racing for the same one; salt 0 is `choose_provider`.
+pub fn choose_provider_spread(
+    rules: &Rules,
+    slot: &Slot,
+    providers: &[ProviderBusy],
+    salt: u64,
+) -> Option<i64> {
+    let mut best: Vec<i64> = Vec::new();
+    let mut least = usize::MAX;
+    for p in providers
         .iter()
         .filter(|p| p.offers_service && is_free(slot, p.busy))
-        .min_by_key(|p| (booked_on(rules, slot.local.date(), p.busy), p.provider_id))
-        .map(|p| p.provider_id)
+    {
+        let load = booked_on(rules, slot.local.date(), p.busy);
+        if load < least {
+            least = load;
+            best.clear();
+        }
+        if load == least {
+            best.push(p.provider_id);
+        }
+    }
+    best.sort_unstable();
+    let n = best.len() as u64;
+    (n > 0).then(|| best[(salt % n) as usize])
 }
 
 /// Free starts on `date` across `pool`, each paired with the provider

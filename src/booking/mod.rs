@@ -6,7 +6,9 @@ pub mod hours;
 pub mod rules;
 pub mod slots;
 
-pub use alternatives::{Alternative, ProviderBusy, alternatives, choose_provider};
+pub use alternatives::{
+    Alternative, ProviderBusy, alternatives, choose_provider, choose_provider_spread,
+};
 pub use hours::{DayOpening, HoursError, WeeklyHours};
 pub use rules::{
     Rejection, Rules, RulesError, local_day_bounds, local_label, resolve_local, today_local,

@@ -137,7 +137,8 @@ fn drop_expired_holds(
 ) -> Result<(), DbError> {
     tx.prepare_cached(
         "DELETE FROM appointments WHERE provider_id = ?1 AND status = 'held'
-           AND hold_expires_at <= ?4 AND start_at < ?3 AND blocked_until > ?2",
+           AND hold_expires_at <= ?4 AND start_at < ?3 AND blocked_until > ?2
+           AND start_at > ?2 - 86400",
     )?
     .execute(params![provider, start, end, now])?;
     Ok(())

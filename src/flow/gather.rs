@@ -172,7 +172,14 @@ impl Turn<'_> {
                             && booking::is_free(&slot, pb.busy)
                     })
                     .map(|pb| pb.provider_id),
-                None => booking::choose_provider(&self.entry.rules, &slot, &providers),
+                // Ties spread by call, so concurrent callers for one time do not all
+                // race for the same provider.
+                None => booking::choose_provider_spread(
+                    &self.entry.rules,
+                    &slot,
+                    &providers,
+                    self.salt(),
+                ),
             };
             let Some(provider_id) = chosen else { break };
             let service = &spec.services[ask.service].name;
@@ -282,6 +289,12 @@ impl Turn<'_> {
                     .await
             }
         }
+    }
+
+    /// A stable number per call, for spreading ties between providers.
+    fn salt(&self) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(&self.cb.call_sid)
     }
 
     /// The confirmation and reminder texts for a booking starting at `start`.

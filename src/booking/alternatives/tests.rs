@@ -76,6 +76,22 @@ fn the_least_booked_free_provider_is_chosen_and_ties_go_to_the_lowest_id() {
 }
 
 #[test]
+fn ties_among_the_least_booked_are_spread_by_salt_but_load_still_wins() {
+    let r = shop();
+    let slot = check_request(&r, 30, TUE, t(10, 0), at(NOW)).unwrap();
+    let one = [busy("2026-06-02T15:00Z", "2026-06-02T15:30Z")];
+    let pool = [p(3, true, &[]), p(1, true, &[]), p(2, true, &one)];
+    let picks: Vec<_> = (0..4)
+        .map(|salt| choose_provider_spread(&r, &slot, &pool, salt))
+        .collect();
+    assert_eq!(picks, vec![Some(1), Some(3), Some(1), Some(3)]);
+    assert_eq!(
+        choose_provider_spread(&r, &slot, &[p(1, true, &one), p(2, true, &[])], 7),
+        Some(2)
+    );
+}
+
+#[test]
 fn a_preferred_provider_who_is_busy_gets_the_same_time_with_someone_else_first() {
     let r = shop();
     let anna = [busy("2026-06-02T09:00Z", "2026-06-02T12:00Z")];

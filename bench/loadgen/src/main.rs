@@ -1,0 +1,865 @@
+//! slotline-loadgen: the Rust half of slotline's benchmark harness (`bench/run`).
+//!
+//! Subcommands (run without arguments for the usage text):
+//! - `public-key`: the base64 public key of the fixed test seed (for `TELNYX_PUBLIC_KEY`);
+//! - `free-port`: a free TCP port on 127.0.0.1;
+//! - `tenants`: writes N benchmark tenants as JSON lines;
+//! - `load-tenants`: POSTs them to `/tenants` over parallel keep-alive connections;
+//! - `sign-requests`: pre-signs N distinct `POST /texml/voice` requests (for wrk and `paced`);
+//! - `paced`: open-loop load at a fixed rate, latency from the scheduled send time;
+//! - `book`: voice call then booking gather callback, on distinct free slots;
+//! - `verify-us`: microseconds per Ed25519 `verify_strict` over a ~400-byte message.
+//!
+//! Every request is signed the way Telnyx signs: Ed25519 over `timestamp|body`, headers
+//! `telnyx-timestamp` and `telnyx-signature-ed25519` (base64 of the 64-byte signature).
+
+mod http;
+
+use std::{
+    collections::HashMap,
+    fs,
+    io::{BufWriter, Write},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{Value, json};
+
+use http::{Conn, Url, format_request};
+
+/// The project's published TEST-ONLY seed (`shared/telnyx/fixtures/signed-webhook-example.md`):
+/// SHA-256 of "telnyx-texml-research-test-vector-v1". Never a production key.
+const TEST_SEED_HEX: &str = "f5720b7d80d90be95efe5d25e6609c6aabdb5de3988f02fe571fb5b3c7c73782";
+
+const USAGE: &str = "usage: slotline-loadgen <command> [options]
+  public-key
+  free-port
+  tenants       --count N --out FILE
+  load-tenants  --url BASE --token T --tenants FILE [--connections 16]
+  sign-requests --count N --tenants FILE --out FILE [--prefix P]
+  paced         --url URL --rate R --duration 10s --requests FILE [--connections 64]
+  book          --url BASE --tenants FILE [--connections 64] [--duration 10s] [--count N]
+  verify-us     [--iterations 20000]";
+
+type Res<T> = Result<T, String>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first().cloned() else {
+        eprintln!("{USAGE}");
+        std::process::exit(2);
+    };
+    let opts = match Opts::parse(&args[1..]) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("slotline-loadgen: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let result = match cmd.as_str() {
+        "public-key" => {
+            println!(
+                "{}",
+                STANDARD.encode(signing_key().verifying_key().to_bytes())
+            );
+            Ok(())
+        }
+        "free-port" => free_port(),
+        "tenants" => tenants(&opts),
+        "load-tenants" => runtime().and_then(|rt| rt.block_on(load_tenants(&opts))),
+        "sign-requests" => sign_requests(&opts),
+        "paced" => runtime().and_then(|rt| rt.block_on(paced(&opts))),
+        "book" => runtime().and_then(|rt| rt.block_on(book(&opts))),
+        "verify-us" => verify_us(&opts),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}")),
+    };
+    if let Err(e) = result {
+        eprintln!("slotline-loadgen {cmd}: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// One thread: the client must not take the server's cores (2-core machine).
+fn runtime() -> Res<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+// ---------------------------------------------------------------------------------------
+// Options
+
+struct Opts(HashMap<String, String>);
+
+impl Opts {
+    fn parse(args: &[String]) -> Res<Self> {
+        let mut map = HashMap::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let Some(name) = a.strip_prefix("--") else {
+                return Err(format!("unexpected argument {a:?}"));
+            };
+            let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            map.insert(name.to_string(), value.clone());
+        }
+        Ok(Self(map))
+    }
+    fn str(&self, name: &str) -> Res<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| format!("--{name} is required"))
+    }
+    fn usize_or(&self, name: &str, default: usize) -> Res<usize> {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--{name}: {v:?} is not a count")),
+        }
+    }
+    fn f64_or(&self, name: &str, default: f64) -> Res<f64> {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--{name}: {v:?} is not a number")),
+        }
+    }
+    /// `10s`, `500ms`, `2m` or plain seconds.
+    fn duration_or(&self, name: &str, default: Duration) -> Res<Duration> {
+        let Some(v) = self.0.get(name) else {
+            return Ok(default);
+        };
+        let err = || format!("--{name}: {v:?} is not a duration like 10s");
+        let (num, mult) = if let Some(n) = v.strip_suffix("ms") {
+            (n, 0.001)
+        } else if let Some(n) = v.strip_suffix('s') {
+            (n, 1.0)
+        } else if let Some(n) = v.strip_suffix('m') {
+            (n, 60.0)
+        } else {
+            (v.as_str(), 1.0)
+        };
+        let x: f64 = num.parse().map_err(|_| err())?;
+        Ok(Duration::from_secs_f64(x * mult))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+fn signing_key() -> SigningKey {
+    let mut seed = [0u8; 32];
+    for (i, b) in seed.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&TEST_SEED_HEX[2 * i..2 * i + 2], 16).expect("hex seed");
+    }
+    SigningKey::from_bytes(&seed)
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// base64 of the Ed25519 signature over `timestamp|body`.
+fn sign(key: &SigningKey, ts: i64, body: &str) -> String {
+    let mut msg = Vec::with_capacity(body.len() + 12);
+    msg.extend_from_slice(ts.to_string().as_bytes());
+    msg.push(b'|');
+    msg.extend_from_slice(body.as_bytes());
+    STANDARD.encode(key.sign(&msg).to_bytes())
+}
+
+/// `application/x-www-form-urlencoded` value encoding.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// splitmix64: deterministic, dependency-free pseudo-random numbers.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Proleptic Gregorian (y, m, d) of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64
+}
+
+/// Runs `f(i)` for i in 0..n on all cores, keeping the order of results.
+fn parallel_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = n.div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|start| {
+                s.spawn(move || (start..(start + chunk).min(n)).map(f).collect::<Vec<T>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread"))
+            .collect()
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Tenants
+
+/// What the load commands need from a tenant line.
+struct TenantRow {
+    phone: String,
+    services: Vec<String>,
+}
+
+fn read_tenants(path: &str) -> Res<Vec<TenantRow>> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut out = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", n + 1))?;
+        let phone = v["phone_number"]
+            .as_str()
+            .ok_or_else(|| format!("{path}:{}: no phone_number", n + 1))?
+            .to_string();
+        let services = v["services"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(TenantRow { phone, services });
+    }
+    if out.is_empty() {
+        return Err(format!("{path}: no tenants"));
+    }
+    Ok(out)
+}
+
+const ZONES: [&str; 4] = [
+    "America/Chicago",
+    "America/New_York",
+    "America/Denver",
+    "America/Los_Angeles",
+];
+const SERVICES: [(&str, u32); 3] = [("Haircut", 30), ("Beard Trim", 15), ("Consultation", 30)];
+const PROVIDERS: [&str; 3] = ["Anna", "Ben", "Carla"];
+
+fn tenants(o: &Opts) -> Res<()> {
+    let count = o.usize_or("count", 1000)?;
+    if count > 10_000 {
+        return Err("--count: at most 10000 tenants (phone numbers +1312555xxxx)".into());
+    }
+    let out = o.str("out")?;
+    let mut w = BufWriter::new(fs::File::create(out).map_err(|e| format!("{out}: {e}"))?);
+    let all_day = json!([["00:00", "23:55"]]);
+    for i in 0..count {
+        let n_services = 2 + i % 2; // 2 or 3
+        let n_providers = 2 + (i / 2) % 2; // 2 or 3
+        let services: Vec<Value> = SERVICES[..n_services]
+            .iter()
+            .map(|(name, minutes)| json!({"name": name, "duration_minutes": minutes}))
+            .collect();
+        let names: Vec<&str> = SERVICES[..n_services].iter().map(|s| s.0).collect();
+        let providers: Vec<Value> = PROVIDERS[..n_providers]
+            .iter()
+            .map(|p| json!({"name": p, "services": names}))
+            .collect();
+        let t = json!({
+            "slug": format!("bench-{i:04}"),
+            "name": format!("Bench Shop {i}"),
+            "phone_number": format!("+1312555{i:04}"),
+            "timezone": ZONES[i % ZONES.len()],
+            "hours": {"mon": all_day, "tue": all_day, "wed": all_day, "thu": all_day,
+                      "fri": all_day, "sat": all_day, "sun": all_day},
+            "slot_minutes": 15,
+            "min_notice_minutes": 0,
+            "horizon_days": 120,
+            "services": services,
+            "providers": providers,
+        });
+        writeln!(w, "{t}").map_err(|e| e.to_string())?;
+    }
+    w.flush().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn load_tenants(o: &Opts) -> Res<()> {
+    let base = Url::parse(o.str("url")?)?;
+    let token = o.str("token")?.to_string();
+    let path = o.str("tenants")?;
+    let text = fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let lines: Arc<Vec<String>> = Arc::new(
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect(),
+    );
+    let conns = o.usize_or("connections", 16)?.max(1);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (lines, next, base, token) = (lines.clone(), next.clone(), base.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&base.authority)
+                .await
+                .map_err(|e| e.to_string())?;
+            let headers = [
+                format!("Authorization: Bearer {token}"),
+                "Content-Type: application/json".to_string(),
+            ];
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(line) = lines.get(i) else {
+                    return Ok::<(), String>(());
+                };
+                let req = format_request(
+                    "POST",
+                    &base.authority,
+                    "/tenants",
+                    &headers,
+                    line.as_bytes(),
+                );
+                let resp = conn.send(&req).await.map_err(|e| e.to_string())?;
+                if resp.status != 201 {
+                    return Err(format!(
+                        "POST /tenants answered {}: {}",
+                        resp.status,
+                        String::from_utf8_lossy(&resp.body)
+                    ));
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    println!(
+        "loaded {} tenants in {:.2} s",
+        lines.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Signed voice requests
+
+const ACCOUNT_SID: &str = "6a9a7976-012e-45d2-9258-6f5dc68d861e";
+
+/// A voice-URL body shaped like Telnyx's (see shared/telnyx/fixtures/voice-url-request.form).
+fn voice_body(call_sid: &str, from: &str, to: &str) -> String {
+    let (sid, f, t) = (form_encode(call_sid), form_encode(from), form_encode(to));
+    format!(
+        "AccountSid={ACCOUNT_SID}&CallSid={sid}&CallSidLegacy={sid}&CallStatus=in-progress\
+         &CallerId={f}&CallingPartyType=pstn&ConnectionId=1568109700606592442&From={f}\
+         &FromSipUri={f}%40192.76.120.10&To={t}&ToSipUri={t}%40sip.telnyx.com"
+    )
+}
+
+fn caller(rng: &mut Rng) -> String {
+    format!("+1773555{:04}", rng.below(10_000))
+}
+
+fn sign_requests(o: &Opts) -> Res<()> {
+    let count = o.usize_or("count", 10_000)?;
+    let tenants = read_tenants(o.str("tenants")?)?;
+    let out = o.str("out")?;
+    let prefix =
+        o.0.get("prefix")
+            .cloned()
+            .unwrap_or_else(|| format!("{}", now_unix()));
+    let key = signing_key();
+    let ts = now_unix();
+    let started = Instant::now();
+    let lines = parallel_map(count, |i| {
+        let mut rng = Rng(i as u64 ^ 0x5107_11AE);
+        let t = &tenants[rng.below(tenants.len())];
+        let body = voice_body(
+            &format!("v3:bench-{prefix}-{i}"),
+            &caller(&mut rng),
+            &t.phone,
+        );
+        let sig = sign(&key, ts, &body);
+        format!("{body}\t{ts}\t{sig}\n")
+    });
+    let mut w = BufWriter::new(fs::File::create(out).map_err(|e| format!("{out}: {e}"))?);
+    for l in &lines {
+        w.write_all(l.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    w.flush().map_err(|e| e.to_string())?;
+    eprintln!(
+        "signed {count} voice requests in {:.2} s (valid until {})",
+        started.elapsed().as_secs_f64(),
+        ts + 300
+    );
+    Ok(())
+}
+
+/// Reads `body<TAB>timestamp<TAB>signature` lines into raw HTTP requests for `url`.
+fn read_requests(path: &str, url: &Url) -> Res<Vec<Vec<u8>>> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+        let mut parts = line.split('\t');
+        let (Some(body), Some(ts), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "{path}:{}: expected body<TAB>timestamp<TAB>signature",
+                n + 1
+            ));
+        };
+        let headers = [
+            "Content-Type: application/x-www-form-urlencoded".to_string(),
+            format!("telnyx-timestamp: {ts}"),
+            format!("telnyx-signature-ed25519: {sig}"),
+        ];
+        out.push(format_request(
+            "POST",
+            &url.authority,
+            &url.path,
+            &headers,
+            body.as_bytes(),
+        ));
+    }
+    if out.is_empty() {
+        return Err(format!("{path}: no requests"));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Open-loop paced load
+
+async fn paced(o: &Opts) -> Res<()> {
+    let url = Url::parse(o.str("url")?)?;
+    let rate = o.f64_or("rate", 2000.0)?;
+    let duration = o.duration_or("duration", Duration::from_secs(10))?;
+    let conns = o.usize_or("connections", 64)?.max(1);
+    if rate <= 0.0 || rate > 1_000_000.0 {
+        return Err("--rate must be in (0, 1e6]".into());
+    }
+    let requests = Arc::new(read_requests(o.str("requests")?, &url)?);
+    let total = (rate * duration.as_secs_f64()).round() as usize;
+    if requests.len() < total {
+        eprintln!(
+            "note: {} requests for {total} sends; some are sent twice",
+            requests.len()
+        );
+    }
+    let mut pool = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        pool.push(
+            Conn::open(&url.authority)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let start = Instant::now() + Duration::from_millis(50);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    // The schedule runs on its own OS thread with nanosleep: tokio's timer has 1 ms
+    // granularity, which would add up to a millisecond of fake latency at 2,000/s.
+    // Its own lateness (sleep overshoot, preemption) is reported as dispatch_lag: latency
+    // includes it, so a large value means the client, not the server, was late.
+    let dispatcher = std::thread::spawn(move || {
+        let mut lag = Vec::with_capacity(total);
+        for i in 0..total {
+            let at = start + interval.mul_f64(i as f64);
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            lag.push(at.elapsed().as_micros() as u64);
+            if tx.send((i, at)).is_err() {
+                break;
+            }
+        }
+        lag
+    });
+    let mut tasks = Vec::new();
+    for mut conn in pool {
+        let (rx, requests) = (rx.clone(), requests.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let item = rx.lock().await.recv().await;
+                let Some((i, scheduled)) = item else { break };
+                match conn.send(&requests[i % requests.len()]).await {
+                    Ok(r) if r.status == 200 => {
+                        lat.push(scheduled.elapsed().as_micros() as u64);
+                    }
+                    Ok(_) | Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::with_capacity(total);
+    let mut errors = 0;
+    let deadline = duration + Duration::from_secs(15);
+    for t in tasks {
+        let (l, e) = tokio::time::timeout(deadline, t)
+            .await
+            .map_err(|_| "requests still unanswered 15 s after the run".to_string())?
+            .map_err(|e| e.to_string())?;
+        lat.extend(l);
+        errors += e;
+    }
+    let mut lag = dispatcher
+        .join()
+        .map_err(|_| "dispatcher thread panicked")?;
+    lag.sort_unstable();
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let ms = |p: f64| percentile(&lat, p) / 1000.0;
+    println!(
+        "paced: offered={rate:.0}/s sent={total} ok={} errors={errors} elapsed_s={elapsed:.2} \
+         p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3} dispatch_lag_p99_ms={:.3} \
+         dispatch_lag_p999_ms={:.3}",
+        lat.len(),
+        ms(50.0),
+        ms(99.0),
+        ms(99.9),
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0,
+        percentile(&lag, 99.0) / 1000.0,
+        percentile(&lag, 99.9) / 1000.0,
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Bookings
+
+/// The `action` attribute of the `<AIGather>`, XML-unescaped, as a path on the server.
+fn action_path(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let tag = text.find("<AIGather")?;
+    let rest = &text[tag..];
+    let a = rest.find("action=\"")? + "action=\"".len();
+    let end = rest[a..].find('"')?;
+    let url = rest[a..a + end]
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+        .replace("&quot;", "\"");
+    match url.strip_prefix("http://") {
+        Some(r) => r.find('/').map(|i| r[i..].to_string()),
+        None => url.starts_with('/').then_some(url),
+    }
+}
+
+/// Time slots used per day: 06:00 to 21:30 every 30 min (clear of any DST change hour).
+const SLOTS_PER_DAY: usize = 32;
+
+struct BookItem {
+    voice: Vec<u8>,
+    gather_body: String,
+    gather_ts: i64,
+    gather_sig: String,
+}
+
+async fn book(o: &Opts) -> Res<()> {
+    let base = Url::parse(o.str("url")?)?;
+    let tenants = read_tenants(o.str("tenants")?)?;
+    let conns = o.usize_or("connections", 64)?.max(1);
+    let duration = o.duration_or("duration", Duration::from_secs(10))?;
+    let count = o.usize_or("count", 30_000)?;
+    let key = signing_key();
+    let ts = now_unix();
+    let first_day = ts.div_euclid(86_400) + 2; // local "tomorrow" or later in every US zone
+    let run = format!("{ts}");
+
+    // Phase 0 (untimed): sign both requests of every booking; the signature covers only
+    // the body, so the gather body can be signed before its action URL is known.
+    let t0 = Instant::now();
+    let items: Vec<BookItem> = parallel_map(count, |k| {
+        let t = &tenants[k % tenants.len()];
+        let slot = k / tenants.len();
+        let (y, m, d) = civil_from_days(first_day + (slot / SLOTS_PER_DAY) as i64);
+        let minutes = 6 * 60 + 30 * (slot % SLOTS_PER_DAY);
+        let mut rng = Rng(k as u64 ^ 0xB00C);
+        let from = caller(&mut rng);
+        let sid = format!("v3:book-{run}-{k}");
+        let voice = voice_body(&sid, &from, &t.phone);
+        let voice_sig = sign(&key, ts, &voice);
+        let service = t
+            .services
+            .get(k % t.services.len().max(1))
+            .cloned()
+            .unwrap_or_default();
+        let result = json!({
+            "status": "valid",
+            "result": {
+                "customer_name": format!("Caller {k}"),
+                "service": service,
+                "preferred_date": format!("{y:04}-{m:02}-{d:02}"),
+                "preferred_time": format!("{:02}:{:02}", minutes / 60, minutes % 60),
+            }
+        });
+        let gather_body = format!(
+            "AccountSid={ACCOUNT_SID}&Base64Result={}&CallSid={}&ConnectionId=1568109700606592442\
+             &From={}&Status=valid&To={}",
+            form_encode(&STANDARD.encode(result.to_string())),
+            form_encode(&sid),
+            form_encode(&from),
+            form_encode(&t.phone),
+        );
+        let gather_sig = sign(&key, ts, &gather_body);
+        let headers = [
+            "Content-Type: application/x-www-form-urlencoded".to_string(),
+            format!("telnyx-timestamp: {ts}"),
+            format!("telnyx-signature-ed25519: {voice_sig}"),
+        ];
+        BookItem {
+            voice: format_request(
+                "POST",
+                &base.authority,
+                "/texml/voice",
+                &headers,
+                voice.as_bytes(),
+            ),
+            gather_body,
+            gather_ts: ts,
+            gather_sig,
+        }
+    });
+    let items = Arc::new(items);
+    eprintln!(
+        "book: signed {count} calls x 2 requests in {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    // Phase 1: the calls arrive (voice URL) and yield the gather action URLs.
+    let mut pool = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        pool.push(
+            Conn::open(&base.authority)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let t1 = Instant::now();
+    let deadline1 = t1 + duration;
+    let mut tasks = Vec::new();
+    for mut conn in pool {
+        let (items, next) = (items.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline1 {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(k) else { break };
+                match conn.send(&item.voice).await {
+                    Ok(r) if r.status == 200 => match action_path(&r.body) {
+                        Some(p) => got.push((k, p)),
+                        None => errors += 1,
+                    },
+                    _ => errors += 1,
+                }
+            }
+            (conn, got, errors)
+        }));
+    }
+    let mut pool = Vec::new();
+    let mut actions: Vec<(usize, String)> = Vec::new();
+    let mut voice_errors = 0;
+    for t in tasks {
+        let (c, g, e) = t.await.map_err(|e| e.to_string())?;
+        pool.push(c);
+        actions.extend(g);
+        voice_errors += e;
+    }
+    let voice_secs = t1.elapsed().as_secs_f64();
+    if actions.is_empty() {
+        return Err(format!(
+            "no voice answer carried an <AIGather action>; {voice_errors} errors"
+        ));
+    }
+
+    // Phase 2 (timed): the gather callbacks that book.
+    let actions = Arc::new(actions);
+    let next = Arc::new(AtomicUsize::new(0));
+    let t2 = Instant::now();
+    let deadline2 = t2 + duration;
+    let mut tasks = Vec::new();
+    for mut conn in pool {
+        let (items, actions, next, authority) = (
+            items.clone(),
+            actions.clone(),
+            next.clone(),
+            base.authority.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (mut booked, mut other, mut errors) = (0usize, 0usize, 0usize);
+            let mut lat = Vec::new();
+            let mut sample_other: Option<String> = None;
+            while Instant::now() < deadline2 {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((k, path)) = actions.get(i) else {
+                    break;
+                };
+                let item = &items[*k];
+                let headers = [
+                    "Content-Type: application/x-www-form-urlencoded".to_string(),
+                    format!("telnyx-timestamp: {}", item.gather_ts),
+                    format!("telnyx-signature-ed25519: {}", item.gather_sig),
+                ];
+                let req = format_request(
+                    "POST",
+                    &authority,
+                    path,
+                    &headers,
+                    item.gather_body.as_bytes(),
+                );
+                let sent = Instant::now();
+                match conn.send(&req).await {
+                    Ok(r) if r.status == 200 => {
+                        lat.push(sent.elapsed().as_micros() as u64);
+                        if find_bytes(&r.body, b"is booked for") {
+                            booked += 1;
+                        } else {
+                            other += 1;
+                            if sample_other.is_none() {
+                                sample_other = Some(String::from_utf8_lossy(&r.body).into_owned());
+                            }
+                        }
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (booked, other, errors, lat, sample_other)
+        }));
+    }
+    let (mut booked, mut other, mut errors) = (0, 0, 0);
+    let mut lat = Vec::new();
+    let mut sample = None;
+    for t in tasks {
+        let (b, o, e, l, s) = t.await.map_err(|e| e.to_string())?;
+        booked += b;
+        other += o;
+        errors += e;
+        lat.extend(l);
+        sample = sample.or(s);
+    }
+    let gather_secs = t2.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    if let Some(s) = sample {
+        eprintln!("book: a gather answer without a booking:\n{s}");
+    }
+    println!(
+        "book: calls={} voice_s={voice_secs:.2} voice_errors={voice_errors} gathers={} booked={booked} \
+         not_booked={other} errors={errors} gather_s={gather_secs:.2} bookings_per_s={:.0} \
+         end_to_end_per_s={:.0} gather_p50_ms={:.2} gather_p99_ms={:.2}",
+        actions.len(),
+        booked + other + errors,
+        booked as f64 / gather_secs,
+        booked as f64 / (voice_secs + gather_secs),
+        percentile(&lat, 50.0) / 1000.0,
+        percentile(&lat, 99.0) / 1000.0,
+    );
+    Ok(())
+}
+
+fn find_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------
+// Misc
+
+fn free_port() -> Res<()> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    println!("{}", l.local_addr().map_err(|e| e.to_string())?.port());
+    Ok(())
+}
+
+fn verify_us(o: &Opts) -> Res<()> {
+    let iterations = o.usize_or("iterations", 20_000)?.max(100);
+    let key = signing_key();
+    let public = key.verifying_key();
+    let body = voice_body("v3:verify-us", "+17735550000", "+13125550000");
+    let mut msg = format!("{}|{body}", now_unix()).into_bytes();
+    msg.resize(400, b'x');
+    let sig = key.sign(&msg);
+    let batch = 200;
+    let mut per = Vec::new();
+    for _ in 0..iterations / batch {
+        let t = Instant::now();
+        for _ in 0..batch {
+            public
+                .verify_strict(std::hint::black_box(&msg), std::hint::black_box(&sig))
+                .map_err(|e| e.to_string())?;
+        }
+        per.push(t.elapsed().as_nanos() as u64 / batch as u64);
+    }
+    per.sort_unstable();
+    println!(
+        "verify-us: median_us={:.1} min_us={:.1} iterations={}",
+        percentile(&per, 50.0) / 1000.0,
+        per[0] as f64 / 1000.0,
+        per.len() * batch
+    );
+    Ok(())
+}

@@ -1,0 +1,66 @@
+-- wrk script: replays pre-signed `POST /texml/voice` requests (bench/run).
+--
+-- The file named by the environment variable REQUESTS (default bench-requests.tsv) holds
+-- one request per line, `body<TAB>telnyx-timestamp<TAB>telnyx-signature-ed25519`, as
+-- written by `slotline-loadgen sign-requests`. Thread i of n takes lines i, i+n, i+2n, ...
+-- so threads never send the same request; each thread cycles through its share (only
+-- if the run outlasts the file does a request repeat). Requests are formatted once in
+-- init(), so request() costs a table lookup. WRK_THREADS must equal wrk's -t; PATH_TO
+-- (default /texml/voice) sets the path.
+
+local threads = {}
+local counter = 0
+
+function setup(thread)
+   thread:set("id", counter)
+   table.insert(threads, thread)
+   counter = counter + 1
+end
+
+function init(args)
+   local file = os.getenv("REQUESTS") or "bench-requests.tsv"
+   local path = os.getenv("PATH_TO") or "/texml/voice"
+   local n = tonumber(os.getenv("WRK_THREADS") or "2")
+   local mine = id or 0
+   reqs = {}
+   local i = 0
+   for line in io.lines(file) do
+      if i % n == mine then
+         local body, ts, sig = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)$")
+         if body then
+            local headers = {
+               ["Content-Type"] = "application/x-www-form-urlencoded",
+               ["telnyx-timestamp"] = ts,
+               ["telnyx-signature-ed25519"] = sig,
+            }
+            reqs[#reqs + 1] = wrk.format("POST", path, headers, body)
+         end
+      end
+      i = i + 1
+   end
+   if #reqs == 0 then
+      error("no requests read from " .. file)
+   end
+   nreqs = #reqs
+   idx = 0
+   sent = 0
+end
+
+function request()
+   idx = idx + 1
+   if idx > #reqs then idx = 1 end
+   sent = sent + 1
+   return reqs[idx]
+end
+
+function done(summary, latency, requests)
+   local sent_total = 0
+   local distinct = 0
+   for _, t in ipairs(threads) do
+      local s = t:get("sent") or 0
+      local n = t:get("nreqs") or 0
+      sent_total = sent_total + s
+      distinct = distinct + math.min(s, n)
+   end
+   io.write(string.format("replay: distinct_requests=%d sent=%d\n", distinct, sent_total))
+end
