@@ -21,8 +21,9 @@ use slotline::{
 
 use crate::helpers::*;
 
+/// A haircut with Anna, named so the spoken line does not depend on tie-breaking.
 fn haircut(date: &str, time: &str) -> Value {
-    json!({"customer_name": "Maria Lopez", "service": "haircut", "preferred_date": date, "preferred_time": time, "callback_number": "+13125550199"})
+    json!({"customer_name": "Maria Lopez", "service": "haircut", "preferred_date": date, "preferred_time": time, "callback_number": "+13125550199", "provider": "Anna"})
 }
 
 async fn patch(app: &TestApp, body: Value) -> (u16, Value) {
