@@ -11,6 +11,8 @@ use crate::db::{self, Db};
 const QUEUE: usize = 16_384;
 /// Most starts written in one transaction.
 const BATCH: usize = 512;
+/// How long a batch waits for more starts after its first.
+const WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A call that reached a tenant's line.
 #[derive(Debug, Clone)]
@@ -65,14 +67,20 @@ async fn write_batches(db: Db, mut rx: mpsc::Receiver<Msg>) {
     while let Some(first) = rx.recv().await {
         let mut batch = Vec::new();
         let mut flushes = Vec::new();
+        // Gather for a short window after the first start: one transaction for many calls
+        // costs the writer far less than one each. A flush cuts the window short.
+        let window = tokio::time::Instant::now() + WINDOW;
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
                 Msg::Start(s) => batch.push(s),
                 Msg::Flush(done) => flushes.push(done),
             }
-            next = if batch.len() < BATCH {
-                rx.try_recv().ok()
+            next = if batch.len() < BATCH && flushes.is_empty() {
+                tokio::time::timeout_at(window, rx.recv())
+                    .await
+                    .ok()
+                    .flatten()
             } else {
                 None
             };

@@ -180,16 +180,19 @@ impl Application {
     /// Serves (and runs the SMS worker) until `shutdown` resolves, then lets requests in
     /// flight finish (up to 10 s) and stops the worker after the text it is sending.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let sweeper = tokio::spawn(sweep_holds(self.state.clone()));
+        let upkeep = tokio::spawn(housekeeping(self.state.clone()));
         let (stop_worker, worker_stop) = watch::channel(false);
         let worker = sms::outbox::spawn(self.state.clone(), worker_stop);
-        let calls = self.state.calls.clone();
+        let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
         let app = routes::app(self.state);
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await;
-        sweeper.abort();
+        upkeep.abort();
         calls.flush().await;
+        if let Err(e) = db.checkpoint("TRUNCATE").await {
+            tracing::warn!(error = %e, "final WAL checkpoint failed");
+        }
         let _ = stop_worker.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the SMS worker ended abnormally");
@@ -198,12 +201,19 @@ impl Application {
     }
 }
 
-/// Deletes expired holds once a minute. Housekeeping only: bookings already ignore and
-/// replace expired holds themselves, so correctness never waits for this.
-async fn sweep_holds(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
+/// Background upkeep: a passive WAL checkpoint every second (the writer never checkpoints
+/// inside a commit) and, once a minute, deleting expired holds. The sweep is housekeeping
+/// only: bookings already ignore and replace expired holds themselves.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    for n in 0u64.. {
         tick.tick().await;
+        if let Err(e) = state.db.checkpoint("PASSIVE").await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        if n % 60 != 0 {
+            continue;
+        }
         let now = state.clock.now().as_second();
         match state
             .db

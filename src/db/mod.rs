@@ -1,9 +1,10 @@
 //! Storage: the SQLite pool, migrations, and the repository functions. All SQL lives under
-//! this module. Every connection gets the same PRAGMAs; every call runs on tokio's blocking
-//! pool ([`Db::run`] for reads, [`Db::write`] for writes), so no async thread ever waits on
-//! SQLite. Writes go through one connection behind a mutex: SQLite allows one writer at a
-//! time anyway, and queueing in-process avoids its busy handler, which sleeps in steps of
-//! up to 100 ms when writers collide.
+//! this module. Every connection gets the same PRAGMAs, and no async thread ever waits on
+//! SQLite: reads ([`Db::run`]) run on tokio's blocking pool, writes ([`Db::write`]) are
+//! jobs for one writer thread that owns the only writing connection. SQLite allows one
+//! writer at a time anyway; queueing in-process avoids its busy handler (which sleeps in
+//! steps of up to 100 ms when writers collide) and a pile of blocked threads. The writer
+//! never checkpoints the WAL itself: [`Db::checkpoint`] does, off the commit path.
 
 pub mod appointments;
 pub mod calls;
@@ -14,11 +15,7 @@ pub mod outbox;
 pub mod settings;
 pub mod tenants;
 
-use std::{
-    path::Path,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{panic::AssertUnwindSafe, path::Path, sync::mpsc, time::Duration};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
@@ -47,11 +44,30 @@ pub enum DbError {
     Corrupt(String),
 }
 
-/// The connection pool, cheap to clone.
+/// A job for the writer thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The read pool and the writer's queue, cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
-    writer: Arc<Mutex<Connection>>,
+    writer: mpsc::Sender<Job>,
+}
+
+/// Runs write jobs one after another on `conn` until every `Db` is dropped. A job that
+/// panics rolls its transaction back as it unwinds; the thread carries on.
+fn spawn_writer(mut conn: Connection) -> std::io::Result<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("slotline-writer".into())
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
+                    tracing::error!("a database write panicked; its transaction was rolled back");
+                }
+            }
+        })?;
+    Ok(tx)
 }
 
 /// Applied to every new pooled connection.
@@ -76,32 +92,43 @@ impl Db {
         let mut writer = Connection::open(path)?;
         configure(&mut writer)?;
         migrations::apply(&mut writer)?;
+        // Checkpoints run from `Db::checkpoint`, not inside some unlucky commit.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let writer = spawn_writer(writer)
+            .map_err(|e| DbError::Join(format!("cannot start the writer thread: {e}")))?;
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        Ok(Self {
-            pool,
-            writer: Arc::new(Mutex::new(writer)),
-        })
+        Ok(Self { pool, writer })
     }
 
-    /// Runs `f` with the writer connection on the blocking thread pool; writes queue here.
+    /// Runs `f` on the writer thread; writes queue here in arrival order.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock leaves no transaction open (rusqlite rolls back
-            // on drop), so a poisoned lock is safe to take over.
-            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn)
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(Box::new(move |c| {
+                let _ = done.send(f(c));
+            }))
+            .map_err(|_| DbError::Join("the writer thread has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| DbError::Join("a database write panicked".into()))?
+    }
+
+    /// Copies committed pages from the WAL into the database file without blocking writers
+    /// (`mode` is PASSIVE, or TRUNCATE at shutdown). Called periodically by the server.
+    pub async fn checkpoint(&self, mode: &'static str) -> Result<(), DbError> {
+        self.run(move |c| {
+            c.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))?;
+            Ok(())
         })
         .await
-        .map_err(|e| DbError::Join(e.to_string()))?
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -119,13 +146,14 @@ impl Db {
         .map_err(|e| DbError::Join(e.to_string()))?
     }
 
-    /// Runs `f` synchronously on the writer (CLI commands, start-up and tests, outside the
-    /// request path).
+    /// Runs `f` synchronously on a pooled connection: start-up, CLI commands and tests,
+    /// outside the request path (a write here waits on SQLite's busy timeout if the writer
+    /// thread is busy, which is fine off the hot path).
     pub fn run_blocking<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.pool.get()?;
         f(&mut conn)
     }
 }
