@@ -177,7 +177,7 @@ async fn concurrent_bookings() {
     let spec = serde_json::json!({
         "slug": "bench", "name": "Bench", "phone_number": "+13125550100", "timezone": "America/Chicago",
         "hours": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day},
-        "min_notice_minutes": 0, "horizon_days": 60,
+        "min_notice_minutes": 0, "horizon_days": 180,
         "services": [{"name": "Cut", "duration_minutes": 30}], "providers": providers,
     });
     app.seed_if_empty(&slotline::domain::TenantSpec::from_json(&spec).unwrap())
@@ -188,16 +188,70 @@ async fn concurrent_bookings() {
         let _ = rx.await;
     }));
     let client = reqwest::Client::new();
-    let key = Arc::new(key);
-    let sign = move |key: &SigningKey, body: &str| sign_at(key, now, body);
-    // Every caller gets distinct free slots: 20 providers x 30-minute starts over 60 days.
-    let mut jobs = Vec::new();
-    for c in 0..CALLERS {
-        for r in 0..rounds {
-            let n = r * CALLERS + c;
-            let date = Date::constant(2026, 11, 22)
-                + SignedDuration::from_hours(24 * (n / (PROVIDERS * 40)) as i64);
-            let minute = ((n / PROVIDERS) % 40) * 30;
+    let env = Env {
+        client: client.clone(),
+        base: base.clone(),
+        key: Arc::new(key),
+        now,
+    };
+
+    // Saturation: every caller sends its next callback as soon as the last is answered, so
+    // 64 requests are always in flight and latency is mostly queueing (64 / throughput).
+    let jobs = prepare(&env, 0, CALLERS, rounds).await;
+    let started = Instant::now();
+    let (lat, booked) = run_callers(&env, jobs, None).await;
+    report(
+        &format!("saturation: {CALLERS} callers, each sends its next callback at once, x {rounds}"),
+        &lat,
+        booked,
+        started.elapsed().as_secs_f64(),
+    );
+
+    // Paced: 64 concurrent callers, each sending one callback every PERIOD, staggered; far
+    // more than 64 real calls produce (one booking per call of a minute or more). Latency is
+    // measured from the scheduled send time, so a slow answer cannot hide later ones.
+    // Long enough (about 4 s) to include WAL checkpoints.
+    let paced_rounds = rounds * 5;
+    let jobs = prepare(&env, CALLERS * rounds, CALLERS, paced_rounds).await;
+    let started = Instant::now();
+    let (lat, booked) = run_callers(&env, jobs, Some(PERIOD)).await;
+    let offered = CALLERS as f64 / PERIOD.as_secs_f64();
+    report(
+        &format!(
+            "paced: {CALLERS} concurrent callers, one callback each every {} ms ({offered:.0}/s offered), x {paced_rounds}",
+            PERIOD.as_millis()
+        ),
+        &lat,
+        booked,
+        started.elapsed().as_secs_f64(),
+    );
+}
+
+/// Time between one caller's callbacks in the paced phase.
+const PERIOD: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What the callers share.
+struct Env {
+    client: reqwest::Client,
+    base: String,
+    key: Arc<SigningKey>,
+    now: Timestamp,
+}
+
+/// A signed gather callback, ready to send: (path with token, body, timestamp, signature).
+type Job = (String, String, String, String);
+
+/// Starts a call per booking (untimed) and signs its gather callback. Bookings `first..`
+/// get distinct free slots spread over the days, 46 half hours a day: the normal case.
+/// Many callers racing for one time is the concurrency test's job, not this one's.
+async fn prepare(env: &Env, first: usize, callers: usize, rounds: usize) -> Vec<Vec<Job>> {
+    let mut per_caller: Vec<Vec<Job>> = vec![Vec::new(); callers];
+    for r in 0..rounds {
+        for (c, jobs) in per_caller.iter_mut().enumerate() {
+            let n = first + r * callers + c;
+            let date =
+                Date::constant(2026, 11, 22) + SignedDuration::from_hours(24 * (n / 46) as i64);
+            let minute = (n % 46) * 30;
             let sid = format!("v3:bench{n}");
             let body = serde_urlencoded::to_string([
                 ("CallSid", sid.as_str()),
@@ -205,9 +259,10 @@ async fn concurrent_bookings() {
                 ("To", "+13125550100"),
             ])
             .unwrap();
-            let (ts, sig) = sign(&key, &body);
-            let doc = client
-                .post(format!("{base}/texml/voice"))
+            let (ts, sig) = sign_at(&env.key, env.now, &body);
+            let doc = env
+                .client
+                .post(format!("{}/texml/voice", env.base))
                 .header("telnyx-timestamp", ts)
                 .header("telnyx-signature-ed25519", sig)
                 .body(body)
@@ -224,7 +279,7 @@ async fn concurrent_bookings() {
                 .unwrap()
                 .replace("http://bench.invalid", "")
                 .replace("&amp;", "&");
-            let result = serde_json::json!({"status": "valid", "result": {"customer_name": "Bench", "service": "Cut", "preferred_date": date.to_string(), "preferred_time": format!("{:02}:{:02}", 1 + minute / 60, minute % 60)}});
+            let result = serde_json::json!({"status": "valid", "result": {"customer_name": "Bench", "service": "Cut", "preferred_date": date.to_string(), "preferred_time": format!("{:02}:{:02}", minute / 60, minute % 60)}});
             let body = serde_urlencoded::to_string([
                 ("CallSid", sid.as_str()),
                 ("Status", "valid"),
@@ -233,24 +288,39 @@ async fn concurrent_bookings() {
             ])
             .unwrap();
             // Signed now, so the timed phase measures the server, not the client's signing.
-            let (ts, sig) = sign(&key, &body);
-            jobs.push((c, action, body, ts, sig));
+            let (ts, sig) = sign_at(&env.key, env.now, &body);
+            jobs.push((action, body, ts, sig));
         }
     }
-    let mut per_caller: Vec<Vec<(String, String, String, String)>> = vec![Vec::new(); CALLERS];
-    for (c, action, body, ts, sig) in jobs {
-        per_caller[c].push((action, body, ts, sig));
-    }
-    let started = Instant::now();
-    let tasks: Vec<_> = per_caller
+    per_caller
+}
+
+/// Runs every caller's jobs concurrently; with `period`, caller `c` sends job `r` at
+/// start + r * period + c * period / callers. Returns latencies (ms) and bookings.
+async fn run_callers(
+    env: &Env,
+    jobs: Vec<Vec<Job>>,
+    period: Option<std::time::Duration>,
+) -> (Vec<f64>, usize) {
+    let callers = jobs.len() as u32;
+    let start = tokio::time::Instant::now() + std::time::Duration::from_millis(20);
+    let tasks: Vec<_> = jobs
         .into_iter()
-        .map(|calls| {
-            let (client, base) = (client.clone(), base.clone());
+        .enumerate()
+        .map(|(c, calls)| {
+            let (client, base) = (env.client.clone(), env.base.clone());
             tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut booked = 0;
-                for (action, body, ts, sig) in calls {
-                    let t = Instant::now();
+                for (r, (action, body, ts, sig)) in calls.into_iter().enumerate() {
+                    let sent = match period {
+                        Some(p) => {
+                            let at = start + p * r as u32 + p * c as u32 / callers;
+                            tokio::time::sleep_until(at).await;
+                            at.into_std()
+                        }
+                        None => Instant::now(),
+                    };
                     let doc = client
                         .post(format!("{base}{action}"))
                         .header("telnyx-timestamp", ts)
@@ -262,7 +332,7 @@ async fn concurrent_bookings() {
                         .text()
                         .await
                         .unwrap();
-                    lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    lat.push(sent.elapsed().as_secs_f64() * 1e3);
                     booked += usize::from(doc.contains("is booked for"));
                 }
                 (lat, booked)
@@ -276,11 +346,13 @@ async fn concurrent_bookings() {
         lat.extend(l);
         booked += b;
     }
-    let secs = started.elapsed().as_secs_f64();
+    (lat, booked)
+}
+
+fn report(title: &str, lat: &[f64], booked: usize, secs: f64) {
+    let mut lat = lat.to_vec();
     lat.sort_by(f64::total_cmp);
-    println!(
-        "gather callbacks that book: {CALLERS} concurrent callers x {rounds}, signed, over loopback"
-    );
+    println!("gather callbacks that book, signed, over loopback — {title}");
     println!(
         "  {} requests, {booked} booked, {:.0} bookings/s",
         lat.len(),
