@@ -17,6 +17,7 @@ use crate::{
     domain::PhoneNumber,
     flow::rules_for,
     texml::{escape::CdataJson, schema},
+    wording::{self, Values},
 };
 
 /// A cached tenant and what is derived from it.
@@ -25,6 +26,8 @@ pub struct Entry {
     pub tenant: Tenant,
     /// Its booking rules (time zone resolved).
     pub rules: Rules,
+    /// The greeting with `{business}` filled in.
+    pub greeting: String,
     /// The booking schema for one local date (the date is in its descriptions).
     schema: Mutex<Option<(Date, Arc<CdataJson>)>>,
 }
@@ -33,7 +36,9 @@ impl Entry {
     /// Wraps `tenant` with its derived data.
     pub fn new(tenant: Tenant) -> Result<Self, DbError> {
         let rules = rules_for(&tenant)?;
+        let greeting = wording::fill(&tenant.spec.greeting, &Values::business(&tenant.spec.name));
         Ok(Self {
+            greeting,
             tenant,
             rules,
             schema: Mutex::new(None),

@@ -20,9 +20,22 @@ use crate::{
     token::TokenSigner,
 };
 
-/// Shared state handed to every request; every field is cheap to clone.
+/// Shared state handed to every request. poem clones it into each request, so it is one
+/// `Arc` (one atomic increment per request, not one per field); fields are reached through
+/// `Deref` to [`State`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<State>);
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+/// What every request can reach.
+pub struct State {
     /// Settings as loaded.
     pub settings: Arc<Settings>,
     /// Storage.
@@ -110,7 +123,7 @@ impl AppState {
             })?;
         // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
         let (calls, _writer) = CallLog::spawn(db.clone());
-        Ok(Self {
+        Ok(Self(Arc::new(State {
             docs,
             cards,
             directory: Directory::default(),
@@ -123,7 +136,7 @@ impl AppState {
             started: Instant::now(),
             outbox: Arc::new(Notify::new()),
             messaging,
-        })
+        })))
     }
 }
 

@@ -13,7 +13,6 @@ use crate::{
     startup::AppState,
     texml::{Texml, docs::render::DocValues, templates::SayDoc},
     token::{Claims, LIFETIME_SECONDS, Step},
-    wording::{self, Values},
 };
 
 /// Said to callers of a number no tenant owns.
@@ -84,13 +83,12 @@ pub fn first_answer(
         expires_at: now.as_second() + LIFETIME_SECONDS,
     };
     let today = today_local(now, &entry.rules.tz);
-    let greeting = wording::fill(&tenant.spec.greeting, &Values::business(&tenant.spec.name));
     Ok(ask_doc(
         state,
         tenant,
         &claims,
         call_sid,
-        &greeting,
+        &entry.greeting,
         &[],
         &entry.parameters(today),
     ))
