@@ -201,12 +201,7 @@ impl Turn<'_> {
                 hold_until,
                 texts: self.plan_texts(ask.phone.as_ref().map(|p| p.as_str()), slot.start),
             };
-            let (sid, key, text, now) = (
-                self.cb.call_sid.clone(),
-                self.claims.step_key(),
-                doc.0.clone(),
-                self.now.as_second(),
-            );
+            let ((sid, key, text), now) = (self.answer_key(&doc), self.now.as_second());
             match self
                 .state
                 .db
@@ -266,12 +261,7 @@ impl Turn<'_> {
             .map_err(|e| FlowError::BadRequest(e.to_string()))?;
         let doc = self.booked_doc(&row.customer_name, &row.service, &row.provider, start);
         let texts = self.plan_texts(row.customer_phone.as_deref(), start);
-        let (sid, key, text, now) = (
-            self.cb.call_sid.clone(),
-            self.claims.step_key(),
-            doc.0.clone(),
-            self.now.as_second(),
-        );
+        let ((sid, key, text), now) = (self.answer_key(&doc), self.now.as_second());
         match self
             .state
             .db
@@ -289,6 +279,15 @@ impl Turn<'_> {
                     .await
             }
         }
+    }
+
+    /// What this turn's answer is stored under, and the answer: (CallSid, step, document).
+    fn answer_key(&self, doc: &Texml) -> (String, String, String) {
+        (
+            self.cb.call_sid.clone(),
+            self.claims.step_key(),
+            doc.0.clone(),
+        )
     }
 
     /// A stable number per call, for spreading ties between providers.
@@ -453,7 +452,7 @@ impl Turn<'_> {
                 &values,
             )
         };
-        let (sid, key, text) = (self.cb.call_sid.clone(), self.claims.step_key(), doc.0);
+        let (sid, key, text) = self.answer_key(&doc);
         let stored = self
             .state
             .db
