@@ -97,6 +97,12 @@ async fn every_invalid_field_is_named_with_what_to_fix() {
         (json!({"slug": "Bella Salon!"}), "slug", "a-z"),
         (json!({"greeting": ""}), "greeting", "empty"),
         (json!({"colour": "red"}), "colour", "unknown field"),
+        (json!({"hold_seconds": 5}), "hold_seconds", "from 15 to 900"),
+        (
+            json!({"confirm_before_booking": "yes"}),
+            "confirm_before_booking",
+            "true or false",
+        ),
     ];
     for (i, (patch, field, hint)) in cases.into_iter().enumerate() {
         let mut body = salon(&format!("t{i}x"), &format!("+1312555{:04}", 2000 + i));

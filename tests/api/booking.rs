@@ -655,3 +655,49 @@ async fn an_operators_cancel_withdraws_the_reminder_and_a_move_replans_it() {
         "{reminders:?}"
     );
 }
+
+#[tokio::test]
+async fn a_bad_move_says_what_to_fix_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.create_tenant(&open_every_day(
+        "mv",
+        "+13125550167",
+        "America/Chicago",
+        &["Ana"],
+    ))
+    .await;
+    let (_, path) = app.start_call("v3:mv", "+13125550167").await;
+    app.answer(&path, "v3:mv", &ask("Cut", "2026-11-24", "10:00"))
+        .await;
+    let id = app.appointments("mv").await[0]["id"].as_i64().unwrap();
+    let url = format!("/tenants/mv/appointments/{id}");
+    for (body, status, field) in [
+        (json!({"date": "24/11/2026"}), 422, Some("date")),
+        (json!({"time": "9am"}), 422, Some("time")),
+        (json!({"provider": "Zed"}), 422, Some("provider")),
+        (json!({"when": "tomorrow"}), 400, None),
+    ] {
+        let resp = app
+            .admin(Method::PATCH, &url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{body}");
+        let err: Value = resp.json().await.unwrap();
+        assert!(!err["error"].as_str().unwrap().is_empty(), "{err}");
+        assert_eq!(err["field"].as_str(), field, "{body}: {err}");
+    }
+    assert_eq!(
+        app.appointments("mv").await[0]["start"],
+        "2026-11-24T10:00:00-06:00",
+        "nothing moved"
+    );
+    let resp = app
+        .admin(Method::PATCH, "/tenants/mv/appointments/999")
+        .json(&json!({"time": "11:00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
