@@ -71,16 +71,6 @@ impl Verifier {
         Ok(Self { key, skip })
     }
 
-    /// True when requests are accepted unsigned (development only).
-    pub fn skips(&self) -> bool {
-        self.skip
-    }
-
-    /// True when a key is configured.
-    pub fn has_key(&self) -> bool {
-        self.key.is_some()
-    }
-
     /// Checks `signature` over `timestamp|body` at time `now` (Unix seconds).
     pub fn verify(
         &self,

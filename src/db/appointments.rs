@@ -237,11 +237,7 @@ pub fn cancel(
     if n == 0 {
         return Err(DbError::NotFound);
     }
-    tx.execute(
-        "DELETE FROM appointment_cells WHERE appointment_id = ?1",
-        [id],
-    )?;
-    super::outbox::cancel_texts_for(&tx, id)?;
+    release(&tx, id)?;
     let row = get(&tx, tenant, id)?;
     tx.commit()?;
     Ok(row)
@@ -469,10 +465,17 @@ pub fn cancel_appointment(conn: &Connection, appointment_id: i64) -> Result<bool
     if n == 0 {
         return Ok(false);
     }
+    release(conn, appointment_id)?;
+    Ok(true)
+}
+
+/// What every cancellation does after changing the status: frees the appointment's cells
+/// and withdraws its waiting confirmation and reminder texts.
+fn release(conn: &Connection, appointment_id: i64) -> Result<(), DbError> {
     conn.prepare_cached("DELETE FROM appointment_cells WHERE appointment_id = ?1")?
         .execute([appointment_id])?;
     super::outbox::cancel_texts_for(conn, appointment_id)?;
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -62,50 +62,125 @@ fn now() -> i64 {
     Timestamp::now().as_second()
 }
 
+/// Phone numbers are stored in their E.164 text form.
+impl rusqlite::ToSql for PhoneNumber {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+/// The tenant's own columns, in the order of [`Columns::params`] (both arrays have the
+/// same fixed length, so adding a column to one and not the other does not compile).
+const COLUMNS: [&str; 25] = [
+    "slug",
+    "name",
+    "phone_number",
+    "timezone",
+    "voice",
+    "greeting",
+    "sms_from",
+    "messaging_profile_id",
+    "transfer_number",
+    "slot_minutes",
+    "min_notice_minutes",
+    "horizon_days",
+    "buffer_minutes",
+    "reminder_hours",
+    "max_attempts",
+    "confirm_before_booking",
+    "hold_seconds",
+    "reprompt",
+    "confirmation",
+    "transfer_line",
+    "goodbye",
+    "sms_confirmation",
+    "sms_reminder",
+    "closed",
+    "sms_rate_per_second",
+];
+
+/// A spec's values for the `tenants` row, bound by name (`:slug`, ...) so the INSERT and
+/// the UPDATE share one list instead of two hand-numbered ones.
+struct Columns<'a> {
+    spec: &'a TenantSpec,
+    reminder_hours: String,
+    now: i64,
+}
+
+impl<'a> Columns<'a> {
+    fn new(spec: &'a TenantSpec) -> Self {
+        let reminder_hours =
+            serde_json::to_string(&spec.reminder_hours).unwrap_or_else(|_| "[]".into());
+        Self {
+            spec,
+            reminder_hours,
+            now: now(),
+        }
+    }
+
+    /// `(":column", value)` for every entry of [`COLUMNS`], then `:now`.
+    fn params(&self) -> Vec<(String, &dyn rusqlite::ToSql)> {
+        let s = self.spec;
+        let values: [&dyn rusqlite::ToSql; 25] = [
+            &s.slug,
+            &s.name,
+            &s.phone_number,
+            &s.timezone,
+            &s.voice,
+            &s.greeting,
+            &s.sms_from,
+            &s.messaging_profile_id,
+            &s.transfer_number,
+            &s.slot_minutes,
+            &s.min_notice_minutes,
+            &s.horizon_days,
+            &s.buffer_minutes,
+            &self.reminder_hours,
+            &s.max_attempts,
+            &s.confirm_before_booking,
+            &s.hold_seconds,
+            &s.reprompt,
+            &s.confirmation,
+            &s.transfer_line,
+            &s.goodbye,
+            &s.sms_confirmation,
+            &s.sms_reminder,
+            &s.closed,
+            &s.sms_rate_per_second,
+        ];
+        let mut out: Vec<(String, &dyn rusqlite::ToSql)> = COLUMNS
+            .iter()
+            .map(|c| format!(":{c}"))
+            .zip(values)
+            .collect();
+        out.push((":now".into(), &self.now));
+        out
+    }
+}
+
+/// The named parameters as rusqlite takes them.
+fn bind<'p>(
+    params: &'p [(String, &'p dyn rusqlite::ToSql)],
+) -> Vec<(&'p str, &'p dyn rusqlite::ToSql)> {
+    params.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+}
+
 /// Inserts a new tenant; a taken slug or phone number is a `Conflict` naming the field.
 pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let t = now();
-    let reminder = serde_json::to_string(&spec.reminder_hours).unwrap_or_else(|_| "[]".into());
-    tx.execute(
-        "INSERT INTO tenants (slug, name, phone_number, timezone, voice, greeting, sms_from,
-            messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes, horizon_days,
-            buffer_minutes, reminder_hours, max_attempts, confirm_before_booking, hold_seconds,
-            created_at, updated_at,
-            reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder, closed,
-            sms_rate_per_second)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?17, ?18, ?16, ?16,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
-        params![
-            spec.slug,
-            spec.name,
-            spec.phone_number.as_str(),
-            spec.timezone,
-            spec.voice,
-            spec.greeting,
-            spec.sms_from.as_ref().map(PhoneNumber::as_str),
-            spec.messaging_profile_id,
-            spec.transfer_number.as_ref().map(PhoneNumber::as_str),
-            spec.slot_minutes,
-            spec.min_notice_minutes,
-            spec.horizon_days,
-            spec.buffer_minutes,
-            reminder,
-            spec.max_attempts,
-            t,
-            spec.confirm_before_booking,
-            spec.hold_seconds,
-            spec.reprompt,
-            spec.confirmation,
-            spec.transfer_line,
-            spec.goodbye,
-            spec.sms_confirmation,
-            spec.sms_reminder,
-            spec.closed,
-            spec.sms_rate_per_second,
-        ],
-    )
-    .map_err(|e| unique_to_conflict(&tx, e, spec))?;
+    let columns = Columns::new(spec);
+    let sql = format!(
+        "INSERT INTO tenants ({}, created_at, updated_at) VALUES ({}, :now, :now)",
+        COLUMNS.join(", "),
+        COLUMNS
+            .iter()
+            .map(|c| format!(":{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let params = columns.params();
+    tx.execute(&sql, bind(&params).as_slice())
+        .map_err(|e| unique_to_conflict(&tx, e, spec))?;
     let id = tx.last_insert_rowid();
     write_children(&tx, id, spec)?;
     let tenant = load(&tx, id)?;
@@ -118,47 +193,19 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
 /// appointments is a `Conflict`.
 pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tenant, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let reminder = serde_json::to_string(&spec.reminder_hours).unwrap_or_else(|_| "[]".into());
+    let columns = Columns::new(spec);
+    let sql = format!(
+        "UPDATE tenants SET {}, updated_at = :now WHERE id = :id",
+        COLUMNS
+            .iter()
+            .map(|c| format!("{c} = :{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut params = columns.params();
+    params.push((":id".into(), &id));
     let changed = tx
-        .execute(
-            "UPDATE tenants SET slug = ?2, name = ?3, phone_number = ?4, timezone = ?5, voice = ?6,
-                greeting = ?7, sms_from = ?8, messaging_profile_id = ?9, transfer_number = ?10,
-                slot_minutes = ?11, min_notice_minutes = ?12, horizon_days = ?13,
-                buffer_minutes = ?14, reminder_hours = ?15, max_attempts = ?16, updated_at = ?17,
-                confirm_before_booking = ?18, hold_seconds = ?19,
-                reprompt = ?20, confirmation = ?21, transfer_line = ?22, goodbye = ?23,
-                sms_confirmation = ?24, sms_reminder = ?25, closed = ?26, sms_rate_per_second = ?27
-             WHERE id = ?1",
-            params![
-                id,
-                spec.slug,
-                spec.name,
-                spec.phone_number.as_str(),
-                spec.timezone,
-                spec.voice,
-                spec.greeting,
-                spec.sms_from.as_ref().map(PhoneNumber::as_str),
-                spec.messaging_profile_id,
-                spec.transfer_number.as_ref().map(PhoneNumber::as_str),
-                spec.slot_minutes,
-                spec.min_notice_minutes,
-                spec.horizon_days,
-                spec.buffer_minutes,
-                reminder,
-                spec.max_attempts,
-                now(),
-                spec.confirm_before_booking,
-                spec.hold_seconds,
-                spec.reprompt,
-                spec.confirmation,
-                spec.transfer_line,
-                spec.goodbye,
-                spec.sms_confirmation,
-                spec.sms_reminder,
-                spec.closed,
-                spec.sms_rate_per_second,
-            ],
-        )
+        .execute(&sql, bind(&params).as_slice())
         .map_err(|e| unique_to_conflict(&tx, e, spec))?;
     if changed == 0 {
         return Err(DbError::NotFound);
