@@ -1,9 +1,13 @@
-//! Call starts, recorded off the request path: the voice URL hands each one to a bounded
-//! queue and a task writes them in batches, one transaction per batch. They only feed
-//! stats, so when the queue is full (SQLite far behind) a record is dropped with a warning
-//! rather than slowing a caller down. Shutdown flushes what is queued.
+//! Call starts, recorded off the request path: the voice URL appends each one to a
+//! bounded in-memory queue and a task writes them in batches, one transaction per batch.
+//! Appending wakes nobody except for the first start of a batch, so a call costs the
+//! server no thread wake-up beyond its own request. The starts only feed stats: when the
+//! queue is full (SQLite far behind) a start is dropped with a warning rather than
+//! slowing a caller down. Shutdown flushes what is queued.
 
-use tokio::{sync::mpsc, task::JoinHandle};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::{sync::Notify, task::JoinHandle};
 
 use crate::db::{self, Db};
 
@@ -32,69 +36,170 @@ pub struct CallStart {
     pub at: i64,
 }
 
-enum Msg {
-    Start(CallStart),
-    Flush(tokio::sync::oneshot::Sender<()>),
+struct Shared {
+    queue: Mutex<Vec<CallStart>>,
+    /// Signalled when a start lands in an empty queue.
+    first: Notify,
+    /// Held by whoever is writing a batch, so `flush` returns only after batches taken
+    /// before it are in the database too.
+    writing: tokio::sync::Mutex<()>,
+    db: Db,
 }
 
 /// The sending side; cheap to clone.
 #[derive(Clone)]
 pub struct CallLog {
-    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
 }
 
 impl CallLog {
     /// Starts the writer task.
     pub fn spawn(db: Db) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        (Self { tx }, tokio::spawn(write_batches(db, rx)))
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Vec::new()),
+            first: Notify::new(),
+            writing: tokio::sync::Mutex::new(()),
+            db,
+        });
+        let log = Self { shared };
+        let task = tokio::spawn(log.clone().write_batches());
+        (log, task)
     }
 
     /// Queues a call start; never waits.
     pub fn record(&self, start: CallStart) {
-        if let Err(e) = self.tx.try_send(Msg::Start(start)) {
-            tracing::warn!(error = %e, "call start not recorded (queue full or closed)");
+        let was_empty = {
+            let mut queue = self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if queue.len() >= QUEUE {
+                drop(queue);
+                tracing::warn!("call start not recorded (queue full)");
+                return;
+            }
+            queue.push(start);
+            queue.len() == 1
+        };
+        if was_empty {
+            self.shared.first.notify_one();
         }
     }
 
     /// Waits until everything queued before this call is written.
     pub async fn flush(&self) {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        if self.tx.send(Msg::Flush(done)).await.is_ok() {
-            let _ = wait.await;
+        let _writing = self.shared.writing.lock().await;
+        self.write_queued().await;
+    }
+
+    async fn write_batches(self) {
+        loop {
+            self.shared.first.notified().await;
+            // Gather for a short window after the first start: one transaction for many
+            // calls costs the writer far less than one each.
+            tokio::time::sleep(WINDOW).await;
+            let _writing = self.shared.writing.lock().await;
+            self.write_queued().await;
+        }
+    }
+
+    /// Takes what is queued and writes it, `BATCH` rows per transaction.
+    async fn write_queued(&self) {
+        let mut queued = std::mem::take(
+            &mut *self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        while !queued.is_empty() {
+            let batch: Vec<CallStart> = queued.drain(..queued.len().min(BATCH)).collect();
+            if let Err(e) = self
+                .shared
+                .db
+                .write(move |c| db::calls::record_starts(c, &batch))
+                .await
+            {
+                tracing::error!(error = %e, "could not record call starts");
+            }
         }
     }
 }
 
-async fn write_batches(db: Db, mut rx: mpsc::Receiver<Msg>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = Vec::new();
-        let mut flushes = Vec::new();
-        // Gather for a short window after the first start: one transaction for many calls
-        // costs the writer far less than one each. A flush cuts the window short.
-        let window = tokio::time::Instant::now() + WINDOW;
-        let mut next = Some(first);
-        while let Some(msg) = next {
-            match msg {
-                Msg::Start(s) => batch.push(s),
-                Msg::Flush(done) => flushes.push(done),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{db::tenants, domain::TenantSpec};
+
+    fn start(i: usize, tenant_id: i64) -> CallStart {
+        CallStart {
+            call_sid: format!("v3:call-{i}"),
+            tenant_id,
+            from: Some("+13125550100".into()),
+            to: Some("+13125550123".into()),
+            at: 1_800_000_000,
+        }
+    }
+
+    fn demo_db() -> (tempfile::TempDir, Db, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(include_str!("../data/demo-tenant.json")).unwrap();
+        let spec = TenantSpec::from_json(&json).unwrap();
+        let id = db
+            .run_blocking(move |c| tenants::insert(c, &spec))
+            .unwrap()
+            .id;
+        (dir, db, id)
+    }
+
+    async fn recorded(db: &Db, tenant: i64) -> i64 {
+        db.run(move |c| db::calls::stats(c, tenant, 0, i64::MAX))
+            .await
+            .unwrap()
+            .total_calls
+    }
+
+    #[tokio::test]
+    async fn starts_are_written_in_batches_and_flush_waits_for_them() {
+        let (_dir, db, tenant) = demo_db();
+        let (log, _task) = CallLog::spawn(db.clone());
+        // More than one transaction's worth, some recorded while a batch may be writing.
+        for i in 0..(BATCH + 100) {
+            log.record(start(i, tenant));
+            if i % 200 == 0 {
+                tokio::task::yield_now().await;
             }
-            next = if batch.len() < BATCH && flushes.is_empty() {
-                tokio::time::timeout_at(window, rx.recv())
-                    .await
-                    .ok()
-                    .flatten()
-            } else {
-                None
-            };
         }
-        if !batch.is_empty()
-            && let Err(e) = db.write(move |c| db::calls::record_starts(c, &batch)).await
-        {
-            tracing::error!(error = %e, "could not record call starts");
+        log.flush().await;
+        assert_eq!(recorded(&db, tenant).await, (BATCH + 100) as i64);
+    }
+
+    #[tokio::test]
+    async fn the_writer_task_writes_without_a_flush() {
+        let (_dir, db, tenant) = demo_db();
+        let (log, _task) = CallLog::spawn(db.clone());
+        log.record(start(1, tenant));
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while recorded(&db, tenant).await == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "never written");
+            tokio::time::sleep(WINDOW).await;
         }
-        for done in flushes {
-            let _ = done.send(());
+        assert_eq!(recorded(&db, tenant).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_starts_instead_of_waiting() {
+        let (_dir, db, tenant) = demo_db();
+        let (log, task) = CallLog::spawn(db.clone());
+        task.abort(); // nobody drains the queue
+        for i in 0..(QUEUE + 10) {
+            log.record(start(i, tenant));
         }
+        assert_eq!(log.shared.queue.lock().unwrap().len(), QUEUE);
+        log.flush().await;
+        assert_eq!(recorded(&db, tenant).await, QUEUE as i64);
     }
 }
