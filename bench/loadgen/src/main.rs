@@ -14,6 +14,7 @@
 //! `telnyx-timestamp` and `telnyx-signature-ed25519` (base64 of the 64-byte signature).
 
 mod http;
+mod paced;
 
 use std::{
     collections::HashMap,
@@ -73,7 +74,7 @@ fn main() {
         "tenants" => tenants(&opts),
         "load-tenants" => runtime().and_then(|rt| rt.block_on(load_tenants(&opts))),
         "sign-requests" => sign_requests(&opts),
-        "paced" => runtime().and_then(|rt| rt.block_on(paced(&opts))),
+        "paced" => runtime().and_then(|rt| rt.block_on(paced::run(&opts))),
         "book" => runtime().and_then(|rt| rt.block_on(book(&opts))),
         "verify-us" => verify_us(&opts),
         "-h" | "--help" | "help" => {
@@ -485,108 +486,6 @@ fn read_requests(path: &str, url: &Url) -> Res<Vec<Vec<u8>>> {
         return Err(format!("{path}: no requests"));
     }
     Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------
-// Open-loop paced load
-
-async fn paced(o: &Opts) -> Res<()> {
-    let url = Url::parse(o.str("url")?)?;
-    let rate = o.f64_or("rate", 2000.0)?;
-    let duration = o.duration_or("duration", Duration::from_secs(10))?;
-    let conns = o.usize_or("connections", 64)?.max(1);
-    if rate <= 0.0 || rate > 1_000_000.0 {
-        return Err("--rate must be in (0, 1e6]".into());
-    }
-    let requests = Arc::new(read_requests(o.str("requests")?, &url)?);
-    let total = (rate * duration.as_secs_f64()).round() as usize;
-    if requests.len() < total {
-        eprintln!(
-            "note: {} requests for {total} sends; some are sent twice",
-            requests.len()
-        );
-    }
-    let mut pool = Vec::with_capacity(conns);
-    for _ in 0..conns {
-        pool.push(
-            Conn::open(&url.authority)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
-    let rx = Arc::new(tokio::sync::Mutex::new(rx));
-    let start = Instant::now() + Duration::from_millis(50);
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    // The schedule runs on its own OS thread with nanosleep: tokio's timer has 1 ms
-    // granularity, which would add up to a millisecond of fake latency at 2,000/s.
-    // Its own lateness (sleep overshoot, preemption) is reported as dispatch_lag: latency
-    // includes it, so a large value means the client, not the server, was late.
-    let dispatcher = std::thread::spawn(move || {
-        let mut lag = Vec::with_capacity(total);
-        for i in 0..total {
-            let at = start + interval.mul_f64(i as f64);
-            let now = Instant::now();
-            if at > now {
-                std::thread::sleep(at - now);
-            }
-            lag.push(at.elapsed().as_micros() as u64);
-            if tx.send((i, at)).is_err() {
-                break;
-            }
-        }
-        lag
-    });
-    let mut tasks = Vec::new();
-    for mut conn in pool {
-        let (rx, requests) = (rx.clone(), requests.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0usize;
-            loop {
-                let item = rx.lock().await.recv().await;
-                let Some((i, scheduled)) = item else { break };
-                match conn.send(&requests[i % requests.len()]).await {
-                    Ok(r) if r.status == 200 => {
-                        lat.push(scheduled.elapsed().as_micros() as u64);
-                    }
-                    Ok(_) | Err(_) => errors += 1,
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut lat = Vec::with_capacity(total);
-    let mut errors = 0;
-    let deadline = duration + Duration::from_secs(15);
-    for t in tasks {
-        let (l, e) = tokio::time::timeout(deadline, t)
-            .await
-            .map_err(|_| "requests still unanswered 15 s after the run".to_string())?
-            .map_err(|e| e.to_string())?;
-        lat.extend(l);
-        errors += e;
-    }
-    let mut lag = dispatcher
-        .join()
-        .map_err(|_| "dispatcher thread panicked")?;
-    lag.sort_unstable();
-    let elapsed = start.elapsed().as_secs_f64();
-    lat.sort_unstable();
-    let ms = |p: f64| percentile(&lat, p) / 1000.0;
-    println!(
-        "paced: offered={rate:.0}/s sent={total} ok={} errors={errors} elapsed_s={elapsed:.2} \
-         p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3} dispatch_lag_p99_ms={:.3} \
-         dispatch_lag_p999_ms={:.3}",
-        lat.len(),
-        ms(50.0),
-        ms(99.0),
-        ms(99.9),
-        lat.last().copied().unwrap_or(0) as f64 / 1000.0,
-        percentile(&lag, 99.0) / 1000.0,
-        percentile(&lag, 99.9) / 1000.0,
-    );
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

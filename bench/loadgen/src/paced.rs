@@ -1,0 +1,185 @@
+//! `paced`: open-loop load at a fixed rate, latency measured from each request's
+//! scheduled send time (so a slow answer delays nothing else and is not hidden).
+//!
+//! Everything runs on the client's one thread: a `timerfd` (nanosecond resolution, read
+//! through tokio's reactor) releases the schedule, and the connection tasks send. A
+//! separate timing thread would cost a cross-thread wake-up per request, on a machine
+//! where every wake-up of an idle virtual CPU is a chance for the host to be late, and
+//! that lateness would be counted against the server.
+
+use std::{
+    io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio::io::unix::AsyncFd;
+
+use crate::{
+    Opts, Res,
+    http::{Conn, Url},
+    percentile, read_requests,
+};
+
+/// A periodic timer on `CLOCK_MONOTONIC`: the first expiry `first` from now, then every
+/// `interval`. Reading it yields how many expiries passed since the last read.
+struct Ticker {
+    fd: AsyncFd<OwnedFd>,
+}
+
+fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
+impl Ticker {
+    fn new(first: Duration, interval: Duration) -> io::Result<Self> {
+        // SAFETY: timerfd_create has no memory-safety preconditions; the result is checked.
+        let raw = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let spec = libc::itimerspec {
+            it_interval: timespec(interval),
+            it_value: timespec(first.max(Duration::from_nanos(1))),
+        };
+        // SAFETY: `fd` is a valid timerfd and `spec` outlives the call.
+        if unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the OwnedFd is open and moves into the AsyncFd, which alone owns it
+        // from here on, so it stays the same open descriptor for the AsyncFd's lifetime.
+        let fd = unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)?;
+        Ok(Self { fd })
+    }
+
+    /// Waits for the next expiry; returns how many passed (at least 1).
+    async fn tick(&self) -> io::Result<u64> {
+        loop {
+            let mut ready = self.fd.readable().await?;
+            let read = ready.try_io(|fd| {
+                let mut n = 0u64;
+                // SAFETY: reads 8 bytes into `n`, which is 8 bytes long.
+                let r = unsafe {
+                    libc::read(
+                        fd.as_raw_fd(),
+                        (&mut n as *mut u64).cast::<libc::c_void>(),
+                        std::mem::size_of::<u64>(),
+                    )
+                };
+                if r < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n)
+                }
+            });
+            match read {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+pub async fn run(o: &Opts) -> Res<()> {
+    let url = Url::parse(o.str("url")?)?;
+    let rate = o.f64_or("rate", 2000.0)?;
+    let duration = o.duration_or("duration", Duration::from_secs(10))?;
+    let conns = o.usize_or("connections", 64)?.max(1);
+    if rate <= 0.0 || rate > 1_000_000.0 {
+        return Err("--rate must be in (0, 1e6]".into());
+    }
+    let requests = Arc::new(read_requests(o.str("requests")?, &url)?);
+    let total = (rate * duration.as_secs_f64()).round() as usize;
+    if requests.len() < total {
+        eprintln!(
+            "note: {} requests for {total} sends; some are sent twice",
+            requests.len()
+        );
+    }
+    let mut pool = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        pool.push(
+            Conn::open(&url.authority)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let mut tasks = Vec::new();
+    for mut conn in pool {
+        let (rx, requests) = (rx.clone(), requests.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let item = rx.lock().await.recv().await;
+                let Some((i, scheduled)) = item else { break };
+                match conn.send(&requests[i % requests.len()]).await {
+                    Ok(r) if r.status == 200 => {
+                        lat.push(scheduled.elapsed().as_micros() as u64);
+                    }
+                    Ok(_) | Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    // The schedule: send i is due at start + i * interval. Lateness of the release itself
+    // (timer or thread late) is reported as dispatch_lag; latency includes it.
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let lead = Duration::from_millis(50);
+    let start = Instant::now() + lead;
+    let ticker = Ticker::new(lead, interval).map_err(|e| format!("timerfd: {e}"))?;
+    let mut lag = Vec::with_capacity(total);
+    let mut next = 0usize;
+    while next < total {
+        let due = ticker.tick().await.map_err(|e| format!("timerfd: {e}"))? as usize;
+        for i in next..(next + due).min(total) {
+            let at = start + interval.mul_f64(i as f64);
+            lag.push(at.elapsed().as_micros() as u64);
+            tx.send((i, at)).map_err(|_| "all connections gave up")?;
+        }
+        next += due;
+    }
+    drop(tx);
+    let mut lat = Vec::with_capacity(total);
+    let mut errors = 0;
+    let deadline = Duration::from_secs(15);
+    for t in tasks {
+        let (l, e) = tokio::time::timeout(deadline, t)
+            .await
+            .map_err(|_| "requests still unanswered 15 s after the run".to_string())?
+            .map_err(|e| e.to_string())?;
+        lat.extend(l);
+        errors += e;
+    }
+    lag.sort_unstable();
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let ms = |p: f64| percentile(&lat, p) / 1000.0;
+    println!(
+        "paced: offered={rate:.0}/s sent={total} ok={} errors={errors} elapsed_s={elapsed:.2} \
+         p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3} dispatch_lag_p99_ms={:.3} \
+         dispatch_lag_p999_ms={:.3}",
+        lat.len(),
+        ms(50.0),
+        ms(99.0),
+        ms(99.9),
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0,
+        percentile(&lag, 99.0) / 1000.0,
+        percentile(&lag, 99.9) / 1000.0,
+    );
+    Ok(())
+}
