@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod flow;
 pub mod routes;
+pub mod serve;
 pub mod signature;
 pub mod sms;
 pub mod startup;

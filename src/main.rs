@@ -15,7 +15,9 @@ use slotline::{
     texml::docs,
 };
 
-#[tokio::main]
+// Requests are served on threads of their own (`serve`); this runtime runs the background
+// work (SMS worker, call log, checkpoints, document polling).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(cli.command, Some(Command::Texml { .. })) {

@@ -1,9 +1,9 @@
 //! Start-up: builds the shared state, binds the listener (port 0 in tests) and runs the
-//! server until a shutdown signal, finishing requests in flight.
+//! serving threads ([`crate::serve`]) until a shutdown signal, finishing requests in
+//! flight.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
-use poem::{Server, listener::TcpAcceptor};
 use tokio::sync::{Notify, watch};
 
 use crate::{
@@ -13,7 +13,7 @@ use crate::{
     db::{self, Db},
     directory::Directory,
     domain::TenantSpec,
-    routes,
+    serve::{self, Serving},
     signature::Verifier,
     sms::{self, MessagingClient, client::Timeouts},
     texml::docs::{Library, cards::Cards},
@@ -85,7 +85,8 @@ pub enum StartError {
 /// A bound, ready-to-run server.
 pub struct Application {
     addr: SocketAddr,
-    acceptor: TcpAcceptor,
+    /// Non-blocking; the serving threads accept from duplicates of it.
+    listener: std::net::TcpListener,
     state: AppState,
 }
 
@@ -152,17 +153,16 @@ impl Application {
                 addr: listen.clone(),
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        let bind_error = |source| StartError::Bind {
             addr: listen.clone(),
             source,
-        })?;
-        let acceptor = TcpAcceptor::from_tokio(listener).map_err(|source| StartError::Bind {
-            addr: listen,
-            source,
-        })?;
+        };
+        let addr = listener.local_addr().map_err(bind_error)?;
+        // Leaves this runtime's reactor; each serving thread registers its own duplicate.
+        let listener = listener.into_std().map_err(bind_error)?;
         Ok(Self {
             addr,
-            acceptor,
+            listener,
             state,
         })
     }
@@ -193,14 +193,13 @@ impl Application {
     /// Serves (and runs the SMS worker) until `shutdown` resolves, then lets requests in
     /// flight finish (up to 10 s) and stops the worker after the text it is sending.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let serving = Serving::start(&self.listener, &self.state, serve::thread_count())?;
+        drop(self.listener);
         let upkeep = tokio::spawn(housekeeping(self.state.clone()));
         let (stop_worker, worker_stop) = watch::channel(false);
         let worker = sms::outbox::spawn(self.state.clone(), worker_stop);
         let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
-        let app = routes::app(self.state);
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
-            .await;
+        let served = serving.until(shutdown).await;
         upkeep.abort();
         calls.flush().await;
         if let Err(e) = db.checkpoint("TRUNCATE").await {
