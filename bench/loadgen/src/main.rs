@@ -7,6 +7,7 @@
 //! - `load-tenants`: POSTs them to `/tenants` over parallel keep-alive connections;
 //! - `sign-requests`: pre-signs N distinct `POST /texml/voice` requests (for wrk and `paced`);
 //! - `paced`: open-loop load at a fixed rate, latency from the scheduled send time;
+//! - `timer-lateness`: how late the same schedule fires with nothing sent (machine floor);
 //! - `book`: voice call then booking gather callback, on distinct free slots;
 //! - `verify-us`: microseconds per Ed25519 `verify_strict` over a ~400-byte message.
 //!
@@ -44,6 +45,7 @@ const USAGE: &str = "usage: slotline-loadgen <command> [options]
   load-tenants  --url BASE --token T --tenants FILE [--connections 16]
   sign-requests --count N --tenants FILE --out FILE [--prefix P]
   paced         --url URL --rate R --duration 10s --requests FILE [--connections 64]
+  timer-lateness [--rate 2000] [--duration 5s]
   book          --url BASE --tenants FILE [--connections 64] [--duration 10s] [--count N]
   verify-us     [--iterations 20000]";
 
@@ -75,6 +77,7 @@ fn main() {
         "load-tenants" => runtime().and_then(|rt| rt.block_on(load_tenants(&opts))),
         "sign-requests" => sign_requests(&opts),
         "paced" => runtime().and_then(|rt| rt.block_on(paced::run(&opts))),
+        "timer-lateness" => runtime().and_then(|rt| rt.block_on(paced::timer_lateness(&opts))),
         "book" => runtime().and_then(|rt| rt.block_on(book(&opts))),
         "verify-us" => verify_us(&opts),
         "-h" | "--help" | "help" => {

@@ -183,3 +183,37 @@ pub async fn run(o: &Opts) -> Res<()> {
     );
     Ok(())
 }
+
+/// `timer-lateness`: the same schedule as `paced` with nothing sent, on whatever the
+/// machine is doing: how late a sleeping thread wakes. Run on an idle machine it is the
+/// floor under every latency `paced` can report (a request due during a stall waits at
+/// least as long).
+pub async fn timer_lateness(o: &Opts) -> Res<()> {
+    let rate = o.f64_or("rate", 2000.0)?;
+    let duration = o.duration_or("duration", Duration::from_secs(5))?;
+    if rate <= 0.0 || rate > 1_000_000.0 {
+        return Err("--rate must be in (0, 1e6]".into());
+    }
+    let total = (rate * duration.as_secs_f64()).round() as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let lead = Duration::from_millis(50);
+    let start = Instant::now() + lead;
+    let ticker = Ticker::new(lead, interval).map_err(|e| format!("timerfd: {e}"))?;
+    let mut lag = Vec::with_capacity(total);
+    while lag.len() < total {
+        let due = ticker.tick().await.map_err(|e| format!("timerfd: {e}"))? as usize;
+        for i in lag.len()..(lag.len() + due).min(total) {
+            lag.push((start + interval.mul_f64(i as f64)).elapsed().as_micros() as u64);
+        }
+    }
+    lag.sort_unstable();
+    let ms = |p: f64| percentile(&lag, p) / 1000.0;
+    println!(
+        "timer-lateness: rate={rate:.0}/s ticks={total} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3}",
+        ms(50.0),
+        ms(99.0),
+        ms(99.9),
+        lag.last().copied().unwrap_or(0) as f64 / 1000.0,
+    );
+    Ok(())
+}
