@@ -6,7 +6,9 @@
 -- so threads never send the same request; each thread cycles through its share (only
 -- if the run outlasts the file does a request repeat). Requests are formatted once in
 -- init(), so request() costs a table lookup. WRK_THREADS must equal wrk's -t; PATH_TO
--- (default /texml/voice) sets the path.
+-- (default /texml/voice) sets the path. SID_TAG, when set, is written into every CallSid
+-- (`bench-<tag>-...`), so a run against a server that skips signature checks sends calls
+-- the database has not seen (a repeated CallSid costs the server less: nothing to write).
 
 local threads = {}
 local counter = 0
@@ -21,6 +23,7 @@ function init(args)
    local file = os.getenv("REQUESTS") or "bench-requests.tsv"
    local path = os.getenv("PATH_TO") or "/texml/voice"
    local n = tonumber(os.getenv("WRK_THREADS") or "2")
+   tag = os.getenv("SID_TAG") or ""
    local mine = id or 0
    reqs = {}
    local i = 0
@@ -28,6 +31,11 @@ function init(args)
       if i % n == mine then
          local body, ts, sig = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)$")
          if body then
+            if tag ~= "" then
+               -- Fresh CallSids for this run (unsigned runs only: the signature no
+               -- longer matches the body).
+               body = body:gsub("bench%-", "bench-" .. tag .. "-")
+            end
             local headers = {
                ["Content-Type"] = "application/x-www-form-urlencoded",
                ["telnyx-timestamp"] = ts,
