@@ -94,3 +94,89 @@ fn serve(
             .await
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{SocketAddr, TcpStream};
+
+    use super::*;
+    use crate::{clock::Clock, config::Settings};
+
+    /// State on a temp database, and a bound listener for it.
+    fn setup() -> (tempfile::TempDir, AppState, TcpListener, SocketAddr) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            db_path: dir.path().join("t.db"),
+            texml_dir: dir.path().join("texml"),
+            ..Settings::default()
+        };
+        let state = AppState::new(settings, Clock::system()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        (dir, state, listener, addr)
+    }
+
+    async fn health_answers(addr: SocketAddr, requests: usize) -> usize {
+        let client = reqwest::Client::new();
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..requests {
+            let (client, url) = (client.clone(), format!("http://{addr}/health"));
+            calls.spawn(async move { client.get(url).send().await.map(|r| r.status()) });
+        }
+        let mut ok = 0;
+        while let Some(answer) = calls.join_next().await {
+            if answer.unwrap().is_ok_and(|status| status.is_success()) {
+                ok += 1;
+            }
+        }
+        ok
+    }
+
+    /// Waits (up to 10 s) until nothing accepts connections on `addr` any more.
+    async fn port_closes(addr: SocketAddr) -> bool {
+        for _ in 0..200 {
+            if TcpStream::connect(addr).is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn several_threads_answer_on_one_socket_and_stop_when_asked() {
+        let (_dir, state, listener, addr) = setup();
+        let serving = Serving::start(&listener, &state, 3).unwrap();
+        drop(listener);
+        assert_eq!(health_answers(addr, 24).await, 24);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(serving.until(async move {
+            let _ = stopped.await;
+        }));
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(15), run)
+            .await
+            .expect("serving threads still running 15 s after shutdown")
+            .unwrap()
+            .unwrap();
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "still accepting after shutdown"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_handle_stops_the_threads() {
+        let (_dir, state, listener, addr) = setup();
+        let serving = Serving::start(&listener, &state, 2).unwrap();
+        drop(listener);
+        assert_eq!(health_answers(addr, 4).await, 4);
+        drop(serving);
+        assert!(
+            port_closes(addr).await,
+            "still accepting 10 s after the handle was dropped"
+        );
+    }
+}
