@@ -178,6 +178,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn flush_waits_for_a_batch_the_writer_task_already_took() {
+        let (_dir, db, tenant) = demo_db();
+        let (log, _task) = CallLog::spawn(db.clone());
+        // Hold the writer thread so the task's batch, once taken, cannot be written yet.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write(move |_| {
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        log.record(start(1, tenant));
+        // Once the window has passed, the task takes the start and waits on the writer.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !log.shared.queue.lock().unwrap().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the task never took the batch"
+            );
+            tokio::time::sleep(WINDOW).await;
+        }
+        let flushing = tokio::spawn({
+            let log = log.clone();
+            async move { log.flush().await }
+        });
+        tokio::time::sleep(WINDOW * 5).await;
+        assert!(
+            !flushing.is_finished(),
+            "flush returned before the batch was written"
+        );
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        flushing.await.unwrap();
+        assert_eq!(recorded(&db, tenant).await, 1);
+    }
+
+    #[tokio::test]
     async fn the_writer_task_writes_without_a_flush() {
         let (_dir, db, tenant) = demo_db();
         let (log, _task) = CallLog::spawn(db.clone());

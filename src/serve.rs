@@ -1,6 +1,8 @@
 //! HTTP serving threads: one per core, each running its own single-threaded tokio runtime,
-//! all accepting from one listening socket (the way nginx runs its workers). A request is
-//! read, answered and written by one thread without waking another. On one multi-threaded
+//! all accepting from duplicates of one listening socket. A new connection wakes every
+//! idle thread and one of them accepts it (no `EPOLLEXCLUSIVE` or `SO_REUSEPORT`, so a
+//! second instance on a port in use still fails to bind); from then on its requests are
+//! read, answered and written by that thread without waking another. On one multi-threaded
 //! runtime, idle workers were woken to look for work on every request: about 2.4 futex
 //! calls per request, and the park/unpark path was 28% of the server's CPU at 2,000
 //! requests/s (perf, bench/run's paced load).
@@ -40,7 +42,11 @@ impl Serving {
             thread::Builder::new()
                 .name(format!("slotline-http-{i}"))
                 .spawn(move || {
-                    let _ = finished.send(serve(listener, state, stopped));
+                    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        serve(listener, state, stopped)
+                    }))
+                    .unwrap_or_else(|_| Err(io::Error::other("a serving thread panicked")));
+                    let _ = finished.send(served);
                 })?;
         }
         Ok(Self {
@@ -53,17 +59,20 @@ impl Serving {
     /// Serves until `shutdown` resolves (or a serving thread fails), then stops every
     /// thread, letting requests in flight finish. Returns the first thread's error.
     pub async fn until(mut self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        // A thread that ends before shutdown was asked for is a failure, even if it says Ok.
+        let stopped_early = || io::Error::other("a serving thread stopped before shutdown");
         let early = tokio::select! {
             () = shutdown => None,
-            r = self.done.recv() => Some(r.unwrap_or(Ok(()))),
+            r = self.done.recv() => Some(r.unwrap_or_else(|| Err(stopped_early())).and_then(|()| Err(stopped_early()))),
         };
         let _ = self.stop.send(true);
         let mut finished = usize::from(early.is_some());
         let mut result = early.unwrap_or(Ok(()));
         while finished < self.threads {
-            // None: every thread has gone (one may have panicked without reporting).
+            // None: every thread has gone without reporting (cannot happen: panics are
+            // caught and reported), so some did not stop cleanly.
             let Some(r) = self.done.recv().await else {
-                break;
+                return result.and(Err(io::Error::other("a serving thread vanished")));
             };
             finished += 1;
             if result.is_ok() {
@@ -146,7 +155,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn several_threads_answer_on_one_socket_and_stop_when_asked() {
+    async fn serving_threads_share_one_socket_and_stop_when_asked() {
         let (_dir, state, listener, addr) = setup();
         let serving = Serving::start(&listener, &state, 3).unwrap();
         drop(listener);
