@@ -41,14 +41,7 @@ async fn creating_a_tenant_answers_201_with_its_id() {
         .await
         .unwrap();
     assert_eq!(by_id.json::<Value>().await.unwrap()["slug"], "kims-garage");
-    let list: Vec<Value> = app
-        .admin(Method::GET, "/tenants")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.admin_json(Method::GET, "/tenants").await;
     assert_eq!(list.len(), 2);
 }
 
@@ -117,14 +110,7 @@ async fn every_invalid_field_is_named_with_what_to_fix() {
             "case {i}: {err}"
         );
     }
-    let list: Vec<Value> = app
-        .admin(Method::GET, "/tenants")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.admin_json(Method::GET, "/tenants").await;
     assert_eq!(list.len(), 1, "nothing was written");
 }
 
@@ -182,14 +168,7 @@ async fn patch_changes_only_what_it_names_and_a_bad_patch_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 422);
-    let t: Value = app
-        .admin(Method::GET, "/tenants/bella-salon")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value = app.admin_json(Method::GET, "/tenants/bella-salon").await;
     assert_eq!(
         t["greeting"], "Hello!",
         "the valid half of a bad patch was not written"
@@ -215,14 +194,7 @@ async fn removing_a_service_that_has_appointments_is_refused() {
             .unwrap()
             .contains("appointments")
     );
-    let t: Value = app
-        .admin(Method::GET, "/tenants/bella-salon")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value = app.admin_json(Method::GET, "/tenants/bella-salon").await;
     assert_eq!(
         t["services"].as_array().unwrap().len(),
         3,
@@ -257,14 +229,7 @@ async fn deleting_a_tenant_removes_it_and_its_number_answers_unknown() {
             .status(),
         404
     );
-    let doc = texml_ok(
-        app.post_signed(
-            "/texml/voice",
-            voice_body("v3:d", "+13125550199", "+13125550100"),
-        )
-        .await,
-    )
-    .await;
+    let doc = app.voice("v3:d", "+13125550199", "+13125550100").await;
     assert!(doc.contains("not set up"));
 }
 

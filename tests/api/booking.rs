@@ -290,16 +290,11 @@ async fn operators_cancel_move_and_see_free_times() {
     };
 
     let avail: Value = app
-        .admin(
+        .admin_json(
             Method::GET,
             "/tenants/ops/availability?service=Cut&date=2026-11-24",
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert!(
         !free(&avail).contains(&"10:00".to_string()) && free(&avail).contains(&"10:30".to_string()),
         "{avail}"
@@ -349,16 +344,11 @@ async fn operators_cancel_move_and_see_free_times() {
         .unwrap();
     assert_eq!(resp.json::<Value>().await.unwrap()["status"], "cancelled");
     let avail: Value = app
-        .admin(
+        .admin_json(
             Method::GET,
             "/tenants/ops/availability?service=Cut&date=2026-11-24",
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert!(
         free(&avail).contains(&"11:00".to_string()) && !free(&avail).contains(&"09:00".to_string()),
         "{avail}"
@@ -419,13 +409,8 @@ async fn stats_count_calls_durations_peak_hour_and_bookings() {
         texml_ok(app.post_signed("/texml/status", body).await).await;
     }
     let s: Value = app
-        .admin(Method::GET, "/tenants/bella-salon/stats?period=24h")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_json(Method::GET, "/tenants/bella-salon/stats?period=24h")
+        .await;
     assert_eq!(s["period"], "24h");
     assert_eq!(s["total_calls"], 3);
     assert_eq!(s["avg_duration_seconds"], 120.0);
@@ -559,13 +544,8 @@ async fn a_time_skipped_by_the_dst_change_is_refused_with_the_reason() {
 
 async fn texts_of(app: &TestApp, tenant: &str) -> Vec<(String, String, String)> {
     let list: Vec<Value> = app
-        .admin(Method::GET, &format!("/tenants/{tenant}/messages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_json(Method::GET, &format!("/tenants/{tenant}/messages"))
+        .await;
     let mut out: Vec<_> = list
         .iter()
         .map(|m| {

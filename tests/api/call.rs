@@ -87,14 +87,9 @@ async fn the_fixture_call_books_and_reads_the_time_back_in_local_time() {
 #[tokio::test]
 async fn a_call_to_an_unknown_number_hears_a_polite_goodbye() {
     let app = spawn_app().await;
-    let doc = texml_ok(
-        app.post_signed(
-            "/texml/voice",
-            voice_body("v3:unknown", "+13125550199", "+14155550100"),
-        )
-        .await,
-    )
-    .await;
+    let doc = app
+        .voice("v3:unknown", "+13125550199", "+14155550100")
+        .await;
     assert!(texts(&doc, "Say")[0].contains("not set up"));
     assert!(doc.contains("<Hangup/>"));
     assert!(!doc.contains("AIGather"));

@@ -292,12 +292,18 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// The signed voice-URL request for a call from `from` to `to`; its TeXML (checked).
+    pub async fn voice(&self, call_sid: &str, from: &str, to: &str) -> String {
+        texml_ok(
+            self.post_signed("/texml/voice", voice_body(call_sid, from, to))
+                .await,
+        )
+        .await
+    }
+
     /// Starts a call to `to` and returns the TeXML and the gather path (with token).
     pub async fn start_call(&self, call_sid: &str, to: &str) -> (String, String) {
-        let resp = self
-            .post_signed("/texml/voice", voice_body(call_sid, "+13125550199", to))
-            .await;
-        let doc = texml_ok(resp).await;
+        let doc = self.voice(call_sid, "+13125550199", to).await;
         let action = attr(&doc, "AIGather", "action").expect("an AIGather with an action");
         (doc, gather_path(&action))
     }
@@ -312,6 +318,22 @@ impl TestApp {
         self.client
             .request(method, format!("{}{}", self.base, path))
             .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// An admin request with the test token and no body; its JSON answer, whatever the
+    /// status.
+    pub async fn admin_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> T {
+        self.admin(method, path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Creates a tenant through the admin API; panics unless it answers 201.

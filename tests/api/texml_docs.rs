@@ -119,14 +119,7 @@ async fn an_unknown_placeholder_in_wording_gets_422_naming_it() {
 #[tokio::test]
 async fn wording_defaults_to_null_and_patched_lines_are_spoken() {
     let app = spawn_app().await;
-    let t: Value = app
-        .admin(Method::GET, "/tenants/bella-salon")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value = app.admin_json(Method::GET, "/tenants/bella-salon").await;
     for f in [
         "reprompt",
         "confirmation",
@@ -187,14 +180,7 @@ async fn a_closed_tenant_hears_closed_xml_instead_of_the_aigather() {
     let app = spawn_app().await;
     let (status, t) = patch(&app, json!({"closed": true})).await;
     assert_eq!((status, &t["closed"]), (200, &json!(true)));
-    let doc = texml_ok(
-        app.post_signed(
-            "/texml/voice",
-            voice_body("v3:closed", "+13125550199", "+13125550100"),
-        )
-        .await,
-    )
-    .await;
+    let doc = app.voice("v3:closed", "+13125550199", "+13125550100").await;
     assert!(!doc.contains("<AIGather"), "{doc}");
     let say = texts(&doc, "Say").join(" ");
     assert!(
@@ -214,14 +200,7 @@ async fn the_fallback_document_is_served_without_the_database() {
     let conn = rusqlite::Connection::open(&app.db_path).unwrap();
     conn.execute_batch("PRAGMA foreign_keys = OFF; ALTER TABLE tenants RENAME TO gone;")
         .unwrap();
-    let doc = texml_ok(
-        app.post_signed(
-            "/texml/voice",
-            voice_body("v3:nodb", "+13125550199", "+13125550100"),
-        )
-        .await,
-    )
-    .await;
+    let doc = app.voice("v3:nodb", "+13125550199", "+13125550100").await;
     assert!(doc.contains("technical trouble"), "{doc}");
 
     let doc = fallback(&app, "bella-salon").await;
@@ -317,13 +296,8 @@ async fn the_hand_off_is_the_tenants_transfer_xml_with_the_reason_first() {
 async fn the_admin_api_lists_reads_replaces_and_records_documents() {
     let app = spawn_app().await;
     let list: Vec<Value> = app
-        .admin(Method::GET, "/tenants/bella-salon/texml")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_json(Method::GET, "/tenants/bella-salon/texml")
+        .await;
     let sources: Vec<(&str, &str)> = list
         .iter()
         .map(|d| (d["name"].as_str().unwrap(), d["source"].as_str().unwrap()))
@@ -374,13 +348,8 @@ async fn the_admin_api_lists_reads_replaces_and_records_documents() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let versions: Vec<Value> = app
-        .admin(Method::GET, "/tenants/bella-salon/texml/fallback/versions")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_json(Method::GET, "/tenants/bella-salon/texml/fallback/versions")
+        .await;
     let who: Vec<&str> = versions
         .iter()
         .map(|v| v["saved_by"].as_str().unwrap())
