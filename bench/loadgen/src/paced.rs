@@ -91,16 +91,56 @@ impl Ticker {
     }
 }
 
+/// A fixed-rate schedule: send i is due at start + i / rate.
+struct Schedule {
+    rate: f64,
+    total: usize,
+}
+
+impl Schedule {
+    /// `--rate` (default 2,000/s) for `--duration` (default `duration`).
+    fn from_opts(o: &Opts, duration: Duration) -> Res<Self> {
+        let rate = o.f64_or("rate", 2000.0)?;
+        let duration = o.duration_or("duration", duration)?;
+        if rate <= 0.0 || rate > 1_000_000.0 {
+            return Err("--rate must be in (0, 1e6]".into());
+        }
+        Ok(Self {
+            rate,
+            total: (rate * duration.as_secs_f64()).round() as usize,
+        })
+    }
+
+    /// Runs the schedule from a timerfd, calling `due(i, scheduled time)` for each send
+    /// as it falls due; returns each send's lateness (µs) at release, in order, and when
+    /// the schedule started.
+    async fn release(
+        &self,
+        mut due: impl FnMut(usize, Instant) -> Res<()>,
+    ) -> Res<(Vec<u64>, Instant)> {
+        let interval = Duration::from_secs_f64(1.0 / self.rate);
+        let lead = Duration::from_millis(50);
+        let start = Instant::now() + lead;
+        let ticker = Ticker::new(lead, interval).map_err(|e| format!("timerfd: {e}"))?;
+        let mut lag = Vec::with_capacity(self.total);
+        while lag.len() < self.total {
+            let expired = ticker.tick().await.map_err(|e| format!("timerfd: {e}"))? as usize;
+            for i in lag.len()..(lag.len() + expired).min(self.total) {
+                let at = start + interval.mul_f64(i as f64);
+                lag.push(at.elapsed().as_micros() as u64);
+                due(i, at)?;
+            }
+        }
+        Ok((lag, start))
+    }
+}
+
 pub async fn run(o: &Opts) -> Res<()> {
     let url = Url::parse(o.str("url")?)?;
-    let rate = o.f64_or("rate", 2000.0)?;
-    let duration = o.duration_or("duration", Duration::from_secs(10))?;
+    let schedule = Schedule::from_opts(o, Duration::from_secs(10))?;
+    let (rate, total) = (schedule.rate, schedule.total);
     let conns = o.usize_or("connections", 64)?.max(1);
-    if rate <= 0.0 || rate > 1_000_000.0 {
-        return Err("--rate must be in (0, 1e6]".into());
-    }
     let requests = Arc::new(read_requests(o.str("requests")?, &url)?);
-    let total = (rate * duration.as_secs_f64()).round() as usize;
     if requests.len() < total {
         eprintln!(
             "note: {} requests for {total} sends; some are sent twice",
@@ -138,21 +178,12 @@ pub async fn run(o: &Opts) -> Res<()> {
     }
     // The schedule: send i is due at start + i * interval. Lateness of the release itself
     // (timer or thread late) is reported as dispatch_lag; latency includes it.
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let lead = Duration::from_millis(50);
-    let start = Instant::now() + lead;
-    let ticker = Ticker::new(lead, interval).map_err(|e| format!("timerfd: {e}"))?;
-    let mut lag = Vec::with_capacity(total);
-    let mut next = 0usize;
-    while next < total {
-        let due = ticker.tick().await.map_err(|e| format!("timerfd: {e}"))? as usize;
-        for i in next..(next + due).min(total) {
-            let at = start + interval.mul_f64(i as f64);
-            lag.push(at.elapsed().as_micros() as u64);
-            tx.send((i, at)).map_err(|_| "all connections gave up")?;
-        }
-        next += due;
-    }
+    let (mut lag, start) = schedule
+        .release(|i, at| {
+            tx.send((i, at))
+                .map_err(|_| "all connections gave up".to_string())
+        })
+        .await?;
     drop(tx);
     let mut lat = Vec::with_capacity(total);
     let mut errors = 0;
@@ -189,23 +220,9 @@ pub async fn run(o: &Opts) -> Res<()> {
 /// floor under every latency `paced` can report (a request due during a stall waits at
 /// least as long).
 pub async fn timer_lateness(o: &Opts) -> Res<()> {
-    let rate = o.f64_or("rate", 2000.0)?;
-    let duration = o.duration_or("duration", Duration::from_secs(5))?;
-    if rate <= 0.0 || rate > 1_000_000.0 {
-        return Err("--rate must be in (0, 1e6]".into());
-    }
-    let total = (rate * duration.as_secs_f64()).round() as usize;
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let lead = Duration::from_millis(50);
-    let start = Instant::now() + lead;
-    let ticker = Ticker::new(lead, interval).map_err(|e| format!("timerfd: {e}"))?;
-    let mut lag = Vec::with_capacity(total);
-    while lag.len() < total {
-        let due = ticker.tick().await.map_err(|e| format!("timerfd: {e}"))? as usize;
-        for i in lag.len()..(lag.len() + due).min(total) {
-            lag.push((start + interval.mul_f64(i as f64)).elapsed().as_micros() as u64);
-        }
-    }
+    let schedule = Schedule::from_opts(o, Duration::from_secs(5))?;
+    let (rate, total) = (schedule.rate, schedule.total);
+    let (mut lag, _) = schedule.release(|_, _| Ok(())).await?;
     lag.sort_unstable();
     let ms = |p: f64| percentile(&lag, p) / 1000.0;
     println!(
