@@ -26,7 +26,6 @@ pub fn thread_count() -> usize {
 pub struct Serving {
     stop: watch::Sender<bool>,
     done: mpsc::UnboundedReceiver<io::Result<()>>,
-    threads: usize,
 }
 
 impl Serving {
@@ -35,8 +34,7 @@ impl Serving {
     pub fn start(listener: &TcpListener, state: &AppState, threads: usize) -> io::Result<Self> {
         let (stop, stopped) = watch::channel(false);
         let (finished, done) = mpsc::unbounded_channel();
-        let threads = threads.max(1);
-        for i in 0..threads {
+        for i in 0..threads.max(1) {
             let listener = listener.try_clone()?;
             let (state, stopped, finished) = (state.clone(), stopped.clone(), finished.clone());
             thread::Builder::new()
@@ -49,35 +47,25 @@ impl Serving {
                     let _ = finished.send(served);
                 })?;
         }
-        Ok(Self {
-            stop,
-            done,
-            threads,
-        })
+        Ok(Self { stop, done })
     }
 
     /// Serves until `shutdown` resolves (or a serving thread fails), then stops every
     /// thread, letting requests in flight finish. Returns the first thread's error.
     pub async fn until(mut self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        // A thread that ends before shutdown was asked for is a failure, even if it says Ok.
-        let stopped_early = || io::Error::other("a serving thread stopped before shutdown");
-        let early = tokio::select! {
-            () = shutdown => None,
-            r = self.done.recv() => Some(r.unwrap_or_else(|| Err(stopped_early())).and_then(|()| Err(stopped_early()))),
+        let mut result = tokio::select! {
+            () = shutdown => Ok(()),
+            // A thread that ends before shutdown was asked for is a failure, even if it
+            // says Ok.
+            r = self.done.recv() => Err(match r {
+                Some(Err(e)) => e,
+                _ => io::Error::other("a serving thread stopped before shutdown"),
+            }),
         };
         let _ = self.stop.send(true);
-        let mut finished = usize::from(early.is_some());
-        let mut result = early.unwrap_or(Ok(()));
-        while finished < self.threads {
-            // None: every thread has gone without reporting (cannot happen: panics are
-            // caught and reported), so some did not stop cleanly.
-            let Some(r) = self.done.recv().await else {
-                return result.and(Err(io::Error::other("a serving thread vanished")));
-            };
-            finished += 1;
-            if result.is_ok() {
-                result = r;
-            }
+        // Every thread reports once (panics included) and the channel closes after the last.
+        while let Some(r) = self.done.recv().await {
+            result = result.and(r);
         }
         result
     }
