@@ -8,6 +8,8 @@
 //! - `sign-requests`: pre-signs N distinct `POST /texml/voice` requests (for wrk and `paced`);
 //! - `paced`: open-loop load at a fixed rate, latency from the scheduled send time;
 //! - `timer-lateness`: how late the same schedule fires with nothing sent (machine floor);
+//! - `pool`: latencies of several `paced` rounds as one sample (percentiles, counts over
+//!   1, 2 and 5 ms);
 //! - `book`: voice call then booking gather callback, on distinct free slots;
 //! - `verify-us`: microseconds per Ed25519 `verify_strict` over a ~400-byte message.
 //!
@@ -44,8 +46,9 @@ const USAGE: &str = "usage: slotline-loadgen <command> [options]
   tenants       --count N --out FILE
   load-tenants  --url BASE --token T --tenants FILE [--connections 16]
   sign-requests --count N --tenants FILE --out FILE [--prefix P]
-  paced         --url URL --rate R --duration 10s --requests FILE [--connections 64]
+  paced         --url URL --rate R --duration 10s --requests FILE [--connections 64] [--latencies FILE]
   timer-lateness [--rate 2000] [--duration 5s]
+  pool          --files A,B,.. (latency files written by paced --latencies)
   book          --url BASE --tenants FILE [--connections 64] [--duration 10s] [--count N]
   verify-us     [--iterations 20000]";
 
@@ -78,6 +81,7 @@ fn main() {
         "sign-requests" => sign_requests(&opts),
         "paced" => runtime().and_then(|rt| rt.block_on(paced::run(&opts))),
         "timer-lateness" => runtime().and_then(|rt| rt.block_on(paced::timer_lateness(&opts))),
+        "pool" => paced::pool(&opts),
         "book" => runtime().and_then(|rt| rt.block_on(book(&opts))),
         "verify-us" => verify_us(&opts),
         "-h" | "--help" | "help" => {
@@ -231,11 +235,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// The `p`th percentile (nearest rank) of sorted values; NaN when there are none.
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    // Nearest rank; the small allowance keeps 99.9 / 100 * 1000 (999.0000000000001 in
+    // floating point) at rank 999.
+    let rank = (p * sorted.len() as f64 / 100.0 - 1e-9).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1] as f64
 }
 

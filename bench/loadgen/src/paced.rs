@@ -199,16 +199,15 @@ pub async fn run(o: &Opts) -> Res<()> {
     lag.sort_unstable();
     let elapsed = start.elapsed().as_secs_f64();
     lat.sort_unstable();
-    let ms = |p: f64| percentile(&lat, p) / 1000.0;
+    if let Ok(path) = o.str("latencies") {
+        let text: String = lat.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))?;
+    }
     println!(
-        "paced: offered={rate:.0}/s sent={total} ok={} errors={errors} elapsed_s={elapsed:.2} \
-         p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3} dispatch_lag_p99_ms={:.3} \
-         dispatch_lag_p999_ms={:.3}",
+        "paced: offered={rate:.0}/s sent={total} ok={} errors={errors} elapsed_s={elapsed:.2} {} \
+         dispatch_lag_p99_ms={:.3} dispatch_lag_p999_ms={:.3}",
         lat.len(),
-        ms(50.0),
-        ms(99.0),
-        ms(99.9),
-        lat.last().copied().unwrap_or(0) as f64 / 1000.0,
+        summary(&lat),
         percentile(&lag, 99.0) / 1000.0,
         percentile(&lag, 99.9) / 1000.0,
     );
@@ -224,13 +223,79 @@ pub async fn timer_lateness(o: &Opts) -> Res<()> {
     let (rate, total) = (schedule.rate, schedule.total);
     let (mut lag, _) = schedule.release(|_, _| Ok(())).await?;
     lag.sort_unstable();
-    let ms = |p: f64| percentile(&lag, p) / 1000.0;
     println!(
-        "timer-lateness: rate={rate:.0}/s ticks={total} p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3}",
+        "timer-lateness: rate={rate:.0}/s ticks={total} {}",
+        summary(&lag)
+    );
+    Ok(())
+}
+
+/// `pool`: the latencies several `paced --latencies` runs wrote (`--files A,B,..`), as one
+/// sample: its percentiles, and how many answers took longer than 1, 2 and 5 ms. A 10 s
+/// round's p99.9 is its 20 slowest answers, so a single stall of the machine decides it;
+/// pooled rounds give the tail more answers to stand on.
+pub fn pool(o: &Opts) -> Res<()> {
+    let mut lat = Vec::new();
+    for path in o.str("files")?.split(',') {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        for line in text.lines() {
+            lat.push(
+                line.parse::<u64>()
+                    .map_err(|e| format!("{path}: {line:?} is not a latency in µs: {e}"))?,
+            );
+        }
+    }
+    if lat.is_empty() {
+        return Err("no latencies in --files".into());
+    }
+    lat.sort_unstable();
+    println!(
+        "pool: n={} {} over_1ms={} over_2ms={} over_5ms={}",
+        lat.len(),
+        summary(&lat),
+        over(&lat, 1),
+        over(&lat, 2),
+        over(&lat, 5),
+    );
+    Ok(())
+}
+
+/// How many of the sorted microseconds exceed `ms` milliseconds.
+fn over(sorted: &[u64], ms: u64) -> usize {
+    sorted.len() - sorted.partition_point(|&l| l <= ms * 1000)
+}
+
+/// `p50_ms=.. p99_ms=.. p999_ms=.. max_ms=..` of sorted microseconds.
+fn summary(sorted: &[u64]) -> String {
+    let ms = |p: f64| percentile(sorted, p) / 1000.0;
+    format!(
+        "p50_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3}",
         ms(50.0),
         ms(99.0),
         ms(99.9),
-        lag.last().copied().unwrap_or(0) as f64 / 1000.0,
-    );
-    Ok(())
+        sorted.last().copied().unwrap_or(0) as f64 / 1000.0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_reads_percentiles_of_microseconds_in_milliseconds() {
+        let lat: Vec<u64> = (1..=1000).collect();
+        assert_eq!(
+            summary(&lat),
+            "p50_ms=0.500 p99_ms=0.990 p999_ms=0.999 max_ms=1.000"
+        );
+    }
+
+    #[test]
+    fn answers_over_a_threshold_are_counted_strictly_above_it() {
+        let lat = [900, 1000, 1001, 2000, 2500, 5000, 5001, 9000];
+        assert_eq!(over(&lat, 1), 6);
+        assert_eq!(over(&lat, 2), 4);
+        assert_eq!(over(&lat, 5), 2);
+        assert_eq!(over(&[], 5), 0);
+    }
 }
