@@ -6,9 +6,13 @@
 -- so threads never send the same request; each thread cycles through its share (only
 -- if the run outlasts the file does a request repeat). Requests are formatted once in
 -- init(), so request() costs a table lookup. WRK_THREADS must equal wrk's -t; PATH_TO
--- (default /texml/voice) sets the path. SID_TAG, when set, is written into every CallSid
--- (`bench-<tag>-...`), so a run against a server that skips signature checks sends calls
--- the database has not seen (a repeated CallSid costs the server less: nothing to write).
+-- (default /texml/voice) sets the path. SID_TAG (letters and digits), when set, is written
+-- into every CallSid (`bench-<tag>0-...`), so a run against a server that skips signature
+-- checks sends calls the database has not seen (a repeated CallSid costs the server less:
+-- nothing to write). With SID_TAG and SID_FRESH_ON_WRAP=1, a thread that outruns its share
+-- sends it again under the next wrap digit (`bench-<tag>1-...`, same length), so no
+-- CallSid repeats for ten passes; the rewrite costs that thread a gsub per request, which
+-- only counts against the server being measured.
 
 local threads = {}
 local counter = 0
@@ -34,7 +38,7 @@ function init(args)
             if tag ~= "" then
                -- Fresh CallSids for this run (unsigned runs only: the signature no
                -- longer matches the body).
-               body = body:gsub("bench%-", "bench-" .. tag .. "-")
+               body = body:gsub("bench%-", "bench-" .. tag .. "0-")
             end
             local headers = {
                ["Content-Type"] = "application/x-www-form-urlencoded",
@@ -49,15 +53,26 @@ function init(args)
    if #reqs == 0 then
       error("no requests read from " .. file)
    end
+   fresh = tag ~= "" and os.getenv("SID_FRESH_ON_WRAP") == "1"
    nreqs = #reqs
+   passes = fresh and 10 or 1
    idx = 0
+   wrap = 0
    sent = 0
 end
 
 function request()
    idx = idx + 1
-   if idx > #reqs then idx = 1 end
+   if idx > #reqs then
+      idx = 1
+      wrap = wrap + 1
+   end
    sent = sent + 1
+   if fresh and wrap > 0 then
+      local from = "bench%-" .. tag .. "0%-"
+      local to = "bench-" .. tag .. tostring(wrap % 10) .. "-"
+      return (reqs[idx]:gsub(from, to))
+   end
    return reqs[idx]
 end
 
@@ -66,7 +81,7 @@ function done(summary, latency, requests)
    local distinct = 0
    for _, t in ipairs(threads) do
       local s = t:get("sent") or 0
-      local n = t:get("nreqs") or 0
+      local n = (t:get("nreqs") or 0) * (t:get("passes") or 1)
       sent_total = sent_total + s
       distinct = distinct + math.min(s, n)
    end
