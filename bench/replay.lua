@@ -11,8 +11,8 @@
 -- checks sends calls the database has not seen (a repeated CallSid costs the server less:
 -- nothing to write). With SID_TAG and SID_FRESH_ON_WRAP=1, a thread that outruns its share
 -- sends it again under the next wrap digit (`bench-<tag>1-...`, same length), so no
--- CallSid repeats for ten passes; the rewrite costs that thread a gsub per request, which
--- only counts against the server being measured.
+-- CallSid repeats for ten passes; the rewrite costs that thread a gsub per request (set
+-- it for every server compared, so each pays the same client cost).
 
 local threads = {}
 local counter = 0
@@ -53,7 +53,11 @@ function init(args)
    if #reqs == 0 then
       error("no requests read from " .. file)
    end
+   if tag ~= "" and not tag:match("^%w+$") then
+      error("SID_TAG must be letters and digits, not " .. tag)
+   end
    fresh = tag ~= "" and os.getenv("SID_FRESH_ON_WRAP") == "1"
+   fresh_from = "bench%-" .. tag .. "0%-"
    nreqs = #reqs
    passes = fresh and 10 or 1
    idx = 0
@@ -69,9 +73,8 @@ function request()
    end
    sent = sent + 1
    if fresh and wrap > 0 then
-      local from = "bench%-" .. tag .. "0%-"
       local to = "bench-" .. tag .. tostring(wrap % 10) .. "-"
-      return (reqs[idx]:gsub(from, to))
+      return (reqs[idx]:gsub(fresh_from, to))
    end
    return reqs[idx]
 end

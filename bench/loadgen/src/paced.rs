@@ -232,23 +232,11 @@ pub async fn timer_lateness(o: &Opts) -> Res<()> {
 
 /// `pool`: the latencies several `paced --latencies` runs wrote (`--files A,B,..`), as one
 /// sample: its percentiles, and how many answers took longer than 1, 2 and 5 ms. A 10 s
-/// round's p99.9 is its 20 slowest answers, so a single stall of the machine decides it;
-/// pooled rounds give the tail more answers to stand on.
+/// round's p99.9 is its 21st slowest answer, so a single stall of the machine decides it;
+/// pooled rounds give the tail more answers to stand on. Rounds where nothing was answered
+/// pool to `n=0` and NaN percentiles, which the caller reports as errors.
 pub fn pool(o: &Opts) -> Res<()> {
-    let mut lat = Vec::new();
-    for path in o.str("files")?.split(',') {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        for line in text.lines() {
-            lat.push(
-                line.parse::<u64>()
-                    .map_err(|e| format!("{path}: {line:?} is not a latency in µs: {e}"))?,
-            );
-        }
-    }
-    if lat.is_empty() {
-        return Err("no latencies in --files".into());
-    }
-    lat.sort_unstable();
+    let lat = read_latencies(o.str("files")?)?;
     println!(
         "pool: n={} {} over_1ms={} over_2ms={} over_5ms={}",
         lat.len(),
@@ -258,6 +246,22 @@ pub fn pool(o: &Opts) -> Res<()> {
         over(&lat, 5),
     );
     Ok(())
+}
+
+/// Every latency (µs, one per line) in the comma-separated files, sorted.
+fn read_latencies(files: &str) -> Res<Vec<u64>> {
+    let mut lat = Vec::new();
+    for path in files.split(',') {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        for line in text.lines() {
+            lat.push(
+                line.parse::<u64>()
+                    .map_err(|e| format!("{path}: {line:?} is not a latency in µs: {e}"))?,
+            );
+        }
+    }
+    lat.sort_unstable();
+    Ok(lat)
 }
 
 /// How many of the sorted microseconds exceed `ms` milliseconds.
@@ -297,5 +301,45 @@ mod tests {
         assert_eq!(over(&lat, 2), 4);
         assert_eq!(over(&lat, 5), 2);
         assert_eq!(over(&[], 5), 0);
+    }
+
+    #[test]
+    fn p99_9_of_three_pooled_rounds_is_the_61st_slowest_answer() {
+        let lat: Vec<u64> = (1..=60_000).collect();
+        assert_eq!(percentile(&lat, 99.9), 59_940.0);
+        assert_eq!(percentile(&lat, 50.0), 30_000.0);
+        assert!(percentile(&[], 99.9).is_nan());
+    }
+
+    #[test]
+    fn pooled_files_are_read_as_one_sorted_sample_and_a_bad_line_is_named() {
+        let dir = std::env::temp_dir().join(format!("loadgen-pool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b, bad, empty) = (
+            dir.join("a.txt"),
+            dir.join("b.txt"),
+            dir.join("bad.txt"),
+            dir.join("empty.txt"),
+        );
+        std::fs::write(&a, "5\n900\n").unwrap();
+        std::fs::write(&b, "7000\n12").unwrap();
+        std::fs::write(&bad, "40\n4.5ms\n").unwrap();
+        std::fs::write(&empty, "").unwrap();
+        let list = |files: &[&std::path::Path]| {
+            files
+                .iter()
+                .map(|f| f.to_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(
+            read_latencies(&list(&[&a, &b])).unwrap(),
+            [5, 12, 900, 7000]
+        );
+        assert_eq!(read_latencies(&list(&[&empty])).unwrap(), Vec::<u64>::new());
+        let err = read_latencies(&list(&[&a, &bad])).unwrap_err();
+        assert!(err.contains("bad.txt") && err.contains("4.5ms"), "{err}");
+        assert!(read_latencies(&list(&[&dir.join("missing.txt")])).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
