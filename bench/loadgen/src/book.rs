@@ -118,14 +118,7 @@ pub async fn run(o: &Opts) -> Res<()> {
     );
 
     // Phase 1: the calls arrive (voice URL) and yield the gather action URLs.
-    let mut pool = Vec::with_capacity(conns);
-    for _ in 0..conns {
-        pool.push(
-            Conn::open(&base.authority)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
+    let pool = Conn::pool(&base.authority, conns).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let t1 = Instant::now();
     let deadline1 = t1 + duration;

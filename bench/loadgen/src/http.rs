@@ -94,6 +94,15 @@ impl Conn {
         Ok(c)
     }
 
+    /// `n` open connections to `authority` (at least one).
+    pub async fn pool(authority: &str, n: usize) -> Result<Vec<Self>, String> {
+        let mut pool = Vec::with_capacity(n.max(1));
+        for _ in 0..n.max(1) {
+            pool.push(Self::open(authority).await.map_err(|e| e.to_string())?);
+        }
+        Ok(pool)
+    }
+
     async fn connect(&mut self) -> io::Result<()> {
         let s = TcpStream::connect(&self.authority).await?;
         s.set_nodelay(true)?;

@@ -147,14 +147,7 @@ pub async fn run(o: &Opts) -> Res<()> {
             requests.len()
         );
     }
-    let mut pool = Vec::with_capacity(conns);
-    for _ in 0..conns {
-        pool.push(
-            Conn::open(&url.authority)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
+    let pool = Conn::pool(&url.authority, conns).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut tasks = Vec::new();
