@@ -324,7 +324,7 @@ mod tests {
             "message-webhook-received-stop.json",
         ] {
             let path = format!(
-                "{}/../shared/telnyx/fixtures/{name}",
+                "{}/tests/fixtures/telnyx/{name}",
                 env!("CARGO_MANIFEST_DIR")
             );
             let hook: Webhook = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();

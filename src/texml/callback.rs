@@ -207,13 +207,11 @@ fn history_from(v: &Value) -> Vec<HistoryMessage> {
 mod tests {
     use super::*;
 
-    const FORM: &[u8] =
-        include_bytes!("../../../shared/telnyx/fixtures/aigather-action-request.form");
+    const FORM: &[u8] = include_bytes!("../../tests/fixtures/telnyx/aigather-action-request.form");
     const EVENT: &str =
-        include_str!("../../../shared/telnyx/fixtures/call-ai-gather-ended.webhook.json");
-    const LEGACY: &str = include_str!(
-        "../../../shared/telnyx/fixtures/aigather-action-request.legacy-doc-example.json"
-    );
+        include_str!("../../tests/fixtures/telnyx/call-ai-gather-ended.webhook.json");
+    const LEGACY: &str =
+        include_str!("../../tests/fixtures/telnyx/aigather-action-request.legacy-doc-example.json");
 
     #[test]
     fn the_documented_form_with_an_envelope_parses() {

@@ -737,9 +737,9 @@ mod tests {
     use proptest::prelude::*;
 
     const FIXTURES: [&str; 3] = [
-        include_str!("../../../shared/telnyx/fixtures/voice-url-response.xml"),
-        include_str!("../../../shared/telnyx/fixtures/aigather-action-response.xml"),
-        include_str!("../../../shared/telnyx/fixtures/aigather-action-response-transfer.xml"),
+        include_str!("../../tests/fixtures/telnyx/voice-url-response.xml"),
+        include_str!("../../tests/fixtures/telnyx/aigather-action-response.xml"),
+        include_str!("../../tests/fixtures/telnyx/aigather-action-response-transfer.xml"),
     ];
 
     /// Asserts that validation fails with a problem mentioning `needle`.

@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 
 use http::{Conn, Url, format_request};
 
-/// The project's published TEST-ONLY seed (`shared/telnyx/fixtures/signed-webhook-example.md`):
+/// The project's published TEST-ONLY seed (`tests/fixtures/telnyx/README.md`):
 /// SHA-256 of "telnyx-texml-research-test-vector-v1". Never a production key.
 const TEST_SEED_HEX: &str = "f5720b7d80d90be95efe5d25e6609c6aabdb5de3988f02fe571fb5b3c7c73782";
 
@@ -419,7 +419,7 @@ async fn load_tenants(o: &Opts) -> Res<()> {
 
 const ACCOUNT_SID: &str = "6a9a7976-012e-45d2-9258-6f5dc68d861e";
 
-/// A voice-URL body shaped like Telnyx's (see shared/telnyx/fixtures/voice-url-request.form).
+/// A voice-URL body shaped like Telnyx's (see tests/fixtures/telnyx/voice-url-request.form).
 fn voice_body(call_sid: &str, from: &str, to: &str) -> String {
     let (sid, f, t) = (form_encode(call_sid), form_encode(from), form_encode(to));
     format!(
