@@ -1,5 +1,5 @@
 //! Command line: `slotline [serve [--demo]]`, `slotline migrate`, `slotline texml check`,
-//! `slotline texml preview`.
+//! `slotline texml preview`, `slotline call`.
 
 use std::path::PathBuf;
 
@@ -28,6 +28,38 @@ pub enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Place a call on a running slotline as Telnyx would and print every turn: what the
+    /// caller hears, what the line asks, what the caller answers, then the booking and the
+    /// texts queued. Exit status 0: booked; 3: ended without a booking; 1: error.
+    Call {
+        /// The number dialled: the tenant's phone_number, e.g. +13125550100.
+        to: String,
+        /// The slotline server (default: http:// and SLOTLINE_LISTEN). Action URLs in its
+        /// answers are followed on this server, whatever its public URL.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// The caller's number.
+        #[arg(long, value_name = "+E164", default_value = "+13125550199")]
+        from: String,
+        /// An answer the caller gives whenever the line asks for FIELD (repeatable). With
+        /// none (and no --yes/--no), each field is asked in the terminal.
+        #[arg(long = "answer", value_name = "FIELD=VALUE")]
+        answers: Vec<String>,
+        /// Say yes when the line asks to confirm a booking.
+        #[arg(long, conflicts_with = "no")]
+        yes: bool,
+        /// Say no when the line asks to confirm a booking.
+        #[arg(long)]
+        no: bool,
+        /// Ed25519 signing key: base64 (or hex) of the 32-byte seed (default: the demo key,
+        /// demo-signing.key beside SLOTLINE_DB).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// The admin token (default: SLOTLINE_ADMIN_TOKEN, else demo-admin.token beside
+        /// SLOTLINE_DB).
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+    },
     /// Check or preview the operator-edited TeXML documents.
     Texml {
         /// What to do with them.

@@ -86,6 +86,10 @@ pub struct Settings {
     pub texml_dir: PathBuf,
     /// SMS worker timing.
     pub sms: SmsTuning,
+    /// `serve --demo` (a command-line flag, not an environment variable): the demo signing
+    /// key beside the database is accepted too, and without `SLOTLINE_ADMIN_TOKEN` the
+    /// admin token is read from (or generated into) the file beside it. See [`crate::demo`].
+    pub demo: bool,
 }
 
 /// A setting that is present but unusable.
@@ -113,6 +117,7 @@ impl Default for Settings {
             messaging_profile_id: None,
             texml_dir: PathBuf::from("texml"),
             sms: SmsTuning::default(),
+            demo: false,
         }
     }
 }

@@ -3,11 +3,13 @@
 
 pub mod agenda;
 pub mod booking;
+pub mod call;
 pub mod calllog;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod directory;
 pub mod domain;
 pub mod error;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use slotline::{
+    call,
     cli::{Cli, Command, PreviewStep, TexmlCommand},
     clock::Clock,
     config::Settings,
@@ -20,12 +21,15 @@ use slotline::{
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Some(Command::Texml { .. })) {
+    if matches!(
+        cli.command,
+        Some(Command::Texml { .. } | Command::Call { .. })
+    ) {
         telemetry::init_for_cli();
     } else {
         telemetry::init();
     }
-    let settings = match Settings::from_env() {
+    let mut settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("slotline: {e}");
@@ -36,7 +40,30 @@ async fn main() -> ExitCode {
         demo: false,
         demo_file: "data/demo-tenant.json".into(),
     }) {
-        Command::Serve { demo, demo_file } => serve(settings, demo.then_some(demo_file)).await,
+        Command::Serve { demo, demo_file } => {
+            settings.demo = demo;
+            serve(settings, demo.then_some(demo_file)).await
+        }
+        Command::Call {
+            to,
+            server,
+            from,
+            answers,
+            yes,
+            no,
+            key_file,
+            token,
+        } => {
+            let request = call::Request {
+                server,
+                from,
+                to,
+                key_file,
+                token,
+            };
+            let confirm = (yes || no).then_some(yes);
+            return place_call(request, &settings, &answers, confirm).await;
+        }
         Command::Migrate => Db::open(&settings.db_path)
             .map(|_| println!("database {} is up to date", settings.db_path.display()))
             .map_err(|e| e.to_string()),
@@ -53,6 +80,40 @@ async fn main() -> ExitCode {
             eprintln!("slotline: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `slotline call`: exit 0 when the call booked, 3 when it ended without a booking, 1 on
+/// an error (with a message saying what to fix).
+async fn place_call(
+    request: call::Request,
+    settings: &Settings,
+    flags: &[String],
+    confirm: Option<bool>,
+) -> ExitCode {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("slotline call: {e}");
+        ExitCode::FAILURE
+    };
+    let opts = match call::Options::resolve(request, settings) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut answers = if flags.is_empty() && confirm.is_none() {
+        call::Answers::Prompted { input: &mut input }
+    } else {
+        match call::Answers::scripted(flags, confirm) {
+            Ok(a) => a,
+            Err(e) => return fail(&e),
+        }
+    };
+    let mut out = std::io::stdout();
+    match call::place(&opts, &mut answers, &mut out).await {
+        Ok(call::Outcome::Booked(_)) => ExitCode::SUCCESS,
+        Ok(call::Outcome::NotBooked) => ExitCode::from(3),
+        Err(e) => fail(&e),
     }
 }
 
@@ -129,14 +190,24 @@ async fn serve(settings: Settings, demo: Option<std::path::PathBuf>) -> Result<(
             Err(e) => return Err(format!("loading the demo tenant: {e}")),
         }
     }
-    announce(&settings, app.addr(), demo_spec.as_ref());
+    announce(
+        &settings,
+        app.addr(),
+        demo_spec.as_ref(),
+        app.state().demo.as_ref(),
+    );
     app.run_until(shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }
 
 /// What an operator needs to know at start: where it listens and what to configure.
-fn announce(s: &Settings, addr: std::net::SocketAddr, demo: Option<&TenantSpec>) {
+fn announce(
+    s: &Settings,
+    addr: std::net::SocketAddr,
+    demo: Option<&TenantSpec>,
+    files: Option<&slotline::demo::Demo>,
+) {
     let base = &s.public_url;
     println!(
         "slotline {} listening on http://{addr}",
@@ -159,6 +230,9 @@ fn announce(s: &Settings, addr: std::net::SocketAddr, demo: Option<&TenantSpec>)
             t.name, t.slug, t.phone_number
         );
     }
+    if let (Some(t), Some(files)) = (demo, files) {
+        announce_demo(s, addr, t, files);
+    }
     if s.insecure_skip_signatures {
         tracing::warn!(
             "SLOTLINE_INSECURE_SKIP_SIGNATURES=1: Telnyx signatures are NOT checked. Anyone can post to /texml/*. Development only; never run like this in production."
@@ -166,12 +240,12 @@ fn announce(s: &Settings, addr: std::net::SocketAddr, demo: Option<&TenantSpec>)
         eprintln!(
             "WARNING: signature checks are OFF (SLOTLINE_INSECURE_SKIP_SIGNATURES=1). Development only."
         );
-    } else if s.telnyx_public_key.is_none() {
+    } else if s.telnyx_public_key.is_none() && files.is_none() {
         tracing::warn!(
             "TELNYX_PUBLIC_KEY is not set: every /texml/* request will be refused with 403. Copy the public key from the Telnyx portal (Keys & Credentials → Public Key)."
         );
     }
-    if s.admin_token.is_none() {
+    if s.admin_token.is_none() && files.is_none() {
         tracing::warn!(
             "SLOTLINE_ADMIN_TOKEN is not set: the admin API (/tenants) answers 503 until you set one."
         );
@@ -182,6 +256,45 @@ fn announce(s: &Settings, addr: std::net::SocketAddr, demo: Option<&TenantSpec>)
         );
         eprintln!("NOTE: SMS dry run (TELNYX_API_KEY not set): texts are recorded, not sent.");
     }
+}
+
+/// Demo mode's part of the banner: which key signs, where the admin token is, how to call.
+fn announce_demo(
+    s: &Settings,
+    addr: std::net::SocketAddr,
+    tenant: &TenantSpec,
+    files: &slotline::demo::Demo,
+) {
+    let key = files.key_path.display();
+    let created = if files.key_created {
+        " (created now)"
+    } else {
+        ""
+    };
+    let also = if s.telnyx_public_key.is_some() {
+        ", and TELNYX_PUBLIC_KEY's"
+    } else {
+        ""
+    };
+    println!("  demo mode:         signatures ON; accepted: the demo key {key}{created}{also}");
+    match (&files.token, &files.token_path) {
+        (Some(token), Some(path)) if files.token_created => println!(
+            "  admin token:       {}   (new; saved in {}, shown only this once)",
+            token.expose(),
+            path.display()
+        ),
+        (Some(_), Some(path)) => println!("  admin token:       in {}", path.display()),
+        _ => println!("  admin token:       SLOTLINE_ADMIN_TOKEN"),
+    }
+    let server = if addr.to_string() == s.listen {
+        String::new()
+    } else {
+        format!("--server http://{addr} ")
+    };
+    println!(
+        "  try a call:        cargo run --release -- call {server}{}   (in another shell; --answer FIELD=VALUE answers without prompts)",
+        tenant.phone_number
+    );
 }
 
 async fn shutdown_signal() {

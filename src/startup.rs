@@ -11,6 +11,7 @@ use crate::{
     clock::Clock,
     config::Settings,
     db::{self, Db},
+    demo::{self, Demo},
     directory::Directory,
     domain::TenantSpec,
     serve::{self, Serving},
@@ -61,6 +62,8 @@ pub struct State {
     pub outbox: Arc<Notify>,
     /// The Messaging API client; `None` (no `TELNYX_API_KEY`) means dry run.
     pub messaging: Option<MessagingClient>,
+    /// Demo mode's key and token files (`serve --demo` only).
+    pub demo: Option<Demo>,
 }
 
 /// Why slotline could not start.
@@ -72,6 +75,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Db(#[from] db::DbError),
+    /// Demo mode's key or token file could not be read or written.
+    #[error("demo mode: {0}")]
+    Demo(#[from] demo::DemoError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -91,13 +97,25 @@ pub struct Application {
 }
 
 impl AppState {
-    /// Opens the database and prepares keys, without binding anything.
-    pub fn new(settings: Settings, clock: Clock) -> Result<Self, StartError> {
-        let verifier = Verifier::new(
+    /// Opens the database and prepares keys, without binding anything. In demo mode this
+    /// creates the demo key and token beside the database on first start.
+    pub fn new(mut settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        let mut verifier = Verifier::new(
             settings.telnyx_public_key.as_deref(),
             settings.insecure_skip_signatures,
         )
         .map_err(|e| StartError::Config(e.to_string()))?;
+        let demo = if settings.demo {
+            let dir = demo::dir_for(&settings.db_path);
+            let demo = demo::load_or_create(&dir, settings.admin_token.is_none())?;
+            verifier = verifier.also_accepting(demo.public_key);
+            if settings.admin_token.is_none() {
+                settings.admin_token = demo.token.clone();
+            }
+            Some(demo)
+        } else {
+            None
+        };
         let db = Db::open(&settings.db_path)?;
         let secret = match &settings.url_secret {
             Some(s) => s.expose().to_string(),
@@ -137,6 +155,7 @@ impl AppState {
             started: Instant::now(),
             outbox: Arc::new(Notify::new()),
             messaging,
+            demo,
         })))
     }
 }

@@ -15,7 +15,7 @@ use slotline::{
 };
 use tokio::sync::oneshot;
 
-/// The fixtures' TEST-ONLY Ed25519 seed (see shared/telnyx/fixtures/signed-webhook-example.md).
+/// The fixtures' TEST-ONLY Ed25519 seed (see tests/fixtures/telnyx/README.md).
 pub const FIXTURE_SEED_HEX: &str =
     "f5720b7d80d90be95efe5d25e6609c6aabdb5de3988f02fe571fb5b3c7c73782";
 /// Its public key, as TELNYX_PUBLIC_KEY would hold it.
@@ -28,7 +28,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// A fixture file's exact bytes.
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/telnyx/fixtures")
+        .join("tests/fixtures/telnyx")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -82,6 +82,9 @@ pub struct Options {
     pub db_path: Option<PathBuf>,
     /// Send attempts before a text fails.
     pub sms_max_attempts: u32,
+    /// Run as `serve --demo` does: the demo key beside the database is accepted too, and
+    /// without `admin_token` the token comes from the file beside it.
+    pub demo_mode: bool,
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -97,6 +100,7 @@ impl Default for Options {
             messaging_api: None,
             db_path: None,
             sms_max_attempts: 4,
+            demo_mode: false,
         }
     }
 }
@@ -150,6 +154,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
             connect_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_millis(700),
         },
+        demo: opts.demo_mode,
         ..Settings::default()
     };
     let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());

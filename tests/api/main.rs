@@ -4,6 +4,7 @@
 mod admin;
 mod booking;
 mod call;
+mod call_cli;
 mod fake_telnyx;
 mod helpers;
 mod signatures;
