@@ -62,7 +62,8 @@ impl CallLog {
             db,
         });
         let log = Self { shared };
-        let task = tokio::spawn(log.clone().write_batches());
+        let writer = log.clone();
+        let task = crate::supervise::spawn("call log", move || writer.clone().write_batches());
         (log, task)
     }
 

@@ -86,6 +86,10 @@ pub struct Settings {
     pub texml_dir: PathBuf,
     /// SMS worker timing.
     pub sms: SmsTuning,
+    /// How long a Telnyx request may take (`SLOTLINE_REQUEST_DEADLINE_MS`): Telnyx waits
+    /// about 2 s before it retries or fails over. Past it the caller hears the apology (and
+    /// is handed to the tenant's human), and nothing the request started is committed.
+    pub request_deadline: Duration,
     /// `serve --demo` (a command-line flag, not an environment variable): the demo signing
     /// key beside the database is accepted too, and without `SLOTLINE_ADMIN_TOKEN` the
     /// admin token is read from (or generated into) the file beside it. See [`crate::demo`].
@@ -117,6 +121,7 @@ impl Default for Settings {
             messaging_profile_id: None,
             texml_dir: PathBuf::from("texml"),
             sms: SmsTuning::default(),
+            request_deadline: Duration::from_millis(1500),
             demo: false,
         }
     }
@@ -175,6 +180,20 @@ impl Settings {
         if let Some(v) = get("SLOTLINE_TEXML_DIR") {
             s.texml_dir = PathBuf::from(v);
         }
+        if let Some(v) = get("SLOTLINE_REQUEST_DEADLINE_MS") {
+            s.request_deadline = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (100..=10_000).contains(ms))
+                .map(Duration::from_millis)
+                .ok_or_else(|| ConfigError {
+                    variable: "SLOTLINE_REQUEST_DEADLINE_MS",
+                    message: format!(
+                        "{v:?} must be whole milliseconds from 100 to 10000 (Telnyx waits about 2000)"
+                    ),
+                })?;
+        }
         Ok(s)
     }
 }
@@ -212,6 +231,20 @@ mod tests {
     fn a_relative_public_url_is_refused() {
         let err = settings(&[("SLOTLINE_PUBLIC_URL", "booking.example.com")]).unwrap_err();
         assert_eq!(err.variable, "SLOTLINE_PUBLIC_URL");
+    }
+
+    #[test]
+    fn the_request_deadline_is_read_in_milliseconds_and_bounded() {
+        assert_eq!(
+            settings(&[]).unwrap().request_deadline,
+            Duration::from_millis(1500)
+        );
+        let s = settings(&[("SLOTLINE_REQUEST_DEADLINE_MS", "900")]).unwrap();
+        assert_eq!(s.request_deadline, Duration::from_millis(900));
+        for bad in ["0", "fast", "60000"] {
+            let err = settings(&[("SLOTLINE_REQUEST_DEADLINE_MS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "SLOTLINE_REQUEST_DEADLINE_MS");
+        }
     }
 
     #[test]

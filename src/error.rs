@@ -39,6 +39,9 @@ pub enum AppError {
         "the admin API is disabled: set SLOTLINE_ADMIN_TOKEN to a long random string and restart slotline"
     )]
     AdminDisabled,
+    /// 503: the database cannot take the write now (its queue is full); try again.
+    #[error("{0}")]
+    Busy(String),
     /// 500: something broke inside; details are in the log.
     #[error("internal error; see the server log")]
     Internal(String),
@@ -70,6 +73,7 @@ impl From<DbError> for AppError {
                     message: message.into(),
                 }
             }
+            e @ (DbError::Overloaded | DbError::Deadline) => AppError::Busy(e.to_string()),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -83,7 +87,7 @@ impl ResponseError for AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::AdminDisabled => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::AdminDisabled | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

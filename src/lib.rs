@@ -19,6 +19,7 @@ pub mod serve;
 pub mod signature;
 pub mod sms;
 pub mod startup;
+pub mod supervise;
 pub mod telemetry;
 pub mod texml;
 pub mod token;

@@ -17,6 +17,7 @@ use crate::{
     serve::{self, Serving},
     signature::Verifier,
     sms::{self, MessagingClient, client::Timeouts},
+    supervise,
     texml::docs::{Library, cards::Cards},
     token::TokenSigner,
 };
@@ -214,7 +215,8 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let serving = Serving::start(&self.listener, &self.state, serve::thread_count())?;
         drop(self.listener);
-        let upkeep = tokio::spawn(housekeeping(self.state.clone()));
+        let state = self.state.clone();
+        let upkeep = supervise::spawn("housekeeping", move || housekeeping(state.clone()));
         let (stop_worker, worker_stop) = watch::channel(false);
         let worker = sms::outbox::spawn(self.state.clone(), worker_stop);
         let (calls, db) = (self.state.calls.clone(), self.state.db.clone());

@@ -5,9 +5,12 @@
 //! writer at a time anyway; queueing in-process avoids its busy handler (which sleeps in
 //! steps of up to 100 ms when writers collide) and a pile of blocked threads. The writer
 //! never checkpoints the WAL itself: [`Db::checkpoint`] does, off the commit path.
+//! The writer's queue is bounded and fails fast when full, and inside a request's
+//! [`deadline::scope`] no write commits after the deadline.
 
 pub mod appointments;
 pub mod calls;
+pub mod deadline;
 pub mod documents;
 pub mod messaging;
 mod migrations;
@@ -42,7 +45,19 @@ pub enum DbError {
     /// A stored value no longer parses (the database was edited by hand).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The request's deadline passed before its write committed; nothing was written.
+    #[error("the request's deadline passed before the database answered; nothing was written")]
+    Deadline,
+    /// The writer's queue is full (the disk or a lock is holding writes up).
+    #[error("the database write queue is full ({WRITE_QUEUE} waiting); try again shortly")]
+    Overloaded,
 }
+
+/// Most write jobs that may wait for the writer thread; beyond it writes fail at once
+/// rather than pile up in memory behind a stalled disk or an outside lock.
+pub const WRITE_QUEUE: usize = 4096;
+/// How long SQLite waits for a lock held by another process, outside request deadlines.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A job for the writer thread.
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -51,13 +66,13 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
-    writer: mpsc::Sender<Job>,
+    writer: mpsc::SyncSender<Job>,
 }
 
 /// Runs write jobs one after another on `conn` until every `Db` is dropped. A job that
 /// panics rolls its transaction back as it unwinds; the thread carries on.
-fn spawn_writer(mut conn: Connection) -> std::io::Result<mpsc::Sender<Job>> {
-    let (tx, rx) = mpsc::channel::<Job>();
+fn spawn_writer(mut conn: Connection) -> std::io::Result<mpsc::SyncSender<Job>> {
+    let (tx, rx) = mpsc::sync_channel::<Job>(WRITE_QUEUE);
     std::thread::Builder::new()
         .name("slotline-writer".into())
         .spawn(move || {
@@ -72,7 +87,7 @@ fn spawn_writer(mut conn: Connection) -> std::io::Result<mpsc::Sender<Job>> {
 
 /// Applied to every new pooled connection.
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
@@ -104,21 +119,49 @@ impl Db {
         Ok(Self { pool, writer })
     }
 
-    /// Runs `f` on the writer thread; writes queue here in arrival order.
+    /// Runs `f` on the writer thread; writes queue here in arrival order. Inside a request's
+    /// [`deadline::scope`], `f` does not start after the deadline, SQLite waits for an
+    /// outside lock only until then, and a COMMIT after it is rolled back
+    /// ([`DbError::Deadline`]); a commit already under way at the deadline is waited for.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
-        let (done, result) = tokio::sync::oneshot::channel();
-        self.writer
-            .send(Box::new(move |c| {
+        let (done, mut result) = tokio::sync::oneshot::channel();
+        let Some(deadline) = deadline::current() else {
+            self.enqueue(Box::new(move |c| {
                 let _ = done.send(f(c));
-            }))
-            .map_err(|_| DbError::Join("the writer thread has stopped".into()))?;
-        result
-            .await
-            .map_err(|_| DbError::Join("a database write panicked".into()))?
+            }))?;
+            return result
+                .await
+                .map_err(|_| DbError::Join("a database write panicked".into()))?;
+        };
+        let ticket = deadline::Ticket::new(deadline);
+        let job_ticket = ticket.clone();
+        self.enqueue(Box::new(move |c| {
+            let _ = done.send(run_bounded(c, &job_ticket, f));
+        }))?;
+        let gone = || DbError::Join("a database write panicked".into());
+        tokio::select! {
+            r = &mut result => r.map_err(|_| gone())?,
+            () = tokio::time::sleep_until(deadline.into()) => {
+                if ticket.abandon() {
+                    Err(DbError::Deadline)
+                } else {
+                    result.await.map_err(|_| gone())?
+                }
+            }
+        }
+    }
+
+    fn enqueue(&self, job: Job) -> Result<(), DbError> {
+        self.writer.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => DbError::Overloaded,
+            mpsc::TrySendError::Disconnected(_) => {
+                DbError::Join("the writer thread has stopped".into())
+            }
+        })
     }
 
     /// Copies committed pages from the WAL into the database file without blocking writers
@@ -138,8 +181,13 @@ impl Db {
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let deadline = deadline::current();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
+            let mut conn = match deadline {
+                Some(d) if deadline::remaining(d).is_zero() => return Err(DbError::Deadline),
+                Some(d) => pool.get_timeout(deadline::remaining(d))?,
+                None => pool.get()?,
+            };
             f(&mut conn)
         })
         .await
@@ -155,6 +203,28 @@ impl Db {
     ) -> Result<T, DbError> {
         let mut conn = self.pool.get()?;
         f(&mut conn)
+    }
+}
+
+/// Runs one write job under its request's deadline (see [`Db::write`]).
+fn run_bounded<T>(
+    conn: &mut Connection,
+    ticket: &deadline::Ticket,
+    f: impl FnOnce(&mut Connection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    if !ticket.start() {
+        return Err(DbError::Deadline);
+    }
+    let hook = ticket.clone();
+    conn.commit_hook(Some(move || !hook.may_commit()))?;
+    conn.busy_timeout(deadline::remaining(ticket.deadline()).max(Duration::from_millis(1)))?;
+    let result = f(conn);
+    conn.commit_hook(None::<fn() -> bool>)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    match result {
+        // The hook refused the commit (or the lock wait ran out with the deadline).
+        Err(_) if ticket.is_abandoned() => Err(DbError::Deadline),
+        other => other,
     }
 }
 
@@ -175,4 +245,111 @@ pub(crate) fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
         rusqlite::Error::SqliteFailure(f, _)
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        (dir, db)
+    }
+
+    async fn count(db: &Db) -> i64 {
+        db.run(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap()
+    }
+
+    async fn with_table() -> (tempfile::TempDir, Db) {
+        let (dir, db) = db();
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER)")?))
+            .await
+            .unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn a_write_that_cannot_commit_by_the_deadline_writes_nothing() {
+        let (_dir, db) = with_table().await;
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let result = deadline::scope(
+            deadline,
+            db.write(|c| {
+                let tx = c.transaction()?;
+                tx.execute("INSERT INTO t VALUES (1)", [])?;
+                std::thread::sleep(Duration::from_millis(120));
+                tx.commit()?;
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(matches!(result, Err(DbError::Deadline)), "{result:?}");
+        assert_eq!(count(&db).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_write_queued_behind_a_stall_is_never_run_once_its_caller_has_gone() {
+        let (_dir, db) = with_table().await;
+        let stall = db.write(|_| {
+            std::thread::sleep(Duration::from_millis(150));
+            Ok(())
+        });
+        let late = deadline::scope(
+            Instant::now() + Duration::from_millis(30),
+            db.write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?)),
+        );
+        let (stalled, late) = tokio::join!(stall, late);
+        stalled.unwrap();
+        assert!(matches!(late, Err(DbError::Deadline)), "{late:?}");
+        // Anything queued has run by the time this later write is answered.
+        db.write(|_| Ok(())).await.unwrap();
+        assert_eq!(count(&db).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_write_within_its_deadline_commits() {
+        let (_dir, db) = with_table().await;
+        deadline::scope(
+            Instant::now() + Duration::from_secs(30),
+            db.write(|c| Ok(c.execute("INSERT INTO t VALUES (3)", [])?)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(count(&db).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_write_queue_refuses_at_once() {
+        let (_dir, db) = with_table().await;
+        let (release, wait) = mpsc::channel::<()>();
+        db.enqueue(Box::new(move |_| {
+            let _ = wait.recv();
+        }))
+        .unwrap();
+        // The writer holds the blocking job; fill the queue behind it.
+        let mut queued = 0;
+        while db.enqueue(Box::new(|_| {})).is_ok() {
+            queued += 1;
+            assert!(queued <= WRITE_QUEUE + 1, "the queue never filled");
+        }
+        // One fewer when the writer had not taken the blocking job off the queue yet.
+        assert!(queued >= WRITE_QUEUE - 1, "{queued}");
+        assert!(matches!(
+            db.enqueue(Box::new(|_| {})),
+            Err(DbError::Overloaded)
+        ));
+        release.send(()).unwrap();
+        // Once the writer drains the queue, writes are taken again.
+        for _ in 0..500 {
+            match db.write(|_| Ok(())).await {
+                Err(DbError::Overloaded) => tokio::time::sleep(Duration::from_millis(10)).await,
+                other => return other.unwrap(),
+            }
+        }
+        panic!("the queue never drained");
+    }
 }

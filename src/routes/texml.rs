@@ -1,5 +1,8 @@
 //! Telnyx-facing TeXML routes. Each takes [`Verified`] (403 without a good signature) and
-//! always answers TeXML with HTTP 200: an internal failure becomes the apology document.
+//! always answers TeXML with HTTP 200: an internal failure becomes the apology document,
+//! which hands the call to the tenant's human when it has one. Each request runs under
+//! the request deadline (`SLOTLINE_REQUEST_DEADLINE_MS`), so a slow database ends in that
+//! answer in time, and a booking the caller was not told about is never committed.
 
 use poem::{
     handler,
@@ -7,32 +10,56 @@ use poem::{
     web::{Data, Path, Query},
 };
 use serde::Deserialize;
+use std::{sync::Arc, time::Instant};
 
 use crate::{
+    db::deadline,
     flow::{self, FlowError},
     signature::Verified,
     startup::AppState,
     texml::{
         Texml, callback,
-        docs::{is_valid_name, render::DocValues},
+        docs::{cards::Card, is_valid_name, render::DocValues},
     },
 };
 
-fn or_apology(result: Result<Texml, FlowError>) -> Texml {
+/// The answer, or on failure the apology: with a `<Dial>` to the tenant's transfer number
+/// when the tenant is known (from memory: no database on this path).
+fn or_apology(result: Result<Texml, FlowError>, tenant: Option<Arc<Card>>) -> Texml {
     result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "TeXML request failed; answered with an apology");
-        Texml::apology(None, "")
+        tracing::error!(error = %e, tenant = tenant.as_ref().map(|c| c.id), "TeXML request failed; answered with an apology");
+        match &tenant {
+            Some(card) => Texml::apology(card.transfer_number.as_deref(), &card.phone_number),
+            None => Texml::apology(None, ""),
+        }
     })
+}
+
+/// Runs `fut` under the request deadline.
+async fn in_time<T>(state: &AppState, fut: impl std::future::Future<Output = T>) -> T {
+    let deadline = Instant::now() + state.settings.request_deadline;
+    deadline::scope(deadline, fut).await
 }
 
 /// `POST /texml/voice`: the call arrives.
 #[handler]
 pub async fn voice(state: Data<&AppState>, body: Verified) -> Texml {
-    let result = match body.form::<flow::voice::VoiceRequest>() {
-        Ok(req) => flow::voice::answer(&state, req).await,
-        Err(e) => Err(FlowError::BadRequest(format!("voice request: {e}"))),
-    };
-    or_apology(result)
+    match body.form::<flow::voice::VoiceRequest>() {
+        Ok(req) => {
+            let tenant = req.to.as_deref().and_then(|to| {
+                let number = crate::domain::PhoneNumber::parse(to).ok()?;
+                state.cards.by_number(number.as_str())
+            });
+            or_apology(
+                in_time(&state, flow::voice::answer(&state, req)).await,
+                tenant,
+            )
+        }
+        Err(e) => or_apology(
+            Err(FlowError::BadRequest(format!("voice request: {e}"))),
+            None,
+        ),
+    }
 }
 
 /// The state token in the action URL.
@@ -51,7 +78,7 @@ pub async fn gather(
 ) -> poem::Result<Texml> {
     let cb = match callback::parse(&body.body, body.is_json) {
         Ok(cb) => cb,
-        Err(e) => return Ok(or_apology(Err(FlowError::BadRequest(e.to_string())))),
+        Err(e) => return Ok(or_apology(Err(FlowError::BadRequest(e.to_string())), None)),
     };
     let now = state.clock.now().as_second();
     let claims = state
@@ -61,7 +88,9 @@ pub async fn gather(
             tracing::warn!(reason = %e, "refused a gather callback");
             poem::Error::from_string(e.to_string(), StatusCode::FORBIDDEN)
         })?;
-    Ok(or_apology(flow::gather::answer(&state, claims, cb).await))
+    let tenant = state.cards.by_id(claims.tenant_id);
+    let answer = in_time(&state, flow::gather::answer(&state, claims, cb)).await;
+    Ok(or_apology(answer, tenant))
 }
 
 /// `GET|POST /texml/doc/{tenant}/fallback`: the TeXML application's fallback URL. Served
@@ -86,7 +115,7 @@ pub async fn fallback(state: Data<&AppState>, Path(tenant): Path<String>) -> Tex
 /// `POST /texml/status`: call progress, stored for stats; acknowledged with an empty document.
 #[handler]
 pub async fn status(state: Data<&AppState>, body: Verified) -> Texml {
-    if let Err(e) = flow::status::record(&state, &body).await {
+    if let Err(e) = in_time(&state, flow::status::record(&state, &body)).await {
         // Telnyx retries non-200 answers at the fallback URL; a lost stat is not worth that.
         tracing::error!(error = %e, "could not record a status callback");
     }

@@ -305,17 +305,20 @@ impl Library {
     /// second is fast enough for an operator's edit.
     pub fn spawn_watcher(&self) {
         let lib = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(POLL_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let lib = lib.clone();
-                if tokio::task::spawn_blocking(move || lib.scan())
-                    .await
-                    .is_err()
-                {
-                    tracing::error!("scanning the TeXML documents failed");
+        crate::supervise::spawn("document watcher", move || {
+            let lib = lib.clone();
+            async move {
+                let mut tick = tokio::time::interval(POLL_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let lib = lib.clone();
+                    if tokio::task::spawn_blocking(move || lib.scan())
+                        .await
+                        .is_err()
+                    {
+                        tracing::error!("scanning the TeXML documents failed");
+                    }
                 }
             }
         });

@@ -17,6 +17,9 @@ use templates::SayDoc;
 /// Said when slotline cannot continue the call for an internal reason.
 pub const APOLOGY: &str = "Sorry, we are having technical trouble and cannot book right now. Please call again later. Goodbye.";
 
+/// Said instead when the call can be handed to the tenant's human.
+pub const APOLOGY_HANDOFF: &str = "Sorry, we are having technical trouble with bookings. Let me connect you with someone from the team.";
+
 /// Last resort if even the apology template failed to render (it cannot, but a phone line
 /// must never go silent on a bug).
 const STATIC_APOLOGY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response>\n  <Say>Sorry, we are having technical trouble. Please call again later.</Say>\n  <Hangup/>\n</Response>";
@@ -41,7 +44,11 @@ impl Texml {
     pub fn apology(transfer: Option<&str>, caller_id: &str) -> Self {
         Self::render(&SayDoc {
             voice: None,
-            message: APOLOGY,
+            message: if transfer.is_some() {
+                APOLOGY_HANDOFF
+            } else {
+                APOLOGY
+            },
             transfer,
             caller_id,
         })

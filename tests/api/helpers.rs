@@ -85,6 +85,8 @@ pub struct Options {
     /// Run as `serve --demo` does: the demo key beside the database is accepted too, and
     /// without `admin_token` the token comes from the file beside it.
     pub demo_mode: bool,
+    /// `SLOTLINE_REQUEST_DEADLINE_MS`.
+    pub request_deadline: Duration,
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -101,6 +103,7 @@ impl Default for Options {
             db_path: None,
             sms_max_attempts: 4,
             demo_mode: false,
+            request_deadline: Duration::from_millis(1500),
         }
     }
 }
@@ -155,6 +158,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
             request_timeout: Duration::from_millis(700),
         },
         demo: opts.demo_mode,
+        request_deadline: opts.request_deadline,
         ..Settings::default()
     };
     let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());
@@ -218,8 +222,28 @@ pub fn voice_body(call_sid: &str, from: &str, to: &str) -> String {
 
 /// A gather-callback body carrying `result` in the documented `{status, result}` envelope.
 pub fn gather_body(call_sid: &str, result: &Value) -> String {
+    gather_body_with_history(
+        call_sid,
+        result,
+        &[
+            ("assistant", "What can I book for you?"),
+            ("user", "A haircut please"),
+        ],
+    )
+}
+
+/// [`gather_body`] with the conversation `history` as (role, content).
+pub fn gather_body_with_history(
+    call_sid: &str,
+    result: &Value,
+    history: &[(&str, &str)],
+) -> String {
     let envelope = serde_json::json!({"status": "valid", "result": result});
-    let history = STANDARD.encode(r#"[{"role":"assistant","content":"What can I book for you?"},{"role":"user","content":"A haircut please"}]"#);
+    let history: Vec<Value> = history
+        .iter()
+        .map(|(role, content)| serde_json::json!({"role": role, "content": content}))
+        .collect();
+    let history = STANDARD.encode(Value::Array(history).to_string());
     form(&[
         ("AccountSid", "6a9a7976-012e-45d2-9258-6f5dc68d861e"),
         ("CallSid", call_sid),

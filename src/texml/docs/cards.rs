@@ -19,6 +19,10 @@ pub struct Card {
     pub slug: String,
     /// Placeholder values every step knows.
     pub values: DocValues,
+    /// The tenant's line (the caller id of a hand-off).
+    pub phone_number: String,
+    /// Where a failed call is handed, if the tenant has a human.
+    pub transfer_number: Option<String>,
 }
 
 /// Every tenant's card, by slug; cheap to clone.
@@ -36,6 +40,11 @@ impl Cards {
                     id,
                     slug: spec.slug.clone(),
                     values: DocValues::for_tenant(spec),
+                    phone_number: spec.phone_number.as_str().to_string(),
+                    transfer_number: spec
+                        .transfer_number
+                        .as_ref()
+                        .map(|n| n.as_str().to_string()),
                 }),
             );
         }
@@ -46,6 +55,18 @@ impl Cards {
         if let Ok(mut map) = self.0.write() {
             map.retain(|_, c| c.id != id);
         }
+    }
+
+    /// The card of tenant `id` (for answers that must not touch the database).
+    pub fn by_id(&self, id: i64) -> Option<Arc<Card>> {
+        let map = self.0.read().ok()?;
+        map.values().find(|c| c.id == id).cloned()
+    }
+
+    /// The card of the tenant whose line is `number` (E.164).
+    pub fn by_number(&self, number: &str) -> Option<Arc<Card>> {
+        let map = self.0.read().ok()?;
+        map.values().find(|c| c.phone_number == number).cloned()
     }
 
     /// The card of the tenant whose slug (or numeric id) is `key`.
