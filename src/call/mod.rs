@@ -516,7 +516,9 @@ impl<'a> Line<'a> {
         out: &mut dyn Write,
     ) -> Result<Outcome, CallError> {
         let id = tenant["id"].to_string();
-        let appointments = self.admin(&format!("/tenants/{id}/appointments")).await?;
+        let appointments = self
+            .admin(&format!("/tenants/{id}/appointments?call_sid={call_sid}"))
+            .await?;
         let booked = appointments
             .as_array()
             .into_iter()
@@ -567,7 +569,11 @@ impl<'a> Line<'a> {
     async fn texts_for(&self, id: &str, booked: Option<&Value>) -> Result<Vec<Value>, CallError> {
         let deadline = std::time::Instant::now() + TEXTS_SETTLE;
         loop {
-            let all = self.admin(&format!("/tenants/{id}/messages")).await?;
+            let path = match booked {
+                Some(a) => format!("/tenants/{id}/messages?appointment={}", a["id"]),
+                None => format!("/tenants/{id}/messages"),
+            };
+            let all = self.admin(&path).await?;
             let now = jiff::Timestamp::now();
             let mut mine: Vec<Value> = all
                 .as_array()

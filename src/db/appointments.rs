@@ -433,13 +433,49 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<AppointmentRow> {
     })
 }
 
-/// The tenant's appointments (not expired holds), soonest first.
-pub fn list(conn: &Connection, tenant_id: i64, now: i64) -> Result<Vec<AppointmentRow>, DbError> {
+/// Which of a tenant's appointments to list, and how many.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only those starting at or after this instant (Unix seconds).
+    pub from: Option<i64>,
+    /// Only those starting before this instant.
+    pub to: Option<i64>,
+    /// Only the one(s) booked on this call.
+    pub call_sid: Option<String>,
+    /// Keyset cursor: only those after this (start, id), in list order.
+    pub after: Option<(i64, i64)>,
+    /// Most rows answered.
+    pub limit: usize,
+}
+
+/// The tenant's appointments (not expired holds), soonest first, one page of them.
+pub fn list(
+    conn: &Connection,
+    tenant_id: i64,
+    now: i64,
+    q: &ListQuery,
+) -> Result<Vec<AppointmentRow>, DbError> {
+    let (after_start, after_id) = q.after.unwrap_or((i64::MIN, i64::MIN));
     let mut stmt = conn.prepare_cached(&format!(
         "{SELECT_ROW} WHERE a.tenant_id = ?1 AND NOT (a.status = 'held' AND a.hold_expires_at <= ?2)
-         ORDER BY a.start_at, a.id"
+           AND (?3 IS NULL OR a.start_at >= ?3) AND (?4 IS NULL OR a.start_at < ?4)
+           AND (?5 IS NULL OR a.call_sid = ?5)
+           AND (a.start_at, a.id) > (?6, ?7)
+         ORDER BY a.start_at, a.id LIMIT ?8"
     ))?;
-    let rows = stmt.query_map(params![tenant_id, now], row)?;
+    let rows = stmt.query_map(
+        params![
+            tenant_id,
+            now,
+            q.from,
+            q.to,
+            q.call_sid,
+            after_start,
+            after_id,
+            q.limit as i64
+        ],
+        row,
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

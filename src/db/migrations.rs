@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_wording.sql"),
     include_str!("migrations/0003_sms.sql"),
+    include_str!("migrations/0006_hot_path_indexes.sql"),
 ];
 
 /// Brings the database to the newest version; a database newer than this binary is refused.
@@ -34,6 +35,54 @@ pub fn apply(conn: &mut Connection) -> Result<(), DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The query plan of `sql`, one detail per line.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let count = stmt.parameter_count();
+        let params: Vec<rusqlite::types::Value> =
+            (0..count).map(|_| rusqlite::types::Value::Null).collect();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn the_hot_writes_use_an_index_instead_of_scanning() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        for (sql, index) in [
+            (
+                "UPDATE outbox SET status = 'cancelled' WHERE appointment_id = ?1 AND status = 'queued' AND kind IN ('confirmation', 'reminder')",
+                "outbox_by_appointment",
+            ),
+            (
+                "UPDATE outbox SET status = 'skipped' WHERE to_number = ?1 AND status = 'queued' AND (?2 IS NULL OR messaging_profile_id IS NULL OR messaging_profile_id = ?2)",
+                "outbox_by_recipient",
+            ),
+            (
+                "DELETE FROM appointments WHERE status = 'held' AND hold_expires_at <= ?1",
+                "appointments_held",
+            ),
+            (
+                "SELECT id FROM appointments WHERE tenant_id = ?1 AND customer_phone = ?2 AND status = 'booked' AND start_at > ?3 ORDER BY start_at LIMIT 1",
+                "appointments_by_customer",
+            ),
+            (
+                "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL AND started_at > ?1",
+                "calls_open",
+            ),
+        ] {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.contains(index) && !plan.contains("SCAN"),
+                "{sql}\n{plan}"
+            );
+        }
+    }
 
     #[test]
     fn migrations_apply_once_and_set_the_version() {

@@ -435,14 +435,35 @@ pub struct OutboxRow {
     pub updated_at: i64,
 }
 
-/// The tenant's texts, newest first (at most `limit`).
-pub fn list(conn: &Connection, tenant_id: i64, limit: usize) -> Result<Vec<OutboxRow>, DbError> {
+/// Which of a tenant's texts to list, and how many.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only the texts about this appointment.
+    pub appointment_id: Option<i64>,
+    /// Keyset cursor: only those after this (due, id), in list order (newest first).
+    pub before: Option<(i64, i64)>,
+    /// Most rows answered.
+    pub limit: usize,
+}
+
+/// The tenant's texts, newest first, one page of them.
+pub fn list(conn: &Connection, tenant_id: i64, q: &ListQuery) -> Result<Vec<OutboxRow>, DbError> {
+    let (before_due, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
     let mut stmt = conn.prepare_cached(
         "SELECT id, appointment_id, kind, to_number, from_number, status, attempts, due_at,
                 last_error, telnyx_message_id, text, created_at, updated_at
-         FROM outbox WHERE tenant_id = ?1 ORDER BY due_at DESC, id DESC LIMIT ?2",
+         FROM outbox WHERE tenant_id = ?1 AND (?2 IS NULL OR appointment_id = ?2)
+           AND (due_at, id) < (?3, ?4)
+         ORDER BY due_at DESC, id DESC LIMIT ?5",
     )?;
-    let rows = stmt.query_map(params![tenant_id, limit as i64], |r| {
+    let args = params![
+        tenant_id,
+        q.appointment_id,
+        before_due,
+        before_id,
+        q.limit as i64
+    ];
+    let rows = stmt.query_map(args, |r| {
         Ok(OutboxRow {
             id: r.get(0)?,
             appointment_id: r.get(1)?,

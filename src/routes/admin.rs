@@ -2,13 +2,14 @@
 //! [`Admin`] extractor so no handler can skip it.
 
 use poem::{
-    FromRequest, Request, RequestBody, handler,
+    FromRequest, IntoResponse, Request, RequestBody, handler,
     http::StatusCode,
-    web::{Data, Json, Path},
+    web::{Data, Json, Path, Query},
 };
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+use super::paging;
 use crate::{db, domain::TenantSpec, error::AppError, startup::AppState};
 
 /// Proof that the request carried the admin token.
@@ -150,39 +151,86 @@ pub async fn delete_tenant(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /tenants/{id}/appointments`, with start and end also in the tenant's local time.
+/// `GET /tenants/{id}/appointments?from=&to=&call_sid=&limit=&cursor=`: one page, soonest
+/// first; `from`/`to` are local dates (inclusive). Rows become JSON on the blocking pool,
+/// off the serving threads.
 #[handler]
 pub async fn list_appointments(
     _: Admin,
     state: Data<&AppState>,
     Path(id): Path<String>,
-) -> poem::Result<Json<Value>> {
+    Query(query): Query<Vec<(String, String)>>,
+    req: &poem::Request,
+) -> poem::Result<poem::Response> {
     let tenant = find(&state, id).await?;
     let tz = jiff::tz::TimeZone::get(&tenant.spec.timezone)
         .map_err(|e| AppError::Internal(e.to_string()))?;
+    let arg = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let day_start = |field: &str, days: i64| -> Result<Option<i64>, AppError> {
+        let Some(raw) = arg(field) else {
+            return Ok(None);
+        };
+        let date = crate::domain::tenant::parse_date(raw).ok_or_else(|| {
+            AppError::Invalid(crate::domain::FieldError {
+                field: field.into(),
+                message: format!("{raw:?} is not a date; use YYYY-MM-DD"),
+            })
+        })?;
+        let day = date
+            .checked_add(jiff::Span::new().days(days))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let start = day
+            .to_zoned(tz.clone())
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(Some(start.timestamp().as_second()))
+    };
+    let page = db::appointments::ListQuery {
+        from: day_start("from", 0)?,
+        to: day_start("to", 1)?,
+        call_sid: arg("call_sid").map(str::to_string),
+        after: paging::parse_cursor(arg("cursor"))?,
+        limit: paging::limit(arg("limit"))? + 1,
+    };
     let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
-    let rows = state
+    let (list, next) = state
         .db
-        .run(move |c| db::appointments::list(c, tenant_id, now))
+        .run(move |c| {
+            let mut rows = db::appointments::list(c, tenant_id, now, &page)?;
+            let next = (rows.len() == page.limit).then(|| {
+                rows.pop();
+                rows.last().map(|r| paging::cursor(r.start_at, r.id))
+            });
+            let local = |secs: i64| {
+                jiff::Timestamp::from_second(secs)
+                    .map(|t| {
+                        t.to_zoned(tz.clone())
+                            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                            .to_string()
+                    })
+                    .unwrap_or_default()
+            };
+            let list: Vec<Value> = rows
+                .into_iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(&r).unwrap_or_default();
+                    v["start"] = local(r.start_at).into();
+                    v["end"] = local(r.end_at).into();
+                    v
+                })
+                .collect();
+            Ok((Value::Array(list), next.flatten()))
+        })
         .await
         .map_err(AppError::from)?;
-    let local = |secs: i64| {
-        jiff::Timestamp::from_second(secs)
-            .map(|t| {
-                t.to_zoned(tz.clone())
-                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                    .to_string()
-            })
-            .unwrap_or_default()
-    };
-    let list = rows
-        .into_iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(&r).unwrap_or_default();
-            v["start"] = local(r.start_at).into();
-            v["end"] = local(r.end_at).into();
-            v
-        })
-        .collect();
-    Ok(Json(Value::Array(list)))
+    let mut resp = Json(list).into_response();
+    if let Some((name, value)) = next.and_then(|n| paging::next_link(req.uri().path(), &query, &n))
+    {
+        resp.headers_mut().insert(name, value);
+    }
+    Ok(resp)
 }

@@ -3,13 +3,13 @@
 //! of a tenant's texts (`GET /tenants/{id}/messages`), so failed texts are visible.
 
 use poem::{
-    handler,
+    IntoResponse, handler,
     http::StatusCode,
-    web::{Data, Json, Path},
+    web::{Data, Json, Path, Query},
 };
 use serde_json::{Value, json};
 
-use super::admin::Admin;
+use super::{admin::Admin, paging};
 use crate::{
     db,
     error::AppError,
@@ -17,9 +17,6 @@ use crate::{
     sms::inbound::{self, InboundError},
     startup::AppState,
 };
-
-/// Most texts listed by `GET /tenants/{id}/messages`.
-const LIST_LIMIT: usize = 500;
 
 /// `POST /messaging/webhook`: delivery status, STOP/START and `C` replies.
 #[handler]
@@ -41,30 +38,66 @@ pub async fn webhook(state: Data<&AppState>, body: Verified) -> poem::Result<Jso
     }
 }
 
-/// `GET /tenants/{id}/messages`: the tenant's texts, newest first, with status, attempts,
-/// the last error and the words sent (or recorded in dry run).
+/// `GET /tenants/{id}/messages?appointment=&limit=&cursor=`: one page of the tenant's
+/// texts, newest first, with status, attempts, the last error and the words sent (or
+/// recorded in dry run). Rows become JSON on the blocking pool, off the serving threads.
 #[handler]
 pub async fn list_messages(
     _: Admin,
     state: Data<&AppState>,
     Path(id): Path<String>,
-) -> poem::Result<Json<Value>> {
+    Query(query): Query<Vec<(String, String)>>,
+    req: &poem::Request,
+) -> poem::Result<poem::Response> {
     let tenant_id = super::admin::find(&state, id).await?.id;
-    let rows = state
+    let arg = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let appointment_id = arg("appointment")
+        .map(|raw| {
+            raw.parse::<i64>().map_err(|_| {
+                AppError::Invalid(crate::domain::FieldError {
+                    field: "appointment".into(),
+                    message: format!("{raw:?} is not an appointment id"),
+                })
+            })
+        })
+        .transpose()?;
+    let page = db::outbox::ListQuery {
+        appointment_id,
+        before: paging::parse_cursor(arg("cursor"))?,
+        limit: paging::limit(arg("limit"))? + 1,
+    };
+    let (list, next) = state
         .db
-        .run(move |c| db::outbox::list(c, tenant_id, LIST_LIMIT))
+        .run(move |c| {
+            let mut rows = db::outbox::list(c, tenant_id, &page)?;
+            let next = (rows.len() == page.limit).then(|| {
+                rows.pop();
+                rows.last().map(|r| paging::cursor(r.due_at, r.id))
+            });
+            let list: Vec<Value> = rows
+                .into_iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(&r).unwrap_or_default();
+                    v["due"] = jiff::Timestamp::from_second(r.due_at)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
+                        .into();
+                    v
+                })
+                .collect();
+            Ok((Value::Array(list), next.flatten()))
+        })
         .await
         .map_err(AppError::from)?;
-    let list = rows
-        .into_iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(&r).unwrap_or_default();
-            v["due"] = jiff::Timestamp::from_second(r.due_at)
-                .map(|t| t.to_string())
-                .unwrap_or_default()
-                .into();
-            v
-        })
-        .collect();
-    Ok(Json(Value::Array(list)))
+    let mut resp = Json(list).into_response();
+    if let Some((name, value)) = next.and_then(|n| paging::next_link(req.uri().path(), &query, &n))
+    {
+        resp.headers_mut().insert(name, value);
+    }
+    Ok(resp)
 }

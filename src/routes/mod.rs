@@ -7,6 +7,7 @@ mod agenda;
 mod documents;
 mod health;
 mod messaging;
+mod paging;
 mod texml;
 
 use std::time::Instant;

@@ -1,0 +1,13 @@
+-- Indexes for the writes and reads that otherwise scan every queued text or every
+-- appointment while holding the single writer (review M12), as the database grows.
+
+-- Withdrawing or re-planning an appointment's texts (cancel, move, "C").
+CREATE INDEX outbox_by_appointment ON outbox (appointment_id, status);
+-- Skipping the texts queued to a number that opted out (STOP).
+CREATE INDEX outbox_by_recipient ON outbox (to_number, status);
+-- The once-a-minute sweep of expired holds.
+CREATE INDEX appointments_held ON appointments (hold_expires_at) WHERE status = 'held';
+-- A caller's own appointments with a tenant ("C" replies, returning callers).
+CREATE INDEX appointments_by_customer ON appointments (tenant_id, customer_phone, start_at);
+-- Calls still in progress.
+CREATE INDEX calls_open ON calls (started_at) WHERE ended_at IS NULL;
