@@ -49,6 +49,24 @@ async fn slotline(args: &[&str], db: &Path, stdin: Option<&str>) -> Ran {
     }
 }
 
+impl Ran {
+    /// Asserts the exit status and that standard output says each of `phrases`.
+    fn says(&self, code: i32, phrases: &[&str]) {
+        assert_eq!(self.code, code, "{}\n{}", self.out, self.err);
+        for p in phrases {
+            assert!(self.out.contains(p), "missing {p:?} in:\n{}", self.out);
+        }
+    }
+}
+
+/// The admin token `serve --demo` generated beside the app's database.
+fn demo_token(app: &TestApp) -> String {
+    std::fs::read_to_string(app.db_path.with_file_name(demo::TOKEN_FILE))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
 /// A demo-mode app whose clock is the real time (the binary signs with it).
 async fn demo_app() -> TestApp {
     spawn_with(Options {
@@ -120,11 +138,10 @@ async fn slotline_call_books_an_appointment_without_prompts_and_shows_the_texts(
         confirmation.contains("dry_run") && confirmation.contains("Reply C"),
         "{confirmation}"
     );
-    let token = std::fs::read_to_string(app.db_path.with_file_name(demo::TOKEN_FILE)).unwrap();
     let appointments: Value = app
         .client
         .get(format!("{}/tenants/bella-salon/appointments", app.base))
-        .bearer_auth(token.trim())
+        .bearer_auth(demo_token(&app))
         .send()
         .await
         .unwrap()
@@ -166,30 +183,25 @@ async fn slotline_call_follows_alternatives_to_the_hand_off_and_exits_3() {
         assert_eq!(ran.code, 0, "{}\n{}", ran.out, ran.err);
     }
     let ran = slotline(&booking_args(&app, &date), &app.db_path, None).await;
-    assert_eq!(ran.code, 3, "{}\n{}", ran.out, ran.err);
-    assert!(
-        ran.out.contains("That time is already taken"),
-        "{}",
-        ran.out
+    ran.says(
+        3,
+        &[
+            "That time is already taken",
+            "offered_time: one of ",
+            "hands the call to +13125550111",
+            "Not booked",
+        ],
     );
-    assert!(ran.out.contains("offered_time: one of "), "{}", ran.out);
-    assert!(
-        ran.out.contains("hands the call to +13125550111"),
-        "{}",
-        ran.out
-    );
-    assert!(ran.out.contains("Not booked"), "{}", ran.out);
     app.shut_down().await;
 }
 
 #[tokio::test]
 async fn slotline_call_reports_a_closed_line_with_exit_3() {
     let app = demo_app().await;
-    let token = std::fs::read_to_string(app.db_path.with_file_name(demo::TOKEN_FILE)).unwrap();
     let resp = app
         .client
         .patch(format!("{}/tenants/bella-salon", app.base))
-        .bearer_auth(token.trim())
+        .bearer_auth(demo_token(&app))
         .json(&json!({"closed": true}))
         .send()
         .await
@@ -197,13 +209,7 @@ async fn slotline_call_reports_a_closed_line_with_exit_3() {
     assert_eq!(resp.status(), 200);
     let date = format!("preferred_date={}", next_monday());
     let ran = slotline(&booking_args(&app, &date), &app.db_path, None).await;
-    assert_eq!(ran.code, 3, "{}\n{}", ran.out, ran.err);
-    assert!(
-        ran.out.contains("We are closed at the moment"),
-        "{}",
-        ran.out
-    );
-    assert!(ran.out.contains("Not booked"), "{}", ran.out);
+    ran.says(3, &["We are closed at the moment", "Not booked"]);
     app.shut_down().await;
 }
 
@@ -286,15 +292,7 @@ async fn the_demo_key_and_token_are_refused_outside_demo_mode() {
     })
     .await;
     let body = voice_body("v3:demo-outside", "+13125550199", "+13125550100");
-    let (ts, sig) = app.sign_with(&key, app.clock.now().as_second(), body.as_bytes());
-    let resp = app
-        .post_raw(
-            "/texml/voice",
-            body.into_bytes(),
-            Some((&ts, &sig)),
-            "application/x-www-form-urlencoded",
-        )
-        .await;
+    let resp = app.post_signed_by(&key, "/texml/voice", body).await;
     assert_eq!(resp.status(), 403);
     let resp = app
         .client
@@ -316,15 +314,7 @@ async fn in_demo_mode_the_demo_key_and_telnyx_key_both_sign() {
     .await;
     let key = demo::read_signing_key(&app.db_path.with_file_name(demo::KEY_FILE)).unwrap();
     let body = voice_body("v3:demo-inside", "+13125550199", "+13125550100");
-    let (ts, sig) = app.sign_with(&key, app.clock.now().as_second(), body.as_bytes());
-    let resp = app
-        .post_raw(
-            "/texml/voice",
-            body.into_bytes(),
-            Some((&ts, &sig)),
-            "application/x-www-form-urlencoded",
-        )
-        .await;
+    let resp = app.post_signed_by(&key, "/texml/voice", body).await;
     texml_ok(resp).await;
     app.voice("v3:telnyx-key", "+13125550199", "+13125550100")
         .await;

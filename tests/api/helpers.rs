@@ -300,6 +300,18 @@ impl TestApp {
         .await
     }
 
+    /// POSTs a form body signed with `key` at the app's current time.
+    pub async fn post_signed_by(&self, key: &SigningKey, path: &str, body: String) -> Response {
+        let (ts, sig) = self.sign_with(key, self.clock.now().as_second(), body.as_bytes());
+        self.post_raw(
+            path,
+            body.into_bytes(),
+            Some((&ts, &sig)),
+            "application/x-www-form-urlencoded",
+        )
+        .await
+    }
+
     /// POSTs with explicit signature headers (or none) and content type.
     pub async fn post_raw(
         &self,
