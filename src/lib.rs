@@ -20,6 +20,7 @@ pub mod signature;
 pub mod sms;
 pub mod startup;
 pub mod telemetry;
+pub mod tenant_changes;
 pub mod texml;
 pub mod token;
 pub mod wording;

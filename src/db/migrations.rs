@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_wording.sql"),
     include_str!("migrations/0003_sms.sql"),
+    include_str!("migrations/0004_settings_take_effect.sql"),
 ];
 
 /// Brings the database to the newest version; a database newer than this binary is refused.

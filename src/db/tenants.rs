@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::{DbError, is_foreign_key_violation, is_unique_violation};
+use super::{DbError, is_unique_violation};
 use crate::domain::{
     PhoneNumber, ProviderSpec, ServiceSpec, TenantSpec,
     tenant::{hhmm, parse_date, parse_hhmm},
@@ -168,6 +168,13 @@ fn bind<'p>(
 /// Inserts a new tenant; a taken slug or phone number is a `Conflict` naming the field.
 pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tenant = insert_in(&tx, spec)?;
+    tx.commit()?;
+    Ok(tenant)
+}
+
+/// [`insert`] inside the caller's transaction (which commits it, or not).
+pub fn insert_in(tx: &Transaction, spec: &TenantSpec) -> Result<Tenant, DbError> {
     let columns = Columns::new(spec);
     let sql = format!(
         "INSERT INTO tenants ({}, created_at, updated_at) VALUES ({}, :now, :now)",
@@ -180,19 +187,30 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
     );
     let params = columns.params();
     tx.execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(&tx, e, spec))?;
+        .map_err(|e| unique_to_conflict(tx, e, spec))?;
     let id = tx.last_insert_rowid();
-    write_children(&tx, id, spec)?;
-    let tenant = load(&tx, id)?;
-    tx.commit()?;
-    Ok(tenant)
+    write_children(tx, id, spec)?;
+    load(tx, id)
 }
 
-/// Replaces tenant `id` with `spec`. Services and providers are matched by name so their
-/// ids (and the appointments pointing at them) survive; removing one that still has
-/// appointments is a `Conflict`.
-pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tenant, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+/// Replaces tenant `id` with `spec` inside the caller's transaction, and returns the slug
+/// it had before with the stored result. Services and providers are matched by name
+/// (ignoring case) so their ids, and the appointments pointing at them, survive. One the
+/// spec no longer lists is *retired*: kept for the appointments that name it, left out of
+/// [`load`] (so of the schema, the alternatives, availability and the booking pool), and
+/// brought back if a later spec lists it again. A removal is a `Conflict` listing the
+/// appointments in the way while the service or provider has one that has not started
+/// (booked, or held and not expired), at `now` (Unix seconds).
+pub fn replace_in(
+    tx: &Transaction,
+    id: i64,
+    spec: &TenantSpec,
+    now: i64,
+) -> Result<(String, Tenant), DbError> {
+    let before: String = tx
+        .query_row("SELECT slug FROM tenants WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .ok_or(DbError::NotFound)?;
     let columns = Columns::new(spec);
     let sql = format!(
         "UPDATE tenants SET {}, updated_at = :now WHERE id = :id",
@@ -204,66 +222,166 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
     );
     let mut params = columns.params();
     params.push((":id".into(), &id));
-    let changed = tx
-        .execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(&tx, e, spec))?;
-    if changed == 0 {
-        return Err(DbError::NotFound);
-    }
+    tx.execute(&sql, bind(&params).as_slice())
+        .map_err(|e| unique_to_conflict(tx, e, spec))?;
     tx.execute("DELETE FROM opening_hours WHERE tenant_id = ?1", [id])?;
     tx.execute("DELETE FROM closures WHERE tenant_id = ?1", [id])?;
     tx.execute(
         "DELETE FROM provider_services WHERE provider_id IN (SELECT id FROM providers WHERE tenant_id = ?1)",
         [id],
     )?;
-    remove_missing(
-        &tx,
-        id,
-        "services",
-        spec.services.iter().map(|s| s.name.as_str()),
-    )?;
-    remove_missing(
-        &tx,
-        id,
-        "providers",
-        spec.providers.iter().map(|p| p.name.as_str()),
-    )?;
-    write_children(&tx, id, spec)?;
-    let tenant = load(&tx, id)?;
-    tx.commit()?;
-    Ok(tenant)
+    let tz = jiff::tz::TimeZone::get(&spec.timezone).map_err(corrupt)?;
+    let mut blocked = Vec::new();
+    for (table, keep) in [
+        (
+            Table::Services,
+            spec.services
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            Table::Providers,
+            spec.providers.iter().map(|p| p.name.as_str()).collect(),
+        ),
+    ] {
+        blocked.extend(retire_missing(tx, id, table, &keep, now)?);
+    }
+    if let Some(first) = blocked.first() {
+        let field = first.table.field();
+        let list: Vec<String> = blocked.iter().map(|b| b.describe(&tz)).collect();
+        return Err(DbError::Conflict(format!(
+            "{field}: {}; cancel or move them first (DELETE or PATCH /tenants/{{id}}/appointments/{{appt}}), then remove it",
+            list.join("; ")
+        )));
+    }
+    write_children(tx, id, spec)?;
+    Ok((before, load(tx, id)?))
 }
 
-/// Deletes services or providers no longer listed; one with appointments stops the update.
-fn remove_missing<'a>(
+/// The two tables whose rows are retired rather than deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Services,
+    Providers,
+}
+
+impl Table {
+    /// Table name, also the tenant JSON field.
+    fn field(self) -> &'static str {
+        match self {
+            Table::Services => "services",
+            Table::Providers => "providers",
+        }
+    }
+
+    /// The appointments column pointing at this table.
+    fn column(self) -> &'static str {
+        match self {
+            Table::Services => "service_id",
+            Table::Providers => "provider_id",
+        }
+    }
+}
+
+/// A service or provider a spec removed that still has appointments to come.
+struct Blocked {
+    table: Table,
+    name: String,
+    /// (appointment id, start in Unix seconds), soonest first.
+    upcoming: Vec<(i64, i64)>,
+}
+
+impl Blocked {
+    /// Most appointments named in a refusal; the rest are counted.
+    const LISTED: usize = 10;
+
+    /// `"Anna" (providers) still has 2 upcoming appointments: #12 at 2026-11-23T10:00:00-06:00, …`
+    fn describe(&self, tz: &jiff::tz::TimeZone) -> String {
+        let mut list: Vec<String> = self
+            .upcoming
+            .iter()
+            .take(Self::LISTED)
+            .map(|(id, start)| {
+                let at = Timestamp::from_second(*start)
+                    .map(|t| {
+                        t.to_zoned(tz.clone())
+                            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                format!("#{id} at {at}")
+            })
+            .collect();
+        if self.upcoming.len() > Self::LISTED {
+            list.push(format!("and {} more", self.upcoming.len() - Self::LISTED));
+        }
+        let what = match self.table {
+            Table::Services => "service",
+            Table::Providers => "provider",
+        };
+        let n = self.upcoming.len();
+        format!(
+            "{what} {:?} cannot be removed: it has {n} upcoming appointment{} ({})",
+            self.name,
+            if n == 1 { "" } else { "s" },
+            list.join(", ")
+        )
+    }
+}
+
+/// Retires the active rows of `table` whose names are not in `keep` (ignoring case),
+/// unless they have appointments that have not started; those are returned instead and
+/// nothing of theirs changes. A retired row's expired holds go with it, so no caller can
+/// confirm one later.
+fn retire_missing(
     tx: &Transaction,
     tenant: i64,
-    table: &str,
-    keep: impl Iterator<Item = &'a str>,
-) -> Result<(), DbError> {
-    let keep: Vec<String> = keep.map(str::to_lowercase).collect();
+    table: Table,
+    keep: &[&str],
+    now: i64,
+) -> Result<Vec<Blocked>, DbError> {
+    let keep: Vec<String> = keep.iter().map(|k| k.to_lowercase()).collect();
+    let name = table.field();
+    let column = table.column();
     let rows: Vec<(i64, String)> = tx
         .prepare(&format!(
-            "SELECT id, name FROM {table} WHERE tenant_id = ?1"
+            "SELECT id, name FROM {name} WHERE tenant_id = ?1 AND retired_at IS NULL"
         ))?
         .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    for (row, name) in rows {
-        if keep.contains(&name.to_lowercase()) {
+    let mut blocked = Vec::new();
+    for (row, row_name) in rows {
+        if keep.contains(&row_name.to_lowercase()) {
             continue;
         }
-        tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [row])
-            .map_err(|e| {
-                if is_foreign_key_violation(&e) {
-                    DbError::Conflict(format!(
-                        "{table}: {name:?} still has appointments; cancel or move them before removing it"
-                    ))
-                } else {
-                    e.into()
-                }
-            })?;
+        let upcoming: Vec<(i64, i64)> = tx
+            .prepare(&format!(
+                "SELECT id, start_at FROM appointments
+                 WHERE {column} = ?1 AND start_at > ?2
+                   AND (status = 'booked' OR (status = 'held' AND hold_expires_at > ?2))
+                 ORDER BY start_at, id"
+            ))?
+            .query_map(params![row, now], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        if !upcoming.is_empty() {
+            blocked.push(Blocked {
+                table,
+                name: row_name,
+                upcoming,
+            });
+            continue;
+        }
+        tx.execute(
+            &format!("DELETE FROM appointments WHERE {column} = ?1 AND status = 'held'"),
+            [row],
+        )?;
+        tx.execute(
+            &format!("UPDATE {name} SET retired_at = ?2 WHERE id = ?1"),
+            params![row, now],
+        )?;
     }
-    Ok(())
+    Ok(blocked)
 }
 
 /// Upserts services and providers by name, and writes hours and closures.
@@ -280,7 +398,8 @@ fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<()
         tx.execute(
             "INSERT INTO services (tenant_id, name, duration_minutes, position) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (tenant_id, name COLLATE NOCASE) DO UPDATE
-             SET name = excluded.name, duration_minutes = excluded.duration_minutes, position = excluded.position",
+             SET name = excluded.name, duration_minutes = excluded.duration_minutes, position = excluded.position,
+                 retired_at = NULL",
             params![tenant, name, duration_minutes, pos as i64],
         )?;
         let sid: i64 = tx.query_row(
@@ -294,7 +413,7 @@ fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<()
         tx.execute(
             "INSERT INTO providers (tenant_id, name, position) VALUES (?1, ?2, ?3)
              ON CONFLICT (tenant_id, name COLLATE NOCASE) DO UPDATE
-             SET name = excluded.name, position = excluded.position",
+             SET name = excluded.name, position = excluded.position, retired_at = NULL",
             params![tenant, name, pos as i64],
         )?;
         let pid: i64 = tx.query_row(
@@ -328,7 +447,7 @@ fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<()
     Ok(())
 }
 
-fn unique_to_conflict(tx: &Transaction, e: rusqlite::Error, spec: &TenantSpec) -> DbError {
+fn unique_to_conflict(tx: &Connection, e: rusqlite::Error, spec: &TenantSpec) -> DbError {
     if !is_unique_violation(&e) {
         return e.into();
     }
@@ -392,14 +511,21 @@ pub fn list(conn: &Connection) -> Result<Vec<Tenant>, DbError> {
 /// Deletes a tenant and everything that belongs to it.
 pub fn delete(conn: &mut Connection, id: i64) -> Result<(), DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Appointments first: they point at services and providers without cascading.
-    tx.execute("DELETE FROM appointments WHERE tenant_id = ?1", [id])?;
-    let n = tx.execute("DELETE FROM tenants WHERE id = ?1", [id])?;
-    if n == 0 {
-        return Err(DbError::NotFound);
-    }
+    delete_in(&tx, id)?;
     tx.commit()?;
     Ok(())
+}
+
+/// [`delete`] inside the caller's transaction; returns the slug the tenant had.
+pub fn delete_in(tx: &Transaction, id: i64) -> Result<String, DbError> {
+    let slug: String = tx
+        .query_row("SELECT slug FROM tenants WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .ok_or(DbError::NotFound)?;
+    // Appointments first: they point at services and providers without cascading.
+    tx.execute("DELETE FROM appointments WHERE tenant_id = ?1", [id])?;
+    tx.execute("DELETE FROM tenants WHERE id = ?1", [id])?;
+    Ok(slug)
 }
 
 /// True when no tenant exists (used by `serve --demo`).
@@ -467,7 +593,8 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
     let mut services = Vec::new();
     let mut service_ids = Vec::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, duration_minutes FROM services WHERE tenant_id = ?1 ORDER BY position",
+        "SELECT id, name, duration_minutes FROM services WHERE tenant_id = ?1 AND retired_at IS NULL
+         ORDER BY position",
     )?;
     for row in stmt.query_map([id], |r| {
         Ok((
@@ -489,7 +616,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         "SELECT p.id, p.name, s.name FROM providers p
          LEFT JOIN provider_services ps ON ps.provider_id = p.id
          LEFT JOIN services s ON s.id = ps.service_id
-         WHERE p.tenant_id = ?1 ORDER BY p.position, s.position",
+         WHERE p.tenant_id = ?1 AND p.retired_at IS NULL ORDER BY p.position, s.position",
     )?;
     for row in stmt.query_map([id], |r| {
         Ok((
