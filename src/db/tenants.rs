@@ -5,10 +5,16 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{DbError, is_unique_violation};
+
+mod retire;
+#[cfg(test)]
+mod tests;
+
 use crate::domain::{
     PhoneNumber, ProviderSpec, ServiceSpec, TenantSpec,
     tenant::{hhmm, parse_date, parse_hhmm},
 };
+use retire::{Table, retire_missing};
 
 /// A stored tenant: the spec plus the ids the booking code needs.
 #[derive(Debug, Clone)]
@@ -259,131 +265,6 @@ pub fn replace_in(
     Ok((before, load(tx, id)?))
 }
 
-/// The two tables whose rows are retired rather than deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Table {
-    Services,
-    Providers,
-}
-
-impl Table {
-    /// Table name, also the tenant JSON field.
-    fn field(self) -> &'static str {
-        match self {
-            Table::Services => "services",
-            Table::Providers => "providers",
-        }
-    }
-
-    /// The appointments column pointing at this table.
-    fn column(self) -> &'static str {
-        match self {
-            Table::Services => "service_id",
-            Table::Providers => "provider_id",
-        }
-    }
-}
-
-/// A service or provider a spec removed that still has appointments to come.
-struct Blocked {
-    table: Table,
-    name: String,
-    /// (appointment id, start in Unix seconds), soonest first.
-    upcoming: Vec<(i64, i64)>,
-}
-
-impl Blocked {
-    /// Most appointments named in a refusal; the rest are counted.
-    const LISTED: usize = 10;
-
-    /// `"Anna" (providers) still has 2 upcoming appointments: #12 at 2026-11-23T10:00:00-06:00, …`
-    fn describe(&self, tz: &jiff::tz::TimeZone) -> String {
-        let mut list: Vec<String> = self
-            .upcoming
-            .iter()
-            .take(Self::LISTED)
-            .map(|(id, start)| {
-                let at = Timestamp::from_second(*start)
-                    .map(|t| {
-                        t.to_zoned(tz.clone())
-                            .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                format!("#{id} at {at}")
-            })
-            .collect();
-        if self.upcoming.len() > Self::LISTED {
-            list.push(format!("and {} more", self.upcoming.len() - Self::LISTED));
-        }
-        let what = match self.table {
-            Table::Services => "service",
-            Table::Providers => "provider",
-        };
-        let n = self.upcoming.len();
-        format!(
-            "{what} {:?} cannot be removed: it has {n} upcoming appointment{} ({})",
-            self.name,
-            if n == 1 { "" } else { "s" },
-            list.join(", ")
-        )
-    }
-}
-
-/// Retires the active rows of `table` whose names are not in `keep` (ignoring case),
-/// unless they have appointments that have not started; those are returned instead and
-/// nothing of theirs changes. A retired row's expired holds go with it, so no caller can
-/// confirm one later.
-fn retire_missing(
-    tx: &Transaction,
-    tenant: i64,
-    table: Table,
-    keep: &[&str],
-    now: i64,
-) -> Result<Vec<Blocked>, DbError> {
-    let keep: Vec<String> = keep.iter().map(|k| k.to_lowercase()).collect();
-    let name = table.field();
-    let column = table.column();
-    let rows: Vec<(i64, String)> = tx
-        .prepare(&format!(
-            "SELECT id, name FROM {name} WHERE tenant_id = ?1 AND retired_at IS NULL"
-        ))?
-        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut blocked = Vec::new();
-    for (row, row_name) in rows {
-        if keep.contains(&row_name.to_lowercase()) {
-            continue;
-        }
-        let upcoming: Vec<(i64, i64)> = tx
-            .prepare(&format!(
-                "SELECT id, start_at FROM appointments
-                 WHERE {column} = ?1 AND start_at > ?2
-                   AND (status = 'booked' OR (status = 'held' AND hold_expires_at > ?2))
-                 ORDER BY start_at, id"
-            ))?
-            .query_map(params![row, now], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        if !upcoming.is_empty() {
-            blocked.push(Blocked {
-                table,
-                name: row_name,
-                upcoming,
-            });
-            continue;
-        }
-        tx.execute(
-            &format!("DELETE FROM appointments WHERE {column} = ?1 AND status = 'held'"),
-            [row],
-        )?;
-        tx.execute(
-            &format!("UPDATE {name} SET retired_at = ?2 WHERE id = ?1"),
-            params![row, now],
-        )?;
-    }
-    Ok(blocked)
-}
-
 /// Upserts services and providers by name, and writes hours and closures.
 fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<(), DbError> {
     let mut service_ids = Vec::with_capacity(spec.services.len());
@@ -496,6 +377,44 @@ pub fn by_phone(conn: &Connection, number: &PhoneNumber) -> Result<Option<Tenant
             |r| r.get(0),
         )
         .optional()?;
+    id.map(|id| load(conn, id)).transpose()
+}
+
+/// The tenant a text from `customer` to `number` is meant for. The tenant that last texted
+/// that customer from that number decides (texts that left, or would have in dry run,
+/// latest due first), since several tenants may share an `sms_from`. Without such a text,
+/// the tenants whose `phone_number` or `sms_from` is `number`: first one with which the
+/// customer has an appointment to come (at `now`, Unix seconds), then the one whose line
+/// it is, then the oldest.
+pub fn for_reply(
+    conn: &Connection,
+    number: &PhoneNumber,
+    customer: &str,
+    now: i64,
+) -> Result<Option<Tenant>, DbError> {
+    let texted: Option<i64> = conn
+        .prepare_cached(
+            "SELECT tenant_id FROM outbox
+             WHERE to_number = ?2 AND from_number = ?1
+               AND status IN ('sending', 'sent', 'delivered', 'dry_run')
+             ORDER BY due_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row(params![number.as_str(), customer], |r| r.get(0))
+        .optional()?;
+    let id = match texted {
+        Some(id) => Some(id),
+        None => conn
+            .prepare_cached(
+                "SELECT t.id FROM tenants t WHERE t.phone_number = ?1 OR t.sms_from = ?1
+                 ORDER BY EXISTS (SELECT 1 FROM appointments a
+                                  WHERE a.tenant_id = t.id AND a.customer_phone = ?2
+                                    AND a.status = 'booked' AND a.start_at > ?3) DESC,
+                          t.phone_number = ?1 DESC, t.id
+                 LIMIT 1",
+            )?
+            .query_row(params![number.as_str(), customer, now], |r| r.get(0))
+            .optional()?,
+    };
     id.map(|id| load(conn, id)).transpose()
 }
 

@@ -10,6 +10,7 @@ mod helpers;
 mod retired;
 mod signatures;
 mod sms;
+mod sms_replies;
 mod sms_wording;
 mod tenant_documents;
 mod texml_cli;
