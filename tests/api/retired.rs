@@ -196,3 +196,32 @@ async fn renaming_a_service_with_past_appointments_retires_the_old_name_and_offe
         (Some("Blow-dry"), Some("booked"))
     );
 }
+
+#[tokio::test]
+async fn a_stylist_holding_a_slot_for_a_caller_who_is_confirming_cannot_be_removed() {
+    let app = spawn_app().await;
+    assert_eq!(
+        patch(&app, &json!({"confirm_before_booking": true}))
+            .await
+            .0,
+        200
+    );
+    let (_, path) = app.start_call("v3:r6", "+13125550100").await;
+    let asked = json!({"customer_name": "Tom", "service": "Haircut", "provider": "Marco",
+                       "preferred_date": "2026-11-23", "preferred_time": "10:00"});
+    app.answer(&path, "v3:r6", &asked).await;
+    let held = app.appointments("bella-salon").await;
+    assert_eq!(held[0]["status"], "held", "{held:#?}");
+
+    let (status, err) = patch(&app, &only_anna()).await;
+
+    assert_eq!(status, 409, "{err}");
+    let id = held[0]["id"].as_i64().unwrap();
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("#{id} at 2026-11-23T10:00:00-06:00")),
+        "{err}"
+    );
+}
