@@ -234,7 +234,12 @@ pub async fn reschedule(
         .service_ids
         .iter()
         .position(|s| *s == service_id)
-        .ok_or(DbError::NotFound)?;
+        .ok_or_else(|| {
+            AgendaError::Taken(format!(
+                "its service, {}, is no longer offered (it was removed from the tenant); book a new appointment instead",
+                current.service
+            ))
+        })?;
     let here = Timestamp::from_second(current.start_at)
         .map_err(|e| DbError::Corrupt(e.to_string()))?
         .to_zoned(rules.tz.clone());

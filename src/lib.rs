@@ -21,6 +21,7 @@ pub mod sms;
 pub mod startup;
 pub mod supervise;
 pub mod telemetry;
+pub mod tenant_changes;
 pub mod texml;
 pub mod token;
 pub mod wording;

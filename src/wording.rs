@@ -65,14 +65,14 @@ pub const GOODBYE: Field = Field {
 /// The confirmation text message.
 pub const SMS_CONFIRMATION: Field = Field {
     name: "sms_confirmation",
-    default: "{business}: {name}, your {service} with {provider} is booked for {date} at {time}.",
+    default: "{business}: your {service} with {provider} is booked for {date} at {time}.",
     allowed: &PLACEHOLDERS,
     when: "the confirmation text is sent",
 };
 /// The reminder text message.
 pub const SMS_REMINDER: Field = Field {
     name: "sms_reminder",
-    default: "{business}: reminder, {name}, your {service} with {provider} is on {date} at {time}.",
+    default: "Reminder from {business}: your {service} with {provider} is on {date} at {time}.",
     allowed: &PLACEHOLDERS,
     when: "the reminder text is sent",
 };

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_wording.sql"),
     include_str!("migrations/0003_sms.sql"),
+    include_str!("migrations/0004_settings_take_effect.sql"),
     include_str!("migrations/0006_hot_path_indexes.sql"),
 ];
 
@@ -61,7 +62,7 @@ mod tests {
             ),
             (
                 "UPDATE outbox SET status = 'skipped' WHERE to_number = ?1 AND status = 'queued' AND (?2 IS NULL OR messaging_profile_id IS NULL OR messaging_profile_id = ?2)",
-                "outbox_by_recipient",
+                "outbox_queued_to",
             ),
             (
                 "DELETE FROM appointments WHERE status = 'held' AND hold_expires_at <= ?1",

@@ -238,15 +238,6 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// True when `e` is a foreign-key violation.
-pub(crate) fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
-    matches!(
-        e,
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -214,6 +214,12 @@ pub struct AppointmentFacts {
     pub tz: TimeZone,
     /// Tenant's phone number.
     pub phone: String,
+    /// The caller's name, as booked.
+    pub customer_name: String,
+    /// The tenant's `sms_confirmation` wording, if it has its own.
+    pub sms_confirmation: Option<String>,
+    /// The tenant's `sms_reminder` wording, if it has its own.
+    pub sms_reminder: Option<String>,
 }
 
 /// Claims row `id` for `lease_ms` (counting an attempt) if it is still claimable; `None`
@@ -269,7 +275,8 @@ pub fn claim(
 fn appointment_facts(conn: &Connection, id: i64) -> Result<Option<AppointmentFacts>, DbError> {
     let row = conn
         .prepare_cached(
-            "SELECT a.status, a.start_at, s.name, p.name, t.name, t.timezone, t.phone_number
+            "SELECT a.status, a.start_at, s.name, p.name, t.name, t.timezone, t.phone_number,
+                    a.customer_name, t.sms_confirmation, t.sms_reminder
              FROM appointments a JOIN services s ON s.id = a.service_id
              JOIN providers p ON p.id = a.provider_id JOIN tenants t ON t.id = a.tenant_id
              WHERE a.id = ?1",
@@ -283,20 +290,31 @@ fn appointment_facts(conn: &Connection, id: i64) -> Result<Option<AppointmentFac
                 r.get::<_, String>(4)?,
                 r.get::<_, String>(5)?,
                 r.get::<_, String>(6)?,
+                (
+                    r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                ),
             ))
         })
         .optional()?;
-    row.map(|(status, start, service, provider, business, tz, phone)| {
-        Ok(AppointmentFacts {
-            status,
-            start,
-            service,
-            provider,
-            business,
-            tz: TimeZone::get(&tz).map_err(|e| DbError::Corrupt(e.to_string()))?,
-            phone,
-        })
-    })
+    row.map(
+        |(status, start, service, provider, business, tz, phone, words)| {
+            let (customer_name, sms_confirmation, sms_reminder) = words;
+            Ok(AppointmentFacts {
+                status,
+                start,
+                service,
+                provider,
+                business,
+                tz: TimeZone::get(&tz).map_err(|e| DbError::Corrupt(e.to_string()))?,
+                phone,
+                customer_name,
+                sms_confirmation,
+                sms_reminder,
+            })
+        },
+    )
     .transpose()
 }
 

@@ -4,11 +4,17 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::{DbError, is_foreign_key_violation, is_unique_violation};
+use super::{DbError, is_unique_violation};
+
+mod retire;
+#[cfg(test)]
+mod tests;
+
 use crate::domain::{
     PhoneNumber, ProviderSpec, ServiceSpec, TenantSpec,
     tenant::{hhmm, parse_date, parse_hhmm},
 };
+use retire::{Table, retire_missing};
 
 /// A stored tenant: the spec plus the ids the booking code needs.
 #[derive(Debug, Clone)]
@@ -168,6 +174,13 @@ fn bind<'p>(
 /// Inserts a new tenant; a taken slug or phone number is a `Conflict` naming the field.
 pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tenant = insert_in(&tx, spec)?;
+    tx.commit()?;
+    Ok(tenant)
+}
+
+/// [`insert`] inside the caller's transaction (which commits it, or not).
+pub fn insert_in(tx: &Transaction, spec: &TenantSpec) -> Result<Tenant, DbError> {
     let columns = Columns::new(spec);
     let sql = format!(
         "INSERT INTO tenants ({}, created_at, updated_at) VALUES ({}, :now, :now)",
@@ -180,19 +193,30 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
     );
     let params = columns.params();
     tx.execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(&tx, e, spec))?;
+        .map_err(|e| unique_to_conflict(tx, e, spec))?;
     let id = tx.last_insert_rowid();
-    write_children(&tx, id, spec)?;
-    let tenant = load(&tx, id)?;
-    tx.commit()?;
-    Ok(tenant)
+    write_children(tx, id, spec)?;
+    load(tx, id)
 }
 
-/// Replaces tenant `id` with `spec`. Services and providers are matched by name so their
-/// ids (and the appointments pointing at them) survive; removing one that still has
-/// appointments is a `Conflict`.
-pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tenant, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+/// Replaces tenant `id` with `spec` inside the caller's transaction, and returns the slug
+/// it had before with the stored result. Services and providers are matched by name
+/// (ignoring case) so their ids, and the appointments pointing at them, survive. One the
+/// spec no longer lists is *retired*: kept for the appointments that name it, left out of
+/// [`load`] (so of the schema, the alternatives, availability and the booking pool), and
+/// brought back if a later spec lists it again. A removal is a `Conflict` listing the
+/// appointments in the way while the service or provider has one that has not started
+/// (booked, or held and not expired), at `now` (Unix seconds).
+pub fn replace_in(
+    tx: &Transaction,
+    id: i64,
+    spec: &TenantSpec,
+    now: i64,
+) -> Result<(String, Tenant), DbError> {
+    let before: String = tx
+        .query_row("SELECT slug FROM tenants WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .ok_or(DbError::NotFound)?;
     let columns = Columns::new(spec);
     let sql = format!(
         "UPDATE tenants SET {}, updated_at = :now WHERE id = :id",
@@ -204,66 +228,41 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
     );
     let mut params = columns.params();
     params.push((":id".into(), &id));
-    let changed = tx
-        .execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(&tx, e, spec))?;
-    if changed == 0 {
-        return Err(DbError::NotFound);
-    }
+    tx.execute(&sql, bind(&params).as_slice())
+        .map_err(|e| unique_to_conflict(tx, e, spec))?;
     tx.execute("DELETE FROM opening_hours WHERE tenant_id = ?1", [id])?;
     tx.execute("DELETE FROM closures WHERE tenant_id = ?1", [id])?;
     tx.execute(
         "DELETE FROM provider_services WHERE provider_id IN (SELECT id FROM providers WHERE tenant_id = ?1)",
         [id],
     )?;
-    remove_missing(
-        &tx,
-        id,
-        "services",
-        spec.services.iter().map(|s| s.name.as_str()),
-    )?;
-    remove_missing(
-        &tx,
-        id,
-        "providers",
-        spec.providers.iter().map(|p| p.name.as_str()),
-    )?;
-    write_children(&tx, id, spec)?;
-    let tenant = load(&tx, id)?;
-    tx.commit()?;
-    Ok(tenant)
-}
-
-/// Deletes services or providers no longer listed; one with appointments stops the update.
-fn remove_missing<'a>(
-    tx: &Transaction,
-    tenant: i64,
-    table: &str,
-    keep: impl Iterator<Item = &'a str>,
-) -> Result<(), DbError> {
-    let keep: Vec<String> = keep.map(str::to_lowercase).collect();
-    let rows: Vec<(i64, String)> = tx
-        .prepare(&format!(
-            "SELECT id, name FROM {table} WHERE tenant_id = ?1"
-        ))?
-        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (row, name) in rows {
-        if keep.contains(&name.to_lowercase()) {
-            continue;
-        }
-        tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [row])
-            .map_err(|e| {
-                if is_foreign_key_violation(&e) {
-                    DbError::Conflict(format!(
-                        "{table}: {name:?} still has appointments; cancel or move them before removing it"
-                    ))
-                } else {
-                    e.into()
-                }
-            })?;
+    let tz = jiff::tz::TimeZone::get(&spec.timezone).map_err(corrupt)?;
+    let mut blocked = Vec::new();
+    for (table, keep) in [
+        (
+            Table::Services,
+            spec.services
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            Table::Providers,
+            spec.providers.iter().map(|p| p.name.as_str()).collect(),
+        ),
+    ] {
+        blocked.extend(retire_missing(tx, id, table, &keep, now)?);
     }
-    Ok(())
+    if let Some(first) = blocked.first() {
+        let field = first.table.field();
+        let list: Vec<String> = blocked.iter().map(|b| b.describe(&tz)).collect();
+        return Err(DbError::Conflict(format!(
+            "{field}: {}; cancel or move them first (DELETE or PATCH /tenants/{{id}}/appointments/{{appt}}), then remove it",
+            list.join("; ")
+        )));
+    }
+    write_children(tx, id, spec)?;
+    Ok((before, load(tx, id)?))
 }
 
 /// Upserts services and providers by name, and writes hours and closures.
@@ -280,7 +279,8 @@ fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<()
         tx.execute(
             "INSERT INTO services (tenant_id, name, duration_minutes, position) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (tenant_id, name COLLATE NOCASE) DO UPDATE
-             SET name = excluded.name, duration_minutes = excluded.duration_minutes, position = excluded.position",
+             SET name = excluded.name, duration_minutes = excluded.duration_minutes, position = excluded.position,
+                 retired_at = NULL",
             params![tenant, name, duration_minutes, pos as i64],
         )?;
         let sid: i64 = tx.query_row(
@@ -294,7 +294,7 @@ fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<()
         tx.execute(
             "INSERT INTO providers (tenant_id, name, position) VALUES (?1, ?2, ?3)
              ON CONFLICT (tenant_id, name COLLATE NOCASE) DO UPDATE
-             SET name = excluded.name, position = excluded.position",
+             SET name = excluded.name, position = excluded.position, retired_at = NULL",
             params![tenant, name, pos as i64],
         )?;
         let pid: i64 = tx.query_row(
@@ -328,7 +328,7 @@ fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<()
     Ok(())
 }
 
-fn unique_to_conflict(tx: &Transaction, e: rusqlite::Error, spec: &TenantSpec) -> DbError {
+fn unique_to_conflict(tx: &Connection, e: rusqlite::Error, spec: &TenantSpec) -> DbError {
     if !is_unique_violation(&e) {
         return e.into();
     }
@@ -380,6 +380,44 @@ pub fn by_phone(conn: &Connection, number: &PhoneNumber) -> Result<Option<Tenant
     id.map(|id| load(conn, id)).transpose()
 }
 
+/// The tenant a text from `customer` to `number` is meant for. The tenant that last texted
+/// that customer from that number decides (texts that left, or would have in dry run,
+/// latest due first), since several tenants may share an `sms_from`. Without such a text,
+/// the tenants whose `phone_number` or `sms_from` is `number`: first one with which the
+/// customer has an appointment to come (at `now`, Unix seconds), then the one whose line
+/// it is, then the oldest.
+pub fn for_reply(
+    conn: &Connection,
+    number: &PhoneNumber,
+    customer: &str,
+    now: i64,
+) -> Result<Option<Tenant>, DbError> {
+    let texted: Option<i64> = conn
+        .prepare_cached(
+            "SELECT tenant_id FROM outbox
+             WHERE to_number = ?2 AND from_number = ?1
+               AND status IN ('sending', 'sent', 'delivered', 'dry_run')
+             ORDER BY due_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row(params![number.as_str(), customer], |r| r.get(0))
+        .optional()?;
+    let id = match texted {
+        Some(id) => Some(id),
+        None => conn
+            .prepare_cached(
+                "SELECT t.id FROM tenants t WHERE t.phone_number = ?1 OR t.sms_from = ?1
+                 ORDER BY EXISTS (SELECT 1 FROM appointments a
+                                  WHERE a.tenant_id = t.id AND a.customer_phone = ?2
+                                    AND a.status = 'booked' AND a.start_at > ?3) DESC,
+                          t.phone_number = ?1 DESC, t.id
+                 LIMIT 1",
+            )?
+            .query_row(params![number.as_str(), customer, now], |r| r.get(0))
+            .optional()?,
+    };
+    id.map(|id| load(conn, id)).transpose()
+}
+
 /// Every tenant, ordered by id.
 pub fn list(conn: &Connection) -> Result<Vec<Tenant>, DbError> {
     let ids: Vec<i64> = conn
@@ -392,14 +430,21 @@ pub fn list(conn: &Connection) -> Result<Vec<Tenant>, DbError> {
 /// Deletes a tenant and everything that belongs to it.
 pub fn delete(conn: &mut Connection, id: i64) -> Result<(), DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Appointments first: they point at services and providers without cascading.
-    tx.execute("DELETE FROM appointments WHERE tenant_id = ?1", [id])?;
-    let n = tx.execute("DELETE FROM tenants WHERE id = ?1", [id])?;
-    if n == 0 {
-        return Err(DbError::NotFound);
-    }
+    delete_in(&tx, id)?;
     tx.commit()?;
     Ok(())
+}
+
+/// [`delete`] inside the caller's transaction; returns the slug the tenant had.
+pub fn delete_in(tx: &Transaction, id: i64) -> Result<String, DbError> {
+    let slug: String = tx
+        .query_row("SELECT slug FROM tenants WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .ok_or(DbError::NotFound)?;
+    // Appointments first: they point at services and providers without cascading.
+    tx.execute("DELETE FROM appointments WHERE tenant_id = ?1", [id])?;
+    tx.execute("DELETE FROM tenants WHERE id = ?1", [id])?;
+    Ok(slug)
 }
 
 /// True when no tenant exists (used by `serve --demo`).
@@ -467,7 +512,8 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
     let mut services = Vec::new();
     let mut service_ids = Vec::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, duration_minutes FROM services WHERE tenant_id = ?1 ORDER BY position",
+        "SELECT id, name, duration_minutes FROM services WHERE tenant_id = ?1 AND retired_at IS NULL
+         ORDER BY position",
     )?;
     for row in stmt.query_map([id], |r| {
         Ok((
@@ -489,7 +535,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         "SELECT p.id, p.name, s.name FROM providers p
          LEFT JOIN provider_services ps ON ps.provider_id = p.id
          LEFT JOIN services s ON s.id = ps.service_id
-         WHERE p.tenant_id = ?1 ORDER BY p.position, s.position",
+         WHERE p.tenant_id = ?1 AND p.retired_at IS NULL ORDER BY p.position, s.position",
     )?;
     for row in stmt.query_map([id], |r| {
         Ok((

@@ -330,7 +330,8 @@ fn text(map: &Map<String, Value>, field: &str, max: usize) -> Result<Option<Stri
     }
 }
 
-/// A wording field: text up to 1000 characters whose placeholders fit the field.
+/// A wording field: text up to 1000 characters whose placeholders fit the field (and, for
+/// a text, that fits in a text and says no opt-out keyword).
 fn wording_text(
     map: &Map<String, Value>,
     field: &wording::Field,
@@ -338,6 +339,9 @@ fn wording_text(
     let value = text(map, field.name, 1000)?;
     if let Some(v) = &value {
         wording::check(field, v)?;
+        if [wording::SMS_CONFIRMATION, wording::SMS_REMINDER].contains(field) {
+            crate::sms::texts::check_wording(field, v)?;
+        }
     }
     Ok(value)
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use super::paging;
-use crate::{db, domain::TenantSpec, error::AppError, startup::AppState};
+use crate::{db, domain::TenantSpec, error::AppError, startup::AppState, tenant_changes};
 
 /// Proof that the request carried the admin token.
 pub struct Admin;
@@ -55,9 +55,7 @@ pub async fn create_tenant(
     body: Vec<u8>,
 ) -> poem::Result<(StatusCode, Json<Value>)> {
     let spec = TenantSpec::from_json(&json_body(body).await?).map_err(AppError::from)?;
-    let tenant = state
-        .db
-        .write(move |c| db::tenants::insert(c, &spec))
+    let tenant = tenant_changes::create(&state.db, &state.docs, spec, state.clock.now())
         .await
         .map_err(AppError::from)?;
     state.cards.put(tenant.id, &tenant.spec);
@@ -123,9 +121,7 @@ pub async fn patch_tenant(
     }
     let spec = TenantSpec::from_json(&merged).map_err(AppError::from)?;
     let tenant_id = current.id;
-    let tenant = state
-        .db
-        .write(move |c| db::tenants::replace(c, tenant_id, &spec))
+    let tenant = tenant_changes::update(&state.db, &state.docs, tenant_id, spec, state.clock.now())
         .await
         .map_err(AppError::from)?;
     state.cards.put(tenant.id, &tenant.spec);
@@ -133,7 +129,8 @@ pub async fn patch_tenant(
     Ok(Json(tenant.to_json()))
 }
 
-/// `DELETE /tenants/{id}`: 204; the tenant's appointments go with it.
+/// `DELETE /tenants/{id}`: 204; the tenant's appointments go with it, and its TeXML
+/// documents are archived.
 #[handler]
 pub async fn delete_tenant(
     _: Admin,
@@ -141,9 +138,7 @@ pub async fn delete_tenant(
     Path(id): Path<String>,
 ) -> poem::Result<StatusCode> {
     let tenant = find(&state, id).await?;
-    state
-        .db
-        .write(move |c| db::tenants::delete(c, tenant.id))
+    tenant_changes::delete(&state.db, &state.docs, tenant.id, state.clock.now())
         .await
         .map_err(AppError::from)?;
     state.cards.remove(tenant.id);

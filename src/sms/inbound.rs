@@ -8,7 +8,9 @@
 //! - `message.received` to a tenant's number: `autoresponse_type` STOP records the opt-out
 //!   (queued texts to that number become `skipped`), START lifts it; a text that is `C`
 //!   (any case, spaces ignored) cancels the sender's next appointment with that tenant and
-//!   queues a short confirmation. Anything else is acknowledged and ignored.
+//!   queues a short confirmation. "That tenant" is the one that last texted the sender
+//!   from the number it replied to (its `phone_number` or its `sms_from`, which tenants
+//!   may share; see `db::tenants::for_reply`). Anything else is acknowledged and ignored.
 
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -232,6 +234,7 @@ async fn received(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
                 return Ok(Outcome::Ignored);
             };
             let customer = customer.as_str();
+            let replying_to = |tx| db::tenants::for_reply(tx, &tenant_number, customer, at);
             let outcome = match keyword.as_deref() {
                 Some("STOP") => {
                     db::messaging::record_opt_out(&tx, customer, profile.as_deref(), at)?;
@@ -242,7 +245,7 @@ async fn received(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
                     Outcome::OptedIn
                 }
                 Some(_) => Outcome::Ignored,
-                None if wants_cancel => match db::tenants::by_phone(&tx, &tenant_number)? {
+                None if wants_cancel => match replying_to(&tx)? {
                     None => Outcome::Ignored,
                     Some(tenant) => {
                         let from = reminders::sender(&tenant.spec);

@@ -326,6 +326,9 @@ fn facts(a: &AppointmentFacts) -> Facts {
         start: Timestamp::from_second(a.start).unwrap_or(Timestamp::UNIX_EPOCH),
         tz: a.tz.clone(),
         phone: a.phone.clone(),
+        name: a.customer_name.clone(),
+        sms_confirmation: a.sms_confirmation.clone(),
+        sms_reminder: a.sms_reminder.clone(),
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod cards;
 mod check;
+pub mod owners;
 pub mod render;
 
 pub use check::{FileProblem, check_dir, check_document};
@@ -17,7 +18,7 @@ pub use check::{FileProblem, check_dir, check_document};
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::{Duration, SystemTime},
 };
 
@@ -93,6 +94,9 @@ type Files = BTreeMap<(String, String), Entry>;
 pub struct Library {
     dir: PathBuf,
     files: Arc<RwLock<Files>>,
+    /// Held by a scan and by a directory move (see [`owners`]), so neither sees the other
+    /// half-done.
+    scan_lock: Arc<Mutex<()>>,
 }
 
 impl Library {
@@ -102,6 +106,7 @@ impl Library {
         let lib = Self {
             dir: dir.to_path_buf(),
             files: Arc::new(RwLock::new(BTreeMap::new())),
+            scan_lock: Arc::new(Mutex::new(())),
         };
         if !dir.is_dir() {
             tracing::warn!(dir = %dir.display(), "the TeXML documents directory does not exist; serving the built-in defaults (set SLOTLINE_TEXML_DIR)");
@@ -123,6 +128,7 @@ impl Library {
     /// Re-reads files whose modification time or length changed since the last scan.
     /// A file that fails the check is logged and its last good version kept.
     pub fn scan(&self) {
+        let _scan = self.scan_lock.lock();
         let listed = list_files(&self.dir).unwrap_or_default();
         let before = self.files.read().map(|f| f.clone()).unwrap_or_default();
         let mut after = Files::new();

@@ -662,6 +662,9 @@ async fn prism_accepts_our_send_request_as_valid_for_the_telnyx_schema() {
             start: "2026-11-24T21:00:00Z".parse().unwrap(),
             tz: jiff::tz::TimeZone::get("America/Chicago").unwrap(),
             phone: "+13125550100".into(),
+            name: "Maria Lopez".into(),
+            sms_confirmation: None,
+            sms_reminder: None,
         },
     );
     let req = SendRequest {

@@ -4,7 +4,7 @@
 -- Withdrawing or re-planning an appointment's texts (cancel, move, "C").
 CREATE INDEX outbox_by_appointment ON outbox (appointment_id, status);
 -- Skipping the texts queued to a number that opted out (STOP).
-CREATE INDEX outbox_by_recipient ON outbox (to_number, status);
+CREATE INDEX outbox_queued_to ON outbox (to_number, status);
 -- The once-a-minute sweep of expired holds.
 CREATE INDEX appointments_held ON appointments (hold_expires_at) WHERE status = 'held';
 -- A caller's own appointments with a tenant ("C" replies, returning callers).

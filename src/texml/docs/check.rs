@@ -178,13 +178,17 @@ pub(super) fn read_document(path: &Path) -> Result<String, String> {
 }
 
 /// Every `*.xml` one level below `dir`'s subdirectories, with its document name. Other
-/// files and directories whose names are not `[a-z0-9_-]+` are skipped.
+/// files, directories whose names are not `[a-z0-9_-]+`, and the archive of old tenant
+/// directories (`_archive/`) are skipped.
 pub(super) fn list_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
     for sub in std::fs::read_dir(dir)? {
         let sub = sub?;
         let sub_name = sub.file_name().to_string_lossy().into_owned();
-        if !sub.file_type()?.is_dir() || !is_valid_name(&sub_name) {
+        if !sub.file_type()?.is_dir()
+            || !is_valid_name(&sub_name)
+            || sub_name == super::owners::ARCHIVE_DIR
+        {
             continue;
         }
         for file in std::fs::read_dir(sub.path())? {

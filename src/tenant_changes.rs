@@ -1,0 +1,112 @@
+//! Creating, changing and deleting tenants as operators do it: the database rows and the
+//! tenant's TeXML documents directory change together or not at all. The directory step
+//! (see `texml::docs::owners`) runs inside the tenant's write transaction, just before it
+//! commits: if it fails, the write rolls back; if the commit fails, the directory is moved
+//! back. So a renamed tenant keeps its documents, a deleted tenant's documents are
+//! archived, and a new tenant never serves documents it did not write.
+
+use jiff::Timestamp;
+use rusqlite::TransactionBehavior;
+
+use crate::{
+    db::{self, Db, DbError, tenants::Tenant},
+    domain::TenantSpec,
+    error::AppError,
+    texml::docs::{Library, owners::Moved},
+};
+
+/// Why a tenant change was not made; nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The database refused it (conflict, not found) or failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The documents directory could not be moved (500; the cause is logged).
+    #[error("moving the tenant's TeXML documents failed: {0}")]
+    Files(String),
+}
+
+impl From<ChangeError> for AppError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Db(e) => e.into(),
+            files @ ChangeError::Files(_) => AppError::Internal(files.to_string()),
+        }
+    }
+}
+
+/// Runs `write` and then `files` in one IMMEDIATE transaction on the writer thread; commits
+/// only when both succeeded, and undoes the files step if the commit fails.
+async fn together<T: Send + 'static>(
+    db: &Db,
+    write: impl FnOnce(&rusqlite::Transaction) -> Result<T, DbError> + Send + 'static,
+    files: impl FnOnce(&T) -> std::io::Result<Moved> + Send + 'static,
+) -> Result<T, ChangeError> {
+    let outcome = db
+        .write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = write(&tx)?;
+            let moved = match files(&value) {
+                Ok(moved) => moved,
+                // Dropping `tx` rolls the write back.
+                Err(e) => return Ok(Err(e.to_string())),
+            };
+            if let Err(e) = tx.commit() {
+                moved.undo();
+                return Err(e.into());
+            }
+            Ok(Ok(value))
+        })
+        .await?;
+    outcome.map_err(ChangeError::Files)
+}
+
+/// Stores a new tenant. A directory already named by its slug belongs to no tenant (the
+/// slug was free), so it is archived rather than served.
+pub async fn create(
+    db: &Db,
+    docs: &Library,
+    spec: TenantSpec,
+    now: Timestamp,
+) -> Result<Tenant, ChangeError> {
+    let docs = docs.clone();
+    together(
+        db,
+        move |tx| db::tenants::insert_in(tx, &spec),
+        move |tenant| docs.archive(&tenant.spec.slug, "unowned", now),
+    )
+    .await
+}
+
+/// Replaces tenant `id` with `spec` (see `db::tenants::replace_in` for what happens to
+/// services and providers it no longer lists); on a slug change the documents directory
+/// is renamed with it.
+pub async fn update(
+    db: &Db,
+    docs: &Library,
+    id: i64,
+    spec: TenantSpec,
+    now: Timestamp,
+) -> Result<Tenant, ChangeError> {
+    let docs = docs.clone();
+    let (_, tenant) = together(
+        db,
+        move |tx| db::tenants::replace_in(tx, id, &spec, now.as_second()),
+        move |(before, tenant): &(String, Tenant)| docs.follow_slug(before, &tenant.spec.slug, now),
+    )
+    .await?;
+    Ok(tenant)
+}
+
+/// Deletes tenant `id` and everything it has; its documents directory is archived as
+/// `_archive/<slug>-<id>-<time>/`.
+pub async fn delete(db: &Db, docs: &Library, id: i64, now: Timestamp) -> Result<(), ChangeError> {
+    let docs = docs.clone();
+    together(
+        db,
+        move |tx| db::tenants::delete_in(tx, id),
+        move |slug: &String| docs.archive(slug, &id.to_string(), now),
+    )
+    .await?;
+    Ok(())
+}
