@@ -37,6 +37,15 @@ impl Tenant {
         v
     }
 
+    /// The version tag of this stored tenant (`ETag`): a hash of its JSON, quoted as HTTP
+    /// wants; any change, `updated_at` included, gives another tag.
+    pub fn etag(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.to_json().to_string().as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("\"{hex}\"")
+    }
+
     /// Name of provider `id` (empty if it is not this tenant's).
     pub fn provider_name(&self, id: i64) -> &str {
         self.provider_ids

@@ -23,7 +23,7 @@ pub const FIXTURE_PUBLIC_KEY: &str = "GzOl8c8NI5MxkZ8QIv+xlORAyBVdmziMrUgVM7Db8p
 /// The timestamp the fixture requests were signed at.
 pub const FIXTURE_TS: i64 = 1_752_591_600;
 /// Bearer token of the test admin API.
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123";
 
 /// A fixture file's exact bytes.
 pub fn fixture(name: &str) -> Vec<u8> {
