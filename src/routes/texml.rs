@@ -20,7 +20,8 @@ use crate::{
 
 fn or_apology(result: Result<Texml, FlowError>) -> Texml {
     result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "TeXML request failed; answered with an apology");
+        let error = crate::domain::redact::scrub(&e.to_string());
+        tracing::error!(%error, "TeXML request failed; answered with an apology");
         Texml::apology(None, "")
     })
 }
