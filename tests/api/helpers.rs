@@ -10,7 +10,7 @@ use reqwest::{Client, Response};
 use serde_json::Value;
 use slotline::{
     clock::Clock,
-    config::{Secret, Settings, SmsTuning},
+    config::{HttpLimits, Secret, Settings, SmsTuning},
     startup::Application,
 };
 use tokio::sync::oneshot;
@@ -62,6 +62,8 @@ pub struct TestApp {
     pub texml_dir: PathBuf,
     /// The app's SQLite file.
     pub db_path: PathBuf,
+    /// `http://127.0.0.1:PORT` of the admin listener, with [`Options::admin_listen`].
+    pub admin_base: Option<String>,
     key: SigningKey,
     _dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
@@ -85,6 +87,10 @@ pub struct Options {
     /// Run as `serve --demo` does: the demo key beside the database is accepted too, and
     /// without `admin_token` the token comes from the file beside it.
     pub demo_mode: bool,
+    /// Serve the admin API on a second listener (`SLOTLINE_ADMIN_LISTEN`, port 0).
+    pub admin_listen: bool,
+    /// Connection limits and timeouts (defaults: the server's).
+    pub http: HttpLimits,
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -101,6 +107,8 @@ impl Default for Options {
             db_path: None,
             sms_max_attempts: 4,
             demo_mode: false,
+            admin_listen: false,
+            http: HttpLimits::default(),
         }
     }
 }
@@ -155,6 +163,8 @@ pub async fn spawn_with(opts: Options) -> TestApp {
             request_timeout: Duration::from_millis(700),
         },
         demo: opts.demo_mode,
+        admin_listen: opts.admin_listen.then(|| "127.0.0.1:0".into()),
+        http: opts.http,
         ..Settings::default()
     };
     let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());
@@ -167,6 +177,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         app.seed_if_empty(&spec).unwrap();
     }
     let base = format!("http://{}", app.addr());
+    let admin_base = app.admin_addr().map(|a| format!("http://{a}"));
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
@@ -179,6 +190,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         state,
         texml_dir,
         db_path,
+        admin_base,
         key: fixture_key(),
         _dir: dir,
         stop: Some(tx),

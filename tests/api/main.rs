@@ -6,6 +6,7 @@ mod booking;
 mod call;
 mod call_cli;
 mod fake_telnyx;
+mod hardening;
 mod helpers;
 mod signatures;
 mod sms;
