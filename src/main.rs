@@ -198,6 +198,11 @@ async fn serve(settings: Settings, demo: Option<std::path::PathBuf>) -> Result<(
         demo_spec.as_ref(),
         app.state().demo.as_ref(),
     );
+    if let Some(admin) = app.admin_addr() {
+        println!(
+            "  admin API:         http://{admin}   (SLOTLINE_ADMIN_LISTEN; not served on the main listener)"
+        );
+    }
     app.run_until(shutdown_signal())
         .await
         .map_err(|e| e.to_string())

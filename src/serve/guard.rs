@@ -6,7 +6,10 @@
 //!   is closed at once rather than left to fill the kernel's queue);
 //! - a deadline for each request's header block, from the connection's start or from the
 //!   previous answer on a kept-alive connection; bytes trickled in do not extend it;
-//! - a pause after accept errors such as EMFILE, instead of retrying in a busy loop.
+//! - a pause after accept errors such as EMFILE, instead of retrying in a busy loop;
+//! - an idle limit in any state: a connection on which nothing was read or written for
+//!   [`IDLE_LIMIT`] is closed (this also bounds HTTP/2 without TLS, whose binary frames
+//!   the header scan cannot follow).
 //!
 //! Request bodies have their own deadline where they are read ([`crate::body`]).
 
@@ -38,6 +41,10 @@ use crate::config::HttpLimits;
 /// How long to wait before accepting again after an error such as EMFILE (out of file
 /// descriptors): long enough not to spin, short enough to recover quickly.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long a connection may see no byte in either direction, whatever it is doing.
+/// Handlers answer well within it (the database's own waits are 10 s at most).
+pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// How often a serving thread logs that it is refusing connections or failing to accept.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -203,6 +210,9 @@ pub struct Guarded {
     /// `Some` while a header block is awaited.
     waiting: Option<HeaderEnd>,
     deadline: Pin<Box<Sleep>>,
+    /// The last byte read or written; `idle` fires at most [`IDLE_LIMIT`] after it.
+    last_activity: tokio::time::Instant,
+    idle: Pin<Box<Sleep>>,
 }
 
 impl Guarded {
@@ -213,11 +223,28 @@ impl Guarded {
             timeout,
             waiting: Some(HeaderEnd::default()),
             deadline: Box::pin(tokio::time::sleep(timeout)),
+            last_activity: tokio::time::Instant::now(),
+            idle: Box::pin(tokio::time::sleep(IDLE_LIMIT)),
         }
     }
 
-    /// Starts waiting for a header block (after an answer), unless already waiting.
+    /// Whether the connection has been idle for [`IDLE_LIMIT`] (registering a wake-up for
+    /// when it would be otherwise). The timer is moved lazily, not on every byte.
+    fn idle_too_long(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.idle.as_mut().poll(cx).is_ready() {
+            let until = self.last_activity + IDLE_LIMIT;
+            if until <= tokio::time::Instant::now() {
+                return true;
+            }
+            self.idle.as_mut().reset(until);
+        }
+        false
+    }
+
+    /// Notes a write, and starts waiting for a header block (after an answer) unless
+    /// already waiting.
     fn await_headers(&mut self) {
+        self.last_activity = tokio::time::Instant::now();
         if self.waiting.is_none() {
             self.waiting = Some(HeaderEnd::default());
             let at = tokio::time::Instant::now() + self.timeout;
@@ -236,6 +263,9 @@ impl AsyncRead for Guarded {
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.last_activity = tokio::time::Instant::now();
+                }
                 if let Some(scan) = &mut this.waiting
                     && scan.feed(&buf.filled()[before..])
                 {
@@ -248,6 +278,12 @@ impl AsyncRead for Guarded {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "request headers not received in time",
+                    )));
+                }
+                if this.idle_too_long(cx) {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection idle too long",
                     )));
                 }
                 Poll::Pending
