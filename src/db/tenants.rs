@@ -189,7 +189,7 @@ pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbErro
     );
     let params = columns.params();
     tx.execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(&tx, e, spec))?;
+        .map_err(|e| unique_to_conflict(&tx, e, spec, None))?;
     let id = tx.last_insert_rowid();
     write_children(&tx, id, spec)?;
     let tenant = load(&tx, id)?;
@@ -215,7 +215,7 @@ pub fn replace(conn: &mut Connection, id: i64, spec: &TenantSpec) -> Result<Tena
     params.push((":id".into(), &id));
     let changed = tx
         .execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(&tx, e, spec))?;
+        .map_err(|e| unique_to_conflict(&tx, e, spec, Some(id)))?;
     if changed == 0 {
         return Err(DbError::NotFound);
     }
@@ -337,15 +337,22 @@ fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<()
     Ok(())
 }
 
-fn unique_to_conflict(tx: &Transaction, e: rusqlite::Error, spec: &TenantSpec) -> DbError {
+/// Names the field whose UNIQUE rule `e` broke; `own` is the tenant being updated, whose
+/// own row does not count as "another tenant".
+fn unique_to_conflict(
+    tx: &Transaction,
+    e: rusqlite::Error,
+    spec: &TenantSpec,
+    own: Option<i64>,
+) -> DbError {
     if !is_unique_violation(&e) {
         return e.into();
     }
     // Name the field that clashed; the error text alone is not a stable contract.
     let slug_taken: bool = tx
         .query_row(
-            "SELECT 1 FROM tenants WHERE slug = ?1",
-            [&spec.slug],
+            "SELECT 1 FROM tenants WHERE slug = ?1 AND id IS NOT ?2",
+            params![spec.slug, own],
             |_| Ok(true),
         )
         .optional()

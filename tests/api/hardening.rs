@@ -600,3 +600,24 @@ fn texml_preview_of_a_missing_database_says_so_and_creates_nothing() {
     assert!(err.contains("no database at"), "{err}");
     assert!(!db_path.exists());
 }
+
+#[tokio::test]
+async fn patching_in_another_tenants_number_names_phone_number_not_slug() {
+    let app = spawn_app().await;
+    app.create_tenant(&open_every_day(
+        "other",
+        "+13125550172",
+        "America/Chicago",
+        &["Ana"],
+    ))
+    .await;
+    let resp = app
+        .admin(Method::PATCH, "/tenants/other")
+        .json(&json!({"phone_number": "+13125550100"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["field"], "phone_number", "{v}");
+}
