@@ -233,6 +233,23 @@ mod tests {
         include_str!("../../tests/fixtures/telnyx/aigather-action-request.legacy-doc-example.json");
 
     #[test]
+    fn debug_output_of_a_callback_shows_no_number_and_nothing_the_caller_said() {
+        let cb = parse(FORM, false).unwrap();
+        let shown = format!("{cb:?}");
+        for secret in cb.from.iter().chain(cb.to.iter()) {
+            assert!(!shown.contains(&secret[2..]), "{shown}");
+        }
+        for value in cb.result.iter().flat_map(|m| m.values()) {
+            if let Some(v) = value.as_str().filter(|v| v.len() > 3) {
+                assert!(!shown.contains(v), "{v} in {shown}");
+            }
+        }
+        for turn in &cb.history {
+            assert!(!shown.contains(&turn.content), "{shown}");
+        }
+    }
+
+    #[test]
     fn the_documented_form_with_an_envelope_parses() {
         let cb = parse(FORM, false).unwrap();
         assert_eq!(
