@@ -48,6 +48,16 @@ impl Serving {
     ) -> io::Result<Self> {
         let (stop, stopped) = watch::channel(false);
         let (finished, done) = mpsc::unbounded_channel();
+        let mut limits = state.settings.http.clone();
+        let fitted = guard::fitting_cap(limits.max_connections, sockets.len());
+        if fitted < limits.max_connections {
+            tracing::warn!(
+                configured = limits.max_connections,
+                used = fitted,
+                "SLOTLINE_MAX_CONNECTIONS does not fit the file-descriptor limit; using less (raise `ulimit -n` for more)"
+            );
+            limits.max_connections = fitted;
+        }
         // One count per socket, shared by the threads accepting from it.
         let counts: Vec<OpenConnections> =
             sockets.iter().map(|_| OpenConnections::default()).collect();
@@ -57,11 +67,12 @@ impl Serving {
                 mine.push((listener.try_clone()?, *surface, open.clone()));
             }
             let (state, stopped, finished) = (state.clone(), stopped.clone(), finished.clone());
+            let limits = limits.clone();
             thread::Builder::new()
                 .name(format!("slotline-http-{i}"))
                 .spawn(move || {
                     let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        serve(mine, state, stopped)
+                        serve(mine, state, limits, stopped)
                     }))
                     .unwrap_or_else(|_| Err(io::Error::other("a serving thread panicked")));
                     let _ = finished.send(served);
@@ -96,12 +107,13 @@ impl Serving {
 fn serve(
     sockets: Vec<(TcpListener, Surface, OpenConnections)>,
     state: AppState,
+    limits: HttpLimits,
     stopped: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let limits: HttpLimits = state.settings.http.clone();
+
     runtime.block_on(async move {
         let mut servers = tokio::task::JoinSet::new();
         for (listener, surface, open) in sockets {

@@ -49,6 +49,40 @@ pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// How often a serving thread logs that it is refusing connections or failing to accept.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// Descriptors kept back from the connection cap for SQLite, the Messaging API client,
+/// documents and logs.
+const RESERVED_FDS: u64 = 256;
+
+/// The connection cap per listener that fits the process's file-descriptor limit: the
+/// configured `max` unless `listeners × max` plus a reserve would exceed the soft limit
+/// (then the most that fits, at least 16). Running out of descriptors would fail SQLite
+/// and outgoing texts too, not just new connections. The limit is read from
+/// `/proc/self/limits`; where that is missing, `max` is kept.
+pub fn fitting_cap(max: usize, listeners: usize) -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| soft_fd_limit(&text));
+    match soft {
+        Some(soft) => cap_within(max, listeners, soft),
+        None => max,
+    }
+}
+
+/// The soft "Max open files" of a `/proc/self/limits` text (`None` when unlimited).
+fn soft_fd_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn cap_within(max: usize, listeners: usize, soft: u64) -> usize {
+    let room = soft.saturating_sub(RESERVED_FDS) / listeners.max(1) as u64;
+    max.min(usize::try_from(room).unwrap_or(usize::MAX).max(16))
+}
+
 /// The number of open connections on one listener, shared by its serving threads.
 #[derive(Clone, Debug, Default)]
 pub struct OpenConnections(Arc<AtomicUsize>);
@@ -340,6 +374,16 @@ mod tests {
 
     const REQUEST: &[u8] =
         b"POST /texml/voice HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab\n\n";
+
+    #[test]
+    fn the_cap_leaves_room_for_the_database_under_the_descriptor_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\nMax cpu time              unlimited            unlimited            seconds\nMax open files            1024                 524288               files\n";
+        assert_eq!(soft_fd_limit(limits), Some(1024));
+        assert_eq!(cap_within(4096, 1, 1024), 768);
+        assert_eq!(cap_within(4096, 2, 1024), 384);
+        assert_eq!(cap_within(4096, 1, 65536), 4096);
+        assert_eq!(cap_within(4096, 1, 100), 16);
+    }
 
     #[test]
     fn the_header_block_ends_at_its_empty_line() {
