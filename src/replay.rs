@@ -8,8 +8,10 @@
 //!
 //! The same signature on the same route is served again. PROTOCOL.md §5 does not say
 //! whether Telnyx signs a retried delivery anew (it retries after 2 s without an answer,
-//! and duplicates are documented), so a retry may well repeat the signature; refusing it
-//! would send the caller to the fallback. The handlers are idempotent per CallSid (a
+//! and duplicates are documented). A messaging webhook's retry differs in its body
+//! (`meta.attempt`, §6), so it has a new signature; a TeXML callback carries no such field,
+//! so its retry may well repeat the signature, and refusing it would send the caller to
+//! the fallback. The handlers are idempotent per CallSid (a
 //! retried gather gets its stored answer, a status or a webhook is recorded once), so a
 //! same-route replay gains an attacker nothing that the first delivery did not do.
 //!
