@@ -128,3 +128,17 @@ impl PanicHandler for ApologyOnPanic {
         Texml::apology(None, "").into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_paths_are_cut_at_200_bytes_on_a_character_boundary() {
+        assert_eq!(truncated("/texml/voice"), "/texml/voice");
+        let long = format!("/{}", "é".repeat(300));
+        let cut = truncated(&long);
+        assert!(cut.len() <= 200 && long.starts_with(cut));
+        assert!(format!("{:?}", truncated("/x\n<forged>")).contains("\\n"));
+    }
+}
