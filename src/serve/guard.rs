@@ -191,6 +191,8 @@ impl Acceptor for GuardedAcceptor {
                     );
                 }
                 drop(stream);
+                // A flood of connections must not keep this thread from its requests.
+                tokio::task::yield_now().await;
                 continue;
             };
             let _ = stream.set_nodelay(true);
