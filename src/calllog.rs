@@ -22,7 +22,7 @@ const BATCH: usize = 512;
 const WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A call that reached a tenant's line.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallStart {
     /// The call.
     pub call_sid: String,
@@ -34,6 +34,20 @@ pub struct CallStart {
     pub to: Option<String>,
     /// Unix seconds.
     pub at: i64,
+}
+
+/// Redacted: the numbers are masked.
+impl std::fmt::Debug for CallStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::domain::redact::Masked;
+        f.debug_struct("CallStart")
+            .field("call_sid", &self.call_sid)
+            .field("tenant_id", &self.tenant_id)
+            .field("from", &Masked(self.from.as_deref()))
+            .field("to", &Masked(self.to.as_deref()))
+            .field("at", &self.at)
+            .finish()
+    }
 }
 
 struct Shared {

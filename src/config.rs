@@ -59,11 +59,44 @@ impl Default for SmsTuning {
     }
 }
 
+/// Limits on every HTTP connection, so idle or slow clients cannot hold the server (see
+/// [`crate::serve`]). Only `max_connections` has an environment variable; tests shorten
+/// the timeouts.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Open connections per listener, across all serving threads; more are closed at once.
+    pub max_connections: usize,
+    /// How long a client has to send a whole request header block (from the connection's
+    /// start, or from the previous answer on a kept-alive connection). Trickled bytes do
+    /// not extend it.
+    pub header_timeout: Duration,
+    /// How long a client has to send a request body, once its headers are in.
+    pub body_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Shortest admin token accepted at start.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 /// Everything slotline needs to start; see the README's environment table.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Address to bind; port 0 picks a free port (tests).
     pub listen: String,
+    /// Separate address for the admin API (`/tenants…`); when set, the admin API is served
+    /// there only and the main listener answers 404 for it.
+    pub admin_listen: Option<String>,
+    /// Connection and request-reading limits of both listeners.
+    pub http: HttpLimits,
     /// SQLite file.
     pub db_path: PathBuf,
     /// Base of the absolute URLs placed in TeXML and SMS, without a trailing slash.
@@ -110,6 +143,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            admin_listen: None,
+            http: HttpLimits::default(),
             db_path: PathBuf::from("data/slotline.db"),
             public_url: "http://127.0.0.1:8080".into(),
             admin_token: None,
@@ -157,7 +192,20 @@ impl Settings {
             }
             s.public_url = trimmed;
         }
-        s.admin_token = get("SLOTLINE_ADMIN_TOKEN").map(Secret::new);
+        s.admin_listen = get("SLOTLINE_ADMIN_LISTEN").map(|v| v.trim().to_string());
+        if let Some(v) = get("SLOTLINE_MAX_CONNECTIONS") {
+            s.http.max_connections =
+                v.trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError {
+                        variable: "SLOTLINE_MAX_CONNECTIONS",
+                        message: format!("{v:?} must be a whole number above 0, e.g. 4096"),
+                    })?;
+        }
+        // The header is compared trimmed, so the configured value is too.
+        s.admin_token = get("SLOTLINE_ADMIN_TOKEN").map(|v| Secret::new(v.trim()));
         s.url_secret = get("SLOTLINE_URL_SECRET").map(Secret::new);
         s.telnyx_api_key = get("TELNYX_API_KEY").map(Secret::new);
         s.telnyx_public_key = get("TELNYX_PUBLIC_KEY");
@@ -196,6 +244,62 @@ impl Settings {
         }
         Ok(s)
     }
+
+    /// Refuses combinations that must not reach production: a short admin token, the
+    /// signature switch next to a real key, and a public URL Telnyx cannot reach (loopback
+    /// or plain `http://`) while a real key is set. Run by the server at start, not by CLI
+    /// commands that only read.
+    pub fn check_for_serving(&self) -> Result<(), ConfigError> {
+        if let Some(token) = &self.admin_token
+            && token.expose().chars().count() < MIN_ADMIN_TOKEN_CHARS
+        {
+            return Err(ConfigError {
+                variable: "SLOTLINE_ADMIN_TOKEN",
+                message: format!(
+                    "is {} characters; use at least {MIN_ADMIN_TOKEN_CHARS} random ones, e.g. the output of `openssl rand -base64 32`",
+                    token.expose().chars().count()
+                ),
+            });
+        }
+        if self.telnyx_public_key.is_none() {
+            return Ok(());
+        }
+        if self.insecure_skip_signatures {
+            return Err(ConfigError {
+                variable: "SLOTLINE_INSECURE_SKIP_SIGNATURES",
+                message: "is 1 while TELNYX_PUBLIC_KEY is set; unset it (it is for development without a key only)".into(),
+            });
+        }
+        if let Some(why) = unreachable_reason(&self.public_url) {
+            return Err(ConfigError {
+                variable: "SLOTLINE_PUBLIC_URL",
+                message: format!(
+                    "{:?} {why}, but TELNYX_PUBLIC_KEY is set (production); set it to the HTTPS address Telnyx reaches, e.g. https://booking.example.com",
+                    self.public_url
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why Telnyx could not (or should not) call `url`, if it could not.
+fn unreachable_reason(url: &str) -> Option<&'static str> {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Some("is not https://");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    loopback.then_some("is a loopback address")
 }
 
 #[cfg(test)]
@@ -231,6 +335,79 @@ mod tests {
     fn a_relative_public_url_is_refused() {
         let err = settings(&[("SLOTLINE_PUBLIC_URL", "booking.example.com")]).unwrap_err();
         assert_eq!(err.variable, "SLOTLINE_PUBLIC_URL");
+    }
+
+    const LONG_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+    const KEY: &str = "GzOl8c8NI5MxkZ8QIv+xlORAyBVdmziMrUgVM7Db8pc=";
+
+    #[test]
+    fn an_admin_token_shorter_than_32_characters_is_refused_with_how_to_make_one() {
+        let s = settings(&[("SLOTLINE_ADMIN_TOKEN", "salon123")]).unwrap();
+        let err = s.check_for_serving().unwrap_err();
+        assert_eq!(err.variable, "SLOTLINE_ADMIN_TOKEN");
+        assert!(err.message.contains("openssl rand -base64 32"), "{err}");
+        let s = settings(&[("SLOTLINE_ADMIN_TOKEN", LONG_TOKEN)]).unwrap();
+        assert!(s.check_for_serving().is_ok());
+    }
+
+    #[test]
+    fn the_admin_token_is_trimmed_like_the_header_it_is_compared_with() {
+        let padded = format!("  {LONG_TOKEN} ");
+        let s = settings(&[("SLOTLINE_ADMIN_TOKEN", &padded)]).unwrap();
+        assert_eq!(s.admin_token.unwrap().expose(), LONG_TOKEN);
+    }
+
+    #[test]
+    fn skipping_signatures_is_refused_when_a_public_key_is_set() {
+        let s = settings(&[
+            ("TELNYX_PUBLIC_KEY", KEY),
+            ("SLOTLINE_PUBLIC_URL", "https://booking.example.com"),
+            ("SLOTLINE_INSECURE_SKIP_SIGNATURES", "1"),
+        ])
+        .unwrap();
+        let err = s.check_for_serving().unwrap_err();
+        assert_eq!(err.variable, "SLOTLINE_INSECURE_SKIP_SIGNATURES");
+        let dev = settings(&[("SLOTLINE_INSECURE_SKIP_SIGNATURES", "1")]).unwrap();
+        assert!(dev.check_for_serving().is_ok());
+    }
+
+    #[test]
+    fn with_a_public_key_the_public_url_must_be_https_and_not_loopback() {
+        for url in [
+            "http://booking.example.com",
+            "https://127.0.0.1:8080",
+            "https://localhost",
+            "https://[::1]:8443/x",
+            "https://0.0.0.0",
+        ] {
+            let s = settings(&[("TELNYX_PUBLIC_KEY", KEY), ("SLOTLINE_PUBLIC_URL", url)]).unwrap();
+            let err = s.check_for_serving().unwrap_err();
+            assert_eq!(err.variable, "SLOTLINE_PUBLIC_URL", "{url}");
+        }
+        let unset = settings(&[("TELNYX_PUBLIC_KEY", KEY)]).unwrap();
+        assert!(
+            unset.check_for_serving().is_err(),
+            "the http://listen default"
+        );
+        let good = settings(&[
+            ("TELNYX_PUBLIC_KEY", KEY),
+            ("SLOTLINE_PUBLIC_URL", "https://booking.example.com"),
+        ])
+        .unwrap();
+        assert!(good.check_for_serving().is_ok());
+        let dev = settings(&[]).unwrap();
+        assert!(
+            dev.check_for_serving().is_ok(),
+            "no key: local http is fine"
+        );
+    }
+
+    #[test]
+    fn max_connections_must_be_a_positive_number() {
+        let err = settings(&[("SLOTLINE_MAX_CONNECTIONS", "lots")]).unwrap_err();
+        assert_eq!(err.variable, "SLOTLINE_MAX_CONNECTIONS");
+        let s = settings(&[("SLOTLINE_MAX_CONNECTIONS", "100")]).unwrap();
+        assert_eq!(s.http.max_connections, 100);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use poem::{Response, error::ResponseError, http::StatusCode};
 use serde_json::json;
 
-use crate::{db::DbError, domain::FieldError, texml::docs::FileProblem};
+use crate::{body::BodyError, db::DbError, domain::FieldError, texml::docs::FileProblem};
 
 /// Errors of the admin API.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,28 @@ pub enum AppError {
     /// 503: the database cannot take the write now (its queue is full); try again.
     #[error("{0}")]
     Busy(String),
+    /// 429: too many wrong tokens from this client; try again after `retry_after` seconds
+    /// (sent as `Retry-After`).
+    #[error(
+        "too many wrong bearer tokens from this address; wait {retry_after} s and check SLOTLINE_ADMIN_TOKEN"
+    )]
+    TooManyAttempts {
+        /// Seconds until this client may try again.
+        retry_after: u64,
+    },
+    /// 412: `If-Match` names another version than the stored one.
+    #[error(
+        "the tenant changed since you read it (If-Match {given} is not the current ETag {current}); GET it again, reapply your change and retry"
+    )]
+    PreconditionFailed {
+        /// The ETag the client sent.
+        given: String,
+        /// The stored version's ETag.
+        current: String,
+    },
+    /// 413 (too large), 408 (too slow) or 400 (broken): the request body.
+    #[error("{0}")]
+    Body(BodyError),
     /// 500: something broke inside; details are in the log.
     #[error("internal error; see the server log")]
     Internal(String),
@@ -88,6 +110,9 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::AdminDisabled | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            AppError::Body(e) => e.status(),
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -129,6 +154,12 @@ impl ResponseError for AppError {
             resp.headers_mut().insert(
                 poem::http::header::WWW_AUTHENTICATE,
                 poem::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if let AppError::TooManyAttempts { retry_after } = self {
+            resp.headers_mut().insert(
+                poem::http::header::RETRY_AFTER,
+                poem::http::HeaderValue::from(*retry_after),
             );
         }
         resp

@@ -2,6 +2,7 @@
 //! TeXML. See README.md for the public contract.
 
 pub mod agenda;
+pub mod body;
 pub mod booking;
 pub mod call;
 pub mod calllog;
@@ -14,6 +15,7 @@ pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod flow;
+pub mod replay;
 pub mod routes;
 pub mod serve;
 pub mod signature;

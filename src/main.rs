@@ -142,14 +142,15 @@ fn texml_check(dir: &std::path::Path) -> ExitCode {
     }
 }
 
-/// `slotline texml preview`: prints the document a caller would get, byte for byte.
+/// `slotline texml preview`: prints the document a caller would get, byte for byte. The
+/// database is opened read-only: a preview never migrates or writes anything.
 fn texml_preview(
     settings: Settings,
     slug: &str,
     step: PreviewStep,
     at: Option<&str>,
 ) -> Result<(), String> {
-    let db = Db::open(&settings.db_path).map_err(|e| e.to_string())?;
+    let db = Db::open_read_only(&settings.db_path).map_err(|e| e.to_string())?;
     let tenant = db
         .run_blocking(|c| db::tenants::find(c, slug))
         .map_err(|e| match e {
@@ -163,7 +164,8 @@ fn texml_preview(
         Some(at) => preview::local_instant(at, &tenant.spec.timezone)?,
         None => jiff::Timestamp::now(),
     };
-    let state = AppState::new(settings, Clock::manual(now)).map_err(|e| e.to_string())?;
+    drop(db);
+    let state = AppState::read_only(settings, Clock::manual(now)).map_err(|e| e.to_string())?;
     let doc = preview::document(&state, &tenant, step).map_err(|e| e.to_string())?;
     println!("{}", doc.as_str());
     Ok(())
@@ -196,6 +198,11 @@ async fn serve(settings: Settings, demo: Option<std::path::PathBuf>) -> Result<(
         demo_spec.as_ref(),
         app.state().demo.as_ref(),
     );
+    if let Some(admin) = app.admin_addr() {
+        println!(
+            "  admin API:         http://{admin}   (SLOTLINE_ADMIN_LISTEN; not served on the main listener)"
+        );
+    }
     app.run_until(shutdown_signal())
         .await
         .map_err(|e| e.to_string())

@@ -6,13 +6,23 @@
 //! runtime, idle workers were woken to look for work on every request: about 2.4 futex
 //! calls per request, and the park/unpark path was 28% of the server's CPU at 2,000
 //! requests/s (perf, bench/run's paced load).
+//!
+//! With `SLOTLINE_ADMIN_LISTEN` there are two sockets, and every thread accepts from both.
+//! Each socket's connections are held to [`HttpLimits`] by [`guard`].
+
+pub mod guard;
 
 use std::{future::Future, io, net::TcpListener, thread, time::Duration};
 
-use poem::{Server, listener::TcpAcceptor};
+use poem::Server;
 use tokio::sync::{mpsc, watch};
 
-use crate::{routes, startup::AppState};
+use crate::{
+    config::HttpLimits,
+    routes::{self, Surface},
+    startup::AppState,
+};
+use guard::{GuardedAcceptor, OpenConnections};
 
 /// How long requests in flight may take to finish once shutdown is asked for.
 const GRACE: Duration = Duration::from_secs(10);
@@ -29,19 +39,40 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// Starts `threads` serving threads on `listener` (a non-blocking listening socket;
-    /// each thread accepts from its own duplicate of it).
-    pub fn start(listener: &TcpListener, state: &AppState, threads: usize) -> io::Result<Self> {
+    /// Starts `threads` serving threads on `sockets` (non-blocking listening sockets, each
+    /// serving its surface of the app; each thread accepts from its own duplicates).
+    pub fn start(
+        sockets: &[(&TcpListener, Surface)],
+        state: &AppState,
+        threads: usize,
+    ) -> io::Result<Self> {
         let (stop, stopped) = watch::channel(false);
         let (finished, done) = mpsc::unbounded_channel();
+        let mut limits = state.settings.http.clone();
+        let fitted = guard::fitting_cap(limits.max_connections, sockets.len());
+        if fitted < limits.max_connections {
+            tracing::warn!(
+                configured = limits.max_connections,
+                used = fitted,
+                "SLOTLINE_MAX_CONNECTIONS does not fit the file-descriptor limit; using less (raise `ulimit -n` for more)"
+            );
+            limits.max_connections = fitted;
+        }
+        // One count per socket, shared by the threads accepting from it.
+        let counts: Vec<OpenConnections> =
+            sockets.iter().map(|_| OpenConnections::default()).collect();
         for i in 0..threads.max(1) {
-            let listener = listener.try_clone()?;
+            let mut mine = Vec::with_capacity(sockets.len());
+            for ((listener, surface), open) in sockets.iter().zip(&counts) {
+                mine.push((listener.try_clone()?, *surface, open.clone()));
+            }
             let (state, stopped, finished) = (state.clone(), stopped.clone(), finished.clone());
+            let limits = limits.clone();
             thread::Builder::new()
                 .name(format!("slotline-http-{i}"))
                 .spawn(move || {
                     let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        serve(listener, state, stopped)
+                        serve(mine, state, limits, stopped)
                     }))
                     .unwrap_or_else(|_| Err(io::Error::other("a serving thread panicked")));
                     let _ = finished.send(served);
@@ -71,24 +102,46 @@ impl Serving {
     }
 }
 
-/// One serving thread: its own runtime, the whole app, until `stopped` turns true or its
-/// sender is dropped.
+/// One serving thread: its own runtime, a server per socket, until `stopped` turns true or
+/// its sender is dropped.
 fn serve(
-    listener: TcpListener,
+    sockets: Vec<(TcpListener, Surface, OpenConnections)>,
     state: AppState,
-    mut stopped: watch::Receiver<bool>,
+    limits: HttpLimits,
+    stopped: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+
     runtime.block_on(async move {
-        let acceptor = TcpAcceptor::from_tokio(tokio::net::TcpListener::from_std(listener)?)?;
-        let stop = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(routes::app(state), stop, Some(GRACE))
-            .await
+        let mut servers = tokio::task::JoinSet::new();
+        for (listener, surface, open) in sockets {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let acceptor = GuardedAcceptor::new(listener, limits.clone(), open)?;
+            let mut stopped = stopped.clone();
+            let stop = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            let app = routes::app(state.clone(), surface);
+            servers.spawn(
+                Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                    app,
+                    stop,
+                    Some(GRACE),
+                ),
+            );
+        }
+        let mut result = Ok(());
+        while let Some(served) = servers.join_next().await {
+            let served = served.unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+            if served.is_err() && result.is_ok() {
+                result = served;
+                // One server failing stops the thread: the others are shut down too.
+                servers.abort_all();
+            }
+        }
+        result
     })
 }
 
@@ -145,7 +198,7 @@ mod tests {
     #[tokio::test]
     async fn serving_threads_share_one_socket_and_stop_when_asked() {
         let (_dir, state, listener, addr) = setup();
-        let serving = Serving::start(&listener, &state, 3).unwrap();
+        let serving = Serving::start(&[(&listener, Surface::All)], &state, 3).unwrap();
         drop(listener);
         assert_eq!(health_answers(addr, 24).await, 24);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -167,7 +220,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_handle_stops_the_threads() {
         let (_dir, state, listener, addr) = setup();
-        let serving = Serving::start(&listener, &state, 2).unwrap();
+        let serving = Serving::start(&[(&listener, Surface::All)], &state, 2).unwrap();
         drop(listener);
         assert_eq!(health_answers(addr, 4).await, 4);
         drop(serving);

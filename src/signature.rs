@@ -1,13 +1,15 @@
 //! Telnyx request signatures. Every Telnyx-facing handler takes [`Verified`], an extractor
 //! that reads the raw body and checks the Ed25519 signature over `timestamp|body` before
 //! anything parses it, so no handler can forget the check. Bad or missing signatures get
-//! 403 with a plain-text reason and no TeXML.
+//! 403 with a plain-text reason and no TeXML, and so does a signed body replayed on another
+//! route ([`crate::replay`]). The body is read under a size cap and a deadline
+//! ([`crate::body`]).
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::{Signature, VerifyingKey};
 use poem::{FromRequest, Request, RequestBody, http::StatusCode};
 
-use crate::startup::AppState;
+use crate::{body, replay::Seen, startup::AppState};
 
 /// How far a `telnyx-timestamp` may be from now, either way (the official SDKs use 300 s).
 pub const TOLERANCE_SECONDS: i64 = 300;
@@ -35,6 +37,9 @@ pub enum SignatureError {
     /// The signature does not match the body and timestamp.
     #[error("signature does not match the request body")]
     Invalid,
+    /// This signature was already used on another route within its window.
+    #[error("this signed request was already used on another route (replayed)")]
+    Replayed,
     /// No public key is configured, so nothing can be verified.
     #[error("TELNYX_PUBLIC_KEY is not set, so Telnyx requests cannot be verified")]
     NoKey,
@@ -142,28 +147,44 @@ impl<'a> FromRequest<'a> for Verified {
         let state = req
             .data::<AppState>()
             .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
-        let bytes = body
-            .take()?
-            .into_bytes_limit(MAX_BODY_BYTES)
+        let bytes = body::read(body, MAX_BODY_BYTES, state.settings.http.body_timeout)
             .await
-            .map_err(|e| poem::Error::from_string(e.to_string(), StatusCode::PAYLOAD_TOO_LARGE))?;
+            .map_err(|e| poem::Error::from_string(e.to_string(), e.status()))?;
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let now = state.clock.now().as_second();
-        if let Err(e) = state.verifier.verify(
+        let (timestamp, signature) = (
             header("telnyx-timestamp"),
             header("telnyx-signature-ed25519"),
-            &bytes,
-            now,
-        ) {
-            tracing::warn!(path = req.uri().path(), reason = %e, "refused a Telnyx request");
-            return Err(poem::Error::from_string(
-                e.to_string(),
-                StatusCode::FORBIDDEN,
-            ));
+        );
+        let refuse = |e: &dyn std::fmt::Display| {
+            tracing::warn!(path = ?crate::routes::truncated(req.uri().path()), reason = %e, "refused a Telnyx request");
+            poem::Error::from_string(e.to_string(), StatusCode::FORBIDDEN)
+        };
+        state
+            .verifier
+            .verify(timestamp, signature, &bytes, now)
+            .map_err(|e| refuse(&e))?;
+        // Verified, so both headers decode (unless checks are skipped: nothing to remember).
+        let raw = signature.and_then(|s| STANDARD.decode(s.trim()).ok());
+        let ts = timestamp.and_then(|t| t.trim().parse::<i64>().ok());
+        if let (Some(raw), Some(ts)) = (raw, ts) {
+            // The path, not the query: a gather body re-sent to another turn's URL of the
+            // same call is identical to what Telnyx may send, and that URL's token binds
+            // the CallSid anyway.
+            let route = format!("{} {}", req.method(), req.uri().path());
+            match state.replays.observe(&raw, ts, &route, now) {
+                Seen::First => {}
+                Seen::Again => {
+                    tracing::info!(
+                        "a signed request came again on its route (a retried delivery); answered as the first"
+                    )
+                }
+                Seen::ElsewhereBefore => return Err(refuse(&SignatureError::Replayed)),
+            }
         }
         let is_json = header("content-type").is_some_and(|c| c.contains("json"));
         Ok(Self {
-            body: bytes.to_vec(),
+            body: bytes,
             is_json,
         })
     }

@@ -14,6 +14,8 @@ use crate::{
     demo::{self, Demo},
     directory::Directory,
     domain::TenantSpec,
+    replay::Replays,
+    routes::{Surface, throttle::Throttle},
     serve::{self, Serving},
     signature::Verifier,
     sms::{self, MessagingClient, client::Timeouts},
@@ -65,6 +67,10 @@ pub struct State {
     pub messaging: Option<MessagingClient>,
     /// Demo mode's key and token files (`serve --demo` only).
     pub demo: Option<Demo>,
+    /// Signatures accepted in the last 300 s, so a body is not replayed on another route.
+    pub replays: Arc<Replays>,
+    /// Wrong admin tokens per client, so the token cannot be guessed at line rate.
+    pub admin_throttle: Arc<Throttle>,
 }
 
 /// Why slotline could not start.
@@ -94,13 +100,35 @@ pub struct Application {
     addr: SocketAddr,
     /// Non-blocking; the serving threads accept from duplicates of it.
     listener: std::net::TcpListener,
+    /// The admin API's own listener (`SLOTLINE_ADMIN_LISTEN`), when set.
+    admin: Option<(SocketAddr, std::net::TcpListener)>,
     state: AppState,
+}
+
+/// How the database is opened.
+#[derive(Clone, Copy)]
+enum Access {
+    /// Created and migrated if needed; the URL secret is generated if missing.
+    ReadWrite,
+    /// Only read: CLI commands that must leave the database as it is.
+    ReadOnly,
 }
 
 impl AppState {
     /// Opens the database and prepares keys, without binding anything. In demo mode this
     /// creates the demo key and token beside the database on first start.
-    pub fn new(mut settings: Settings, clock: Clock) -> Result<Self, StartError> {
+    pub fn new(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        Self::open(settings, clock, Access::ReadWrite)
+    }
+
+    /// The same state over a database opened read-only ([`Db::open_read_only`]): nothing is
+    /// migrated or created, and without a stored URL secret a throwaway one signs tokens.
+    /// For `texml preview`, which only reads.
+    pub fn read_only(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        Self::open(settings, clock, Access::ReadOnly)
+    }
+
+    fn open(mut settings: Settings, clock: Clock, access: Access) -> Result<Self, StartError> {
         let mut verifier = Verifier::new(
             settings.telnyx_public_key.as_deref(),
             settings.insecure_skip_signatures,
@@ -117,10 +145,19 @@ impl AppState {
         } else {
             None
         };
-        let db = Db::open(&settings.db_path)?;
-        let secret = match &settings.url_secret {
-            Some(s) => s.expose().to_string(),
-            None => db.run_blocking(db::settings::url_secret)?,
+        let db = match access {
+            Access::ReadWrite => Db::open(&settings.db_path)?,
+            Access::ReadOnly => Db::open_read_only(&settings.db_path)?,
+        };
+        let secret = match (&settings.url_secret, access) {
+            (Some(s), _) => s.expose().to_string(),
+            (None, Access::ReadWrite) => db.run_blocking(db::settings::url_secret)?,
+            (None, Access::ReadOnly) => db
+                .run_blocking(db::settings::stored_url_secret)?
+                .unwrap_or_else(|| {
+                    let bytes: [u8; 32] = rand::random();
+                    bytes.iter().map(|b| format!("{b:02x}")).collect()
+                }),
         };
         let cards = Cards::default();
         for tenant in db.run_blocking(|c| db::tenants::list(c))? {
@@ -157,32 +194,32 @@ impl AppState {
             outbox: Arc::new(Notify::new()),
             messaging,
             demo,
+            replays: Arc::default(),
+            admin_throttle: Arc::default(),
         })))
     }
 }
 
 impl Application {
-    /// Opens everything and binds the listen address.
+    /// Checks the settings, opens everything and binds the listen address (and the admin
+    /// one, when set).
     pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        settings
+            .check_for_serving()
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let listen = settings.listen.clone();
+        let admin_listen = settings.admin_listen.clone();
         let state = AppState::new(settings, clock)?;
         state.docs.spawn_watcher();
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: listen.clone(),
-                source,
-            })?;
-        let bind_error = |source| StartError::Bind {
-            addr: listen.clone(),
-            source,
+        let (addr, listener) = bind(&listen).await?;
+        let admin = match admin_listen {
+            Some(a) => Some(bind(&a).await?),
+            None => None,
         };
-        let addr = listener.local_addr().map_err(bind_error)?;
-        // Leaves this runtime's reactor; each serving thread registers its own duplicate.
-        let listener = listener.into_std().map_err(bind_error)?;
         Ok(Self {
             addr,
             listener,
+            admin,
             state,
         })
     }
@@ -190,6 +227,11 @@ impl Application {
     /// The bound address (with the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin API's own bound address, when `SLOTLINE_ADMIN_LISTEN` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(addr, _)| *addr)
     }
 
     /// The shared state (tests use it to reach the database and clock).
@@ -213,8 +255,14 @@ impl Application {
     /// Serves (and runs the SMS worker) until `shutdown` resolves, then lets requests in
     /// flight finish (up to 10 s) and stops the worker after the text it is sending.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let serving = Serving::start(&self.listener, &self.state, serve::thread_count())?;
+        let sockets: Vec<(&std::net::TcpListener, Surface)> = match &self.admin {
+            Some((_, admin)) => vec![(&self.listener, Surface::Telnyx), (admin, Surface::Admin)],
+            None => vec![(&self.listener, Surface::All)],
+        };
+        let serving = Serving::start(&sockets, &self.state, serve::thread_count())?;
+        drop(sockets);
         drop(self.listener);
+        drop(self.admin);
         let state = self.state.clone();
         let upkeep = supervise::spawn("housekeeping", move || housekeeping(state.clone()));
         let (stop_worker, worker_stop) = watch::channel(false);
@@ -232,6 +280,21 @@ impl Application {
         }
         served
     }
+}
+
+/// Binds `addr` and hands back a non-blocking std listener (it leaves this runtime's
+/// reactor; each serving thread registers its own duplicate).
+async fn bind(addr: &str) -> Result<(SocketAddr, std::net::TcpListener), StartError> {
+    let bind_error = |source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    let listener = listener.into_std().map_err(bind_error)?;
+    Ok((local, listener))
 }
 
 /// How often the WAL is checkpointed. Measured (benches/booking.rs, paced phase): each

@@ -78,24 +78,43 @@ pub async fn create(
     .await
 }
 
-/// Replaces tenant `id` with `spec` (see `db::tenants::replace_in` for what happens to
-/// services and providers it no longer lists); on a slug change the documents directory
-/// is renamed with it.
+/// Replaces the tenant named by `key` (id or slug) with what `merge` makes of the stored
+/// one (see `db::tenants::replace_in` for what happens to services and providers it no
+/// longer lists), read and written in one transaction so nothing changes in between; on a
+/// slug change the documents directory is renamed with it. A refusal from `merge` (a stale
+/// `If-Match`, an invalid field) writes and moves nothing.
 pub async fn update(
     db: &Db,
     docs: &Library,
-    id: i64,
-    spec: TenantSpec,
+    key: String,
+    merge: impl FnOnce(&Tenant) -> Result<TenantSpec, AppError> + Send + 'static,
     now: Timestamp,
-) -> Result<Tenant, ChangeError> {
+) -> Result<Result<Tenant, AppError>, ChangeError> {
     let docs = docs.clone();
-    let (_, tenant) = together(
+    let outcome = together(
         db,
-        move |tx| db::tenants::replace_in(tx, id, &spec, now.as_second()),
-        move |(before, tenant): &(String, Tenant)| docs.follow_slug(before, &tenant.spec.slug, now),
+        move |tx| {
+            let stored = match db::tenants::find(tx, &key) {
+                Ok(t) => t,
+                Err(DbError::NotFound) => {
+                    return Ok(Err(AppError::NotFound(
+                        "no tenant with that id or slug".into(),
+                    )));
+                }
+                Err(e) => return Err(e),
+            };
+            match merge(&stored) {
+                Ok(spec) => db::tenants::replace_in(tx, stored.id, &spec, now.as_second()).map(Ok),
+                Err(refused) => Ok(Err(refused)),
+            }
+        },
+        move |outcome: &Result<(String, Tenant), AppError>| match outcome {
+            Ok((before, tenant)) => docs.follow_slug(before, &tenant.spec.slug, now),
+            Err(_) => Ok(Moved::nothing()),
+        },
     )
     .await?;
-    Ok(tenant)
+    Ok(outcome.map(|(_, tenant)| tenant))
 }
 
 /// Deletes tenant `id` and everything it has; its documents directory is archived as

@@ -11,12 +11,13 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::Serialize;
 
 use super::{DbError, is_unique_violation};
+use crate::domain::redact::{Hidden, Masked};
 
 /// Seconds per overlap cell (see `domain::tenant::CELL_MINUTES`).
 pub const CELL_SECONDS: i64 = 300;
 
 /// An appointment about to be booked. Instants are Unix seconds.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewAppointment {
     /// Owning tenant.
     pub tenant_id: i64,
@@ -373,7 +374,7 @@ pub fn busy(
 }
 
 /// An appointment as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct AppointmentRow {
     /// Row id.
     pub id: i64,
@@ -523,5 +524,85 @@ mod tests {
         assert_eq!(cells(0, 2700), 0..9);
         assert_eq!(cells(300, 600), 1..2);
         assert_eq!(cells(0, 301), 0..2, "a partial cell is occupied too");
+    }
+}
+
+/// Redacted: the caller's name and number never reach a log through `{:?}`.
+impl std::fmt::Debug for NewAppointment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAppointment")
+            .field("tenant_id", &self.tenant_id)
+            .field("service_id", &self.service_id)
+            .field("provider_id", &self.provider_id)
+            .field("customer_name", &Hidden(&self.customer_name))
+            .field("customer_phone", &Masked(self.customer_phone.as_deref()))
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .field("blocked_until", &self.blocked_until)
+            .field("call_sid", &self.call_sid)
+            .field("hold_until", &self.hold_until)
+            .field("texts", &self.texts.len())
+            .finish()
+    }
+}
+
+/// Redacted like [`NewAppointment`].
+impl std::fmt::Debug for AppointmentRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppointmentRow")
+            .field("id", &self.id)
+            .field("service", &self.service)
+            .field("provider", &self.provider)
+            .field("customer_name", &Hidden(&self.customer_name))
+            .field("customer_phone", &Masked(self.customer_phone.as_deref()))
+            .field("start_at", &self.start_at)
+            .field("end_at", &self.end_at)
+            .field("status", &self.status)
+            .field("call_sid", &self.call_sid)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn appointment_rows_show_no_name_or_number_in_debug_output() {
+        let row = AppointmentRow {
+            id: 1,
+            service: "Cut".into(),
+            provider: "Anna".into(),
+            customer_name: "Jane Roe".into(),
+            customer_phone: Some("+13125550199".into()),
+            start_at: 0,
+            end_at: 1,
+            status: "booked".into(),
+            call_sid: None,
+        };
+        let shown = format!("{row:?}");
+        assert!(
+            !shown.contains("Jane") && !shown.contains("5550199"),
+            "{shown}"
+        );
+        assert!(shown.contains("+1********99"), "{shown}");
+        let new = NewAppointment {
+            tenant_id: 1,
+            service_id: 1,
+            provider_id: 1,
+            customer_name: "Jane Roe".into(),
+            customer_phone: Some("+13125550199".into()),
+            start: 0,
+            end: 1,
+            blocked_until: 1,
+            call_sid: None,
+            hold_until: None,
+            texts: Vec::new(),
+        };
+        let shown = format!("{new:?}");
+        assert!(
+            !shown.contains("Jane") && !shown.contains("5550199"),
+            "{shown}"
+        );
     }
 }

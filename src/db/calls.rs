@@ -42,15 +42,6 @@ pub fn record_starts(
     Ok(())
 }
 
-/// Calls that started within the last two hours and have not ended.
-pub fn active(conn: &Connection, now: i64) -> Result<i64, DbError> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL AND started_at > ?1",
-        [now - 7200],
-        |r| r.get(0),
-    )?)
-}
-
 /// A status callback's facts (PROTOCOL.md §4).
 #[derive(Debug, Clone, Default)]
 pub struct StatusUpdate {

@@ -33,6 +33,22 @@ pub fn apply(conn: &mut Connection) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Checks, without changing anything, that the database is at exactly this binary's
+/// version (for read-only commands, which must not migrate).
+pub fn check_current(conn: &Connection) -> Result<(), DbError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let want = MIGRATIONS.len() as i64;
+    match current.cmp(&want) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Less => Err(DbError::Corrupt(format!(
+            "database schema version {current} is older than this slotline ({want}); run `slotline migrate` (or start the server) first"
+        ))),
+        std::cmp::Ordering::Greater => Err(DbError::Corrupt(format!(
+            "database schema version {current} is newer than this slotline ({want}); use the slotline that serves it"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,10 +88,6 @@ mod tests {
                 "SELECT id FROM appointments WHERE tenant_id = ?1 AND customer_phone = ?2 AND status = 'booked' AND start_at > ?3 ORDER BY start_at LIMIT 1",
                 "appointments_by_customer",
             ),
-            (
-                "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL AND started_at > ?1",
-                "calls_open",
-            ),
         ] {
             let plan = plan(&conn, sql);
             assert!(
@@ -94,5 +106,17 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v as usize, MIGRATIONS.len());
+        assert!(check_current(&conn).is_ok());
+    }
+
+    #[test]
+    fn a_read_only_check_refuses_another_version_and_changes_nothing() {
+        let conn = Connection::open_in_memory().unwrap();
+        let err = check_current(&conn).unwrap_err().to_string();
+        assert!(err.contains("slotline migrate"), "{err}");
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 0);
     }
 }

@@ -21,7 +21,7 @@ pub mod tenants;
 use std::{panic::AssertUnwindSafe, path::Path, sync::mpsc, time::Duration};
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
 /// Errors from storage. Constraint violations that mean something to users are mapped to
 /// typed variants by the repository functions; everything else is `Sqlite`.
@@ -116,6 +116,36 @@ impl Db {
             .max_size(8)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
+        Ok(Self { pool, writer })
+    }
+
+    /// Opens an existing database for reading only, for CLI commands that only read
+    /// (`texml preview`): nothing is created or migrated, and a database at another schema
+    /// version than this binary's is refused with what to do. Writes through the result
+    /// fail (there is no writer thread).
+    pub fn open_read_only(path: &Path) -> Result<Self, DbError> {
+        if !path.is_file() {
+            return Err(DbError::Corrupt(format!(
+                "no database at {}; set SLOTLINE_DB to the server's database file",
+                path.display()
+            )));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        migrations::check_current(&conn)?;
+        drop(conn);
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(flags)
+            .with_init(|c| {
+                c.busy_timeout(Duration::from_secs(5))?;
+                c.execute_batch("PRAGMA query_only = ON;")
+            });
+        let pool = r2d2::Pool::builder()
+            .max_size(2)
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)?;
+        // A queue nobody reads: `write` answers "the writer thread has stopped".
+        let (writer, _) = mpsc::sync_channel(1);
         Ok(Self { pool, writer })
     }
 

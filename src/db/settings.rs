@@ -30,3 +30,14 @@ pub fn url_secret(conn: &mut Connection) -> Result<String, DbError> {
     tx.commit()?;
     Ok(secret)
 }
+
+/// The stored URL secret, if one was generated; reads only (for read-only commands).
+pub fn stored_url_secret(conn: &mut Connection) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'url_secret'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
+}

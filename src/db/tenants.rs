@@ -43,6 +43,15 @@ impl Tenant {
         v
     }
 
+    /// The version tag of this stored tenant (`ETag`): a hash of its JSON, quoted as HTTP
+    /// wants; any change, `updated_at` included, gives another tag.
+    pub fn etag(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.to_json().to_string().as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("\"{hex}\"")
+    }
+
     /// Name of provider `id` (empty if it is not this tenant's).
     pub fn provider_name(&self, id: i64) -> &str {
         self.provider_ids
@@ -193,7 +202,7 @@ pub fn insert_in(tx: &Transaction, spec: &TenantSpec) -> Result<Tenant, DbError>
     );
     let params = columns.params();
     tx.execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(tx, e, spec))?;
+        .map_err(|e| unique_to_conflict(tx, e, spec, None))?;
     let id = tx.last_insert_rowid();
     write_children(tx, id, spec)?;
     load(tx, id)
@@ -228,8 +237,12 @@ pub fn replace_in(
     );
     let mut params = columns.params();
     params.push((":id".into(), &id));
-    tx.execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(tx, e, spec))?;
+    let changed = tx
+        .execute(&sql, bind(&params).as_slice())
+        .map_err(|e| unique_to_conflict(tx, e, spec, Some(id)))?;
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
     tx.execute("DELETE FROM opening_hours WHERE tenant_id = ?1", [id])?;
     tx.execute("DELETE FROM closures WHERE tenant_id = ?1", [id])?;
     tx.execute(
@@ -328,15 +341,22 @@ fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<()
     Ok(())
 }
 
-fn unique_to_conflict(tx: &Connection, e: rusqlite::Error, spec: &TenantSpec) -> DbError {
+/// Names the field whose UNIQUE rule `e` broke; `own` is the tenant being updated, whose
+/// own row does not count as "another tenant".
+fn unique_to_conflict(
+    tx: &Connection,
+    e: rusqlite::Error,
+    spec: &TenantSpec,
+    own: Option<i64>,
+) -> DbError {
     if !is_unique_violation(&e) {
         return e.into();
     }
     // Name the field that clashed; the error text alone is not a stable contract.
     let slug_taken: bool = tx
         .query_row(
-            "SELECT 1 FROM tenants WHERE slug = ?1",
-            [&spec.slug],
+            "SELECT 1 FROM tenants WHERE slug = ?1 AND id IS NOT ?2",
+            params![spec.slug, own],
             |_| Ok(true),
         )
         .optional()

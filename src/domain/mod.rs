@@ -1,6 +1,7 @@
 //! Domain types parsed at the edge: the core never sees a raw phone number or tenant JSON.
 
 pub mod phone;
+pub mod redact;
 pub mod tenant;
 
 pub use phone::{PhoneNumber, mask};

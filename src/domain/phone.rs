@@ -49,16 +49,40 @@ impl PhoneNumber {
     }
 }
 
-/// Masks a phone number (or anything that may be one) for logs: `+1312***0199`.
-/// Short strings are masked entirely so nothing identifying leaks.
+/// Masks a phone number (or anything that may be one) for logs: the country code and the
+/// last two digits stay, every other character becomes `*`, e.g. `+1********99`. Anything
+/// that is not `+` and digits, or too short to keep four digits hidden, is masked whole.
 pub fn mask(raw: &str) -> String {
-    let chars: Vec<char> = raw.chars().collect();
-    if chars.len() < 9 {
+    let digits = raw.strip_prefix('+').unwrap_or_default();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return "***".into();
     }
-    let head: String = chars[..5].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}***{tail}")
+    let cc = country_code_len(digits);
+    if digits.len() < cc + 6 {
+        return format!("+{}***", &digits[..cc.min(digits.len())]);
+    }
+    let hidden = digits.len() - cc - 2;
+    format!(
+        "+{}{}{}",
+        &digits[..cc],
+        "*".repeat(hidden),
+        &digits[digits.len() - 2..]
+    )
+}
+
+/// Length of the E.164 country code that `digits` starts with (ITU-T E.164 assignments:
+/// 1 and 7 are one digit; the two-digit codes are listed; every other code has three).
+fn country_code_len(digits: &str) -> usize {
+    const TWO_DIGIT: &[&str] = &[
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+    ];
+    match digits.as_bytes().first() {
+        Some(b'1' | b'7') => 1,
+        _ if digits.get(..2).is_some_and(|p| TWO_DIGIT.contains(&p)) => 2,
+        _ => 3.min(digits.len()),
+    }
 }
 
 impl fmt::Display for PhoneNumber {
@@ -106,12 +130,21 @@ mod tests {
     }
 
     #[test]
-    fn masking_keeps_country_area_and_last_four() {
-        assert_eq!(mask("+13125550199"), "+1312***0199");
-        assert_eq!(mask("short"), "***");
+    fn masking_keeps_the_country_code_and_the_last_two_digits() {
+        for (number, masked) in [
+            ("+13125550199", "+1********99"),
+            ("+447911123456", "+44********56"),
+            ("+35312345678", "+353******78"),
+            ("+4912345", "+49***"),
+            ("short", "***"),
+            ("+1312abc0199", "***"),
+            ("", "***"),
+        ] {
+            assert_eq!(mask(number), masked, "{number}");
+        }
         assert_eq!(
             format!("{:?}", PhoneNumber::parse("+13125550199").unwrap()),
-            "PhoneNumber(+1312***0199)"
+            "PhoneNumber(+1********99)"
         );
     }
 
@@ -120,7 +153,10 @@ mod tests {
         fn parsing_never_panics_and_valid_output_reparses(s in "\\PC{0,24}") {
             if let Ok(p) = PhoneNumber::parse(&s) {
                 prop_assert_eq!(PhoneNumber::parse(p.as_str()).unwrap(), p.clone());
-                prop_assert!(!p.masked().contains(&p.as_str()[5..p.as_str().len()-4]) || p.as_str().len() <= 9);
+                let (n, m) = (p.as_str(), p.masked());
+                let shown = m.bytes().filter(u8::is_ascii_digit).count();
+                prop_assert!(shown <= 5, "{} shows {} digits", m, shown);
+                prop_assert!(n.len() - 1 - shown >= 4, "{} hides fewer than 4 digits", m);
             }
         }
     }

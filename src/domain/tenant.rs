@@ -164,7 +164,7 @@ impl TenantSpec {
             );
         }
         let slug = slug(map)?;
-        let name = text(map, "name", 200)?.ok_or_else(|| missing("name"))?;
+        let name = name_text(map, "name", 200)?.ok_or_else(|| missing("name"))?;
         let phone_number = phone(map, "phone_number")?.ok_or_else(|| missing("phone_number"))?;
         let timezone = timezone(map)?;
         let voice = text(map, "voice", 200)?.unwrap_or_else(|| DEFAULT_VOICE.into());
@@ -328,6 +328,35 @@ fn text(map: &Map<String, Value>, field: &str, max: usize) -> Result<Option<Stri
         Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
         Some(_) => err(field, "must be a string"),
     }
+}
+
+/// Bidirectional formatting characters (Unicode `Bidi_Control`): they reorder the text
+/// around them, so a name holding one reads differently in an SMS than it was typed.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A name (tenant, service, provider): text up to `max` characters without control or
+/// bidirectional formatting characters, which TeXML drops but texts would carry.
+fn name_text(
+    map: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
+    let value = text(map, field, max)?;
+    if let Some(c) = value
+        .as_deref()
+        .and_then(|v| v.chars().find(|&c| c.is_control() || is_bidi_control(c)))
+    {
+        return err(
+            field,
+            format!(
+                "must be plain text without control or bidirectional formatting characters (found U+{:04X}); retype the name",
+                c as u32
+            ),
+        );
+    }
+    Ok(value)
 }
 
 /// A wording field: text up to 1000 characters whose placeholders fit the field (and, for
@@ -608,7 +637,7 @@ fn services(map: &Map<String, Value>) -> Result<Vec<ServiceSpec>, FieldError> {
                 "unknown field; a service has name and duration_minutes",
             );
         }
-        let name = text(obj, "name", 100)
+        let name = name_text(obj, "name", 100)
             .map_err(|e| prefix(&field, e))?
             .ok_or_else(|| missing(&format!("{field}.name")))?;
         if out.iter().any(|o| o.name.eq_ignore_ascii_case(&name)) {
@@ -661,7 +690,7 @@ fn providers(
                 "unknown field; a provider has name and services",
             );
         }
-        let name = text(obj, "name", 100)
+        let name = name_text(obj, "name", 100)
             .map_err(|e| prefix(&field, e))?
             .ok_or_else(|| missing(&format!("{field}.name")))?;
         if out.iter().any(|o| o.name.eq_ignore_ascii_case(&name)) {
@@ -742,6 +771,41 @@ mod tests {
             v[k] = val.clone();
         }
         TenantSpec::from_json(&v).unwrap_err().field
+    }
+
+    #[test]
+    fn names_with_control_or_bidi_characters_are_refused_naming_the_field() {
+        for bad in [
+            "Bella\u{202E}nolaS",
+            "Bella\nSalon",
+            "A\u{2066}B",
+            "x\u{200F}",
+        ] {
+            assert_eq!(field_of(json!({"name": bad})), "name", "{bad:?}");
+            assert_eq!(
+                field_of(json!({"services": [{"name": bad, "duration_minutes": 30}]})),
+                "services[0].name",
+                "{bad:?}"
+            );
+            assert_eq!(
+                field_of(json!({"providers": [{"name": bad, "services": ["Haircut"]}]})),
+                "providers[0].name",
+                "{bad:?}"
+            );
+        }
+        let err = TenantSpec::from_json(&{
+            let mut v = bella();
+            v["name"] = json!("Bella\u{202E}");
+            v
+        })
+        .unwrap_err();
+        assert!(err.message.contains("U+202E"), "{}", err.message);
+        let mut v = bella();
+        v["name"] = json!("Salon Ünïcødé — 美容院 سالن");
+        assert!(
+            TenantSpec::from_json(&v).is_ok(),
+            "letters of any script are fine"
+        );
     }
 
     #[test]

@@ -13,8 +13,9 @@ use crate::{
     texml::schema,
 };
 
-/// A booking request as the caller made it, checked against the tenant's menu.
-#[derive(Debug, Clone)]
+/// A booking request as the caller made it, checked against the tenant's menu. `Debug`
+/// hides the name (the number is a masked [`PhoneNumber`]).
+#[derive(Clone)]
 pub struct Ask {
     /// Caller's name.
     pub customer_name: String,
@@ -28,6 +29,22 @@ pub struct Ask {
     pub provider: Option<usize>,
     /// Where to text the confirmation.
     pub phone: Option<PhoneNumber>,
+}
+
+impl std::fmt::Debug for Ask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ask")
+            .field(
+                "customer_name",
+                &crate::domain::redact::Hidden(&self.customer_name),
+            )
+            .field("service", &self.service)
+            .field("date", &self.date)
+            .field("time", &self.time)
+            .field("provider", &self.provider)
+            .field("phone", &self.phone)
+            .finish()
+    }
 }
 
 fn field<'a>(result: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {

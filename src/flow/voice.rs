@@ -18,8 +18,9 @@ use crate::{
 /// Said to callers of a number no tenant owns.
 pub const UNKNOWN_NUMBER: &str = "Sorry, this number is not set up to take bookings. Goodbye.";
 
-/// The voice-URL fields slotline uses (PROTOCOL.md §1); others are ignored.
-#[derive(Debug, Deserialize)]
+/// The voice-URL fields slotline uses (PROTOCOL.md §1); others are ignored. `Debug`
+/// masks the numbers.
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct VoiceRequest {
     /// The call id, which state tokens are bound to.
@@ -30,6 +31,17 @@ pub struct VoiceRequest {
     /// Dialled number: selects the tenant.
     #[serde(default)]
     pub to: Option<String>,
+}
+
+impl std::fmt::Debug for VoiceRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::domain::redact::Masked;
+        f.debug_struct("VoiceRequest")
+            .field("call_sid", &self.call_sid)
+            .field("from", &Masked(self.from.as_deref()))
+            .field("to", &Masked(self.to.as_deref()))
+            .finish()
+    }
 }
 
 /// Answers the voice URL.

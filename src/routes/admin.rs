@@ -1,19 +1,34 @@
 //! The operators' API (`/tenants…`), JSON in and out, behind a bearer token checked by the
-//! [`Admin`] extractor so no handler can skip it.
+//! [`Admin`] extractor so no handler can skip it. Wrong tokens are throttled per client
+//! ([`super::throttle`]); `GET /tenants/{id}` carries an `ETag` that `PATCH` checks against
+//! `If-Match`, so two operators cannot silently overwrite each other.
 
 use poem::{
-    FromRequest, IntoResponse, Request, RequestBody, handler,
-    http::StatusCode,
+    FromRequest, IntoResponse, Request, RequestBody, Response, handler,
+    http::{HeaderMap, StatusCode, header},
     web::{Data, Json, Path, Query},
 };
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::paging;
-use crate::{db, domain::TenantSpec, error::AppError, startup::AppState, tenant_changes};
+use crate::{
+    body::AdminBody, db, domain::TenantSpec, error::AppError, startup::AppState, tenant_changes,
+};
 
 /// Proof that the request carried the admin token.
 pub struct Admin;
+
+/// The token in `Authorization: Bearer <token>` (the scheme in any case), trimmed.
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim())
+}
 
 impl<'a> FromRequest<'a> for Admin {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
@@ -23,18 +38,42 @@ impl<'a> FromRequest<'a> for Admin {
         let Some(expected) = &state.settings.admin_token else {
             return Err(AppError::AdminDisabled.into());
         };
-        let given = req
-            .headers()
-            .get(poem::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        if bool::from(given.trim().as_bytes().ct_eq(expected.expose().as_bytes())) {
+        let client = req.remote_addr().as_socket_addr().map(|a| a.ip());
+        let now = state.clock.now().as_second();
+        if let Some(ip) = client
+            && let Err(retry_after) = state.admin_throttle.check(ip, now)
+        {
+            return Err(AppError::TooManyAttempts { retry_after }.into());
+        }
+        // Digests of equal length, so the comparison does not reveal the token's length.
+        let given = Sha256::digest(bearer(req.headers()).as_bytes());
+        let wanted = Sha256::digest(expected.expose().as_bytes());
+        if bool::from(given.as_slice().ct_eq(wanted.as_slice())) {
             Ok(Admin)
         } else {
+            if let Some(ip) = client {
+                state.admin_throttle.failed(ip, now);
+            }
             Err(AppError::Unauthorized.into())
         }
     }
+}
+
+/// Whether an `If-Match` header value allows changing the version tagged `etag`: `*`, or
+/// a list naming it (strong comparison, so a weak `W/` tag never matches).
+fn if_match_allows(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == etag)
+}
+
+/// A tenant as JSON with its `ETag`.
+fn tagged(tenant: &db::tenants::Tenant) -> Response {
+    let etag = tenant.etag();
+    Json(tenant.to_json())
+        .with_header(header::ETAG, etag)
+        .into_response()
 }
 
 /// Reads the body as JSON, turning a syntax error into a 400 that says where.
@@ -52,7 +91,7 @@ pub(super) async fn json_body(body: Vec<u8>) -> Result<Value, AppError> {
 pub async fn create_tenant(
     _: Admin,
     state: Data<&AppState>,
-    body: Vec<u8>,
+    AdminBody(body): AdminBody,
 ) -> poem::Result<(StatusCode, Json<Value>)> {
     let spec = TenantSpec::from_json(&json_body(body).await?).map_err(AppError::from)?;
     let tenant = tenant_changes::create(&state.db, &state.docs, spec, state.clock.now())
@@ -77,6 +116,10 @@ pub async fn list_tenants(_: Admin, state: Data<&AppState>) -> poem::Result<Json
     )))
 }
 
+fn not_found() -> AppError {
+    AppError::NotFound("no tenant with that id or slug".into())
+}
+
 /// The tenant named by `id` (id or slug), or 404.
 pub(super) async fn find(state: &AppState, id: String) -> Result<db::tenants::Tenant, AppError> {
     state
@@ -84,49 +127,66 @@ pub(super) async fn find(state: &AppState, id: String) -> Result<db::tenants::Te
         .run(move |c| db::tenants::find(c, &id))
         .await
         .map_err(|e| match e {
-            db::DbError::NotFound => AppError::NotFound("no tenant with that id or slug".into()),
+            db::DbError::NotFound => not_found(),
             other => other.into(),
         })
 }
 
-/// `GET /tenants/{id}` (id or slug).
+/// `GET /tenants/{id}` (id or slug), with its `ETag`.
 #[handler]
 pub async fn get_tenant(
     _: Admin,
     state: Data<&AppState>,
     Path(id): Path<String>,
-) -> poem::Result<Json<Value>> {
-    Ok(Json(find(&state, id).await?.to_json()))
+) -> poem::Result<Response> {
+    Ok(tagged(&find(&state, id).await?))
 }
 
 /// `PATCH /tenants/{id}`: top-level fields in the body replace the stored ones; the result
-/// is validated whole and written in one transaction.
+/// is validated whole and written in one transaction. With `If-Match`, the write happens
+/// only if the stored tenant is still that version (checked on the writer, so no other
+/// write slips in between); otherwise 412.
 #[handler]
 pub async fn patch_tenant(
     _: Admin,
     state: Data<&AppState>,
     Path(id): Path<String>,
-    body: Vec<u8>,
-) -> poem::Result<Json<Value>> {
+    req: &Request,
+    AdminBody(body): AdminBody,
+) -> poem::Result<Response> {
+    let if_match = req
+        .headers()
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().unwrap_or_default().to_string());
     let patch = json_body(body).await?;
     let Some(patch) = patch.as_object() else {
         return Err(
             AppError::BadJson("send a JSON object with the fields to change".into()).into(),
         );
     };
-    let current = find(&state, id).await?;
-    let mut merged = current.spec.to_json();
-    for (k, v) in patch {
-        merged[k] = v.clone();
-    }
-    let spec = TenantSpec::from_json(&merged).map_err(AppError::from)?;
-    let tenant_id = current.id;
-    let tenant = tenant_changes::update(&state.db, &state.docs, tenant_id, spec, state.clock.now())
+    // Read, check, merge and write in one transaction on the writer: nothing can change
+    // the tenant between the version checked and the version merged onto, and its
+    // documents move with a slug change in the same step.
+    let patch = patch.clone();
+    let merge = move |stored: &db::tenants::Tenant| {
+        if let Some(given) = if_match
+            && !if_match_allows(&given, &stored.etag())
+        {
+            let current = stored.etag();
+            return Err(AppError::PreconditionFailed { given, current });
+        }
+        let mut merged = stored.spec.to_json();
+        for (k, v) in patch {
+            merged[k] = v;
+        }
+        TenantSpec::from_json(&merged).map_err(AppError::from)
+    };
+    let tenant = tenant_changes::update(&state.db, &state.docs, id, merge, state.clock.now())
         .await
-        .map_err(AppError::from)?;
+        .map_err(AppError::from)??;
     state.cards.put(tenant.id, &tenant.spec);
     state.directory.clear();
-    Ok(Json(tenant.to_json()))
+    Ok(tagged(&tenant))
 }
 
 /// `DELETE /tenants/{id}`: 204; the tenant's appointments go with it, and its TeXML
@@ -228,4 +288,31 @@ pub async fn list_appointments(
         resp.headers_mut().insert(name, value);
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_names_the_version_or_any() {
+        assert!(if_match_allows("\"abc\"", "\"abc\""));
+        assert!(if_match_allows("\"x\", \"abc\"", "\"abc\""));
+        assert!(if_match_allows("*", "\"abc\""));
+        assert!(!if_match_allows("\"abd\"", "\"abc\""));
+        assert!(
+            !if_match_allows("W/\"abc\"", "\"abc\""),
+            "strong comparison"
+        );
+        assert!(!if_match_allows("", "\"abc\""));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_trimmed() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "bearer  tok ".parse().unwrap());
+        assert_eq!(bearer(&h), "tok");
+        h.insert(header::AUTHORIZATION, "Basic tok".parse().unwrap());
+        assert_eq!(bearer(&h), "");
+    }
 }

@@ -124,7 +124,7 @@ pub async fn reschedule(
     _: Admin,
     state: Data<&AppState>,
     Path((id, appt)): Path<(String, i64)>,
-    body: Vec<u8>,
+    crate::body::AdminBody(body): crate::body::AdminBody,
 ) -> poem::Result<Json<Value>> {
     let req: MoveRequest = serde_json::from_slice(&body).map_err(|e| {
         AppError::BadJson(format!(

@@ -125,7 +125,7 @@ pub async fn replace(
     req: &Request,
     state: Data<&AppState>,
     Path((id, name)): Path<(String, String)>,
-    body: Vec<u8>,
+    crate::body::AdminBody(body): crate::body::AdminBody,
 ) -> poem::Result<Json<Value>> {
     let name = document_name(&name)?;
     let saved_by = actor(req)?;
@@ -191,7 +191,7 @@ pub async fn preview(
     _: Admin,
     state: Data<&AppState>,
     Path((id, name)): Path<(String, String)>,
-    body: Vec<u8>,
+    crate::body::AdminBody(body): crate::body::AdminBody,
 ) -> poem::Result<Response> {
     let name = document_name(&name)?;
     let tenant = find(&state, id).await?;

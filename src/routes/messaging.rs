@@ -24,7 +24,8 @@ pub async fn webhook(state: Data<&AppState>, body: Verified) -> poem::Result<Jso
     match inbound::handle(&state, &body.body).await {
         Ok(outcome) => Ok(Json(json!({"status": "ok", "outcome": outcome.as_str()}))),
         Err(InboundError::BadPayload(e)) => {
-            tracing::warn!(error = %e, "refused a messaging webhook");
+            let error = crate::domain::redact::scrub(&e);
+            tracing::warn!(%error, "refused a messaging webhook");
             Err(poem::Error::from_string(
                 format!("not a Telnyx messaging webhook: {e}"),
                 StatusCode::BAD_REQUEST,

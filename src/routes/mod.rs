@@ -1,6 +1,7 @@
 //! The HTTP surface: one route table composing each module's handlers, request logging
 //! that records the path but never the query (it carries state tokens), and a panic guard
-//! that keeps TeXML routes answering TeXML.
+//! that keeps TeXML routes answering TeXML. The table has two halves, Telnyx's routes and
+//! the operators' admin API; a listener serves one or both ([`Surface`]).
 
 mod admin;
 mod agenda;
@@ -9,6 +10,7 @@ mod health;
 mod messaging;
 mod paging;
 mod texml;
+pub mod throttle;
 
 use std::time::Instant;
 
@@ -20,38 +22,27 @@ use poem::{
 
 use crate::{startup::AppState, texml::Texml};
 
-/// The whole application, ready to serve.
-pub fn app(state: AppState) -> impl Endpoint {
-    let telnyx = Route::new()
-        .at("/voice", post(texml::voice))
-        .at("/gather", post(texml::gather))
-        .at("/status", post(texml::status))
-        .at(
-            "/doc/:tenant/fallback",
-            get(texml::fallback).post(texml::fallback),
-        )
-        .with(CatchPanic::new().with_handler(ApologyOnPanic));
-    Route::new()
-        .nest("/texml", telnyx)
-        .at("/health", get(health::health))
-        .at("/tenants", get(admin::list_tenants).post(admin::create_tenant))
-        .at(
-            "/tenants/:id",
-            get(admin::get_tenant).patch(admin::patch_tenant).delete(admin::delete_tenant),
-        )
-        .at("/tenants/:id/appointments", get(admin::list_appointments))
-        .at("/tenants/:id/appointments/:appt", poem::patch(agenda::reschedule).delete(agenda::cancel))
-        .at("/tenants/:id/availability", get(agenda::availability))
-        .at("/tenants/:id/stats", get(agenda::stats))
-        .at("/tenants/:id/texml", get(documents::list))
-        .at(
-            "/tenants/:id/texml/:name",
-            get(documents::read).put(documents::replace),
-        )
-        .at("/tenants/:id/texml/:name/versions", get(documents::versions))
-        .at("/tenants/:id/texml/:name/preview", post(documents::preview))
-        .at("/tenants/:id/messages", get(messaging::list_messages))
-        .at("/messaging/webhook", post(messaging::webhook))
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything (one listener, no `SLOTLINE_ADMIN_LISTEN`).
+    All,
+    /// Telnyx's routes and `/health`; `/tenants…` answers 404.
+    Telnyx,
+    /// The admin API and `/health` (the `SLOTLINE_ADMIN_LISTEN` listener).
+    Admin,
+}
+
+/// The application as one listener serves it, ready to serve.
+pub fn app(state: AppState, surface: Surface) -> impl Endpoint {
+    let mut table = Route::new().at("/health", get(health::health));
+    if surface != Surface::Admin {
+        table = telnyx_routes(table);
+    }
+    if surface != Surface::Telnyx {
+        table = admin_routes(table);
+    }
+    table
         .data(state)
         .around(|ep, req| async move {
             let started = Instant::now();
@@ -62,9 +53,68 @@ pub fn app(state: AppState) -> impl Endpoint {
                 Ok(r) => r.status(),
                 Err(e) => e.status(),
             };
-            tracing::info!(%method, %path, status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+            // `?`: the path is the client's, so it is logged escaped (no forged lines).
+            tracing::info!(%method, path = ?truncated(&path), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
             resp.map(IntoResponse::into_response)
         })
+}
+
+/// At most 200 bytes of `s` (on a character boundary), for logs.
+pub(crate) fn truncated(s: &str) -> &str {
+    let mut end = s.len().min(200);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Telnyx's routes: TeXML, and the messaging webhook.
+fn telnyx_routes(table: Route) -> Route {
+    let texml = Route::new()
+        .at("/voice", post(texml::voice))
+        .at("/gather", post(texml::gather))
+        .at("/status", post(texml::status))
+        .at(
+            "/doc/:tenant/fallback",
+            get(texml::fallback).post(texml::fallback),
+        )
+        .with(CatchPanic::new().with_handler(ApologyOnPanic));
+    table
+        .nest("/texml", texml)
+        .at("/messaging/webhook", post(messaging::webhook))
+}
+
+/// The operators' API, behind the admin token.
+fn admin_routes(table: Route) -> Route {
+    table
+        .at(
+            "/tenants",
+            get(admin::list_tenants).post(admin::create_tenant),
+        )
+        .at(
+            "/tenants/:id",
+            get(admin::get_tenant)
+                .patch(admin::patch_tenant)
+                .delete(admin::delete_tenant),
+        )
+        .at("/tenants/:id/appointments", get(admin::list_appointments))
+        .at(
+            "/tenants/:id/appointments/:appt",
+            poem::patch(agenda::reschedule).delete(agenda::cancel),
+        )
+        .at("/tenants/:id/availability", get(agenda::availability))
+        .at("/tenants/:id/stats", get(agenda::stats))
+        .at("/tenants/:id/texml", get(documents::list))
+        .at(
+            "/tenants/:id/texml/:name",
+            get(documents::read).put(documents::replace),
+        )
+        .at(
+            "/tenants/:id/texml/:name/versions",
+            get(documents::versions),
+        )
+        .at("/tenants/:id/texml/:name/preview", post(documents::preview))
+        .at("/tenants/:id/messages", get(messaging::list_messages))
 }
 
 /// A panic inside a TeXML handler still answers a valid TeXML apology.
@@ -77,5 +127,19 @@ impl PanicHandler for ApologyOnPanic {
     fn get_response(&self, _err: Box<dyn std::any::Any + Send + 'static>) -> Response {
         tracing::error!("a TeXML handler panicked; answered with the apology document");
         Texml::apology(None, "").into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_paths_are_cut_at_200_bytes_on_a_character_boundary() {
+        assert_eq!(truncated("/texml/voice"), "/texml/voice");
+        let long = format!("/{}", "é".repeat(300));
+        let cut = truncated(&long);
+        assert!(cut.len() <= 200 && long.starts_with(cut));
+        assert!(format!("{:?}", truncated("/x\n<forged>")).contains("\\n"));
     }
 }

@@ -27,7 +27,8 @@ use crate::{
 /// when the tenant is known (from memory: no database on this path).
 fn or_apology(result: Result<Texml, FlowError>, tenant: Option<Arc<Card>>) -> Texml {
     result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, tenant = tenant.as_ref().map(|c| c.id), "TeXML request failed; answered with an apology");
+        let error = crate::domain::redact::scrub(&e.to_string());
+        tracing::error!(%error, tenant = tenant.as_ref().map(|c| c.id), "TeXML request failed; answered with an apology");
         match &tenant {
             Some(card) => Texml::apology(card.transfer_number.as_deref(), &card.phone_number),
             None => Texml::apology(None, ""),
@@ -108,7 +109,9 @@ pub async fn fallback(state: Data<&AppState>, Path(tenant): Path<String>) -> Tex
             DocValues::unknown_tenant(),
         ),
     };
-    tracing::warn!(tenant = %tenant, known = card.is_some(), "fallback document served");
+    // The segment is the caller's (percent-decoded): escaped by `?`, capped, and at debug
+    // level so a flood of it cannot fill the disk.
+    tracing::debug!(tenant = ?crate::routes::truncated(&tenant), known = card.is_some(), "fallback document served");
     state.docs.serve(slug, "fallback", &values)
 }
 

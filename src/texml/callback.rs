@@ -19,7 +19,7 @@ pub const MAX_HISTORY: usize = 24;
 pub const MAX_TURN_CHARS: usize = 2000;
 
 /// What a gather callback says, whatever shape it arrived in.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct GatherCallback {
     /// The call (for an event: `call_control_id`, which is the same id).
     pub call_sid: String,
@@ -33,6 +33,25 @@ pub struct GatherCallback {
     pub result: Option<Map<String, Value>>,
     /// The conversation so far.
     pub history: Vec<HistoryMessage>,
+}
+
+/// Redacted: numbers masked; of the gathered fields only their names, of the history only
+/// its length (both hold what the caller said).
+impl std::fmt::Debug for GatherCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::domain::redact::Masked;
+        f.debug_struct("GatherCallback")
+            .field("call_sid", &self.call_sid)
+            .field("from", &Masked(self.from.as_deref()))
+            .field("to", &Masked(self.to.as_deref()))
+            .field("status", &self.status)
+            .field(
+                "result",
+                &self.result.as_ref().map(|m| m.keys().collect::<Vec<_>>()),
+            )
+            .field("history", &self.history.len())
+            .finish()
+    }
 }
 
 impl GatherCallback {
@@ -212,6 +231,23 @@ mod tests {
         include_str!("../../tests/fixtures/telnyx/call-ai-gather-ended.webhook.json");
     const LEGACY: &str =
         include_str!("../../tests/fixtures/telnyx/aigather-action-request.legacy-doc-example.json");
+
+    #[test]
+    fn debug_output_of_a_callback_shows_no_number_and_nothing_the_caller_said() {
+        let cb = parse(FORM, false).unwrap();
+        let shown = format!("{cb:?}");
+        for secret in cb.from.iter().chain(cb.to.iter()) {
+            assert!(!shown.contains(&secret[2..]), "{shown}");
+        }
+        for value in cb.result.iter().flat_map(|m| m.values()) {
+            if let Some(v) = value.as_str().filter(|v| v.len() > 3) {
+                assert!(!shown.contains(v), "{v} in {shown}");
+            }
+        }
+        for turn in &cb.history {
+            assert!(!shown.contains(&turn.content), "{shown}");
+        }
+    }
 
     #[test]
     fn the_documented_form_with_an_envelope_parses() {

@@ -281,7 +281,8 @@ async fn tenant_text_with_markup_emoji_and_control_characters_stays_valid_xml() 
     tenant["greeting"] = nasty.into();
     tenant["voice"] = "Telnyx.\"quoted\"<v>".into();
     tenant["services"] = json!([{"name": "a]]>b & <c>", "duration_minutes": 30}]);
-    tenant["providers"] = json!([{"name": "Zoë \u{7}", "services": ["a]]>b & <c>"]}]);
+    // Names refuse control characters (422); the greeting still carries them.
+    tenant["providers"] = json!([{"name": "Zoë", "services": ["a]]>b & <c>"]}]);
     let resp = app
         .admin(reqwest::Method::POST, "/tenants")
         .json(&tenant)
@@ -299,7 +300,7 @@ async fn tenant_text_with_markup_emoji_and_control_characters_stays_valid_xml() 
 }
 
 #[tokio::test]
-async fn health_reports_ok() {
+async fn health_reports_liveness_from_memory_with_no_call_figures() {
     let app = spawn_app().await;
     let v: Value = app
         .client
@@ -312,6 +313,8 @@ async fn health_reports_ok() {
         .unwrap();
     assert_eq!(v["status"], "ok");
     assert!(v["uptime_seconds"].is_u64());
-    assert!(v["active_sessions"].is_i64());
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["status", "uptime_seconds", "version"]);
 }

@@ -10,7 +10,7 @@ use reqwest::{Client, Response};
 use serde_json::Value;
 use slotline::{
     clock::Clock,
-    config::{Secret, Settings, SmsTuning},
+    config::{HttpLimits, Secret, Settings, SmsTuning},
     startup::Application,
 };
 use tokio::sync::oneshot;
@@ -23,7 +23,7 @@ pub const FIXTURE_PUBLIC_KEY: &str = "GzOl8c8NI5MxkZ8QIv+xlORAyBVdmziMrUgVM7Db8p
 /// The timestamp the fixture requests were signed at.
 pub const FIXTURE_TS: i64 = 1_752_591_600;
 /// Bearer token of the test admin API.
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123";
 
 /// A fixture file's exact bytes.
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -62,6 +62,8 @@ pub struct TestApp {
     pub texml_dir: PathBuf,
     /// The app's SQLite file.
     pub db_path: PathBuf,
+    /// `http://127.0.0.1:PORT` of the admin listener, with [`Options::admin_listen`].
+    pub admin_base: Option<String>,
     key: SigningKey,
     _dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
@@ -87,6 +89,10 @@ pub struct Options {
     pub demo_mode: bool,
     /// `SLOTLINE_REQUEST_DEADLINE_MS`.
     pub request_deadline: Duration,
+    /// Serve the admin API on a second listener (`SLOTLINE_ADMIN_LISTEN`, port 0).
+    pub admin_listen: bool,
+    /// Connection limits and timeouts (defaults: the server's).
+    pub http: HttpLimits,
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -104,6 +110,8 @@ impl Default for Options {
             sms_max_attempts: 4,
             demo_mode: false,
             request_deadline: Duration::from_millis(1500),
+            admin_listen: false,
+            http: HttpLimits::default(),
         }
     }
 }
@@ -159,6 +167,8 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         },
         demo: opts.demo_mode,
         request_deadline: opts.request_deadline,
+        admin_listen: opts.admin_listen.then(|| "127.0.0.1:0".into()),
+        http: opts.http,
         ..Settings::default()
     };
     let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());
@@ -171,6 +181,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         app.seed_if_empty(&spec).unwrap();
     }
     let base = format!("http://{}", app.addr());
+    let admin_base = app.admin_addr().map(|a| format!("http://{a}"));
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
@@ -183,6 +194,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         state,
         texml_dir,
         db_path,
+        admin_base,
         key: fixture_key(),
         _dir: dir,
         stop: Some(tx),

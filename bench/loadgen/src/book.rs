@@ -30,7 +30,10 @@ fn action_path(body: &[u8]) -> Option<String> {
         .replace("&amp;", "&")
         .replace("&#38;", "&")
         .replace("&quot;", "\"");
-    match url.strip_prefix("http://") {
+    match url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    {
         Some(r) => r.find('/').map(|i| r[i..].to_string()),
         None => url.starts_with('/').then_some(url),
     }
@@ -244,4 +247,20 @@ pub async fn run(o: &Opts) -> Res<()> {
 
 fn find_bytes(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_action_path_is_taken_from_http_and_https_urls_alike() {
+        for base in ["http://127.0.0.1:8080", "https://bench.example.com"] {
+            let doc = format!("<Response><AIGather action=\"{base}/texml/gather?s=a&amp;b\"/>");
+            assert_eq!(
+                action_path(doc.as_bytes()).as_deref(),
+                Some("/texml/gather?s=a&b")
+            );
+        }
+    }
 }

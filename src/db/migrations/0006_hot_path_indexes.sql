@@ -9,5 +9,3 @@ CREATE INDEX outbox_queued_to ON outbox (to_number, status);
 CREATE INDEX appointments_held ON appointments (hold_expires_at) WHERE status = 'held';
 -- A caller's own appointments with a tenant ("C" replies, returning callers).
 CREATE INDEX appointments_by_customer ON appointments (tenant_id, customer_phone, start_at);
--- Calls still in progress.
-CREATE INDEX calls_open ON calls (started_at) WHERE ended_at IS NULL;

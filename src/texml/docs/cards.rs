@@ -69,12 +69,9 @@ impl Cards {
         map.values().find(|c| c.phone_number == number).cloned()
     }
 
-    /// The card of the tenant whose slug (or numeric id) is `key`.
-    pub fn get(&self, key: &str) -> Option<Arc<Card>> {
-        let map = self.0.read().ok()?;
-        map.get(key).cloned().or_else(|| {
-            let id: i64 = key.parse().ok()?;
-            map.values().find(|c| c.id == id).cloned()
-        })
+    /// The card of the tenant whose slug is `slug`. Only the slug: the fallback route is
+    /// unsigned, and row ids would let anyone list every tenant by counting.
+    pub fn get(&self, slug: &str) -> Option<Arc<Card>> {
+        self.0.read().ok()?.get(slug).cloned()
     }
 }

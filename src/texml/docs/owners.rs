@@ -25,6 +25,14 @@ pub struct Moved {
 }
 
 impl Moved {
+    /// No rename at all (the change it would go with was refused).
+    pub fn nothing() -> Self {
+        Self {
+            renames: Vec::new(),
+            lib: None,
+        }
+    }
+
     /// The archive directory a tenant directory went to, if one was archived.
     pub fn archived(&self) -> Option<&Path> {
         self.renames
