@@ -10,6 +10,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_wording.sql"),
     include_str!("migrations/0003_sms.sql"),
+    // 0004 is another branch's; merged, it comes before this line.
+    include_str!("migrations/0005_sms_faults.sql"),
 ];
 
 /// Brings the database to the newest version; a database newer than this binary is refused.

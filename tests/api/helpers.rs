@@ -85,6 +85,8 @@ pub struct Options {
     /// Run as `serve --demo` does: the demo key beside the database is accepted too, and
     /// without `admin_token` the token comes from the file beside it.
     pub demo_mode: bool,
+    /// How long a text of unknown outcome is held before it fails.
+    pub sms_unknown_hold: Duration,
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -101,6 +103,7 @@ impl Default for Options {
             db_path: None,
             sms_max_attempts: 4,
             demo_mode: false,
+            sms_unknown_hold: Duration::from_secs(60),
         }
     }
 }
@@ -140,6 +143,8 @@ pub async fn spawn_with(opts: Options) -> TestApp {
             .messaging_api
             .as_ref()
             .map(|_| Secret::new(TEST_API_KEY)),
+        // Without a fake Messaging API, tests ask for dry run explicitly (as an operator must).
+        sms_dry_run: opts.messaging_api.is_none(),
         telnyx_api_base: opts
             .messaging_api
             .clone()
@@ -153,6 +158,8 @@ pub async fn spawn_with(opts: Options) -> TestApp {
             lease: Duration::from_secs(3),
             connect_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_millis(700),
+            unknown_hold: opts.sms_unknown_hold,
+            ..SmsTuning::default()
         },
         demo: opts.demo_mode,
         ..Settings::default()

@@ -9,5 +9,6 @@ mod fake_telnyx;
 mod helpers;
 mod signatures;
 mod sms;
+mod sms_faults;
 mod texml_cli;
 mod texml_docs;
