@@ -547,7 +547,7 @@ async fn each_sender_is_paced_to_its_tenant_rate() {
     let app = spawn_with_api(&api).await;
     let resp = app
         .admin(reqwest::Method::PATCH, "/tenants/bella-salon")
-        .json(&json!({"sms_rate_per_second": 4, "reminder_hours": []}))
+        .json(&json!({"sms_rate_per_second": 4, "reminder_hours": [], "max_future_bookings_per_caller": 10}))
         .send()
         .await
         .unwrap();

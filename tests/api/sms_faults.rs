@@ -1,6 +1,7 @@
 //! Texts under faults: a Messaging API that loses its answer, times out, refuses the key
 //! or is slow; fairness between senders; the sender read at send time; and a server that
-//! will not start without a key or an explicit dry run. Each test takes seconds.
+//! will not start without a key or an explicit dry run; and the caps that keep callers
+//! from texting arbitrary numbers or booking out the week. Each test takes seconds.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -10,7 +11,10 @@ use slotline::{db, sms::Kind};
 use crate::{
     fake_telnyx::{FakeMessaging, Reply},
     helpers::*,
-    sms::{book, messages, post_webhook, spawn_with_api, status_is, wait_for, webhook},
+    sms::{
+        CUSTOMER, book, haircut, messages, post_webhook, spawn_with_api, status_is, wait_for,
+        webhook,
+    },
 };
 
 /// The lease the test harness gives a claimed text.
@@ -322,4 +326,94 @@ async fn serve_without_an_api_key_refuses_to_start_and_says_what_to_set() {
         err.contains("TELNYX_API_KEY") && err.contains("SLOTLINE_SMS_DRY_RUN=1"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_callback_number_in_another_country_is_ignored_and_the_caller_is_texted_instead() {
+    let app = spawn_app().await;
+    let (_, path) = app.start_call("v3:abroad", "+13125550100").await;
+    let mut ask = haircut("2026-11-23", "10:00");
+    ask["callback_number"] = "+447911123456".into();
+    assert!(
+        app.answer(&path, "v3:abroad", &ask)
+            .await
+            .contains("is booked for")
+    );
+
+    let list = wait_for(&app, "the confirmation", |l| {
+        status_is(l, "confirmation", "dry_run")
+    })
+    .await;
+    assert!(list.iter().all(|m| m["to"] == CUSTOMER), "{list:#?}");
+}
+
+#[tokio::test]
+async fn a_caller_at_the_future_bookings_cap_is_refused_on_the_phone_and_offered_a_person() {
+    let app = spawn_app().await;
+    for (i, time) in ["10:00", "11:00", "12:00"].iter().enumerate() {
+        book(&app, &format!("v3:cap{i}"), "2026-11-23", time).await;
+    }
+    let (_, path) = app.start_call("v3:cap3", "+13125550100").await;
+    let doc = app
+        .answer(&path, "v3:cap3", &haircut("2026-11-23", "13:00"))
+        .await;
+    assert!(!doc.contains("is booked for"), "{doc}");
+    let said = texts(&doc, "Say").join(" ");
+    assert!(
+        said.contains("this number already has 3 upcoming appointments with us"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("+13125550111"),
+        "handed to the transfer number: {doc}"
+    );
+    assert_eq!(app.appointments("bella-salon").await.len(), 3);
+
+    // The cap is the tenant's: raised, the same caller books again.
+    let resp = app
+        .admin(reqwest::Method::PATCH, "/tenants/bella-salon")
+        .json(&json!({"max_future_bookings_per_caller": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["field"], "max_future_bookings_per_caller");
+    assert!(
+        err["error"].as_str().unwrap().contains("from 1 to 100"),
+        "{err}"
+    );
+    patch_bella(&app, json!({"max_future_bookings_per_caller": 4})).await;
+    book(&app, "v3:cap4", "2026-11-23", "13:00").await;
+}
+
+#[tokio::test]
+async fn texts_to_one_number_stop_at_the_daily_cap() {
+    let api = FakeMessaging::start(vec![]).await;
+    let app = spawn_with_api(&api).await;
+    patch_bella(&app, json!({"sms_rate_per_second": 50})).await;
+    // Twelve "C" texts from a number with no booking: each queues a short answer.
+    for i in 0..12 {
+        let hook = webhook(
+            "message-webhook-received.json",
+            &format!("evt-cap-{i}"),
+            |v| {
+                v["data"]["payload"]["text"] = "C".into();
+                v["data"]["payload"]["from"]["phone_number"] = "+13125550188".into();
+            },
+        );
+        assert_eq!(post_webhook(&app, &hook).await["outcome"], "no_booking");
+    }
+    let list = wait_for(&app, "every reply settled", |l| {
+        l.iter()
+            .filter(|m| m["status"] == "sent" || m["status"] == "skipped")
+            .count()
+            == 12
+    })
+    .await;
+    assert_eq!(api.accepted().len(), 10, "the cap is 10 a day");
+    let skipped: Vec<&Value> = list.iter().filter(|m| m["status"] == "skipped").collect();
+    assert_eq!(skipped.len(), 2);
+    let reason = skipped[0]["last_error"].as_str().unwrap();
+    assert!(reason.contains("SLOTLINE_SMS_DAILY_CAP"), "{reason}");
 }

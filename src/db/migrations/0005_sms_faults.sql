@@ -30,3 +30,5 @@ CREATE TABLE sms_pauses (
 -- How many booked future appointments one caller number may hold with a tenant.
 ALTER TABLE tenants ADD COLUMN max_future_bookings_per_caller INTEGER NOT NULL DEFAULT 3
     CHECK (max_future_bookings_per_caller > 0);
+-- A caller's future bookings with a tenant (the cap above, checked on every booking turn).
+CREATE INDEX appointments_by_customer ON appointments (tenant_id, customer_phone, start_at);
