@@ -111,7 +111,7 @@ impl Worker {
             Ok(list) => {
                 for (scope, reason) in list {
                     tracing::error!(scope = %scope_name(&scope), reason = %reason, "SMS sending is PAUSED (from before the restart); probing Telnyx now");
-                    self.pauses.restore(&scope, &reason, Instant::now());
+                    self.pauses.restore(&scope, Instant::now());
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not read SMS pauses"),
@@ -292,7 +292,7 @@ impl Worker {
             }
             Outcome::Paused { scope, reason } => {
                 let probing = report.probe.as_deref() == Some(scope.as_str());
-                if self.pauses.pause(&scope, &reason, now, probing) {
+                if self.pauses.pause(&scope, now, probing) {
                     tracing::error!(scope = %scope_name(&scope), reason = %reason, "SMS sending PAUSED: Telnyx refuses the account; texts wait (none is failed) and a probe retries with backoff");
                     let (s, r, at) = (scope.clone(), reason.clone(), wall_ms());
                     if let Err(e) = self

@@ -87,6 +87,8 @@ pub struct Options {
     pub demo_mode: bool,
     /// How long a text of unknown outcome is held before it fails.
     pub sms_unknown_hold: Duration,
+    /// Whole-request timeout of the Messaging API (the lease is kept longer).
+    pub sms_request_timeout: Duration,
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -104,6 +106,7 @@ impl Default for Options {
             sms_max_attempts: 4,
             demo_mode: false,
             sms_unknown_hold: Duration::from_secs(60),
+            sms_request_timeout: Duration::from_millis(700),
         }
     }
 }
@@ -155,9 +158,9 @@ pub async fn spawn_with(opts: Options) -> TestApp {
             backoff_base: Duration::from_millis(40),
             backoff_max: Duration::from_millis(300),
             max_attempts: opts.sms_max_attempts,
-            lease: Duration::from_secs(3),
+            lease: Duration::from_secs(3).max(opts.sms_request_timeout + Duration::from_secs(2)),
             connect_timeout: Duration::from_millis(500),
-            request_timeout: Duration::from_millis(700),
+            request_timeout: opts.sms_request_timeout,
             unknown_hold: opts.sms_unknown_hold,
             ..SmsTuning::default()
         },

@@ -48,7 +48,7 @@ impl Pauses {
     }
 
     /// A pause recorded before a restart: probed at once.
-    pub fn restore(&mut self, scope: &str, _reason: &str, now: Instant) {
+    pub fn restore(&mut self, scope: &str, now: Instant) {
         self.map.insert(
             scope.to_string(),
             Pause {
@@ -82,7 +82,7 @@ impl Pauses {
 
     /// Telnyx refused the account (`probing`: this was the scope's probe). Returns true
     /// when the scope was not paused before (the moment to alert).
-    pub fn pause(&mut self, scope: &str, _reason: &str, now: Instant, probing: bool) -> bool {
+    pub fn pause(&mut self, scope: &str, now: Instant, probing: bool) -> bool {
         match self.map.get_mut(scope) {
             Some(p) => {
                 if probing {
@@ -143,8 +143,8 @@ mod tests {
         let mut p = pauses();
         let t0 = Instant::now();
         assert_eq!(p.gate(Some("prof"), t0), Gate::Open);
-        assert!(p.pause("", "401", t0, false), "the first refusal alerts");
-        assert!(!p.pause("", "401", t0, false), "a second one does not");
+        assert!(p.pause("", t0, false), "the first refusal alerts");
+        assert!(!p.pause("", t0, false), "a second one does not");
         assert_eq!(p.gate(Some("prof"), t0), Gate::Closed);
         let later = t0 + Duration::from_secs(3);
         assert_eq!(p.gate(Some("prof"), later), Gate::Probe(String::new()));
@@ -158,11 +158,11 @@ mod tests {
     fn a_refused_probe_waits_longer_each_time() {
         let mut p = pauses();
         let t0 = Instant::now();
-        p.pause("", "401", t0, false);
+        p.pause("", t0, false);
         let mut waits = Vec::new();
         for _ in 0..4 {
             p.start_probe("");
-            p.pause("", "401", t0, true);
+            p.pause("", t0, true);
             waits.push(p.next_probe_in(t0).unwrap());
         }
         assert!(waits[3] >= Duration::from_secs(16), "{waits:?}");
@@ -173,7 +173,7 @@ mod tests {
     fn a_profile_pause_leaves_other_profiles_open() {
         let mut p = pauses();
         let t0 = Instant::now();
-        p.pause("spent", "40333", t0, false);
+        p.pause("spent", t0, false);
         assert_eq!(p.gate(Some("spent"), t0), Gate::Closed);
         assert_eq!(p.gate(Some("other"), t0), Gate::Open);
         assert_eq!(p.gate(None, t0), Gate::Open);
