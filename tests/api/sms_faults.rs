@@ -409,3 +409,37 @@ async fn texts_to_one_number_stop_at_the_daily_cap() {
     let reason = skipped[0]["last_error"].as_str().unwrap();
     assert!(reason.contains("SLOTLINE_SMS_DAILY_CAP"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_text_paused_when_the_server_stops_is_sent_once_after_a_restart() {
+    let api = FakeMessaging::start(vec![]).await;
+    api.refuse_key(true);
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("paused.db");
+    let app = spawn_with(Options {
+        messaging_api: Some(api.base.clone()),
+        db_path: Some(db_path.clone()),
+        ..Options::default()
+    })
+    .await;
+    book(&app, "v3:paused-restart", "2026-11-23", "10:00").await;
+    wait_for(&app, "the paused confirmation", |l| {
+        status_is(l, "confirmation", "paused")
+    })
+    .await;
+    app.shut_down().await;
+
+    let app = spawn_with(Options {
+        messaging_api: Some(api.base.clone()),
+        db_path: Some(db_path),
+        demo: false,
+        ..Options::default()
+    })
+    .await;
+    api.refuse_key(false);
+    wait_for(&app, "the confirmation", |l| {
+        status_is(l, "confirmation", "sent")
+    })
+    .await;
+    assert_eq!(api.accepted().len(), 1, "sent once");
+}
