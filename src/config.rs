@@ -43,6 +43,15 @@ pub struct SmsTuning {
     pub connect_timeout: Duration,
     /// Whole-request timeout of the Messaging API.
     pub request_timeout: Duration,
+    /// How long a text whose send outcome is unknown is held, waiting for a delivery
+    /// webhook to say Telnyx has it, before it is failed (never re-sent).
+    pub unknown_hold: Duration,
+    /// Sends in flight at once (across senders; each sender keeps its own pace).
+    pub in_flight: usize,
+    /// Times a lease-expired text that was never sent is put back before it fails.
+    pub max_reclaims: u32,
+    /// Texts sent to one number per 24 h, across tenants (`SLOTLINE_SMS_DAILY_CAP`).
+    pub daily_cap_per_number: u32,
 }
 
 impl Default for SmsTuning {
@@ -55,6 +64,10 @@ impl Default for SmsTuning {
             lease: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
+            unknown_hold: Duration::from_secs(30 * 60),
+            in_flight: 4,
+            max_reclaims: 3,
+            daily_cap_per_number: 10,
         }
     }
 }
@@ -105,8 +118,10 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     /// HMAC key for state tokens; `None` means "generated once and stored in the database".
     pub url_secret: Option<Secret>,
-    /// Messaging API key; `None` means SMS dry-run.
+    /// Messaging API key; required unless SMS runs dry (see [`Settings::sms_mode`]).
     pub telnyx_api_key: Option<Secret>,
+    /// `SLOTLINE_SMS_DRY_RUN=1`: record texts as `dry_run`, send nothing.
+    pub sms_dry_run: bool,
     /// Base64 Ed25519 public key that signs Telnyx requests.
     pub telnyx_public_key: Option<String>,
     /// Development only: accept unsigned Telnyx requests.
@@ -127,6 +142,15 @@ pub struct Settings {
     /// key beside the database is accepted too, and without `SLOTLINE_ADMIN_TOKEN` the
     /// admin token is read from (or generated into) the file beside it. See [`crate::demo`].
     pub demo: bool,
+}
+
+/// How texts go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsMode {
+    /// Through the Telnyx Messaging API with this key.
+    Send(Secret),
+    /// Recorded as `dry_run`, nothing sent; the reason is logged at start.
+    DryRun(&'static str),
 }
 
 /// A setting that is present but unusable.
@@ -150,6 +174,7 @@ impl Default for Settings {
             admin_token: None,
             url_secret: None,
             telnyx_api_key: None,
+            sms_dry_run: false,
             telnyx_public_key: None,
             insecure_skip_signatures: false,
             telnyx_api_base: "https://api.telnyx.com/v2".into(),
@@ -210,16 +235,21 @@ impl Settings {
         s.telnyx_api_key = get("TELNYX_API_KEY").map(Secret::new);
         s.telnyx_public_key = get("TELNYX_PUBLIC_KEY");
         if let Some(v) = get("SLOTLINE_INSECURE_SKIP_SIGNATURES") {
-            s.insecure_skip_signatures = match v.as_str() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" => false,
-                _ => {
-                    return Err(ConfigError {
-                        variable: "SLOTLINE_INSECURE_SKIP_SIGNATURES",
-                        message: format!("{v:?} must be 1 or 0"),
-                    });
-                }
-            };
+            s.insecure_skip_signatures = flag("SLOTLINE_INSECURE_SKIP_SIGNATURES", &v)?;
+        }
+        if let Some(v) = get("SLOTLINE_SMS_DRY_RUN") {
+            s.sms_dry_run = flag("SLOTLINE_SMS_DRY_RUN", &v)?;
+        }
+        if let Some(v) = get("SLOTLINE_SMS_DAILY_CAP") {
+            s.sms.daily_cap_per_number =
+                v.trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError {
+                        variable: "SLOTLINE_SMS_DAILY_CAP",
+                        message: format!("{v:?} must be a whole number of texts, 1 or more"),
+                    })?;
         }
         if let Some(v) = get("TELNYX_API_BASE") {
             s.telnyx_api_base = v.trim_end_matches('/').to_string();
@@ -243,6 +273,23 @@ impl Settings {
                 })?;
         }
         Ok(s)
+    }
+
+    /// Whether texts are sent: dry run only when asked for (`SLOTLINE_SMS_DRY_RUN=1`, or
+    /// `serve --demo` without a key); a server without a key is refused, so a lost secret
+    /// cannot silently turn every confirmation into `dry_run`.
+    pub fn sms_mode(&self) -> Result<SmsMode, ConfigError> {
+        match (&self.telnyx_api_key, self.sms_dry_run, self.demo) {
+            (_, true, _) => Ok(SmsMode::DryRun("SLOTLINE_SMS_DRY_RUN=1")),
+            (Some(key), false, _) => Ok(SmsMode::Send(key.clone())),
+            (None, false, true) => Ok(SmsMode::DryRun("serve --demo without TELNYX_API_KEY")),
+            (None, false, false) => Err(ConfigError {
+                variable: "TELNYX_API_KEY",
+                message: "is not set, so no text could be sent; set TELNYX_API_KEY to send \
+                          texts, or SLOTLINE_SMS_DRY_RUN=1 to record them without sending"
+                    .into(),
+            }),
+        }
     }
 
     /// Refuses combinations that must not reach production: a short admin token, the
@@ -300,6 +347,18 @@ fn unreachable_reason(url: &str) -> Option<&'static str> {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
     loopback.then_some("is a loopback address")
+}
+
+/// A 1/0 switch.
+fn flag(variable: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(ConfigError {
+            variable,
+            message: format!("{v:?} must be 1 or 0"),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -422,6 +481,35 @@ mod tests {
             let err = settings(&[("SLOTLINE_REQUEST_DEADLINE_MS", bad)]).unwrap_err();
             assert_eq!(err.variable, "SLOTLINE_REQUEST_DEADLINE_MS");
         }
+    }
+
+    #[test]
+    fn without_a_key_serve_refuses_unless_dry_run_is_asked_for() {
+        let err = settings(&[]).unwrap().sms_mode().unwrap_err();
+        assert_eq!(err.variable, "TELNYX_API_KEY");
+        assert!(err.message.contains("SLOTLINE_SMS_DRY_RUN=1"), "{err}");
+        let dry = settings(&[("SLOTLINE_SMS_DRY_RUN", "1")]).unwrap();
+        assert!(matches!(dry.sms_mode(), Ok(SmsMode::DryRun(_))));
+        let demo = Settings {
+            demo: true,
+            ..settings(&[]).unwrap()
+        };
+        assert!(matches!(demo.sms_mode(), Ok(SmsMode::DryRun(_))));
+        let keyed = settings(&[("TELNYX_API_KEY", "k")]).unwrap();
+        assert_eq!(keyed.sms_mode().unwrap(), SmsMode::Send(Secret::new("k")));
+        let both = settings(&[("TELNYX_API_KEY", "k"), ("SLOTLINE_SMS_DRY_RUN", "1")]).unwrap();
+        assert!(matches!(both.sms_mode(), Ok(SmsMode::DryRun(_))));
+    }
+
+    #[test]
+    fn bad_sms_switches_say_what_to_fix() {
+        let err = settings(&[("SLOTLINE_SMS_DRY_RUN", "maybe")]).unwrap_err();
+        assert_eq!(err.variable, "SLOTLINE_SMS_DRY_RUN");
+        let err = settings(&[("SLOTLINE_SMS_DAILY_CAP", "0")]).unwrap_err();
+        assert_eq!(err.variable, "SLOTLINE_SMS_DAILY_CAP");
+        assert!(err.message.contains("1 or more"));
+        let s = settings(&[("SLOTLINE_SMS_DAILY_CAP", "25")]).unwrap();
+        assert_eq!(s.sms.daily_cap_per_number, 25);
     }
 
     #[test]

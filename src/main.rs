@@ -257,11 +257,11 @@ fn announce(
             "SLOTLINE_ADMIN_TOKEN is not set: the admin API (/tenants) answers 503 until you set one."
         );
     }
-    if s.telnyx_api_key.is_none() {
+    if let Ok(slotline::config::SmsMode::DryRun(why)) = s.sms_mode() {
         tracing::warn!(
-            "TELNYX_API_KEY is not set: SMS DRY RUN. Texts are rendered and recorded in the outbox with status dry_run (GET /tenants/{{id}}/messages); nothing is sent. Set TELNYX_API_KEY to send."
+            "SMS DRY RUN ({why}): texts are rendered and recorded in the outbox with status dry_run (GET /tenants/{{id}}/messages); nothing is sent. Set TELNYX_API_KEY (and unset SLOTLINE_SMS_DRY_RUN) to send."
         );
-        eprintln!("NOTE: SMS dry run (TELNYX_API_KEY not set): texts are recorded, not sent.");
+        eprintln!("NOTE: SMS dry run ({why}): texts are recorded, not sent.");
     }
 }
 

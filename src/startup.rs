@@ -63,7 +63,7 @@ pub struct State {
     /// Poked when texts are queued, so the SMS worker sends them without waiting for its
     /// next poll.
     pub outbox: Arc<Notify>,
-    /// The Messaging API client; `None` (no `TELNYX_API_KEY`) means dry run.
+    /// The Messaging API client; `None` means dry run (see `Settings::sms_mode`).
     pub messaging: Option<MessagingClient>,
     /// Demo mode's key and token files (`serve --demo` only).
     pub demo: Option<Demo>,
@@ -164,9 +164,13 @@ impl AppState {
             cards.put(tenant.id, &tenant.spec);
         }
         let docs = Library::load(&settings.texml_dir);
-        let messaging = settings
-            .telnyx_api_key
-            .clone()
+        // Only `serve` insists on a key or an explicit dry run (Application::build); the CLI
+        // commands that build this state never send.
+        let key = match settings.sms_mode() {
+            Ok(crate::config::SmsMode::Send(key)) => Some(key),
+            _ => None,
+        };
+        let messaging = key
             .map(|key| {
                 let timeouts = Timeouts {
                     connect: settings.sms.connect_timeout,
@@ -209,6 +213,9 @@ impl Application {
             .map_err(|e| StartError::Config(e.to_string()))?;
         let listen = settings.listen.clone();
         let admin_listen = settings.admin_listen.clone();
+        settings
+            .sms_mode()
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let state = AppState::new(settings, clock)?;
         state.docs.spawn_watcher();
         let (addr, listener) = bind(&listen).await?;
@@ -266,7 +273,20 @@ impl Application {
         let state = self.state.clone();
         let upkeep = supervise::spawn("housekeeping", move || housekeeping(state.clone()));
         let (stop_worker, worker_stop) = watch::channel(false);
-        let worker = sms::outbox::spawn(self.state.clone(), worker_stop);
+        let settings = &self.state.settings;
+        let worker = sms::outbox::spawn(
+            sms::outbox::Deps {
+                db: self.state.db.clone(),
+                clock: self.state.clock.clone(),
+                client: self.state.messaging.clone(),
+                wake: self.state.outbox.clone(),
+                tuning: settings.sms.clone(),
+                public_url: settings.public_url.clone(),
+                default_profile: settings.messaging_profile_id.clone(),
+                api_base: settings.telnyx_api_base.clone(),
+            },
+            worker_stop,
+        );
         let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
         let served = serving.until(shutdown).await;
         upkeep.abort();

@@ -515,6 +515,25 @@ fn release(conn: &Connection, appointment_id: i64) -> Result<(), DbError> {
     Ok(())
 }
 
+/// How many future appointments with the tenant (booked, or held and not expired) are in
+/// the name of any of `numbers`; for the `max_future_bookings_per_caller` cap.
+pub fn future_bookings_of(
+    conn: &Connection,
+    tenant_id: i64,
+    numbers: &[&str],
+    now: i64,
+) -> Result<u32, DbError> {
+    let numbers = serde_json::to_string(numbers).unwrap_or_else(|_| "[]".into());
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM appointments
+             WHERE tenant_id = ?1 AND customer_phone IN (SELECT value FROM json_each(?2))
+               AND start_at > ?3
+               AND (status = 'booked' OR (status = 'held' AND hold_expires_at > ?3))",
+        )?
+        .query_row(params![tenant_id, numbers, now], |r| r.get(0))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_wording.sql"),
     include_str!("migrations/0003_sms.sql"),
     include_str!("migrations/0004_settings_take_effect.sql"),
+    include_str!("migrations/0005_sms_faults.sql"),
     include_str!("migrations/0006_hot_path_indexes.sql"),
 ];
 

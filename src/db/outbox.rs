@@ -3,7 +3,8 @@
 //! with a lease (`queued` → `sending`), and finished as `sent`, `failed`, `dry_run`,
 //! `skipped` or `cancelled`; delivery webhooks move `sent` to `delivered` or `failed`. A
 //! status never moves backwards, so duplicate and out-of-order webhooks are harmless.
-//! Opt-outs and handled webhook events live in `db::messaging`.
+//! A send whose outcome is unknown stays `sending`, held (`faults`). Opt-outs and handled
+//! webhook events live in `db::messaging`.
 
 use jiff::{Timestamp, tz::TimeZone};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -134,45 +135,56 @@ pub fn replan_texts_for(
     queue_planned(conn, tenant_id, appointment_id, &plan, now.as_second())
 }
 
-/// A row the worker may send now, with what pacing needs.
+/// A row the worker may send now, with what pacing needs. Sender and profile are the
+/// tenant's as they are now, not as they were when the text was queued.
 #[derive(Debug, Clone)]
 pub struct Candidate {
     /// Outbox id.
     pub id: i64,
-    /// Sender (pacing is per sender).
+    /// Sender (pacing is per sender): the tenant's `sms_from`, else its `phone_number`.
     pub from: String,
+    /// The tenant's `messaging_profile_id` (the default profile applies when `None`).
+    pub profile: Option<String>,
     /// The tenant's `sms_rate_per_second`.
     pub rate: f64,
 }
 
-/// Rows due at `now` (seconds, business clock) whose retry time has come (`now_ms`,
-/// wall clock), plus rows left `sending` by a worker whose lease ran out (a crash).
+/// Queued rows due at `now` (seconds, business clock) whose retry time has come (`now_ms`,
+/// wall clock), soonest first, but at most `per_sender` from any one sender and none from
+/// the senders in `paced` (they are ahead of their rate): one sender's backlog cannot fill
+/// the batch and starve the others. Lease-expired rows are dealt with by
+/// [`sweep_leases`], not here.
 pub fn candidates(
     conn: &Connection,
     now: i64,
     now_ms: i64,
+    paced: &[String],
+    per_sender: usize,
     limit: usize,
 ) -> Result<Vec<Candidate>, DbError> {
     let mut stmt = conn.prepare_cached(
-        // Two range scans of the (status, due_at) index; an OR across the statuses would
-        // scan and sort the whole outbox, which grows with every future reminder.
-        "SELECT id, from_number, rate FROM (
-            SELECT o.id, o.due_at, o.from_number, t.sms_rate_per_second AS rate
+        "SELECT id, sender, profile, rate FROM (
+            SELECT o.id, o.due_at, COALESCE(t.sms_from, t.phone_number) AS sender,
+                   t.messaging_profile_id AS profile, t.sms_rate_per_second AS rate,
+                   ROW_NUMBER() OVER (PARTITION BY COALESCE(t.sms_from, t.phone_number)
+                                      ORDER BY o.due_at, o.id) AS rn
             FROM outbox o JOIN tenants t ON t.id = o.tenant_id
             WHERE o.status = 'queued' AND o.due_at <= ?1 AND o.next_attempt_ms <= ?2
-            UNION ALL
-            SELECT o.id, o.due_at, o.from_number, t.sms_rate_per_second
-            FROM outbox o JOIN tenants t ON t.id = o.tenant_id
-            WHERE o.status = 'sending' AND o.lease_until_ms <= ?2
-         ) ORDER BY due_at, id LIMIT ?3",
+              AND COALESCE(t.sms_from, t.phone_number) NOT IN (SELECT value FROM json_each(?3))
+         ) WHERE rn <= ?4 ORDER BY due_at, id LIMIT ?5",
     )?;
-    let rows = stmt.query_map(params![now, now_ms, limit as i64], |r| {
-        Ok(Candidate {
-            id: r.get(0)?,
-            from: r.get(1)?,
-            rate: r.get(2)?,
-        })
-    })?;
+    let paced = serde_json::to_string(paced).unwrap_or_else(|_| "[]".into());
+    let rows = stmt.query_map(
+        params![now, now_ms, paced, per_sender as i64, limit as i64],
+        |r| {
+            Ok(Candidate {
+                id: r.get(0)?,
+                from: r.get(1)?,
+                profile: r.get(2)?,
+                rate: r.get(3)?,
+            })
+        },
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -185,9 +197,9 @@ pub struct Claimed {
     pub kind: Kind,
     /// Recipient.
     pub to: String,
-    /// Sender.
+    /// Sender: the tenant's current `sms_from`, else its `phone_number`.
     pub from: String,
-    /// Messaging profile.
+    /// The tenant's current messaging profile (`None`: the default applies).
     pub profile: Option<String>,
     /// Attempts so far, this one included.
     pub attempts: u32,
@@ -222,8 +234,9 @@ pub struct AppointmentFacts {
     pub sms_reminder: Option<String>,
 }
 
-/// Claims row `id` for `lease_ms` (counting an attempt) if it is still claimable; `None`
-/// when another worker got it first or it is no longer due.
+/// Claims queued row `id` for `lease_ms` (counting an attempt) if it is still due; `None`
+/// when another worker got it first or it is no longer due. Sender and profile are read
+/// from the tenant now (a tenant PATCH applies to texts already queued).
 pub fn claim(
     conn: &mut Connection,
     id: i64,
@@ -234,31 +247,32 @@ pub fn claim(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let row = tx
         .prepare_cached(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ?4, updated_at = ?2
-             WHERE id = ?1 AND ((status = 'queued' AND due_at <= ?2 AND next_attempt_ms <= ?3)
-                             OR (status = 'sending' AND lease_until_ms <= ?3))
-             RETURNING kind, to_number, from_number, messaging_profile_id, attempts, text, appointment_id",
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ?4,
+                request_started_ms = NULL, updated_at = ?2
+             WHERE id = ?1 AND status = 'queued' AND due_at <= ?2 AND next_attempt_ms <= ?3
+             RETURNING kind, to_number, tenant_id, attempts, text, appointment_id",
         )?
         .query_row(params![id, now, now_ms, now_ms + lease_ms], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, u32>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<i64>>(6)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
             ))
         })
         .optional()?;
-    let Some((kind, to, from, profile, attempts, text, appointment_id)) = row else {
+    let Some((kind, to, tenant_id, attempts, text, appointment_id)) = row else {
         return Ok(None);
     };
     let kind = Kind::parse(&kind).ok_or_else(|| DbError::Corrupt(format!("outbox kind {kind}")))?;
-    let appointment = appointment_id
-        .map(|a| appointment_facts(&tx, a))
-        .transpose()?
-        .flatten();
+    let (from, profile) = tx
+        .prepare_cached(
+            "SELECT COALESCE(sms_from, phone_number), messaging_profile_id FROM tenants WHERE id = ?1",
+        )?
+        .query_row([tenant_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let appointment = appointment_facts_tx(&tx, appointment_id)?;
     tx.commit()?;
     Ok(Some(Claimed {
         id,
@@ -270,6 +284,16 @@ pub fn claim(
         text,
         appointment,
     }))
+}
+
+fn appointment_facts_tx(
+    conn: &Connection,
+    id: Option<i64>,
+) -> Result<Option<AppointmentFacts>, DbError> {
+    Ok(id
+        .map(|a| appointment_facts(conn, a))
+        .transpose()?
+        .flatten())
 }
 
 fn appointment_facts(conn: &Connection, id: i64) -> Result<Option<AppointmentFacts>, DbError> {
@@ -336,32 +360,49 @@ pub fn finish(
     Ok(())
 }
 
-/// Stores the text about to be sent (so it is visible even if the send never returns).
-pub fn set_text(conn: &Connection, id: i64, text: &str) -> Result<(), DbError> {
-    conn.prepare_cached("UPDATE outbox SET text = ?2 WHERE id = ?1")?
-        .execute(params![id, text])?;
+/// Records what is about to be sent (text, sender, profile) and that the request starts
+/// now (`now_ms`, wall clock); from here on a lost outcome is "unknown", never re-sent.
+/// Committed before the request goes out.
+pub fn begin_send(
+    conn: &Connection,
+    id: i64,
+    text: &str,
+    from: &str,
+    profile: Option<&str>,
+    now_ms: i64,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE outbox SET text = ?2, from_number = ?3, messaging_profile_id = ?4,
+            request_started_ms = ?5
+         WHERE id = ?1 AND status = 'sending'",
+    )?
+    .execute(params![id, text, from, profile, now_ms])?;
     Ok(())
 }
 
-/// Puts a claimed text back in the queue for another attempt at `next_ms` (wall clock).
+/// Puts a claimed text back in the queue for another attempt at `next_ms` (wall clock);
+/// only for sends Telnyx provably did not take (no connection, or an error answer).
 pub fn retry_later(conn: &Connection, id: i64, next_ms: i64, reason: &str) -> Result<(), DbError> {
     conn.prepare_cached(
         "UPDATE outbox SET status = 'queued', next_attempt_ms = ?2, last_error = ?3,
-            lease_until_ms = NULL, updated_at = ?4
+            lease_until_ms = NULL, request_started_ms = NULL, updated_at = ?4
          WHERE id = ?1 AND status = 'sending'",
     )?
     .execute(params![id, next_ms, reason, Timestamp::now().as_second()])?;
     Ok(())
 }
 
-/// Records that Telnyx accepted the text as `message_id`, then applies any delivery status
+/// Records that Telnyx accepted the text as `message_id` (also for a text held as
+/// unknown meanwhile), then applies any delivery status
 /// that arrived by webhook before this was recorded.
 pub fn mark_sent(conn: &mut Connection, id: i64, message_id: &str) -> Result<(), DbError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Only from `sending` (held included): a delivery webhook that matched a held text
+    // first may already have moved it on.
     tx.prepare_cached(
         "UPDATE outbox SET status = 'sent', telnyx_message_id = ?2, last_error = NULL,
-            lease_until_ms = NULL, updated_at = ?3
-         WHERE id = ?1",
+            lease_until_ms = NULL, unknown_since_ms = NULL, updated_at = ?3
+         WHERE id = ?1 AND status = 'sending'",
     )?
     .execute(params![id, message_id, Timestamp::now().as_second()])?;
     let early: Vec<(String, Option<String>)> = tx
@@ -435,13 +476,15 @@ pub struct OutboxRow {
     pub to: String,
     /// Sender.
     pub from: String,
-    /// `queued`, `sending`, `sent`, `delivered`, `failed`, `dry_run`, `skipped`, `cancelled`.
+    /// `queued`, `paused` (queued while sending is paused), `sending`, `unknown` (the send's
+    /// outcome is unknown: held, not re-sent), `sent`, `delivered`, `failed`, `dry_run`,
+    /// `skipped`, `cancelled`.
     pub status: String,
     /// Send attempts made.
     pub attempts: u32,
     /// When it is (or was) due, Unix seconds.
     pub due_at: i64,
-    /// Why it failed, was skipped or is being retried.
+    /// Why it failed, was skipped, is held or paused, or is being retried.
     pub last_error: Option<String>,
     /// Telnyx message id once accepted.
     pub telnyx_message_id: Option<String>,
@@ -468,11 +511,22 @@ pub struct ListQuery {
 pub fn list(conn: &Connection, tenant_id: i64, q: &ListQuery) -> Result<Vec<OutboxRow>, DbError> {
     let (before_due, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
     let mut stmt = conn.prepare_cached(
-        "SELECT id, appointment_id, kind, to_number, from_number, status, attempts, due_at,
-                last_error, telnyx_message_id, text, created_at, updated_at
-         FROM outbox WHERE tenant_id = ?1 AND (?2 IS NULL OR appointment_id = ?2)
-           AND (due_at, id) < (?3, ?4)
-         ORDER BY due_at DESC, id DESC LIMIT ?5",
+        "SELECT o.id, o.appointment_id, o.kind, o.to_number, o.from_number,
+                CASE WHEN o.status = 'queued' AND p.reason IS NOT NULL THEN 'paused'
+                     WHEN o.status = 'sending' AND o.unknown_since_ms IS NOT NULL THEN 'unknown'
+                     ELSE o.status END,
+                o.attempts, o.due_at,
+                CASE WHEN o.status = 'queued' AND p.reason IS NOT NULL THEN p.reason
+                     ELSE o.last_error END,
+                o.telnyx_message_id, o.text, o.created_at, o.updated_at
+         FROM outbox o JOIN tenants t ON t.id = o.tenant_id
+         LEFT JOIN sms_pauses p ON p.scope = (
+             SELECT scope FROM sms_pauses
+             WHERE scope = '' OR scope = COALESCE(t.messaging_profile_id, o.messaging_profile_id)
+             ORDER BY scope LIMIT 1)
+         WHERE o.tenant_id = ?1 AND (?2 IS NULL OR o.appointment_id = ?2)
+           AND (o.due_at, o.id) < (?3, ?4)
+         ORDER BY o.due_at DESC, o.id DESC LIMIT ?5",
     )?;
     let args = params![
         tenant_id,
@@ -508,6 +562,8 @@ pub struct OutboxCounts {
     pub queued: u64,
     /// Being sent now.
     pub sending: u64,
+    /// Outcome unknown: held, not re-sent (see docs/texts.md).
+    pub unknown: u64,
     /// Accepted by Telnyx.
     pub sent: u64,
     /// Delivered to the handset.
@@ -532,7 +588,9 @@ pub fn counts(
 ) -> Result<OutboxCounts, DbError> {
     let mut c = OutboxCounts::default();
     let mut stmt = conn.prepare_cached(
-        "SELECT status, COUNT(*) FROM outbox WHERE tenant_id = ?1 AND due_at >= ?2 AND due_at < ?3 GROUP BY status",
+        "SELECT CASE WHEN status = 'sending' AND unknown_since_ms IS NOT NULL THEN 'unknown'
+                     ELSE status END AS s, COUNT(*)
+         FROM outbox WHERE tenant_id = ?1 AND due_at >= ?2 AND due_at < ?3 GROUP BY s",
     )?;
     for row in stmt.query_map(params![tenant_id, from, to], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
@@ -541,6 +599,7 @@ pub fn counts(
         let slot = match status.as_str() {
             "queued" => &mut c.queued,
             "sending" => &mut c.sending,
+            "unknown" => &mut c.unknown,
             "sent" => &mut c.sent,
             "delivered" => &mut c.delivered,
             "failed" => &mut c.failed,
@@ -552,6 +611,9 @@ pub fn counts(
     }
     Ok(c)
 }
+
+mod faults;
+pub use faults::*;
 
 #[cfg(test)]
 mod tests;

@@ -86,7 +86,7 @@ impl rusqlite::ToSql for PhoneNumber {
 
 /// The tenant's own columns, in the order of [`Columns::params`] (both arrays have the
 /// same fixed length, so adding a column to one and not the other does not compile).
-const COLUMNS: [&str; 25] = [
+const COLUMNS: [&str; 26] = [
     "slug",
     "name",
     "phone_number",
@@ -112,6 +112,7 @@ const COLUMNS: [&str; 25] = [
     "sms_reminder",
     "closed",
     "sms_rate_per_second",
+    "max_future_bookings_per_caller",
 ];
 
 /// A spec's values for the `tenants` row, bound by name (`:slug`, ...) so the INSERT and
@@ -136,7 +137,7 @@ impl<'a> Columns<'a> {
     /// `(":column", value)` for every entry of [`COLUMNS`], then `:now`.
     fn params(&self) -> Vec<(String, &dyn rusqlite::ToSql)> {
         let s = self.spec;
-        let values: [&dyn rusqlite::ToSql; 25] = [
+        let values: [&dyn rusqlite::ToSql; 26] = [
             &s.slug,
             &s.name,
             &s.phone_number,
@@ -162,6 +163,7 @@ impl<'a> Columns<'a> {
             &s.sms_reminder,
             &s.closed,
             &s.sms_rate_per_second,
+            &s.max_future_bookings_per_caller,
         ];
         let mut out: Vec<(String, &dyn rusqlite::ToSql)> = COLUMNS
             .iter()
@@ -489,7 +491,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at,
                     confirm_before_booking, hold_seconds,
                     reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder,
-                    closed, sms_rate_per_second
+                    closed, sms_rate_per_second, max_future_bookings_per_caller
              FROM tenants WHERE id = ?1",
             [id],
             |r| {
@@ -500,7 +502,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?, r.get::<_, f64>(26)?),
                     (r.get::<_, bool>(17)?, r.get::<_, u32>(18)?),
                     [r.get::<_, Option<String>>(19)?, r.get::<_, Option<String>>(20)?, r.get::<_, Option<String>>(21)?, r.get::<_, Option<String>>(22)?, r.get::<_, Option<String>>(23)?, r.get::<_, Option<String>>(24)?],
-                    r.get::<_, bool>(25)?,
+                    (r.get::<_, bool>(25)?, r.get::<_, u32>(27)?),
                 ))
             },
         )
@@ -520,7 +522,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
             sms_confirmation,
             sms_reminder,
         ],
-        closed,
+        (closed, max_future_bookings_per_caller),
     ) = row;
     let (slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder, max_attempts) =
         nums;
@@ -629,6 +631,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         confirm_before_booking,
         hold_seconds,
         sms_rate_per_second,
+        max_future_bookings_per_caller,
         services,
         providers,
     };

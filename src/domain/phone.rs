@@ -47,7 +47,27 @@ impl PhoneNumber {
     pub fn masked(&self) -> String {
         mask(&self.0)
     }
+
+    /// The country calling code, without `+` (`1` for the NANP, `44`, `353`...). ITU
+    /// assigns these prefix-free: `1` and `7` are the one-digit codes, [`TWO_DIGIT_CODES`]
+    /// the two-digit ones, and every other code has three digits.
+    pub fn country_calling_code(&self) -> &str {
+        let digits = &self.0[1..];
+        let len = match digits.as_bytes()[0] {
+            b'1' | b'7' => 1,
+            _ if TWO_DIGIT_CODES.contains(&&digits[..2]) => 2,
+            _ => 3,
+        };
+        &digits[..len]
+    }
 }
+
+/// The two-digit country calling codes (ITU-T E.164 assignments).
+pub const TWO_DIGIT_CODES: &[&str] = &[
+    "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47",
+    "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65",
+    "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+];
 
 /// Masks a phone number (or anything that may be one) for logs: the country code and the
 /// last two digits stay, every other character becomes `*`, e.g. `+1********99`. Anything
@@ -146,6 +166,37 @@ mod tests {
             format!("{:?}", PhoneNumber::parse("+13125550199").unwrap()),
             "PhoneNumber(+1********99)"
         );
+    }
+
+    #[test]
+    fn country_calling_codes_are_read_by_their_prefix_free_lengths() {
+        for (number, code) in [
+            ("+13125550100", "1"),
+            ("+18765550100", "1"),
+            ("+74951234567", "7"),
+            ("+442079460000", "44"),
+            ("+4915112345678", "49"),
+            ("+353861234567", "353"),
+            ("+2348031234567", "234"),
+            ("+971501234567", "971"),
+            ("+8801712345678", "880"),
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(number).unwrap().country_calling_code(),
+                code,
+                "{number}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_country_code_is_a_one_to_three_digit_prefix_of_the_number(s in "\\+[1-9][0-9]{7,14}") {
+            let n = PhoneNumber::parse(&s).unwrap();
+            let code = n.country_calling_code();
+            prop_assert!((1..=3).contains(&code.len()));
+            prop_assert!(n.as_str()[1..].starts_with(code));
+        }
     }
 
     proptest! {

@@ -109,6 +109,9 @@ pub struct TenantSpec {
     pub hold_seconds: u32,
     /// Most texts per second sent from this tenant's `from` number (pacing).
     pub sms_rate_per_second: f64,
+    /// Most booked future appointments one caller number may hold (a bot cannot book out
+    /// the week); a caller over it is told so on the phone and offered a person.
+    pub max_future_bookings_per_caller: u32,
     /// Services, in the operator's order.
     pub services: Vec<ServiceSpec>,
     /// Providers, in the operator's order.
@@ -143,6 +146,7 @@ const FIELDS: &[&str] = &[
     "confirm_before_booking",
     "hold_seconds",
     "sms_rate_per_second",
+    "max_future_bookings_per_caller",
     "services",
     "providers",
 ];
@@ -200,6 +204,14 @@ impl TenantSpec {
             confirm_before_booking: flag(map, "confirm_before_booking")?,
             hold_seconds: minutes(map, "hold_seconds", 120, 15, 900, false)?,
             sms_rate_per_second: sms_rate(map)?,
+            max_future_bookings_per_caller: minutes(
+                map,
+                "max_future_bookings_per_caller",
+                DEFAULT_MAX_FUTURE_BOOKINGS,
+                1,
+                100,
+                false,
+            )?,
             slug,
             name,
             phone_number,
@@ -253,6 +265,7 @@ impl TenantSpec {
             "confirm_before_booking": self.confirm_before_booking,
             "hold_seconds": self.hold_seconds,
             "sms_rate_per_second": self.sms_rate_per_second,
+            "max_future_bookings_per_caller": self.max_future_bookings_per_caller,
             "services": self.services.iter().map(|s| json!({"name": s.name, "duration_minutes": s.duration_minutes})).collect::<Vec<_>>(),
             "providers": self.providers.iter().map(|p| json!({"name": p.name, "services": p.services})).collect::<Vec<_>>(),
         })
@@ -590,6 +603,9 @@ fn reminder_hours(map: &Map<String, Value>) -> Result<Vec<u32>, FieldError> {
     out.sort_unstable_by(|a, b| b.cmp(a));
     Ok(out)
 }
+
+/// Default cap on one caller number's booked future appointments with a tenant.
+pub const DEFAULT_MAX_FUTURE_BOOKINGS: u32 = 3;
 
 /// Default pacing: one text per second per sender.
 pub const DEFAULT_SMS_RATE: f64 = 1.0;

@@ -173,9 +173,13 @@ pub fn read(
             spec.providers[p].name, spec.services[service].name
         ));
     }
-    // A number the caller gave beats the one they call from; neither is required.
+    // A number the caller gave beats the one they call from, but only inside the tenant's
+    // own country calling code (a caller cannot make the line text premium or foreign
+    // numbers); neither is required.
+    let home = spec.phone_number.country_calling_code();
     let phone = field(result, &[schema::CALLBACK_NUMBER])
         .and_then(|n| PhoneNumber::parse(n).ok())
+        .filter(|n| n.country_calling_code() == home)
         .or_else(|| from.and_then(|f| PhoneNumber::parse(f).ok()));
     Ok(Ask {
         customer_name: customer_name.chars().take(200).collect(),

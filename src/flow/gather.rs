@@ -135,6 +135,9 @@ impl Turn<'_> {
             Ok(ask) => ask,
             Err(reason) => return self.retry(&reason, &[]).await,
         };
+        if let Some(refusal) = self.over_booking_cap(&ask).await? {
+            return Ok(refusal);
+        }
         let duration = self.entry.tenant.spec.services[ask.service].duration_minutes;
         let slot =
             match booking::check_request(&self.entry.rules, duration, ask.date, ask.time, self.now)
@@ -399,27 +402,64 @@ impl Turn<'_> {
             .collect())
     }
 
+    /// A caller number that already has the tenant's `max_future_bookings_per_caller`
+    /// upcoming appointments books no more: it is told so and handed to a person (or asked
+    /// to contact the business), so a bot cannot book out the week.
+    async fn over_booking_cap(&self, ask: &ask::Ask) -> Result<Option<Texml>, FlowError> {
+        let mut numbers: Vec<String> = ask.phone.iter().map(|p| p.as_str().into()).collect();
+        numbers.extend(self.cb.from.clone());
+        if numbers.is_empty() {
+            return Ok(None);
+        }
+        let (tenant, now) = (self.entry.tenant.id, self.now.as_second());
+        let held = self
+            .state
+            .db
+            .run(move |c| {
+                let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
+                db::appointments::future_bookings_of(c, tenant, &numbers, now)
+            })
+            .await?;
+        let cap = self.entry.tenant.spec.max_future_bookings_per_caller;
+        if held < cap {
+            return Ok(None);
+        }
+        tracing::info!(tenant = tenant, call = %self.cb.call_sid, upcoming = held, cap, "booking refused: caller is at the future-bookings cap");
+        let reason = format!(
+            "I'm sorry, this number already has {held} upcoming appointments with us, which is as many as I can book by phone."
+        );
+        let doc = self.hand_off(&reason, "To book more, please contact us directly.");
+        self.remember(doc).await.map(Some)
+    }
+
+    /// Hands the call to the tenant's transfer (its `transfer.xml`, `reason` leading the
+    /// transfer line), or, without one, says `reason`, then `without_transfer` and goodbye.
+    fn hand_off(&self, reason: &str, without_transfer: &str) -> Texml {
+        let spec = &self.entry.tenant.spec;
+        let transfer = spec.transfer_number.as_ref().map(|n| n.as_str());
+        let values = Values::business(&spec.name);
+        if transfer.is_some() {
+            // The hand-off is the operator's transfer.xml; the reason leads its transfer line.
+            let line = wording::fill(spec.wording(&wording::TRANSFER_LINE), &values);
+            let values =
+                DocValues::for_tenant(spec).with("transfer_line", &format!("{reason} {line}"));
+            self.state.docs.serve(Some(&spec.slug), "transfer", &values)
+        } else {
+            let goodbye = wording::fill(spec.wording(&wording::GOODBYE), &values);
+            Texml::render(&SayDoc {
+                voice: Some(&spec.voice),
+                message: &format!("{reason} {without_transfer} {goodbye}"),
+                transfer,
+                caller_id: spec.phone_number.as_str(),
+            })
+        }
+    }
+
     /// Asks again saying why, or hands over after the tenant's maximum of attempts.
     async fn retry(&self, reason: &str, offers: &[Offer]) -> Result<Texml, FlowError> {
         let spec = &self.entry.tenant.spec;
         let doc = if self.claims.attempt >= spec.max_attempts {
-            let transfer = spec.transfer_number.as_ref().map(|n| n.as_str());
-            let values = Values::business(&spec.name);
-            if transfer.is_some() {
-                // The hand-off is the operator's transfer.xml; the reason leads its transfer line.
-                let line = wording::fill(spec.wording(&wording::TRANSFER_LINE), &values);
-                let values =
-                    DocValues::for_tenant(spec).with("transfer_line", &format!("{reason} {line}"));
-                self.state.docs.serve(Some(&spec.slug), "transfer", &values)
-            } else {
-                let goodbye = wording::fill(spec.wording(&wording::GOODBYE), &values);
-                Texml::render(&SayDoc {
-                    voice: Some(&spec.voice),
-                    message: &format!("{reason} {} {goodbye}", wording::GIVE_UP),
-                    transfer,
-                    caller_id: spec.phone_number.as_str(),
-                })
-            }
+            self.hand_off(reason, wording::GIVE_UP)
         } else {
             let next = Claims {
                 step: Step::Gather,
@@ -452,6 +492,12 @@ impl Turn<'_> {
                 &values,
             )
         };
+        self.remember(doc).await
+    }
+
+    /// Stores `doc` as this turn's answer (a retried callback gets the same), and returns
+    /// the answer stored first.
+    async fn remember(&self, doc: Texml) -> Result<Texml, FlowError> {
         let (sid, key, text) = self.answer_key(&doc);
         let stored = self
             .state

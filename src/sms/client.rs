@@ -1,7 +1,9 @@
 //! `MessagingClient`: the one typed client for the Telnyx Messaging API
 //! (`POST {TELNYX_API_BASE}/messages`, PROTOCOL.md §6). It owns the timeouts and the
-//! mapping of Telnyx's error envelope onto [`SendError`], which says whether a retry can
-//! help. It never retries by itself: the outbox worker decides.
+//! mapping of Telnyx's error envelope onto [`SendError`], which says what to do: retry
+//! (Telnyx provably did not take the text), hold (it may have: the outcome is unknown),
+//! pause (the account is refused), or give up. It never retries by itself: the outbox
+//! worker decides.
 
 use std::time::Duration;
 
@@ -82,10 +84,29 @@ pub enum SendError {
         /// From `x-ratelimit-reset` (seconds).
         reset: Option<Duration>,
     },
-    /// 5xx, timeout or connection failure: retrying may work.
+    /// 5xx, or no connection could be made: Telnyx answered with an error or never got
+    /// the request, so sending again cannot duplicate the text.
     #[error("transient: {0}")]
     Transient(String),
-    /// Any other refusal (401, other 4xx codes): retrying will not help.
+    /// The request may have reached Telnyx, but its answer was lost (a timeout or reset
+    /// after the request was written, a 2xx whose body could not be read): the text may
+    /// have been sent, so it must not be sent again blindly.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// A refusal of the account or profile, not of this text (401, 403, 408, 40318 queue
+    /// full, 40333 spend limit): sending pauses until a probe is accepted.
+    #[error("account refused ({status}{code}): {detail}")]
+    Account {
+        /// HTTP status.
+        status: u16,
+        /// Telnyx error code with a leading space, or empty.
+        code: String,
+        /// Title and detail from Telnyx.
+        detail: String,
+        /// True when only this messaging profile is refused (40333), not the whole key.
+        profile_only: bool,
+    },
+    /// Any other refusal (other 4xx codes): retrying will not help.
     #[error("refused ({status}{code}): {detail}")]
     Permanent {
         /// HTTP status.
@@ -98,7 +119,7 @@ pub enum SendError {
 }
 
 impl SendError {
-    /// True when the same send may succeed later.
+    /// True when sending the same text again may succeed and cannot duplicate it.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -158,7 +179,7 @@ impl MessagingClient {
             .json(req)
             .send()
             .await
-            .map_err(|e| SendError::Transient(describe(&e)))?;
+            .map_err(|e| lost(&e))?;
         let status = resp.status();
         let reset = resp
             .headers()
@@ -166,20 +187,27 @@ impl MessagingClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| SendError::Transient(describe(&e)))?;
+            // A broken header must not stall a sender for days (or overflow an Instant).
+            .map(|s| Duration::from_secs_f64(s.min(MAX_RESET_SECONDS)));
+        let body = resp.bytes().await;
         if status.is_success() {
+            // Telnyx took the text; only its id may be missing.
+            let body = body.map_err(|e| {
+                SendError::Unknown(format!(
+                    "Telnyx answered {status} but the answer could not be read ({})",
+                    describe(&e)
+                ))
+            })?;
             return serde_json::from_slice::<Envelope>(&body)
                 .map(|e| e.data)
-                .map_err(|e| SendError::Permanent {
-                    status: status.as_u16(),
-                    code: String::new(),
-                    detail: format!("unreadable success body ({e}); the text may have been sent"),
+                .map_err(|e| {
+                    SendError::Unknown(format!(
+                        "Telnyx answered {status} with an unreadable body ({e})"
+                    ))
                 });
         }
+        // An error status was answered: whatever the body, the text was not taken.
+        let body = body.unwrap_or_default();
         let first = serde_json::from_slice::<ErrorEnvelope>(&body)
             .unwrap_or_default()
             .errors
@@ -201,6 +229,19 @@ impl MessagingClient {
     }
 }
 
+/// The longest `x-ratelimit-reset` honoured (one hour).
+const MAX_RESET_SECONDS: f64 = 3600.0;
+
+/// A request that got no answer: provably not sent when no connection was made, else of
+/// unknown outcome (reqwest cannot tell whether the request bytes were written).
+fn lost(e: &reqwest::Error) -> SendError {
+    if e.is_connect() {
+        SendError::Transient(describe(e))
+    } else {
+        SendError::Unknown(describe(e))
+    }
+}
+
 /// Maps an HTTP status and Telnyx error code onto what to do.
 fn classify(status: u16, code: &str, detail: String, reset: Option<Duration>) -> SendError {
     match (status, code) {
@@ -209,15 +250,25 @@ fn classify(status: u16, code: &str, detail: String, reset: Option<Duration>) ->
         (_, "40310") => SendError::BadRecipient(detail),
         (429, _) | (_, "10011") => SendError::RateLimited { reset },
         (500..=599, _) => SendError::Transient(format!("HTTP {status} {code} {detail}")),
+        (401 | 403 | 408, _) | (_, "40318" | "40333") => SendError::Account {
+            status,
+            code: spaced(code),
+            detail,
+            profile_only: code == "40333",
+        },
         _ => SendError::Permanent {
             status,
-            code: if code.is_empty() {
-                String::new()
-            } else {
-                format!(" {code}")
-            },
+            code: spaced(code),
             detail,
         },
+    }
+}
+
+fn spaced(code: &str) -> String {
+    if code.is_empty() {
+        String::new()
+    } else {
+        format!(" {code}")
     }
 }
 
@@ -245,8 +296,33 @@ mod tests {
         assert!(matches!(c(429, "10011"), SendError::RateLimited { .. }));
         assert!(matches!(c(429, ""), SendError::RateLimited { .. }));
         assert!(c(503, "").is_retryable());
-        assert!(!c(401, "10009").is_retryable());
         assert!(!c(422, "10004").is_retryable());
+        assert!(matches!(c(422, "10004"), SendError::Permanent { .. }));
+    }
+
+    #[test]
+    fn account_level_refusals_pause_instead_of_failing_the_text() {
+        let c = |s, code: &str| classify(s, code, String::new(), None);
+        for (status, code) in [(401, "10009"), (403, ""), (408, ""), (400, "40318")] {
+            assert!(
+                matches!(
+                    c(status, code),
+                    SendError::Account {
+                        profile_only: false,
+                        ..
+                    }
+                ),
+                "{status} {code}"
+            );
+        }
+        assert!(matches!(
+            c(403, "40333"),
+            SendError::Account {
+                profile_only: true,
+                ..
+            }
+        ));
+        assert!(!c(401, "10009").is_retryable());
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! recognised and changes nothing.
 //!
 //! - `message.sent` / `message.finalized`: move the text's status forward (see
-//!   `db::outbox::apply_delivery_status`); an event for a message id not recorded yet is
-//!   kept and applied when the send is recorded.
+//!   `db::outbox::apply_delivery_status`); an event for a message id not recorded yet
+//!   first settles a text held with an unknown outcome that went to/from the same numbers
+//!   with the same words (`db::outbox::adopt_held`), else is kept and applied when the send
+//!   is recorded.
 //! - `message.received` to a tenant's number: `autoresponse_type` STOP records the opt-out
 //!   (queued texts to that number become `skipped`), START lifts it; a text that is `C`
 //!   (any case, spaces ignored) cancels the sender's next appointment with that tenant and
@@ -177,6 +179,15 @@ async fn delivery(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
             .trim()
             .to_string()
     });
+    let p = &event.payload;
+    let sent_as = match (
+        p.to.first().and_then(|t| t.phone_number.clone()),
+        p.from.as_ref().and_then(|f| f.phone_number.clone()),
+        p.text.clone(),
+    ) {
+        (Some(to), Some(from), Some(text)) => Some((to, from, text)),
+        _ => None,
+    };
     let (id, kind) = (event.id, event.event_type);
     state
         .db
@@ -193,12 +204,17 @@ async fn delivery(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
             )? {
                 return Ok(Outcome::Duplicate);
             }
-            let changed = match status {
+            let adopted = match &sent_as {
+                Some((to, from, text)) => db::outbox::adopt_held(&tx, &message_id, to, from, text)?,
+                None => false,
+            };
+            let moved = match status {
                 Some(s) => {
                     db::outbox::apply_delivery_status(&tx, &message_id, s, detail.as_deref())?
                 }
                 None => false,
             };
+            let changed = adopted || moved;
             tx.commit()?;
             Ok(Outcome::Status(changed))
         })

@@ -1,45 +1,70 @@
 //! The outbox worker: one tokio task that sends the texts that are due. It wakes every
-//! `poll_interval` and whenever a booking pokes [`AppState::outbox`], claims due rows
-//! with a lease, decides at send time (appointment still booked? number opted out?),
-//! renders the words from the current appointment, paces each sender to its tenant's
-//! `sms_rate_per_second`, sends, and records the Telnyx message id.
+//! `poll_interval`, whenever a booking pokes `Deps::wake`, and whenever a send finishes.
+//! Each round it sweeps expired leases, asks for due texts chosen fairly (at most a few
+//! per sender, none from a sender ahead of its rate), claims them with a lease, decides at
+//! send time (appointment still booked? number opted out? daily cap?), renders the words
+//! from the current appointment and the sender from the current tenant, and hands the
+//! HTTP request to a bounded pool (`in_flight`, 4 by default), so a slow answer for one
+//! sender does not hold up another's.
 //!
-//! Retries: 429 (waiting at least `x-ratelimit-reset`), 5xx, timeouts and connection
-//! errors are retried with exponential backoff and jitter up to `max_attempts`, then the
-//! text is `failed` with the reason. Permanent refusals stop at once; 40300 also records
-//! the opt-out. Without an API key every text is finished as `dry_run` with its words.
-//!
-//! Crash window: a send that Telnyx accepted, with the process dying before the message
-//! id is recorded, is sent again once the lease runs out. `POST /messages` has no
-//! idempotency key (PROTOCOL.md §6), so this one duplicate cannot be ruled out.
+//! What a failed send leads to ([`send`]): retried with backoff when Telnyx provably did
+//! not take the text (no connection, an error answer); held as `unknown` when it may have
+//! (the answer was lost), never re-sent blindly; a pause of all sending (or of one
+//! messaging profile) on an account-level refusal, lifted when a probe is accepted
+//! ([`pause`]); failed at once for a refusal of the text itself.
+
+mod pause;
+mod send;
 
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use jiff::Timestamp;
-use tokio::sync::watch;
-
-use super::{
-    Kind, SendError,
-    client::SendRequest,
-    texts::{self, Facts},
-    words,
+use tokio::{
+    sync::{Notify, watch},
+    task::JoinSet,
 };
+
+pub use pause::{Gate, Pauses};
+pub use send::persist_with_retry;
+
+use self::send::{Outcome, Prepared, Report};
+use super::MessagingClient;
 use crate::{
-    db::{
-        self, DbError,
-        outbox::{AppointmentFacts, Claimed},
-    },
-    domain::mask,
-    startup::AppState,
+    clock::Clock,
+    config::SmsTuning,
+    db::{self, Db, DbError},
 };
 
-/// Rows looked at per poll.
+/// Rows looked at per round.
 const BATCH: usize = 32;
+/// How often expired leases and held texts are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-/// Wall-clock Unix milliseconds (retry and lease timing).
+/// What the worker needs, and nothing more.
+#[derive(Clone)]
+pub struct Deps {
+    /// Storage.
+    pub db: Db,
+    /// Business time (due times, appointment starts).
+    pub clock: Clock,
+    /// The Messaging API; `None` is dry run.
+    pub client: Option<MessagingClient>,
+    /// Poked when texts are queued.
+    pub wake: Arc<Notify>,
+    /// Timing, pool size and caps.
+    pub tuning: SmsTuning,
+    /// `SLOTLINE_PUBLIC_URL` (the per-message webhook URL when it is HTTPS).
+    pub public_url: String,
+    /// `TELNYX_MESSAGING_PROFILE_ID`, for tenants without their own.
+    pub default_profile: Option<String>,
+    /// `TELNYX_API_BASE`, for the start-up log.
+    pub api_base: String,
+}
+
+/// Wall-clock Unix milliseconds (retry, lease and hold timing).
 fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -47,78 +72,144 @@ fn wall_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// Starts the worker; it stops when `shutdown` turns true, after finishing the text in
-/// flight.
-pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    match &state.messaging {
+/// Starts the worker; it stops when `shutdown` turns true, after the sends in flight.
+pub fn spawn(deps: Deps, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    match &deps.client {
         Some(_) => tracing::info!(
-            api = %state.settings.telnyx_api_base,
+            api = %deps.api_base,
+            in_flight = deps.tuning.in_flight,
             "SMS worker started: texts are sent through the Telnyx Messaging API"
         ),
         None => tracing::warn!(
-            "SMS worker started in DRY RUN (no TELNYX_API_KEY): texts are recorded as dry_run, nothing is sent"
+            "SMS worker started in DRY RUN: texts are recorded as dry_run, nothing is sent"
         ),
     }
-    let worker = Worker {
-        state,
-        next_free: HashMap::new(),
-    };
-    tokio::spawn(worker.run(shutdown))
+    // Supervised: a panic (a bad row, a header nobody foresaw) restarts the worker with
+    // fresh pacing; the queue, leases and pauses are in the database.
+    let deps = Arc::new(deps);
+    crate::supervise::spawn("SMS worker", move || {
+        let worker = Worker {
+            deps: deps.clone(),
+            next_free: HashMap::new(),
+            pauses: Pauses::new(deps.tuning.backoff_base, deps.tuning.backoff_max),
+            tasks: JoinSet::new(),
+            last_sweep: None,
+        };
+        worker.run(shutdown.clone())
+    })
 }
 
 struct Worker {
-    state: AppState,
+    deps: Arc<Deps>,
     /// Per sender: when the next text may go (the token bucket, one token deep).
     next_free: HashMap<String, Instant>,
-}
-
-/// What to do with a claimed text, decided at send time.
-enum Decision {
-    Send(String),
-    Finish {
-        status: &'static str,
-        reason: String,
-        text: Option<String>,
-    },
+    pauses: Pauses,
+    /// Sends in flight.
+    tasks: JoinSet<Report>,
+    last_sweep: Option<Instant>,
 }
 
 impl Worker {
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let poll = self.state.settings.sms.poll_interval;
+        match self.deps.db.run(|c| db::outbox::pauses(c)).await {
+            Ok(list) => {
+                for (scope, reason) in list {
+                    tracing::error!(scope = %scope_name(&scope), reason = %reason, "SMS sending is PAUSED (from before the restart); probing Telnyx now");
+                    self.pauses.restore(&scope, Instant::now());
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not read SMS pauses"),
+        }
+        let poll = self.deps.tuning.poll_interval;
         loop {
+            while let Some(done) = self.tasks.try_join_next() {
+                self.settle(done).await;
+            }
             if *shutdown.borrow() {
                 break;
             }
-            let busy = match self.tick(&shutdown).await {
-                Ok(n) => n > 0,
+            self.sweep_if_due().await;
+            let started = match self.dispatch().await {
+                Ok(n) => n,
                 Err(e) => {
                     tracing::error!(error = %e, "SMS worker could not read the outbox; retrying");
-                    false
+                    0
                 }
             };
-            if busy {
+            if started > 0 && self.tasks.len() < self.deps.tuning.in_flight {
                 continue;
             }
+            let wait = self
+                .pauses
+                .next_probe_in(Instant::now())
+                .map_or(poll, |d| d.min(poll));
             tokio::select! {
                 _ = shutdown.changed() => {}
-                _ = self.state.outbox.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
+                _ = self.deps.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    self.settle(done).await;
+                }
             }
+        }
+        while let Some(done) = self.tasks.join_next().await {
+            self.settle(done).await;
         }
         tracing::info!("SMS worker stopped");
     }
 
-    /// Handles the due texts whose sender may send now; returns how many.
-    async fn tick(&mut self, shutdown: &watch::Receiver<bool>) -> Result<usize, DbError> {
-        let now = self.state.clock.now().as_second();
-        let candidates = self
-            .state
+    /// Settles leases that ran out (a previous process died mid-text) and held texts past
+    /// the hold.
+    async fn sweep_if_due(&mut self) {
+        if self.last_sweep.is_some_and(|t| t.elapsed() < SWEEP_EVERY) {
+            return;
+        }
+        self.last_sweep = Some(Instant::now());
+        let t = &self.deps.tuning;
+        let (hold, cap) = (t.unknown_hold.as_millis() as i64, t.max_reclaims);
+        match self
+            .deps
             .db
-            .run(move |c| db::outbox::candidates(c, now, wall_ms(), BATCH))
+            .write(move |c| db::outbox::sweep_leases(c, wall_ms(), hold, cap))
+            .await
+        {
+            Ok(s) if s == db::outbox::Swept::default() => {}
+            Ok(s) => {
+                tracing::warn!(
+                    held = s.held,
+                    requeued = s.requeued,
+                    failed = s.failed,
+                    "settled texts left over by a stopped worker or held past the hold"
+                )
+            }
+            Err(e) => tracing::error!(error = %e, "could not sweep the outbox's leases"),
+        }
+    }
+
+    /// Claims due texts whose sender may send now and starts their sends; returns how many
+    /// were claimed.
+    async fn dispatch(&mut self) -> Result<usize, DbError> {
+        let in_flight = self.deps.tuning.in_flight.max(1);
+        if self.tasks.len() >= in_flight {
+            return Ok(0);
+        }
+        let now = Instant::now();
+        let paced: Vec<String> = self
+            .next_free
+            .iter()
+            .filter(|(_, t)| **t > now)
+            .map(|(from, _)| from.clone())
+            .collect();
+        let today = self.deps.clock.now().as_second();
+        let candidates = self
+            .deps
+            .db
+            .run(move |c| db::outbox::candidates(c, today, wall_ms(), &paced, in_flight, BATCH))
             .await?;
-        let mut handled = 0;
+        let lease = self.deps.tuning.lease.as_millis() as i64;
+        let mut claimed = 0;
         for cand in candidates {
-            if *shutdown.borrow() {
+            if self.tasks.len() >= in_flight {
                 break;
             }
             if self
@@ -126,136 +217,41 @@ impl Worker {
                 .get(&cand.from)
                 .is_some_and(|t| *t > Instant::now())
             {
-                continue; // paced: stays queued for a later poll
+                continue; // paced: stays queued for a later round
             }
-            let lease = self.state.settings.sms.lease.as_millis() as i64;
+            let profile = cand
+                .profile
+                .clone()
+                .or_else(|| self.deps.default_profile.clone());
+            let probe = match self.pauses.gate(profile.as_deref(), Instant::now()) {
+                Gate::Open => None,
+                Gate::Probe(scope) => Some(scope),
+                Gate::Closed => continue,
+            };
             let id = cand.id;
             let Some(row) = self
-                .state
+                .deps
                 .db
-                .write(move |c| db::outbox::claim(c, id, now, wall_ms(), lease))
+                .write(move |c| db::outbox::claim(c, id, today, wall_ms(), lease))
                 .await?
             else {
                 continue;
             };
-            handled += 1;
-            self.process(row, cand.rate).await?;
+            claimed += 1;
+            let Prepared::Send(job) = send::prepare(&self.deps, row).await? else {
+                continue;
+            };
+            if let Some(scope) = &probe {
+                self.pauses.start_probe(scope);
+                tracing::info!(scope = %scope_name(scope), outbox = job.id, "probing Telnyx with one paused text");
+            }
+            self.pace(&job.from, cand.rate);
+            self.tasks.spawn(send::run(self.deps.clone(), job, probe));
         }
-        Ok(handled)
+        Ok(claimed)
     }
 
-    async fn process(&mut self, row: Claimed, rate: f64) -> Result<(), DbError> {
-        let id = row.id;
-        let decision = self.decide(&row).await?;
-        let text = match decision {
-            Decision::Finish {
-                status,
-                reason,
-                text,
-            } => {
-                tracing::info!(outbox = id, kind = row.kind.as_str(), to = %mask(&row.to), status, reason, "text not sent");
-                let reason = Some(reason).filter(|r| !r.is_empty());
-                return self
-                    .state
-                    .db
-                    .write(move |c| {
-                        db::outbox::finish(c, id, status, reason.as_deref(), text.as_deref())
-                    })
-                    .await;
-            }
-            Decision::Send(text) => text,
-        };
-        let Some(client) = self.state.messaging.clone() else {
-            tracing::info!(outbox = id, kind = row.kind.as_str(), to = %mask(&row.to), "dry run: text recorded, not sent");
-            return self
-                .state
-                .db
-                .write(move |c| db::outbox::finish(c, id, "dry_run", None, Some(&text)))
-                .await;
-        };
-        let t = text.clone();
-        self.state
-            .db
-            .write(move |c| db::outbox::set_text(c, id, &t))
-            .await?;
-        self.pace(&row.from, rate);
-        let public = &self.state.settings.public_url;
-        let req = SendRequest {
-            from: row.from.clone(),
-            to: row.to.clone(),
-            text,
-            messaging_profile_id: row.profile.clone(),
-            // Telnyx must reach it; without HTTPS the messaging profile's webhook is used.
-            webhook_url: public
-                .starts_with("https://")
-                .then(|| format!("{public}/messaging/webhook")),
-            kind: "SMS",
-        };
-        match client.send(&req).await {
-            Ok(sent) => {
-                tracing::info!(outbox = id, kind = row.kind.as_str(), to = %mask(&row.to), message_id = %sent.id, parts = ?sent.parts, "text sent");
-                self.state
-                    .db
-                    .write(move |c| db::outbox::mark_sent(c, id, &sent.id))
-                    .await
-            }
-            Err(e) => self.failed(&row, e).await,
-        }
-    }
-
-    /// Checks a claimed text against the current state and renders its words.
-    async fn decide(&self, row: &Claimed) -> Result<Decision, DbError> {
-        let now = self.state.clock.now().as_second();
-        let finish = |status, reason: &str| Decision::Finish {
-            status,
-            reason: reason.into(),
-            text: None,
-        };
-        let appt = row.appointment.as_ref();
-        if matches!(row.kind, Kind::Confirmation | Kind::Reminder) {
-            match appt {
-                None => return Ok(finish("cancelled", "the appointment no longer exists")),
-                Some(a) if a.status != "booked" => {
-                    return Ok(finish("cancelled", "appointment cancelled"));
-                }
-                Some(a) if row.kind == Kind::Reminder && a.start <= now => {
-                    return Ok(finish("skipped", "the appointment had already started"));
-                }
-                _ => {}
-            }
-        }
-        let (to, profile) = (row.to.clone(), row.profile.clone());
-        if self
-            .state
-            .db
-            .run(move |c| db::messaging::is_opted_out(c, &to, profile.as_deref()))
-            .await?
-        {
-            return Ok(finish("skipped", "recipient opted out (STOP)"));
-        }
-        let text = match (&row.text, appt) {
-            (Some(t), _) => t.clone(),
-            (None, Some(a)) => texts::render(row.kind, &facts(a)),
-            (None, None) => {
-                return Ok(finish(
-                    "failed",
-                    "nothing to say: no text and no appointment",
-                ));
-            }
-        };
-        if let Some(word) = words::forbidden_word(&text) {
-            return Ok(Decision::Finish {
-                status: "failed",
-                reason: format!(
-                    "the text contains the opt-out keyword {word}, which would unsubscribe the customer; reword the template or names"
-                ),
-                text: Some(text),
-            });
-        }
-        Ok(Decision::Send(text))
-    }
-
-    /// Waits for nothing: the caller checked the sender is free. Reserves the next slot.
+    /// Reserves the sender's next slot (the caller checked the sender is free).
     fn pace(&mut self, from: &str, rate: f64) {
         let gap = Duration::from_secs_f64(1.0 / rate.max(0.001));
         let now = Instant::now();
@@ -268,43 +264,73 @@ impl Worker {
         self.next_free.insert(from.to_string(), next + gap);
     }
 
-    async fn failed(&mut self, row: &Claimed, e: SendError) -> Result<(), DbError> {
-        let id = row.id;
-        let tuning = &self.state.settings.sms;
-        tracing::warn!(outbox = id, to = %mask(&row.to), attempt = row.attempts, error = %e, "text not accepted");
-        if e.is_retryable() && row.attempts < tuning.max_attempts {
-            let mut delay = backoff(tuning.backoff_base, tuning.backoff_max, row.attempts);
-            if let SendError::RateLimited { reset: Some(reset) } = &e {
-                delay = delay.max(*reset);
-                // The whole sender waits, not only this text.
-                self.next_free
-                    .insert(row.from.clone(), Instant::now() + *reset);
+    /// Applies what a finished send says about the sender and the account.
+    async fn settle(&mut self, done: Result<Report, tokio::task::JoinError>) {
+        let report = match done {
+            Ok(r) => r,
+            Err(e) => {
+                // Its row stays `sending` with its request started: the sweep holds it.
+                tracing::error!(error = %e, "an SMS send task failed");
+                return;
             }
-            let next = wall_ms() + delay.as_millis() as i64;
-            let reason = format!("attempt {}: {e}", row.attempts);
-            return self
-                .state
-                .db
-                .write(move |c| db::outbox::retry_later(c, id, next, &reason))
-                .await;
-        }
-        let reason = if e.is_retryable() {
-            format!("gave up after {} attempts; last error: {e}", row.attempts)
-        } else {
-            e.to_string()
         };
-        let opted_out = matches!(e, SendError::OptedOut(_));
-        let (to, profile) = (row.to.clone(), row.profile.clone());
-        let now = self.state.clock.now().as_second();
-        self.state
-            .db
-            .write(move |c| {
-                if opted_out {
-                    db::messaging::record_opt_out(c, &to, profile.as_deref(), now)?;
+        let now = Instant::now();
+        match report.outcome {
+            Outcome::Accepted => {
+                for scope in ["", report.profile.as_deref().unwrap_or("")] {
+                    if self.pauses.lift(scope) {
+                        let s = scope.to_string();
+                        if let Err(e) = self
+                            .deps
+                            .db
+                            .write(move |c| db::outbox::lift_pause(c, &s))
+                            .await
+                        {
+                            tracing::error!(error = %e, "could not record that SMS sending resumed");
+                        }
+                        tracing::warn!(scope = %scope_name(scope), "SMS sending RESUMED: Telnyx accepted a text again");
+                        self.deps.wake.notify_one();
+                    }
                 }
-                db::outbox::finish(c, id, "failed", Some(&reason), None)
-            })
-            .await
+                return;
+            }
+            Outcome::Paused { scope, reason } => {
+                let probing = report.probe.as_deref() == Some(scope.as_str());
+                if self.pauses.pause(&scope, now, probing) {
+                    tracing::error!(scope = %scope_name(&scope), reason = %reason, "SMS sending PAUSED: Telnyx refuses the account; texts wait (none is failed) and a probe retries with backoff");
+                    let (s, r, at) = (scope.clone(), reason.clone(), wall_ms());
+                    if let Err(e) = self
+                        .deps
+                        .db
+                        .write(move |c| db::outbox::set_pause(c, &s, &r, at))
+                        .await
+                    {
+                        tracing::error!(error = %e, "could not record the SMS pause");
+                    }
+                }
+                if let Some(p) = report.probe.filter(|p| *p != scope) {
+                    self.pauses.probe_failed(&p, now);
+                }
+                return;
+            }
+            Outcome::RateLimited(Some(reset)) => {
+                // The whole sender waits, not only this text.
+                self.next_free.insert(report.from.clone(), now + reset);
+            }
+            Outcome::RateLimited(None) | Outcome::Other => {}
+        }
+        if let Some(p) = report.probe {
+            self.pauses.probe_failed(&p, now);
+        }
+    }
+}
+
+/// A pause scope for logs.
+fn scope_name(scope: &str) -> String {
+    if scope.is_empty() {
+        "all sending".into()
+    } else {
+        format!("messaging profile {scope}")
     }
 }
 
@@ -316,20 +342,6 @@ pub fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
         .min(max);
     let half = exp / 2;
     half + half.mul_f64(rand::random::<f64>())
-}
-
-fn facts(a: &AppointmentFacts) -> Facts {
-    Facts {
-        business: a.business.clone(),
-        service: a.service.clone(),
-        provider: a.provider.clone(),
-        start: Timestamp::from_second(a.start).unwrap_or(Timestamp::UNIX_EPOCH),
-        tz: a.tz.clone(),
-        phone: a.phone.clone(),
-        name: a.customer_name.clone(),
-        sms_confirmation: a.sms_confirmation.clone(),
-        sms_reminder: a.sms_reminder.clone(),
-    }
 }
 
 #[cfg(test)]

@@ -5,12 +5,14 @@
 //! start, except during quiet hours (21:00–08:00 in the tenant's zone), when it waits for
 //! 08:00 if that is still before the appointment and is dropped otherwise. An appointment
 //! booked less than an hour ahead gets no reminders, and a reminder whose time has already
-//! passed at booking is dropped (the confirmation has just said it all).
+//! passed at booking is dropped (the confirmation has just said it all). Texts go only to a
+//! number in the tenant's own country calling code: a caller cannot make the line text
+//! premium or foreign numbers.
 
 use jiff::{SignedDuration, Timestamp, civil::Time, tz::TimeZone};
 
 use super::Kind;
-use crate::domain::TenantSpec;
+use crate::domain::{PhoneNumber, TenantSpec};
 
 /// Quiet hours start (tenant local).
 pub const QUIET_FROM: Time = Time::constant(21, 0, 0, 0);
@@ -78,7 +80,7 @@ fn out_of_quiet_hours(due: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
 }
 
 /// Every text a new booking calls for: the confirmation now, then the reminders. Nothing
-/// without a customer number.
+/// without a customer number, or for one outside the tenant's country calling code.
 pub fn plan_texts(
     tenant: &TenantSpec,
     default_profile: Option<&str>,
@@ -89,6 +91,9 @@ pub fn plan_texts(
     let Some(to) = customer_phone else {
         return Vec::new();
     };
+    if !textable(tenant, to) {
+        return Vec::new();
+    }
     let Ok(tz) = TimeZone::get(&tenant.timezone) else {
         return Vec::new();
     };
@@ -106,6 +111,12 @@ pub fn plan_texts(
             .map(|due| text(Kind::Reminder, due)),
     );
     out
+}
+
+/// True when `to` shares the tenant's country calling code (the only numbers it texts).
+pub fn textable(tenant: &TenantSpec, to: &str) -> bool {
+    PhoneNumber::parse(to)
+        .is_ok_and(|n| n.country_calling_code() == tenant.phone_number.country_calling_code())
 }
 
 /// The number a tenant's texts come from.
@@ -221,6 +232,19 @@ mod tests {
             at("2026-11-20T15:00:00Z"),
         );
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn only_numbers_in_the_tenants_country_calling_code_are_texted() {
+        let json: serde_json::Value =
+            serde_json::from_str(include_str!("../../data/demo-tenant.json")).unwrap();
+        let tenant = TenantSpec::from_json(&json).unwrap();
+        let (start, now) = (at("2026-11-24T21:00:00Z"), at("2026-11-20T15:00:00Z"));
+        let to = |n| plan_texts(&tenant, None, Some(n), start, now);
+        assert_eq!(to("+13125550199").len(), 2, "confirmation and reminder");
+        assert!(to("+447911123456").is_empty(), "UK number, US tenant");
+        assert!(to("+882345678901").is_empty(), "international network");
+        assert!(to("not a number").is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A fake Telnyx Messaging API inside the test binary: a poem server on 127.0.0.1 (port 0,
 //! or a given port to come back "up" where it was "down"), scripted per request. Each
 //! `POST /messages` takes the next scripted [`Reply`] (200 when the script is empty) and
-//! is recorded with its arrival time, so tests can count sends and measure pacing.
+//! is recorded with its arrival time, so tests can count sends and measure pacing. Fault
+//! modes: a 200 whose connection breaks mid-answer, slow answers, 401s.
 
 use std::{
     collections::VecDeque,
@@ -38,6 +39,13 @@ pub enum Reply {
     BadRecipient,
     /// Waits this long before answering 200 (longer than slotline's timeout).
     Hang(Duration),
+    /// Takes the text (a fresh message id), answers 200 with the start of the body, then
+    /// breaks the connection: the answer is lost after Telnyx accepted.
+    OkThenReset,
+    /// 401 / 10009: the API key is refused.
+    Unauthorized,
+    /// Waits until [`FakeMessaging::release`], then answers 200 (a slow Telnyx).
+    HangUntilReleased,
 }
 
 /// One request the fake received.
@@ -58,6 +66,9 @@ struct Shared {
     script: VecDeque<Reply>,
     received: Vec<Received>,
     next_id: u64,
+    /// While true, every request is answered 401 (a revoked key), script or not.
+    refuse_key: bool,
+    release: Arc<tokio::sync::Notify>,
 }
 
 /// A running fake Messaging API.
@@ -126,6 +137,24 @@ impl FakeMessaging {
     pub fn received(&self) -> Vec<Received> {
         self.shared.lock().unwrap().received.clone()
     }
+
+    /// The requests Telnyx "accepted" (answered with a message id).
+    pub fn accepted(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.answered_id.is_some())
+            .collect()
+    }
+
+    /// From now on answers every request 401 (`true`), or goes back to its script.
+    pub fn refuse_key(&self, refuse: bool) {
+        self.shared.lock().unwrap().refuse_key = refuse;
+    }
+
+    /// Lets the [`Reply::HangUntilReleased`] answer (whether it is waiting yet or not).
+    pub fn release(&self) {
+        self.shared.lock().unwrap().release.notify_one();
+    }
 }
 
 fn error_body(fixture_name: &str) -> String {
@@ -152,19 +181,27 @@ async fn messages(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (reply, id) = {
+    let (reply, id, release) = {
         let mut s = shared.lock().unwrap();
-        let reply = s.script.pop_front().unwrap_or(Reply::Ok);
+        let reply = if s.refuse_key {
+            Reply::Unauthorized
+        } else {
+            s.script.pop_front().unwrap_or(Reply::Ok)
+        };
         s.next_id += 1;
         let id = format!("40385f64-5717-4562-b3fc-{:012}", s.next_id);
-        let answered_id = matches!(reply, Reply::Ok | Reply::Hang(_)).then(|| id.clone());
+        let answered_id = matches!(
+            reply,
+            Reply::Ok | Reply::Hang(_) | Reply::OkThenReset | Reply::HangUntilReleased
+        )
+        .then(|| id.clone());
         s.received.push(Received {
             at: Instant::now(),
             body: body.clone(),
             authorization,
             answered_id,
         });
-        (reply, id)
+        (reply, id, s.release.clone())
     };
     match reply {
         Reply::Ok => ok(&body, &id),
@@ -172,6 +209,25 @@ async fn messages(
             tokio::time::sleep(d).await;
             ok(&body, &id)
         }
+        Reply::HangUntilReleased => {
+            release.notified().await;
+            ok(&body, &id)
+        }
+        Reply::OkThenReset => {
+            let whole = ok(&body, &id).into_body().into_bytes().await.unwrap_or_default();
+            let half = whole[..whole.len() / 2].to_vec();
+            Response::builder()
+                .status(StatusCode::OK)
+                .content_type("application/json")
+                .body(poem::Body::from_async_read(tokio::io::AsyncReadExt::chain(
+                    std::io::Cursor::new(half),
+                    ConnectionReset,
+                )))
+        }
+        Reply::Unauthorized => json_response(
+            StatusCode::UNAUTHORIZED,
+            error_body("messages-error-401.json"),
+        ),
         Reply::RateLimited(reset) => {
             let mut resp = json_response(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -212,4 +268,17 @@ fn ok(req: &Value, id: &str) -> Response {
     data["from"]["phone_number"] = req["from"].clone();
     data["to"][0]["phone_number"] = req["to"].clone();
     json_response(StatusCode::OK, v.to_string())
+}
+
+/// A reader that fails as a reset connection does.
+struct ConnectionReset;
+
+impl tokio::io::AsyncRead for ConnectionReset {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()))
+    }
 }

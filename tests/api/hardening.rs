@@ -510,7 +510,9 @@ async fn two_thousand_idle_connections_and_a_health_flood_do_not_stop_fifty_book
             tokio::spawn(async move {
                 let sid = format!("v3:fault{i}");
                 let (_, path) = app.start_call(&sid, "+13125550177").await;
-                let ask = json!({"customer_name": "Sam", "service": "Cut", "preferred_date": format!("2026-11-{day}"), "preferred_time": time});
+                // A number each: one caller may hold only a few bookings.
+                let ask = json!({"customer_name": "Sam", "service": "Cut", "preferred_date": format!("2026-11-{day}"), "preferred_time": time,
+                    "callback_number": format!("+1312555{:04}", 3000 + i)});
                 let doc = app.answer(&path, &sid, &ask).await;
                 let said = texts(&doc, "Say").join(" ");
                 let want = format!("is booked for {weekday}, November {day} at {spoken}");

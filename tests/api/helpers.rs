@@ -93,6 +93,10 @@ pub struct Options {
     pub admin_listen: bool,
     /// Connection limits and timeouts (defaults: the server's).
     pub http: HttpLimits,
+    /// How long a text of unknown outcome is held before it fails.
+    pub sms_unknown_hold: Duration,
+    /// Whole-request timeout of the Messaging API (the lease is kept longer).
+    pub sms_request_timeout: Duration,
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -112,6 +116,8 @@ impl Default for Options {
             request_deadline: Duration::from_millis(1500),
             admin_listen: false,
             http: HttpLimits::default(),
+            sms_unknown_hold: Duration::from_secs(60),
+            sms_request_timeout: Duration::from_millis(700),
         }
     }
 }
@@ -151,6 +157,8 @@ pub async fn spawn_with(opts: Options) -> TestApp {
             .messaging_api
             .as_ref()
             .map(|_| Secret::new(TEST_API_KEY)),
+        // Without a fake Messaging API, tests ask for dry run explicitly (as an operator must).
+        sms_dry_run: opts.messaging_api.is_none(),
         telnyx_api_base: opts
             .messaging_api
             .clone()
@@ -161,9 +169,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
             backoff_base: Duration::from_millis(40),
             backoff_max: Duration::from_millis(300),
             max_attempts: opts.sms_max_attempts,
-            lease: Duration::from_secs(3),
+            lease: Duration::from_secs(3).max(opts.sms_request_timeout + Duration::from_secs(2)),
             connect_timeout: Duration::from_millis(500),
-            request_timeout: Duration::from_millis(700),
+            request_timeout: opts.sms_request_timeout,
+            unknown_hold: opts.sms_unknown_hold,
+            ..SmsTuning::default()
         },
         demo: opts.demo_mode,
         request_deadline: opts.request_deadline,

@@ -14,6 +14,7 @@ mod paging;
 mod retired;
 mod signatures;
 mod sms;
+mod sms_faults;
 mod sms_replies;
 mod sms_wording;
 mod tenant_documents;

@@ -16,8 +16,10 @@ async fn book(app: &TestApp, times: &[&str]) -> Vec<String> {
             .answer(
                 &path,
                 &sid,
+                // A number each: one caller may hold only a few bookings.
                 &json!({"customer_name": format!("Caller {i}"), "service": "Haircut",
-                        "preferred_date": "2026-11-23", "preferred_time": time}),
+                        "preferred_date": "2026-11-23", "preferred_time": time,
+                        "callback_number": format!("+1312555{:04}", 2000 + i)}),
             )
             .await;
         assert!(doc.contains("is booked for"), "{doc}");

@@ -7,5 +7,4 @@ CREATE INDEX outbox_by_appointment ON outbox (appointment_id, status);
 CREATE INDEX outbox_queued_to ON outbox (to_number, status);
 -- The once-a-minute sweep of expired holds.
 CREATE INDEX appointments_held ON appointments (hold_expires_at) WHERE status = 'held';
--- A caller's own appointments with a tenant ("C" replies, returning callers).
-CREATE INDEX appointments_by_customer ON appointments (tenant_id, customer_phone, start_at);
+-- (A caller's own appointments with a tenant use appointments_by_customer, from 0005.)

@@ -197,3 +197,198 @@ fn an_opt_out_blocks_queueing_and_start_lifts_it() {
     })
     .unwrap();
 }
+
+const LATER: i64 = i64::MAX / 2;
+
+/// Claims the confirmation (row 1) at wall-clock `now_ms` with a 1 s lease.
+fn claim_confirmation(db: &Db, now_ms: i64) -> Claimed {
+    db.run_blocking(|c| claim(c, 1, LATER, now_ms, 1000))
+        .unwrap()
+        .expect("claimable")
+}
+
+fn listed_status(db: &Db) -> String {
+    db.run_blocking(|c| {
+        list(
+            c,
+            1,
+            &ListQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+    })
+    .unwrap()
+    .into_iter()
+    .find(|r| r.id == 1)
+    .unwrap()
+    .status
+}
+
+#[test]
+fn a_lease_that_ran_out_after_the_request_started_holds_the_text_instead_of_resending() {
+    let (_dir, db, _) = booked();
+    let row = claim_confirmation(&db, 0);
+    db.run_blocking(|c| begin_send(c, row.id, "hi", &row.from, None, 10))
+        .unwrap();
+    let swept = db
+        .run_blocking(|c| sweep_leases(c, 5_000, 60_000, 3))
+        .unwrap();
+    assert_eq!(swept.held, 1);
+    assert_eq!(listed_status(&db), "unknown");
+    let due = db
+        .run_blocking(|c| candidates(c, LATER, 5_000, &[], 4, 32))
+        .unwrap();
+    assert!(
+        due.iter().all(|c| c.id != 1),
+        "a held text is not sent again"
+    );
+}
+
+#[test]
+fn a_lease_that_ran_out_before_the_request_is_requeued_a_few_times_then_failed() {
+    let (_dir, db, _) = booked();
+    for round in 0..3 {
+        let t = round * 10_000;
+        claim_confirmation(&db, t);
+        let swept = db
+            .run_blocking(move |c| sweep_leases(c, t + 2_000, 60_000, 3))
+            .unwrap();
+        assert_eq!(swept.requeued, 1, "round {round}");
+        assert_eq!(listed_status(&db), "queued");
+    }
+    claim_confirmation(&db, 40_000);
+    let swept = db
+        .run_blocking(|c| sweep_leases(c, 42_000, 60_000, 3))
+        .unwrap();
+    assert_eq!(swept.failed, 1);
+    let row = db
+        .run_blocking(|c| {
+            list(
+                c,
+                1,
+                &ListQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    let row = row.iter().find(|r| r.id == 1).unwrap();
+    assert_eq!(row.status, "failed");
+    assert!(row.last_error.as_deref().unwrap().contains("4 times"));
+}
+
+#[test]
+fn a_held_text_fails_after_the_hold_and_is_never_requeued() {
+    let (_dir, db, _) = booked();
+    let row = claim_confirmation(&db, 0);
+    db.run_blocking(|c| {
+        begin_send(c, row.id, "hi", &row.from, None, 10)?;
+        hold_unknown(c, row.id, 20, "outcome unknown (reset)")
+    })
+    .unwrap();
+    let early = db
+        .run_blocking(|c| sweep_leases(c, 30_000, 60_000, 3))
+        .unwrap();
+    assert_eq!(early, Swept::default(), "still within the hold");
+    let late = db
+        .run_blocking(|c| sweep_leases(c, 60_021, 60_000, 3))
+        .unwrap();
+    assert_eq!(late.failed, 1);
+    let row = db
+        .run_blocking(|c| {
+            list(
+                c,
+                1,
+                &ListQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    let row = row.iter().find(|r| r.id == 1).unwrap();
+    assert_eq!(row.status, "failed");
+    let reason = row.last_error.as_deref().unwrap();
+    assert!(
+        reason.contains("not re-sent") && reason.contains("reset"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_delivery_webhook_settles_a_held_text_with_the_same_numbers_and_words() {
+    let (_dir, db, _) = booked();
+    let row = claim_confirmation(&db, 0);
+    let from = row.from.clone();
+    db.run_blocking(move |c| {
+        begin_send(c, 1, "hi", &from, None, 10)?;
+        hold_unknown(c, 1, 20, "outcome unknown")?;
+        assert!(!adopt_held(c, "msg-9", CUSTOMER, &from, "other words")?);
+        assert!(!adopt_held(c, "msg-9", "+13125550777", &from, "hi")?);
+        assert!(adopt_held(c, "msg-9", CUSTOMER, &from, "hi")?);
+        assert!(
+            !adopt_held(c, "msg-10", CUSTOMER, &from, "hi")?,
+            "only once"
+        );
+        Ok(())
+    })
+    .unwrap();
+    let rows = db
+        .run_blocking(|c| {
+            list(
+                c,
+                1,
+                &ListQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    let row = rows.iter().find(|r| r.id == 1).unwrap();
+    assert_eq!(row.status, "sent");
+    assert_eq!(row.telnyx_message_id.as_deref(), Some("msg-9"));
+}
+
+#[test]
+fn a_paused_scope_shows_on_queued_texts_until_lifted() {
+    let (_dir, db, _) = booked();
+    db.run_blocking(|c| set_pause(c, "", "paused: 401", 0))
+        .unwrap();
+    let rows = db
+        .run_blocking(|c| {
+            list(
+                c,
+                1,
+                &ListQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    assert!(rows.iter().all(|r| r.status == "paused"), "{rows:?}");
+    assert_eq!(rows[0].last_error.as_deref(), Some("paused: 401"));
+    assert!(db.run_blocking(|c| lift_pause(c, "")).unwrap());
+    assert_eq!(listed_status(&db), "queued");
+}
+
+#[test]
+fn a_sender_that_is_ahead_gets_no_candidates() {
+    let (_dir, db, _) = booked();
+    let all = db
+        .run_blocking(|c| candidates(c, LATER, 0, &[], 4, 32))
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let sender = all[0].from.clone();
+    let none = db
+        .run_blocking(move |c| candidates(c, LATER, 0, &[sender], 4, 32))
+        .unwrap();
+    assert!(none.is_empty());
+    let one = db
+        .run_blocking(|c| candidates(c, LATER, 0, &[], 1, 32))
+        .unwrap();
+    assert_eq!(one.len(), 1, "at most one per sender when asked");
+}
