@@ -38,6 +38,10 @@ pub enum Command {
         /// answers are followed on this server, whatever its public URL.
         #[arg(long, value_name = "URL")]
         server: Option<String>,
+        /// The admin API, when the server serves it on its own address (default: http://
+        /// and SLOTLINE_ADMIN_LISTEN when set, else --server).
+        #[arg(long, value_name = "URL")]
+        admin: Option<String>,
         /// The caller's number.
         #[arg(long, value_name = "+E164", default_value = "+13125550199")]
         from: String,

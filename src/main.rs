@@ -47,6 +47,7 @@ async fn main() -> ExitCode {
         Command::Call {
             to,
             server,
+            admin,
             from,
             answers,
             yes,
@@ -56,6 +57,7 @@ async fn main() -> ExitCode {
         } => {
             let request = call::Request {
                 server,
+                admin,
                 from,
                 to,
                 key_file,

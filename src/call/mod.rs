@@ -36,6 +36,8 @@ const TEXTS_SETTLE: Duration = Duration::from_secs(5);
 pub struct Options {
     /// Base URL of the slotline server, without a trailing slash.
     pub server: String,
+    /// Base URL of its admin API (the same server unless `SLOTLINE_ADMIN_LISTEN` splits it).
+    pub admin: String,
     /// The caller's number.
     pub from: String,
     /// The dialled number (the tenant's line).
@@ -52,6 +54,8 @@ pub struct Options {
 pub struct Request {
     /// `--server`.
     pub server: Option<String>,
+    /// `--admin`.
+    pub admin: Option<String>,
     /// `--from`.
     pub from: String,
     /// The number dialled.
@@ -63,7 +67,8 @@ pub struct Request {
 }
 
 impl Options {
-    /// Fills in the defaults from `settings`: the server from `SLOTLINE_LISTEN`, the demo
+    /// Fills in the defaults from `settings`: the server from `SLOTLINE_LISTEN`, the admin
+    /// API from `SLOTLINE_ADMIN_LISTEN` (else the server), the demo
     /// key and token from beside `SLOTLINE_DB`, the token from `SLOTLINE_ADMIN_TOKEN`.
     pub fn resolve(req: Request, settings: &crate::config::Settings) -> Result<Self, CallError> {
         let number = |flag: &str, raw: &str| {
@@ -73,16 +78,30 @@ impl Options {
         };
         let to = number("TO_NUMBER", &req.to)?;
         let from = number("--from", &req.from)?;
-        let server = req
-            .server
-            .unwrap_or_else(|| format!("http://{}", settings.listen))
-            .trim_end_matches('/')
-            .to_string();
-        if !(server.starts_with("http://") || server.starts_with("https://")) {
-            return Err(CallError::Other(format!(
-                "--server {server:?}: give the server's base URL, e.g. http://127.0.0.1:8080"
-            )));
-        }
+        let base_url = |flag: &str, url: String| {
+            let url = url.trim_end_matches('/').to_string();
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(url)
+            } else {
+                Err(CallError::Other(format!(
+                    "{flag} {url:?}: give a base URL, e.g. http://127.0.0.1:8080"
+                )))
+            }
+        };
+        let server = base_url(
+            "--server",
+            req.server
+                .unwrap_or_else(|| format!("http://{}", settings.listen)),
+        )?;
+        let admin = match req.admin.or_else(|| {
+            settings
+                .admin_listen
+                .as_ref()
+                .map(|addr| format!("http://{addr}"))
+        }) {
+            Some(url) => base_url("--admin", url)?,
+            None => server.clone(),
+        };
         let dir = crate::demo::dir_for(&settings.db_path);
         let (key_path, is_demo_key) = match req.key_file {
             Some(path) => (path, false),
@@ -116,6 +135,7 @@ impl Options {
         };
         Ok(Self {
             server,
+            admin,
             from,
             to,
             key,
@@ -410,7 +430,7 @@ impl<'a> Line<'a> {
     async fn admin(&self, path: &str) -> Result<Value, CallError> {
         let resp = self
             .http
-            .get(format!("{}{path}", self.opts.server))
+            .get(format!("{}{path}", self.opts.admin))
             .bearer_auth(self.opts.token.expose())
             .send()
             .await
@@ -423,6 +443,12 @@ impl<'a> Line<'a> {
                 status: status.as_u16(),
                 reason: body["error"].as_str().unwrap_or_default().to_string(),
             });
+        }
+        if status == StatusCode::NOT_FOUND && path == "/tenants" {
+            return Err(CallError::Other(format!(
+                "no admin API at {} (GET /tenants answered 404); when the server serves it on SLOTLINE_ADMIN_LISTEN, pass --admin http://that-address",
+                self.opts.admin
+            )));
         }
         if !status.is_success() {
             return Err(CallError::Other(format!(

@@ -156,6 +156,33 @@ async fn slotline_call_books_an_appointment_without_prompts_and_shows_the_texts(
 }
 
 #[tokio::test]
+async fn slotline_call_reads_the_booking_from_an_admin_api_on_its_own_address() {
+    let app = spawn_with(Options {
+        now: Timestamp::now(),
+        admin_token: None,
+        demo_mode: true,
+        admin_listen: true,
+        ..Options::default()
+    })
+    .await;
+    let admin = app.admin_base.clone().expect("an admin listener");
+    let date = format!("preferred_date={}", next_monday());
+    let mut args = booking_args(&app, &date);
+    args.splice(1..1, ["--admin", admin.as_str()]);
+    let ran = slotline(&args, &app.db_path, None).await;
+    ran.says(0, &["Booked: Haircut with ", "confirmation"]);
+    // Without --admin it asks the Telnyx listener, which has no admin API.
+    let ran = slotline(
+        &booking_args(&app, "preferred_date=2026-12-07"),
+        &app.db_path,
+        None,
+    )
+    .await;
+    assert_eq!(ran.code, 1, "{}\n{}", ran.out, ran.err);
+    app.shut_down().await;
+}
+
+#[tokio::test]
 async fn slotline_call_asks_each_field_in_the_terminal_when_given_no_answers() {
     let app = demo_app().await;
     // name, service by number, date, time, then Enter for the optional fields.
