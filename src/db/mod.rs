@@ -212,16 +212,23 @@ impl Db {
     {
         let pool = self.pool.clone();
         let deadline = deadline::current();
-        tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let mut conn = match deadline {
                 Some(d) if deadline::remaining(d).is_zero() => return Err(DbError::Deadline),
                 Some(d) => pool.get_timeout(deadline::remaining(d))?,
                 None => pool.get()?,
             };
             f(&mut conn)
-        })
-        .await
-        .map_err(|e| DbError::Join(e.to_string()))?
+        });
+        let joined = match deadline {
+            // A read past the deadline is left to finish on its own: it changes nothing,
+            // and the caller is answered now.
+            Some(d) => tokio::time::timeout_at(d.into(), read)
+                .await
+                .map_err(|_| DbError::Deadline)?,
+            None => read.await,
+        };
+        joined.map_err(|e| DbError::Join(e.to_string()))?
     }
 
     /// Runs `f` synchronously on a pooled connection: start-up, CLI commands and tests,
@@ -329,6 +336,22 @@ mod tests {
         // Anything queued has run by the time this later write is answered.
         db.write(|_| Ok(())).await.unwrap();
         assert_eq!(count(&db).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_outlasts_the_deadline_answers_at_the_deadline() {
+        let (_dir, db) = with_table().await;
+        let (release, wait) = mpsc::channel::<()>();
+        let read = deadline::scope(
+            Instant::now() + Duration::from_millis(30),
+            db.run(move |_| {
+                let _ = wait.recv();
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(matches!(read, Err(DbError::Deadline)), "{read:?}");
+        release.send(()).unwrap();
     }
 
     #[tokio::test]

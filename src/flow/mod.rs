@@ -48,4 +48,7 @@ pub enum FlowError {
     /// The request body could not be read.
     #[error("{0}")]
     BadRequest(String),
+    /// The flow panicked (a bug); the caller still gets an answer.
+    #[error("the call flow panicked: {0}")]
+    Panicked(String),
 }

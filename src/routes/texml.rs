@@ -36,10 +36,25 @@ fn or_apology(result: Result<Texml, FlowError>, tenant: Option<Arc<Card>>) -> Te
     })
 }
 
-/// Runs `fut` under the request deadline.
-async fn in_time<T>(state: &AppState, fut: impl std::future::Future<Output = T>) -> T {
-    let deadline = Instant::now() + state.settings.request_deadline;
-    deadline::scope(deadline, fut).await
+/// Runs `fut` under the request deadline; a panic inside it becomes
+/// [`FlowError::Panicked`], so even a bug ends in the apology with the tenant's hand-off.
+async fn in_time<T>(
+    limit: std::time::Duration,
+    fut: impl std::future::Future<Output = Result<T, FlowError>>,
+) -> Result<T, FlowError> {
+    use futures_util::FutureExt;
+    let deadline = Instant::now() + limit;
+    std::panic::AssertUnwindSafe(deadline::scope(deadline, fut))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(FlowError::Panicked(message))
+        })
 }
 
 /// `POST /texml/voice`: the call arrives.
@@ -52,7 +67,11 @@ pub async fn voice(state: Data<&AppState>, body: Verified) -> Texml {
                 state.cards.by_number(number.as_str())
             });
             or_apology(
-                in_time(&state, flow::voice::answer(&state, req)).await,
+                in_time(
+                    state.settings.request_deadline,
+                    flow::voice::answer(&state, req),
+                )
+                .await,
                 tenant,
             )
         }
@@ -90,7 +109,11 @@ pub async fn gather(
             poem::Error::from_string(e.to_string(), StatusCode::FORBIDDEN)
         })?;
     let tenant = state.cards.by_id(claims.tenant_id);
-    let answer = in_time(&state, flow::gather::answer(&state, claims, cb)).await;
+    let answer = in_time(
+        state.settings.request_deadline,
+        flow::gather::answer(&state, claims, cb),
+    )
+    .await;
     Ok(or_apology(answer, tenant))
 }
 
@@ -118,7 +141,12 @@ pub async fn fallback(state: Data<&AppState>, Path(tenant): Path<String>) -> Tex
 /// `POST /texml/status`: call progress, stored for stats; acknowledged with an empty document.
 #[handler]
 pub async fn status(state: Data<&AppState>, body: Verified) -> Texml {
-    if let Err(e) = in_time(&state, flow::status::record(&state, &body)).await {
+    if let Err(e) = in_time(
+        state.settings.request_deadline,
+        flow::status::record(&state, &body),
+    )
+    .await
+    {
         // Telnyx retries non-200 answers at the fallback URL; a lost stat is not worth that.
         tracing::error!(error = %e, "could not record a status callback");
     }
@@ -126,3 +154,42 @@ pub async fn status(state: Data<&AppState>, body: Verified) -> Texml {
 }
 
 const EMPTY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response/>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::texml::docs::render::DocValues;
+
+    fn card(transfer: Option<&str>) -> Arc<Card> {
+        Arc::new(Card {
+            id: 7,
+            slug: "bella-salon".into(),
+            values: DocValues::default(),
+            phone_number: "+13125550100".into(),
+            transfer_number: transfer.map(str::to_string),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_panicking_flow_still_hands_the_caller_to_the_tenants_human() {
+        let result: Result<Texml, FlowError> =
+            in_time(std::time::Duration::from_secs(5), async { panic!("a bug") }).await;
+        assert!(matches!(&result, Err(FlowError::Panicked(m)) if m == "a bug"));
+        let doc = or_apology(result, Some(card(Some("+13125550111"))));
+        assert!(
+            doc.as_str().contains("<Number>+13125550111</Number>"),
+            "{}",
+            doc.as_str()
+        );
+        assert!(crate::texml::validate::validate(doc.as_str()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn without_a_human_the_apology_hangs_up() {
+        let result: Result<Texml, FlowError> =
+            in_time(std::time::Duration::from_secs(5), async { panic!("a bug") }).await;
+        let doc = or_apology(result, Some(card(None)));
+        assert!(!doc.as_str().contains("<Dial"), "{}", doc.as_str());
+        assert!(doc.as_str().contains("<Hangup/>"));
+    }
+}

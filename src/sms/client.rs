@@ -249,7 +249,14 @@ fn classify(status: u16, code: &str, detail: String, reset: Option<Duration>) ->
         (_, "40305") => SendError::BadSender(detail),
         (_, "40310") => SendError::BadRecipient(detail),
         (429, _) | (_, "10011") => SendError::RateLimited { reset },
-        (500..=599, _) => SendError::Transient(format!("HTTP {status} {code} {detail}")),
+        // 503 says "not now": nothing was taken. Any other 5xx (500 "unexpected error", a
+        // gateway's 502 or 504) may come after Telnyx took the text, so it is not resent
+        // blindly: it is held until a delivery webhook tells.
+        (503, _) => SendError::Transient(format!("HTTP {status} {code} {detail}")),
+        (500..=599, _) => SendError::Unknown(format!(
+            "HTTP {status}{} {detail} (Telnyx may have taken the text)",
+            spaced(code)
+        )),
         (401 | 403 | 408, _) | (_, "40318" | "40333") => SendError::Account {
             status,
             code: spaced(code),
@@ -296,6 +303,12 @@ mod tests {
         assert!(matches!(c(429, "10011"), SendError::RateLimited { .. }));
         assert!(matches!(c(429, ""), SendError::RateLimited { .. }));
         assert!(c(503, "").is_retryable());
+        for status in [500, 502, 504] {
+            assert!(
+                matches!(c(status, "10007"), SendError::Unknown(_)),
+                "{status}"
+            );
+        }
         assert!(!c(422, "10004").is_retryable());
         assert!(matches!(c(422, "10004"), SendError::Permanent { .. }));
     }

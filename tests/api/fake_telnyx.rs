@@ -31,6 +31,8 @@ pub enum Reply {
     RateLimited(u64),
     /// 500.
     ServerError,
+    /// 503: Telnyx says "not now" (nothing taken).
+    Unavailable,
     /// 400 / 40300: the recipient opted out.
     OptedOut,
     /// 400 / 40305: bad sender.
@@ -242,6 +244,10 @@ async fn messages(
         Reply::ServerError => json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             r#"{"errors":[{"code":"10007","title":"Unexpected error","detail":"An unexpected error occurred."}]}"#.into(),
+        ),
+        Reply::Unavailable => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"errors":[{"code":"10006","title":"Service unavailable","detail":"The service is temporarily unavailable."}]}"#.into(),
         ),
         Reply::OptedOut => json_response(
             StatusCode::BAD_REQUEST,

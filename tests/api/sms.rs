@@ -158,8 +158,8 @@ async fn a_retried_gather_callback_queues_no_second_confirmation() {
 }
 
 #[tokio::test]
-async fn a_text_is_retried_after_429_and_500_then_sent() {
-    let api = FakeMessaging::start(vec![Reply::RateLimited(1), Reply::ServerError]).await;
+async fn a_text_is_retried_after_429_and_503_then_sent() {
+    let api = FakeMessaging::start(vec![Reply::RateLimited(1), Reply::Unavailable]).await;
     let app = spawn_with_api(&api).await;
 
     book(&app, "v3:retry", "2026-11-23", "10:00").await;
@@ -169,7 +169,7 @@ async fn a_text_is_retried_after_429_and_500_then_sent() {
     .await;
 
     let sent = api.received();
-    assert_eq!(sent.len(), 3, "429, 500, then 200");
+    assert_eq!(sent.len(), 3, "429, 503, then 200");
     assert!(
         sent[1].at.duration_since(sent[0].at) >= Duration::from_millis(990),
         "x-ratelimit-reset (1 s) is honoured"
@@ -185,7 +185,7 @@ async fn a_text_is_retried_after_429_and_500_then_sent() {
 
 #[tokio::test]
 async fn a_text_that_keeps_failing_is_marked_failed_with_the_reason() {
-    let api = FakeMessaging::start(vec![Reply::ServerError; 10]).await;
+    let api = FakeMessaging::start(vec![Reply::Unavailable; 10]).await;
     let app = spawn_with_api(&api).await;
 
     book(&app, "v3:fail", "2026-11-23", "10:00").await;
@@ -198,7 +198,7 @@ async fn a_text_that_keeps_failing_is_marked_failed_with_the_reason() {
     assert_eq!(c["attempts"], 4, "the test limit is 4 attempts");
     let reason = c["last_error"].as_str().unwrap();
     assert!(reason.contains("gave up after 4 attempts"), "{reason}");
-    assert!(reason.contains("500"), "{reason}");
+    assert!(reason.contains("503"), "{reason}");
     assert_eq!(api.received().len(), 4);
     assert!(c["text"].as_str().unwrap().contains("Reply C"));
 }

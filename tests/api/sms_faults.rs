@@ -118,6 +118,33 @@ async fn a_send_that_times_out_is_held_never_resent_and_failed_after_the_hold() 
 }
 
 #[tokio::test]
+async fn a_500_from_telnyx_holds_the_text_instead_of_sending_it_again() {
+    let api = FakeMessaging::start(vec![Reply::ServerError]).await;
+    let app = spawn_with(Options {
+        messaging_api: Some(api.base.clone()),
+        sms_unknown_hold: Duration::from_secs(1),
+        ..Options::default()
+    })
+    .await;
+
+    book(&app, "v3:five-hundred", "2026-11-23", "10:00").await;
+    let list = wait_for(&app, "the held text to fail", |l| {
+        status_is(l, "confirmation", "failed")
+    })
+    .await;
+    let reason = confirmation(&list)["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("500"), "{reason}");
+    assert_eq!(
+        api.received().len(),
+        1,
+        "a 500 is not a proof that nothing was taken"
+    );
+}
+
+#[tokio::test]
 async fn a_401_storm_pauses_texts_fails_none_and_sends_all_once_the_key_works() {
     let api = FakeMessaging::start(vec![]).await;
     api.refuse_key(true);
