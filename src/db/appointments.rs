@@ -29,6 +29,8 @@ pub struct NewAppointment {
     pub customer_name: String,
     /// E.164 number for texts, if known.
     pub customer_phone: Option<String>,
+    /// The number the booking call came from (its `From`), if known.
+    pub caller_number: Option<String>,
     /// Start.
     pub start: i64,
     /// End of the service.
@@ -83,12 +85,13 @@ pub fn book(
     };
     tx.execute(
         "INSERT INTO appointments (tenant_id, service_id, provider_id, customer_name, customer_phone,
-            start_at, end_at, blocked_until, status, hold_expires_at, call_sid, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+            start_at, end_at, blocked_until, status, hold_expires_at, call_sid, created_at, updated_at,
+            caller_number)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
         params![
             appt.tenant_id, appt.service_id, appt.provider_id, appt.customer_name,
             appt.customer_phone, appt.start, appt.end, appt.blocked_until, status,
-            appt.hold_until, appt.call_sid, now,
+            appt.hold_until, appt.call_sid, now, appt.caller_number,
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -527,7 +530,9 @@ pub fn future_bookings_of(
     Ok(conn
         .prepare_cached(
             "SELECT COUNT(*) FROM appointments
-             WHERE tenant_id = ?1 AND customer_phone IN (SELECT value FROM json_each(?2))
+             WHERE tenant_id = ?1
+               AND (customer_phone IN (SELECT value FROM json_each(?2))
+                    OR caller_number IN (SELECT value FROM json_each(?2)))
                AND start_at > ?3
                AND (status = 'booked' OR (status = 'held' AND hold_expires_at > ?3))",
         )?
@@ -555,6 +560,7 @@ impl std::fmt::Debug for NewAppointment {
             .field("provider_id", &self.provider_id)
             .field("customer_name", &Hidden(&self.customer_name))
             .field("customer_phone", &Masked(self.customer_phone.as_deref()))
+            .field("caller_number", &Masked(self.caller_number.as_deref()))
             .field("start", &self.start)
             .field("end", &self.end)
             .field("blocked_until", &self.blocked_until)
@@ -611,6 +617,7 @@ mod redaction_tests {
             provider_id: 1,
             customer_name: "Jane Roe".into(),
             customer_phone: Some("+13125550199".into()),
+            caller_number: None,
             start: 0,
             end: 1,
             blocked_until: 1,

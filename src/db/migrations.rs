@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_settings_take_effect.sql"),
     include_str!("migrations/0005_sms_faults.sql"),
     include_str!("migrations/0006_hot_path_indexes.sql"),
+    include_str!("migrations/0007_caller_number.sql"),
 ];
 
 /// Brings the database to the newest version; a database newer than this binary is refused.

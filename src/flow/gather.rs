@@ -197,6 +197,12 @@ impl Turn<'_> {
                 provider_id,
                 customer_name: ask.customer_name.clone(),
                 customer_phone: ask.phone.as_ref().map(|p| p.as_str().to_string()),
+                caller_number: self
+                    .cb
+                    .from
+                    .as_deref()
+                    .and_then(|f| crate::domain::PhoneNumber::parse(f).ok())
+                    .map(|n| n.as_str().to_string()),
                 start: slot.start.as_second(),
                 end: slot.end.as_second(),
                 blocked_until: slot.blocked_until.as_second(),

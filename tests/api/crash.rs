@@ -138,11 +138,12 @@ async fn kill_9_during_a_booking_burst_loses_no_booking_a_caller_heard() {
     let fake = FakeMessaging::start(vec![]).await;
     let mut server = start(&db, &fake.base);
     let client = reqwest::Client::new();
-    // Texts go out as fast as the fake takes them, so the test need not wait on pacing.
+    // Texts go out as fast as the fake takes them, so the test need not wait on pacing;
+    // and every caller of the burst has the same caller ID.
     let patched = client
         .patch(format!("{}/tenants/bella-salon", server.base))
         .bearer_auth(TOKEN)
-        .json(&json!({"sms_rate_per_second": 500}))
+        .json(&json!({"sms_rate_per_second": 500, "max_future_bookings_per_caller": 100}))
         .send()
         .await
         .unwrap();

@@ -407,6 +407,27 @@ async fn a_caller_at_the_future_bookings_cap_is_refused_on_the_phone_and_offered
 }
 
 #[tokio::test]
+async fn a_caller_naming_a_new_callback_number_each_call_still_stops_at_the_cap() {
+    let app = spawn_app().await;
+    for (i, time) in ["10:00", "11:00", "12:00", "13:00"].iter().enumerate() {
+        let sid = format!("v3:fresh-callback-{i}");
+        let (_, path) = app.start_call(&sid, "+13125550100").await;
+        let mut ask = haircut("2026-11-23", time);
+        ask["callback_number"] = json!(format!("+1312555{:04}", 4000 + i));
+        let doc = app.answer(&path, &sid, &ask).await;
+        if i < 3 {
+            assert!(doc.contains("is booked for"), "booking {i}: {doc}");
+        } else {
+            assert!(
+                doc.contains("already has 3 upcoming appointments"),
+                "the fourth booking from the same caller ID: {doc}"
+            );
+        }
+    }
+    assert_eq!(app.appointments("bella-salon").await.len(), 3);
+}
+
+#[tokio::test]
 async fn texts_to_one_number_stop_at_the_daily_cap() {
     let api = FakeMessaging::start(vec![]).await;
     let app = spawn_with_api(&api).await;

@@ -31,6 +31,7 @@ fn booked() -> (tempfile::TempDir, Db, i64) {
                 provider_id: t.provider_ids[0],
                 customer_name: "Maria".into(),
                 customer_phone: Some(CUSTOMER.into()),
+                caller_number: None,
                 start: start.as_second(),
                 end: start.as_second() + 2700,
                 blocked_until: start.as_second() + 2700,

@@ -51,6 +51,7 @@ fn a_reply_goes_to_who_texted_last_else_to_who_has_a_booking_else_to_the_lines_o
             provider_id: b.provider_ids[0],
             customer_name: "Maria".into(),
             customer_phone: Some(CUSTOMER.into()),
+            caller_number: None,
             start,
             end: start + 2700,
             blocked_until: start + 2700,
