@@ -6,6 +6,9 @@
 //!   is closed at once rather than left to fill the kernel's queue);
 //! - a deadline for each request's header block, from the connection's start or from the
 //!   previous answer on a kept-alive connection; bytes trickled in do not extend it;
+//! - under pressure (three quarters of the cap in use) that deadline is one second: a
+//!   stranger who opens connections faster than they time out must then renew the whole
+//!   cap every second to keep Telnyx out, not every ten;
 //! - a pause after accept errors such as EMFILE, instead of retrying in a busy loop;
 //! - an idle limit in any state: a connection on which nothing was read or written for
 //!   [`IDLE_LIMIT`] is closed (this also bounds HTTP/2 without TLS, whose binary frames
@@ -45,6 +48,14 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a connection may see no byte in either direction, whatever it is doing.
 /// Handlers answer well within it (the database's own waits are 10 s at most).
 pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// The header deadline while the listener is under pressure ([`PRESSURE_PERCENT`] of its
+/// cap in use): a real client sends its headers at once.
+pub const PRESSURE_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// From this share of the connection cap on, the header deadline is
+/// [`PRESSURE_HEADER_TIMEOUT`].
+pub const PRESSURE_PERCENT: usize = 75;
 
 /// How often a serving thread logs that it is refusing connections or failing to accept.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -196,7 +207,11 @@ impl Acceptor for GuardedAcceptor {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let io = Guarded::new(stream, place, self.limits.header_timeout);
+            let pressure = Pressure {
+                open: self.open.clone(),
+                from: (self.limits.max_connections * PRESSURE_PERCENT).div_ceil(100),
+            };
+            let io = Guarded::new(stream, place, self.limits.header_timeout, pressure);
             return Ok((
                 io,
                 self.local.clone(),
@@ -236,6 +251,19 @@ impl HeaderEnd {
     }
 }
 
+/// When a listener is under pressure: `from` or more of its connections open.
+#[derive(Debug, Clone)]
+struct Pressure {
+    open: OpenConnections,
+    from: usize,
+}
+
+impl Pressure {
+    fn now(&self) -> bool {
+        self.open.get() >= self.from
+    }
+}
+
 /// An accepted connection under its header deadline. While a header block is awaited, a
 /// read that would wait past the deadline fails with `TimedOut`, and hyper closes the
 /// connection. Writing an answer starts the wait for the next request's headers.
@@ -246,19 +274,25 @@ pub struct Guarded {
     /// `Some` while a header block is awaited.
     waiting: Option<HeaderEnd>,
     deadline: Pin<Box<Sleep>>,
+    /// Fires [`PRESSURE_HEADER_TIMEOUT`] into each header wait, and every such span after
+    /// it, to close the connection if the listener is under pressure then.
+    pressure_check: Pin<Box<Sleep>>,
+    pressure: Pressure,
     /// The last byte read or written; `idle` fires at most [`IDLE_LIMIT`] after it.
     last_activity: tokio::time::Instant,
     idle: Pin<Box<Sleep>>,
 }
 
 impl Guarded {
-    fn new(stream: TcpStream, place: Place, timeout: Duration) -> Self {
+    fn new(stream: TcpStream, place: Place, timeout: Duration, pressure: Pressure) -> Self {
         Self {
             stream,
             _place: place,
             timeout,
             waiting: Some(HeaderEnd::default()),
             deadline: Box::pin(tokio::time::sleep(timeout)),
+            pressure_check: Box::pin(tokio::time::sleep(PRESSURE_HEADER_TIMEOUT)),
+            pressure,
             last_activity: tokio::time::Instant::now(),
             idle: Box::pin(tokio::time::sleep(IDLE_LIMIT)),
         }
@@ -277,14 +311,30 @@ impl Guarded {
         false
     }
 
+    /// Whether a header wait has lasted [`PRESSURE_HEADER_TIMEOUT`] (or a multiple of it)
+    /// while the listener is under pressure; otherwise re-arms the check for one span on.
+    fn slow_under_pressure(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.pressure_check.as_mut().poll(cx).is_ready() {
+            if self.pressure.now() {
+                return true;
+            }
+            let next = self.pressure_check.deadline() + PRESSURE_HEADER_TIMEOUT;
+            self.pressure_check.as_mut().reset(next);
+        }
+        false
+    }
+
     /// Notes a write, and starts waiting for a header block (after an answer) unless
     /// already waiting.
     fn await_headers(&mut self) {
         self.last_activity = tokio::time::Instant::now();
         if self.waiting.is_none() {
             self.waiting = Some(HeaderEnd::default());
-            let at = tokio::time::Instant::now() + self.timeout;
-            self.deadline.as_mut().reset(at);
+            let now = tokio::time::Instant::now();
+            self.deadline.as_mut().reset(now + self.timeout);
+            self.pressure_check
+                .as_mut()
+                .reset(now + PRESSURE_HEADER_TIMEOUT);
         }
     }
 }
@@ -314,6 +364,12 @@ impl AsyncRead for Guarded {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "request headers not received in time",
+                    )));
+                }
+                if this.waiting.is_some() && this.slow_under_pressure(cx) {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "request headers too slow while the server is near its connection limit",
                     )));
                 }
                 if this.idle_too_long(cx) {

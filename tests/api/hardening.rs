@@ -155,6 +155,72 @@ async fn connections_over_the_cap_are_closed_at_once_and_served_again_when_place
     assert!(served, "no place came free after four connections closed");
 }
 
+/// Limits where only the pressure rule can close an idle connection within the test: the
+/// full header deadline is two minutes.
+fn patient(max_connections: usize) -> HttpLimits {
+    HttpLimits {
+        max_connections,
+        header_timeout: Duration::from_secs(120),
+        ..HttpLimits::default()
+    }
+}
+
+#[tokio::test]
+async fn near_the_cap_connections_without_headers_are_shed_so_callers_get_in() {
+    let app = spawn_with(Options {
+        http: patient(8),
+        ..Options::default()
+    })
+    .await;
+    // A stranger takes every place and sends nothing.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    // Under pressure they are shed a second into their wait (until a quarter of the
+    // places is free again), so a caller gets in long before their two-minute deadline.
+    let mut served = false;
+    for _ in 0..200 {
+        let fresh = reqwest::Client::new();
+        if let Ok(r) = fresh.get(format!("{}/health", app.base)).send().await
+            && r.status() == 200
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "idle connections kept every place");
+    let mut shed = 0;
+    for c in &mut idle {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(50), c.read(&mut byte)).await
+        {
+            shed += 1;
+        }
+    }
+    assert!(shed >= 2, "only {shed} of the idle connections were shed");
+}
+
+#[tokio::test]
+async fn with_room_to_spare_a_slow_client_keeps_its_full_header_deadline() {
+    let app = spawn_with(Options {
+        http: patient(100),
+        ..Options::default()
+    })
+    .await;
+    let mut c = TcpStream::connect(addr(&app)).await.unwrap();
+    c.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+    // Well past the one second that applies under pressure, the connection is still open
+    // and its request is answered once the headers are complete.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    c.write_all(b"Host: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut c).await.expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 #[tokio::test]
 async fn a_telnyx_body_that_does_not_arrive_in_time_gets_408() {
     let app = spawn_with(Options {
