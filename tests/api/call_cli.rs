@@ -375,9 +375,9 @@ async fn serve_demo_as_shipped_prints_its_token_once_and_takes_a_signed_call() {
             .spawn()
             .unwrap();
         let banner = read_banner(child.stdout.take().unwrap());
-        (child, banner)
+        (KillOnDrop(child), banner)
     };
-    let (mut first, banner) = start();
+    let (first, banner) = start();
     let addr = banner
         .lines()
         .find_map(|l| l.split("listening on ").nth(1))
@@ -411,13 +411,21 @@ async fn serve_demo_as_shipped_prints_its_token_once_and_takes_a_signed_call() {
     ];
     let ran = slotline(&args, &db, None).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.out, ran.err);
-    first.kill().unwrap();
-    first.wait().unwrap();
-    let (mut second, banner) = start();
+    drop(first);
+    let (second, banner) = start();
     assert!(!banner.contains(token.trim()), "printed once:\n{banner}");
     assert!(banner.contains("admin token:       in "), "{banner}");
-    second.kill().unwrap();
-    second.wait().unwrap();
+    drop(second);
+}
+
+/// A server process, killed when dropped (also when the test fails).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The banner: standard output up to the line that says how to call. The rest is drained

@@ -18,10 +18,18 @@ const TOKEN: &str = "crash-test-admin-token-0123456789abcdef";
 /// Callers in the burst.
 const CALLERS: usize = 50;
 
-/// A `slotline serve --demo` process on a free port, signing key = the fixtures' key.
+/// A `slotline serve --demo` process on a free port, signing key = the fixtures' key;
+/// killed when dropped, so a failing test leaves no server behind.
 struct Server {
     child: Child,
     base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn start(db: &std::path::Path, messaging: &str) -> Server {
@@ -59,6 +67,23 @@ fn start(db: &std::path::Path, messaging: &str) -> Server {
         .recv_timeout(Duration::from_secs(30))
         .expect("the server prints its address");
     Server { child, base }
+}
+
+/// GETs an admin path of `base` with the test token; its JSON.
+async fn admin_get<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+) -> T {
+    client
+        .get(format!("{base}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// `n` distinct weekday-hour slots from next week on (the salon opens 09:00 on weekdays).
@@ -174,15 +199,12 @@ async fn kill_9_during_a_booking_burst_loses_no_booking_a_caller_heard() {
     assert!(!heard.is_empty(), "no caller was booked before the kill");
 
     let mut again = start(&db, &fake.base);
-    let appointments: Vec<Value> = client
-        .get(format!("{}/tenants/bella-salon/appointments", again.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let appointments: Vec<Value> = admin_get(
+        &client,
+        &again.base,
+        "/tenants/bella-salon/appointments?limit=1000",
+    )
+    .await;
     let booked: HashMap<String, &Value> = appointments
         .iter()
         .filter(|a| a["status"] == "booked")

@@ -87,17 +87,18 @@ async fn a_messaging_api_that_answers_200_then_resets_the_connection_sends_one_t
     assert_eq!(api.received().len(), 1);
 }
 
-#[tokio::test]
-async fn a_send_that_times_out_is_held_never_resent_and_failed_after_the_hold() {
-    let api = FakeMessaging::start(vec![Reply::Hang(Duration::from_secs(2))]).await;
+/// Books once against a Messaging API that answers `reply`, with a 1 s hold for texts of
+/// unknown outcome; the confirmation's last error once it has failed, and how many sends
+/// the API received.
+async fn held_until_failed(reply: Reply, sid: &str) -> (String, usize) {
+    let api = FakeMessaging::start(vec![reply]).await;
     let app = spawn_with(Options {
         messaging_api: Some(api.base.clone()),
         sms_unknown_hold: Duration::from_secs(1),
         ..Options::default()
     })
     .await;
-
-    book(&app, "v3:slow", "2026-11-23", "10:00").await;
+    book(&app, sid, "2026-11-23", "10:00").await;
     let list = wait_for(&app, "the held text to fail", |l| {
         status_is(l, "confirmation", "failed")
     })
@@ -106,42 +107,24 @@ async fn a_send_that_times_out_is_held_never_resent_and_failed_after_the_hold() 
         .as_str()
         .unwrap()
         .to_string();
+    (reason, api.received().len())
+}
+
+#[tokio::test]
+async fn a_send_that_times_out_is_held_never_resent_and_failed_after_the_hold() {
+    let (reason, sends) = held_until_failed(Reply::Hang(Duration::from_secs(2)), "v3:slow").await;
     assert!(
         reason.contains("not re-sent") && reason.contains("timed out"),
         "{reason}"
     );
-    assert_eq!(
-        api.received().len(),
-        1,
-        "the timed-out send was not repeated"
-    );
+    assert_eq!(sends, 1, "the timed-out send was not repeated");
 }
 
 #[tokio::test]
 async fn a_500_from_telnyx_holds_the_text_instead_of_sending_it_again() {
-    let api = FakeMessaging::start(vec![Reply::ServerError]).await;
-    let app = spawn_with(Options {
-        messaging_api: Some(api.base.clone()),
-        sms_unknown_hold: Duration::from_secs(1),
-        ..Options::default()
-    })
-    .await;
-
-    book(&app, "v3:five-hundred", "2026-11-23", "10:00").await;
-    let list = wait_for(&app, "the held text to fail", |l| {
-        status_is(l, "confirmation", "failed")
-    })
-    .await;
-    let reason = confirmation(&list)["last_error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (reason, sends) = held_until_failed(Reply::ServerError, "v3:five-hundred").await;
     assert!(reason.contains("500"), "{reason}");
-    assert_eq!(
-        api.received().len(),
-        1,
-        "a 500 is not a proof that nothing was taken"
-    );
+    assert_eq!(sends, 1, "a 500 is not a proof that nothing was taken");
 }
 
 #[tokio::test]
