@@ -27,12 +27,13 @@ use std::{
 
 use crate::signature::TOLERANCE_SECONDS;
 
-/// Most signatures remembered at once. At 330 signed requests a second the whole window
+/// Most signatures remembered at once. At 80 signed requests a second (some 25 new calls a
+/// second, each a voice request, a turn or two and a status callback) the whole window
 /// fits; above that the oldest are forgotten first. Both tables are allocated once, at
-/// this size (about 4 MB), so a busy window never regrows them: growing 32-byte keys to
-/// 200,000 cost the load benchmark about 35 MB of resident memory, and 16-byte keys grown
-/// to 100,000 still about 15 MB.
-pub const MAX_SEEN: usize = 100_000;
+/// this size (about 1 MB). Measured on the load benchmark (400,000 signed requests in a
+/// minute, `bench/README.md`): 200,000 full keys grown as needed put the server's RSS at
+/// 89.5 MB, 100,000 small ones at 66-70 MB, 1,000 at 56 MB (51 MB without the window).
+pub const MAX_SEEN: usize = 25_000;
 
 /// What [`Replays::observe`] makes of a signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

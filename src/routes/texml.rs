@@ -24,9 +24,14 @@ use crate::{
 };
 
 /// The answer, or on failure the apology: with a `<Dial>` to the tenant's transfer number
-/// when the tenant is known (from memory: no database on this path).
-fn or_apology(result: Result<Texml, FlowError>, tenant: Option<Arc<Card>>) -> Texml {
+/// when the tenant is known (from memory: no database on this path). `tenant` is asked only
+/// on failure, so a good answer costs no lookup.
+fn or_apology(
+    result: Result<Texml, FlowError>,
+    tenant: impl FnOnce() -> Option<Arc<Card>>,
+) -> Texml {
     result.unwrap_or_else(|e| {
+        let tenant = tenant();
         let error = crate::domain::redact::scrub(&e.to_string());
         tracing::error!(%error, tenant = tenant.as_ref().map(|c| c.id), "TeXML request failed; answered with an apology");
         match &tenant {
@@ -62,22 +67,21 @@ async fn in_time<T>(
 pub async fn voice(state: Data<&AppState>, body: Verified) -> Texml {
     match body.form::<flow::voice::VoiceRequest>() {
         Ok(req) => {
-            let tenant = req.to.as_deref().and_then(|to| {
-                let number = crate::domain::PhoneNumber::parse(to).ok()?;
+            let to = req.to.clone();
+            let tenant = || {
+                let number = crate::domain::PhoneNumber::parse(to.as_deref()?).ok()?;
                 state.cards.by_number(number.as_str())
-            });
-            or_apology(
-                in_time(
-                    state.settings.request_deadline,
-                    flow::voice::answer(&state, req),
-                )
-                .await,
-                tenant,
+            };
+            let answer = in_time(
+                state.settings.request_deadline,
+                flow::voice::answer(&state, req),
             )
+            .await;
+            or_apology(answer, tenant)
         }
         Err(e) => or_apology(
             Err(FlowError::BadRequest(format!("voice request: {e}"))),
-            None,
+            || None,
         ),
     }
 }
@@ -98,7 +102,12 @@ pub async fn gather(
 ) -> poem::Result<Texml> {
     let cb = match callback::parse(&body.body, body.is_json) {
         Ok(cb) => cb,
-        Err(e) => return Ok(or_apology(Err(FlowError::BadRequest(e.to_string())), None)),
+        Err(e) => {
+            return Ok(or_apology(
+                Err(FlowError::BadRequest(e.to_string())),
+                || None,
+            ));
+        }
     };
     let now = state.clock.now().as_second();
     let claims = state
@@ -108,13 +117,13 @@ pub async fn gather(
             tracing::warn!(reason = %e, "refused a gather callback");
             poem::Error::from_string(e.to_string(), StatusCode::FORBIDDEN)
         })?;
-    let tenant = state.cards.by_id(claims.tenant_id);
+    let tenant_id = claims.tenant_id;
     let answer = in_time(
         state.settings.request_deadline,
         flow::gather::answer(&state, claims, cb),
     )
     .await;
-    Ok(or_apology(answer, tenant))
+    Ok(or_apology(answer, || state.cards.by_id(tenant_id)))
 }
 
 /// `GET|POST /texml/doc/{tenant}/fallback`: the TeXML application's fallback URL. Served
@@ -175,7 +184,7 @@ mod tests {
         let result: Result<Texml, FlowError> =
             in_time(std::time::Duration::from_secs(5), async { panic!("a bug") }).await;
         assert!(matches!(&result, Err(FlowError::Panicked(m)) if m == "a bug"));
-        let doc = or_apology(result, Some(card(Some("+13125550111"))));
+        let doc = or_apology(result, || Some(card(Some("+13125550111"))));
         assert!(
             doc.as_str().contains("<Number>+13125550111</Number>"),
             "{}",
@@ -188,7 +197,7 @@ mod tests {
     async fn without_a_human_the_apology_hangs_up() {
         let result: Result<Texml, FlowError> =
             in_time(std::time::Duration::from_secs(5), async { panic!("a bug") }).await;
-        let doc = or_apology(result, Some(card(None)));
+        let doc = or_apology(result, || Some(card(None)));
         assert!(!doc.as_str().contains("<Dial"), "{}", doc.as_str());
         assert!(doc.as_str().contains("<Hangup/>"));
     }

@@ -223,6 +223,34 @@ async fn slotline_call_follows_alternatives_to_the_hand_off_and_exits_3() {
 }
 
 #[tokio::test]
+async fn slotline_call_says_yes_when_the_line_asks_to_confirm_and_books() {
+    let app = demo_app().await;
+    let resp = app
+        .client
+        .patch(format!("{}/tenants/bella-salon", app.base))
+        .bearer_auth(demo_token(&app))
+        .json(&json!({"confirm_before_booking": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let date = format!("preferred_date={}", next_monday());
+    let mut args = booking_args(&app, &date);
+    args.insert(1, "--yes");
+    let ran = slotline(&args, &app.db_path, None).await;
+    ran.says(
+        0,
+        &[
+            "Shall I book it?",
+            ": one of yes | no",
+            "caller:   confirm=yes",
+            "Booked: Haircut with ",
+        ],
+    );
+    app.shut_down().await;
+}
+
+#[tokio::test]
 async fn slotline_call_reports_a_closed_line_with_exit_3() {
     let app = demo_app().await;
     let resp = app
