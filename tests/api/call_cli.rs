@@ -138,16 +138,8 @@ async fn slotline_call_books_an_appointment_without_prompts_and_shows_the_texts(
         confirmation.contains("dry_run") && confirmation.contains("Reply C"),
         "{confirmation}"
     );
-    let appointments: Value = app
-        .client
-        .get(format!("{}/tenants/bella-salon/appointments", app.base))
-        .bearer_auth(demo_token(&app))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("{}/tenants/bella-salon/appointments", app.base);
+    let appointments: Value = get_json(&app.client, &url, &demo_token(&app)).await;
     let booked = appointments.as_array().unwrap();
     assert_eq!(booked.len(), 1, "{appointments}");
     assert_eq!(booked[0]["customer_name"], "Jane Doe");
@@ -331,6 +323,112 @@ async fn slotline_call_without_a_server_exits_1_and_says_how_to_start_one() {
     assert_eq!(ran.code, 1, "{}\n{}", ran.out, ran.err);
     assert!(ran.err.contains("cannot reach slotline at"), "{}", ran.err);
     assert!(ran.err.contains("serve --demo"), "{}", ran.err);
+    app.shut_down().await;
+}
+
+#[tokio::test]
+async fn slotline_call_with_a_bad_argument_exits_1_and_says_what_to_fix() {
+    let app = demo_app().await;
+    let no_demo = tempfile::tempdir().unwrap();
+    let elsewhere = no_demo.path().join("slotline.db");
+    let cases: Vec<(Vec<&str>, &Path, &str)> = vec![
+        (
+            vec!["call", "--server", &app.base, "--answer", "x=y", "312-555"],
+            &app.db_path,
+            "TO_NUMBER \"312-555\"",
+        ),
+        (
+            vec![
+                "call",
+                "--server",
+                &app.base,
+                "--from",
+                "nobody",
+                "--answer",
+                "x=y",
+                "+13125550100",
+            ],
+            &app.db_path,
+            "--from \"nobody\"",
+        ),
+        (
+            vec![
+                "call",
+                "--server",
+                "localhost:8080",
+                "--answer",
+                "x=y",
+                "+13125550100",
+            ],
+            &app.db_path,
+            "give a base URL",
+        ),
+        (
+            vec![
+                "call",
+                "--server",
+                &app.base,
+                "--answer",
+                "Jane",
+                "+13125550100",
+            ],
+            &app.db_path,
+            "write it as FIELD=VALUE",
+        ),
+        (
+            vec![
+                "call",
+                "--server",
+                &app.base,
+                "--answer",
+                "x=y",
+                "+13125550100",
+            ],
+            &elsewhere,
+            "no demo signing key at",
+        ),
+        (
+            vec![
+                "call",
+                "--server",
+                &app.base,
+                "--token",
+                "wrong-token-wrong-token-wrong-token",
+                "--answer",
+                "x=y",
+                "+13125550100",
+            ],
+            &app.db_path,
+            "refused the token",
+        ),
+    ];
+    for (args, db, says) in cases {
+        let ran = slotline(&args, db, None).await;
+        assert_eq!(ran.code, 1, "{args:?}\n{}\n{}", ran.out, ran.err);
+        assert!(
+            ran.err.contains(says),
+            "{args:?}: wanted {says:?} in {}",
+            ran.err
+        );
+    }
+    // With the key but no token anywhere, it says where a token comes from.
+    let key_only = tempfile::tempdir().unwrap();
+    demo::load_or_create(key_only.path(), false).unwrap();
+    let args = [
+        "call",
+        "--server",
+        &app.base,
+        "--answer",
+        "x=y",
+        "+13125550100",
+    ];
+    let ran = slotline(&args, &key_only.path().join("slotline.db"), None).await;
+    assert_eq!(ran.code, 1, "{}", ran.err);
+    assert!(
+        ran.err.contains("no admin token: pass --token"),
+        "{}",
+        ran.err
+    );
     app.shut_down().await;
 }
 
