@@ -23,6 +23,15 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The message a panic was raised with (`panic!("…")`), or "(no message)".
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
 /// Runs `make()` as task `name`, again after every panic, until it returns.
 pub fn spawn<F, Fut>(name: &'static str, mut make: F) -> JoinHandle<()>
 where
@@ -41,12 +50,7 @@ where
                     if started.elapsed() >= HEALTHY_RUN {
                         backoff = FIRST_BACKOFF;
                     }
-                    let panic = e.into_panic();
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "(no message)".into());
+                    let message = panic_message(&*e.into_panic());
                     tracing::error!(task = name, panic = %message, restart_in_ms = backoff.as_millis() as u64, "a background task panicked; starting it again");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -57,7 +57,7 @@ pub fn read(doc: &str) -> Result<Vec<Verb>, ReadError> {
         match event {
             Event::Start(e) => {
                 state.open(&e);
-                state.path.push(name_of(e.name().into_inner()));
+                state.path.push(e.name().into_inner().to_string());
             }
             Event::Empty(e) => state.open(&e),
             Event::Text(t) => state.text.push_str(&t),
@@ -73,7 +73,7 @@ pub fn read(doc: &str) -> Result<Vec<Verb>, ReadError> {
             },
             Event::End(e) => {
                 state.path.pop();
-                state.close(&name_of(e.name().into_inner()))?;
+                state.close(e.name().into_inner())?;
             }
             Event::Eof => break,
             _ => {}
@@ -86,10 +86,6 @@ pub fn read(doc: &str) -> Result<Vec<Verb>, ReadError> {
         )));
     }
     Ok(state.verbs)
-}
-
-fn name_of(raw: &str) -> String {
-    raw.to_string()
 }
 
 /// What the walk has seen so far.
@@ -112,7 +108,7 @@ impl Walk {
     }
 
     fn open(&mut self, e: &quick_xml::events::BytesStart<'_>) {
-        let name = name_of(e.name().into_inner());
+        let name = e.name().into_inner().to_string();
         let attr = |key: &str| -> Option<String> {
             let a = e.try_get_attribute(key).ok()??;
             a.normalized_value(quick_xml::XmlVersion::Implicit1_0)

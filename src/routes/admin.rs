@@ -220,12 +220,7 @@ pub async fn list_appointments(
     let tenant = find(&state, id).await?;
     let tz = jiff::tz::TimeZone::get(&tenant.spec.timezone)
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    let arg = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let arg = |name: &str| paging::arg(&query, name);
     let day_start = |field: &str, days: i64| -> Result<Option<i64>, AppError> {
         let Some(raw) = arg(field) else {
             return Ok(None);
@@ -244,22 +239,21 @@ pub async fn list_appointments(
             .map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(Some(start.timestamp().as_second()))
     };
+    let limit = paging::limit(arg("limit"))?;
     let page = db::appointments::ListQuery {
         from: day_start("from", 0)?,
         to: day_start("to", 1)?,
         call_sid: arg("call_sid").map(str::to_string),
         after: paging::parse_cursor(arg("cursor"))?,
-        limit: paging::limit(arg("limit"))? + 1,
+        // One more than the page, to know whether there is a next one.
+        limit: limit + 1,
     };
     let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
     let (list, next) = state
         .db
         .run(move |c| {
-            let mut rows = db::appointments::list(c, tenant_id, now, &page)?;
-            let next = (rows.len() == page.limit).then(|| {
-                rows.pop();
-                rows.last().map(|r| paging::cursor(r.start_at, r.id))
-            });
+            let rows = db::appointments::list(c, tenant_id, now, &page)?;
+            let (rows, next) = paging::split(rows, limit, |r| (r.start_at, r.id));
             let local = |secs: i64| {
                 jiff::Timestamp::from_second(secs)
                     .map(|t| {
@@ -278,16 +272,11 @@ pub async fn list_appointments(
                     v
                 })
                 .collect();
-            Ok((Value::Array(list), next.flatten()))
+            Ok((Value::Array(list), next))
         })
         .await
         .map_err(AppError::from)?;
-    let mut resp = Json(list).into_response();
-    if let Some((name, value)) = next.and_then(|n| paging::next_link(req.uri().path(), &query, &n))
-    {
-        resp.headers_mut().insert(name, value);
-    }
-    Ok(resp)
+    Ok(paging::answer(list, next, req.uri().path(), &query))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! of a tenant's texts (`GET /tenants/{id}/messages`), so failed texts are visible.
 
 use poem::{
-    IntoResponse, handler,
+    handler,
     http::StatusCode,
     web::{Data, Json, Path, Query},
 };
@@ -51,12 +51,7 @@ pub async fn list_messages(
     req: &poem::Request,
 ) -> poem::Result<poem::Response> {
     let tenant_id = super::admin::find(&state, id).await?.id;
-    let arg = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let arg = |name: &str| paging::arg(&query, name);
     let appointment_id = arg("appointment")
         .map(|raw| {
             raw.parse::<i64>().map_err(|_| {
@@ -67,19 +62,18 @@ pub async fn list_messages(
             })
         })
         .transpose()?;
+    let limit = paging::limit(arg("limit"))?;
     let page = db::outbox::ListQuery {
         appointment_id,
         before: paging::parse_cursor(arg("cursor"))?,
-        limit: paging::limit(arg("limit"))? + 1,
+        // One more than the page, to know whether there is a next one.
+        limit: limit + 1,
     };
     let (list, next) = state
         .db
         .run(move |c| {
-            let mut rows = db::outbox::list(c, tenant_id, &page)?;
-            let next = (rows.len() == page.limit).then(|| {
-                rows.pop();
-                rows.last().map(|r| paging::cursor(r.due_at, r.id))
-            });
+            let rows = db::outbox::list(c, tenant_id, &page)?;
+            let (rows, next) = paging::split(rows, limit, |r| (r.due_at, r.id));
             let list: Vec<Value> = rows
                 .into_iter()
                 .map(|r| {
@@ -91,14 +85,9 @@ pub async fn list_messages(
                     v
                 })
                 .collect();
-            Ok((Value::Array(list), next.flatten()))
+            Ok((Value::Array(list), next))
         })
         .await
         .map_err(AppError::from)?;
-    let mut resp = Json(list).into_response();
-    if let Some((name, value)) = next.and_then(|n| paging::next_link(req.uri().path(), &query, &n))
-    {
-        resp.headers_mut().insert(name, value);
-    }
-    Ok(resp)
+    Ok(paging::answer(list, next, req.uri().path(), &query))
 }

@@ -2,7 +2,12 @@
 //! when there is more, the answer carries `Link: <…>; rel="next"` with the next page's
 //! URL, so a list of years of history is read in pages instead of built whole.
 
-use poem::http::{HeaderValue, header::LINK};
+use poem::{
+    IntoResponse, Response,
+    http::{HeaderValue, header::LINK},
+    web::Json,
+};
+use serde_json::Value;
 
 use crate::{domain::FieldError, error::AppError};
 
@@ -55,9 +60,49 @@ pub fn cursor(key: i64, id: i64) -> String {
     format!("{key}.{id}")
 }
 
+/// The value of query parameter `name`, if given.
+pub fn arg<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Splits rows read with a limit of `limit + 1`: the page, and the cursor after its last
+/// row (`key` gives its sort key) when a further row showed there is more.
+pub fn split<T>(
+    mut rows: Vec<T>,
+    limit: usize,
+    key: impl Fn(&T) -> (i64, i64),
+) -> (Vec<T>, Option<String>) {
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let next = rows.last().map(|r| {
+        let (k, id) = key(r);
+        cursor(k, id)
+    });
+    (rows, next)
+}
+
+/// The page as JSON, with the `Link` to the next one when there is one.
+pub fn answer(
+    list: Value,
+    next: Option<String>,
+    path: &str,
+    query: &[(String, String)],
+) -> Response {
+    let mut resp = Json(list).into_response();
+    if let Some((name, value)) = next.and_then(|n| next_link(path, query, &n)) {
+        resp.headers_mut().insert(name, value);
+    }
+    resp
+}
+
 /// The `Link` header for the next page: this request's path and query with `cursor`
 /// replaced.
-pub fn next_link(
+fn next_link(
     path: &str,
     query: &[(String, String)],
     next: &str,
@@ -94,6 +139,19 @@ mod tests {
             Some((1_764_000_000, 42))
         );
         assert!(parse_cursor(Some("garbage")).is_err());
+    }
+
+    #[test]
+    fn a_page_has_a_next_cursor_only_when_a_row_beyond_it_was_read() {
+        let key = |r: &(i64, i64)| *r;
+        assert_eq!(
+            split(vec![(1, 1), (2, 2)], 2, key),
+            (vec![(1, 1), (2, 2)], None)
+        );
+        assert_eq!(
+            split(vec![(1, 1), (2, 2), (3, 3)], 2, key),
+            (vec![(1, 1), (2, 2)], Some("2.2".to_string()))
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::{
     flow::{self, FlowError},
     signature::Verified,
     startup::AppState,
+    supervise::panic_message,
     texml::{
         Texml, callback,
         docs::{cards::Card, is_valid_name, render::DocValues},
@@ -52,14 +53,7 @@ async fn in_time<T>(
     std::panic::AssertUnwindSafe(deadline::scope(deadline, fut))
         .catch_unwind()
         .await
-        .unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(FlowError::Panicked(message))
-        })
+        .unwrap_or_else(|panic| Err(FlowError::Panicked(panic_message(&*panic))))
 }
 
 /// `POST /texml/voice`: the call arrives.

@@ -75,15 +75,7 @@ async fn admin_get<T: serde::de::DeserializeOwned>(
     base: &str,
     path: &str,
 ) -> T {
-    client
-        .get(format!("{base}{path}"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(client, &format!("{base}{path}"), TOKEN).await
 }
 
 /// `n` distinct weekday-hour slots from next week on (the salon opens 09:00 on weekdays).
@@ -238,17 +230,8 @@ async fn kill_9_during_a_booking_burst_loses_no_booking_a_caller_heard() {
     let confirmation_of = |id: &Value| {
         let (client, base, id) = (client.clone(), again.base.clone(), id.clone());
         async move {
-            let texts: Vec<Value> = client
-                .get(format!(
-                    "{base}/tenants/bella-salon/messages?appointment={id}"
-                ))
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let path = format!("/tenants/bella-salon/messages?appointment={id}");
+            let texts: Vec<Value> = admin_get(&client, &base, &path).await;
             texts
                 .into_iter()
                 .find(|t| t["kind"] == "confirmation")

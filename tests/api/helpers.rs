@@ -428,6 +428,24 @@ impl TestApp {
     }
 }
 
+/// GETs `url` with bearer `token`; its JSON, whatever the status (for servers and tokens
+/// other than [`TestApp`]'s own).
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    url: &str,
+    token: &str,
+) -> T {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The path and query of an absolute action URL.
 pub fn gather_path(action: &str) -> String {
     let rest = action
