@@ -197,12 +197,7 @@ impl Turn<'_> {
                 provider_id,
                 customer_name: ask.customer_name.clone(),
                 customer_phone: ask.phone.as_ref().map(|p| p.as_str().to_string()),
-                caller_number: self
-                    .cb
-                    .from
-                    .as_deref()
-                    .and_then(|f| crate::domain::PhoneNumber::parse(f).ok())
-                    .map(|n| n.as_str().to_string()),
+                caller_number: self.caller_number(),
                 start: slot.start.as_second(),
                 end: slot.end.as_second(),
                 blocked_until: slot.blocked_until.as_second(),
@@ -408,12 +403,18 @@ impl Turn<'_> {
             .collect())
     }
 
+    /// The number the call comes from, in E.164 as appointments record it.
+    fn caller_number(&self) -> Option<String> {
+        let from = crate::domain::PhoneNumber::parse(self.cb.from.as_deref()?).ok()?;
+        Some(from.as_str().to_string())
+    }
+
     /// A caller number that already has the tenant's `max_future_bookings_per_caller`
     /// upcoming appointments books no more: it is told so and handed to a person (or asked
     /// to contact the business), so a bot cannot book out the week.
     async fn over_booking_cap(&self, ask: &ask::Ask) -> Result<Option<Texml>, FlowError> {
         let mut numbers: Vec<String> = ask.phone.iter().map(|p| p.as_str().into()).collect();
-        numbers.extend(self.cb.from.clone());
+        numbers.extend(self.caller_number());
         if numbers.is_empty() {
             return Ok(None);
         }
