@@ -199,7 +199,9 @@ async fn near_the_cap_connections_without_headers_are_shed_so_callers_get_in() {
             shed += 1;
         }
     }
-    assert!(shed >= 2, "only {shed} of the idle connections were shed");
+    // The caller's place came from a shed connection (shedding goes on until a quarter of
+    // the cap is free, so how many are closed by now depends on timing).
+    assert!(shed >= 1, "no idle connection was shed");
 }
 
 #[tokio::test]
