@@ -199,6 +199,21 @@ pub async fn availability(
         .collect())
 }
 
+/// `busy` without the appointment of `provider_id` starting at `start` (Unix seconds): an
+/// appointment being moved does not stand in its own way.
+pub fn without_own(busy: BusyByProvider, provider_id: i64, start: i64) -> BusyByProvider {
+    busy.into_iter()
+        .map(|(pid, list)| {
+            (
+                pid,
+                list.into_iter()
+                    .filter(|b| !(pid == provider_id && b.start.as_second() == start))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// Where an operator moves an appointment.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,17 +295,7 @@ pub async fn reschedule(
     )
     .await?;
     // The appointment's own time does not count against it.
-    let busy: BusyByProvider = busy
-        .into_iter()
-        .map(|(pid, list)| {
-            (
-                pid,
-                list.into_iter()
-                    .filter(|b| !(pid == provider_id && b.start.as_second() == current.start_at))
-                    .collect(),
-            )
-        })
-        .collect();
+    let busy = without_own(busy, provider_id, current.start_at);
     let pool = provider_pool(tenant, service, &busy);
     let free = |pid: i64| {
         pool.iter()

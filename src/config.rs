@@ -138,10 +138,36 @@ pub struct Settings {
     /// about 2 s before it retries or fails over. Past it the caller hears the apology (and
     /// is handed to the tenant's human), and nothing the request started is committed.
     pub request_deadline: Duration,
+    /// AI Inference, for a gather result that came back without its fields: the model
+    /// (`SLOTLINE_INFERENCE_MODEL`) and the longest wait (`SLOTLINE_INFERENCE_TIMEOUT_MS`,
+    /// 0 = never ask; it is also cut to what the request deadline leaves). Used only with
+    /// `TELNYX_API_KEY`.
+    pub inference: InferenceSettings,
     /// `serve --demo` (a command-line flag, not an environment variable): the demo signing
     /// key beside the database is accepted too, and without `SLOTLINE_ADMIN_TOKEN` the
     /// admin token is read from (or generated into) the file beside it. See [`crate::demo`].
     pub demo: bool,
+}
+
+/// How the conversation is read when a gather result lacks its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InferenceSettings {
+    /// Model asked (`SLOTLINE_INFERENCE_MODEL`).
+    pub model: String,
+    /// Longest wait for the answer; zero switches the fallback off.
+    pub timeout: Duration,
+}
+
+/// The model Telnyx's chat completions use by default (PROTOCOL.md §9).
+pub const DEFAULT_INFERENCE_MODEL: &str = "meta-llama/Meta-Llama-3.1-8B-Instruct";
+
+impl Default for InferenceSettings {
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_INFERENCE_MODEL.into(),
+            timeout: Duration::from_millis(900),
+        }
+    }
 }
 
 /// How texts go out.
@@ -182,6 +208,7 @@ impl Default for Settings {
             texml_dir: PathBuf::from("texml"),
             sms: SmsTuning::default(),
             request_deadline: Duration::from_millis(1500),
+            inference: InferenceSettings::default(),
             demo: false,
         }
     }
@@ -269,6 +296,23 @@ impl Settings {
                     variable: "SLOTLINE_REQUEST_DEADLINE_MS",
                     message: format!(
                         "{v:?} must be whole milliseconds from 100 to 10000 (Telnyx waits about 2000)"
+                    ),
+                })?;
+        }
+        if let Some(v) = get("SLOTLINE_INFERENCE_MODEL") {
+            s.inference.model = v.trim().to_string();
+        }
+        if let Some(v) = get("SLOTLINE_INFERENCE_TIMEOUT_MS") {
+            s.inference.timeout = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= 5_000)
+                .map(Duration::from_millis)
+                .ok_or_else(|| ConfigError {
+                    variable: "SLOTLINE_INFERENCE_TIMEOUT_MS",
+                    message: format!(
+                        "{v:?} must be whole milliseconds from 0 (off) to 5000; the caller is waiting, so keep it well inside SLOTLINE_REQUEST_DEADLINE_MS"
                     ),
                 })?;
         }

@@ -15,6 +15,7 @@ pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod flow;
+pub mod inference;
 pub mod replay;
 pub mod routes;
 pub mod serve;

@@ -14,6 +14,7 @@ use crate::{
     demo::{self, Demo},
     directory::Directory,
     domain::TenantSpec,
+    inference::InferenceClient,
     replay::Replays,
     routes::{Surface, throttle::Throttle},
     serve::{self, Serving},
@@ -65,6 +66,9 @@ pub struct State {
     pub outbox: Arc<Notify>,
     /// The Messaging API client; `None` means dry run (see `Settings::sms_mode`).
     pub messaging: Option<MessagingClient>,
+    /// AI Inference, for gather results without their fields; `None` without
+    /// `TELNYX_API_KEY` or with `SLOTLINE_INFERENCE_TIMEOUT_MS=0`.
+    pub inference: Option<InferenceClient>,
     /// Demo mode's key and token files (`serve --demo` only).
     pub demo: Option<Demo>,
     /// Signatures accepted in the last 300 s, so a body is not replayed on another route.
@@ -182,6 +186,15 @@ impl AppState {
             .map_err(|e| {
                 StartError::Config(format!("cannot build the Messaging API client: {e}"))
             })?;
+        let inference = settings
+            .telnyx_api_key
+            .clone()
+            .filter(|_| !settings.inference.timeout.is_zero())
+            .map(|key| InferenceClient::new(&settings.telnyx_api_base, key))
+            .transpose()
+            .map_err(|e| {
+                StartError::Config(format!("cannot build the AI Inference client: {e}"))
+            })?;
         // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
         let (calls, _writer) = CallLog::spawn(db.clone());
         Ok(Self(Arc::new(State {
@@ -197,6 +210,7 @@ impl AppState {
             started: Instant::now(),
             outbox: Arc::new(Notify::new()),
             messaging,
+            inference,
             demo,
             replays: Arc::default(),
             admin_throttle: Arc::default(),

@@ -1,7 +1,8 @@
 //! Signed state tokens carried in the `action` URL of every `<AIGather>`. Telnyx signs only
 //! the body, so without this a captured callback could be replayed against another tenant,
-//! call or step. The token is `tenant.step.attempt.expiry.mac`, the MAC being HMAC-SHA256
-//! over those fields and the call's `CallSid`.
+//! call or step. The token is `tenant.step.attempt.turn.subject.expiry.mac`, the MAC being
+//! HMAC-SHA256 over those fields and the call's `CallSid`. (A token of the earlier
+//! `tenant.step.attempt.expiry.mac` shape, issued before an upgrade, is still read.)
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
@@ -17,6 +18,14 @@ pub enum Step {
     Gather,
     /// A yes/no confirmation of a held slot.
     Confirm,
+    /// Which of the caller's appointments to move.
+    PickMove,
+    /// Which of the caller's appointments to cancel.
+    PickCancel,
+    /// The new time for the appointment in `subject`.
+    Move,
+    /// Yes/no before cancelling the appointment in `subject`.
+    Cancel,
 }
 
 impl Step {
@@ -24,12 +33,20 @@ impl Step {
         match self {
             Step::Gather => "g",
             Step::Confirm => "c",
+            Step::PickMove => "pm",
+            Step::PickCancel => "pc",
+            Step::Move => "m",
+            Step::Cancel => "x",
         }
     }
     fn from_code(s: &str) -> Option<Self> {
         match s {
             "g" => Some(Step::Gather),
             "c" => Some(Step::Confirm),
+            "pm" => Some(Step::PickMove),
+            "pc" => Some(Step::PickCancel),
+            "m" => Some(Step::Move),
+            "x" => Some(Step::Cancel),
             _ => None,
         }
     }
@@ -42,16 +59,35 @@ pub struct Claims {
     pub tenant_id: i64,
     /// The question being answered.
     pub step: Step,
-    /// 1 for the first ask, counting up with each re-prompt.
+    /// 1 for the first ask, counting up with each re-prompt of the same question (the
+    /// tenant's `max_attempts` bounds it).
     pub attempt: u32,
+    /// 1 for the call's first answer, counting up with every answer the line gives, so
+    /// each round of the conversation has its own idempotency key.
+    pub turn: u32,
+    /// The appointment the question is about (0: none).
+    pub subject: i64,
     /// Unix seconds after which the token is refused.
     pub expires_at: i64,
 }
 
 impl Claims {
-    /// The idempotency key of the callback answering this token.
+    /// The first question of a call.
+    pub fn first(tenant_id: i64, expires_at: i64) -> Self {
+        Self {
+            tenant_id,
+            step: Step::Gather,
+            attempt: 1,
+            turn: 1,
+            subject: 0,
+            expires_at,
+        }
+    }
+
+    /// The idempotency key of the callback answering this token: one per round, so a
+    /// "no" to one confirmation is never replayed as the answer to a later one.
     pub fn step_key(&self) -> String {
-        format!("{}{}", self.step.code(), self.attempt)
+        format!("{}{}", self.step.code(), self.turn)
     }
 }
 
@@ -101,10 +137,12 @@ impl TokenSigner {
     /// Issues a token for `claims`, bound to `call_sid`.
     pub fn sign(&self, claims: &Claims, call_sid: &str) -> String {
         let fields = format!(
-            "{}.{}.{}.{}",
+            "{}.{}.{}.{}.{}.{}",
             claims.tenant_id,
             claims.step.code(),
             claims.attempt,
+            claims.turn,
+            claims.subject,
             claims.expires_at
         );
         let tag = self.mac(&fields, call_sid).finalize().into_bytes();
@@ -120,12 +158,18 @@ impl TokenSigner {
         self.mac(fields, call_sid)
             .verify_slice(&tag)
             .map_err(|_| TokenError::BadMac)?;
-        let mut parts = fields.split('.');
-        let mut next = || parts.next().ok_or(TokenError::Malformed);
-        let tenant_id = next()?.parse().map_err(|_| TokenError::Malformed)?;
-        let step = Step::from_code(next()?).ok_or(TokenError::Malformed)?;
-        let attempt = next()?.parse().map_err(|_| TokenError::Malformed)?;
-        let expires_at = next()?.parse().map_err(|_| TokenError::Malformed)?;
+        let parts: Vec<&str> = fields.split('.').collect();
+        let num = |s: &str| s.parse::<i64>().map_err(|_| TokenError::Malformed);
+        let small = |s: &str| s.parse::<u32>().map_err(|_| TokenError::Malformed);
+        let (tenant_id, step, attempt, turn, subject, expires_at) = match parts.as_slice() {
+            [t, s, a, turn, subject, e] => {
+                (num(t)?, *s, small(a)?, small(turn)?, num(subject)?, num(e)?)
+            }
+            // The earlier shape: its attempt was also its round.
+            [t, s, a, e] => (num(t)?, *s, small(a)?, small(a)?, 0, num(e)?),
+            _ => return Err(TokenError::Malformed),
+        };
+        let step = Step::from_code(step).ok_or(TokenError::Malformed)?;
         if now > expires_at {
             return Err(TokenError::Expired);
         }
@@ -133,6 +177,8 @@ impl TokenSigner {
             tenant_id,
             step,
             attempt,
+            turn,
+            subject,
             expires_at,
         })
     }
@@ -146,9 +192,40 @@ mod tests {
     fn claims() -> Claims {
         Claims {
             tenant_id: 7,
-            step: Step::Gather,
+            step: Step::Move,
             attempt: 2,
+            turn: 5,
+            subject: 42,
             expires_at: 1000,
+        }
+    }
+
+    #[test]
+    fn a_token_of_the_earlier_shape_is_still_read() {
+        let s = TokenSigner::new(b"secret");
+        let fields = "7.c.2.1000";
+        let tag = s.mac(fields, "v3:abc").finalize().into_bytes();
+        let t = format!("{fields}.{}", URL_SAFE_NO_PAD.encode(tag));
+        let c = s.verify(&t, "v3:abc", 999).unwrap();
+        assert_eq!(
+            (c.step, c.attempt, c.turn, c.subject),
+            (Step::Confirm, 2, 2, 0)
+        );
+    }
+
+    #[test]
+    fn every_step_survives_the_round_trip() {
+        let s = TokenSigner::new(b"secret");
+        for step in [
+            Step::Gather,
+            Step::Confirm,
+            Step::PickMove,
+            Step::PickCancel,
+            Step::Move,
+            Step::Cancel,
+        ] {
+            let c = Claims { step, ..claims() };
+            assert_eq!(s.verify(&s.sign(&c, "v3:abc"), "v3:abc", 0), Ok(c));
         }
     }
 

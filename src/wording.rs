@@ -77,8 +77,16 @@ pub const SMS_REMINDER: Field = Field {
     when: "the reminder text is sent",
 };
 
+/// The text sent when a caller moves their appointment by phone.
+pub const SMS_MOVED: Field = Field {
+    name: "sms_moved",
+    default: "{business}: your {service} with {provider} has moved to {date} at {time}.",
+    allowed: &PLACEHOLDERS,
+    when: "the text about a move is sent",
+};
+
 /// Every wording field, greeting first.
-pub const FIELDS: [Field; 7] = [
+pub const FIELDS: [Field; 8] = [
     GREETING,
     REPROMPT,
     CONFIRMATION,
@@ -86,6 +94,7 @@ pub const FIELDS: [Field; 7] = [
     GOODBYE,
     SMS_CONFIRMATION,
     SMS_REMINDER,
+    SMS_MOVED,
 ];
 
 /// Said when slotline gives up without anyone to hand over to; the goodbye follows.

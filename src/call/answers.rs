@@ -11,6 +11,12 @@ use serde_json::{Map, Value};
 
 /// The field a yes/no confirmation asks for; `--yes` and `--no` answer it.
 pub const CONFIRM_FIELD: &str = "confirm";
+/// The field the line's first question asks what the caller wants in.
+const INTENT_FIELD: &str = "intent";
+/// What a caller wants who gives no intent, and what a booking field holds for a caller who
+/// wants something else (as the line's schema tells the AI).
+const BOOK: &str = "book";
+const NOT_BOOKING: &str = "none";
 
 /// One field of a gather's schema.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,13 +133,30 @@ impl<'a> Answers<'a> {
                         result.insert(f.name.clone(), Value::String(v.clone()));
                     }
                 }
+                // As the AI does: a caller who gives booking details and no intent books.
+                if fields.iter().any(|f| f.name == INTENT_FIELD) {
+                    result
+                        .entry(INTENT_FIELD)
+                        .or_insert_with(|| Value::String(BOOK.into()));
+                }
             }
             Self::Prompted { input } => {
                 for f in fields {
+                    if not_booking(&result) && f.required {
+                        continue;
+                    }
                     if let Some(v) = prompt(f, *input, out)? {
                         result.insert(f.name.clone(), Value::String(v));
                     }
                 }
+            }
+        }
+        // A caller who wants something else leaves the booking fields at "none".
+        if not_booking(&result) {
+            for f in fields.iter().filter(|f| f.required) {
+                result
+                    .entry(f.name.clone())
+                    .or_insert_with(|| Value::String(NOT_BOOKING.into()));
             }
         }
         Ok(result)
@@ -150,6 +173,14 @@ impl<'a> Answers<'a> {
             Self::Prompted { .. } => Vec::new(),
         }
     }
+}
+
+/// Whether the caller said they want something other than a booking.
+fn not_booking(result: &Map<String, Value>) -> bool {
+    result
+        .get(INTENT_FIELD)
+        .and_then(Value::as_str)
+        .is_some_and(|i| !i.trim().eq_ignore_ascii_case(BOOK))
 }
 
 /// Asks for one field until the answer is usable: empty skips an optional field, a number

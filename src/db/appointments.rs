@@ -271,6 +271,23 @@ pub fn reschedule(
     now: i64,
 ) -> Result<bool, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !move_in(&tx, tenant, id, to, default_profile, now)? {
+        return Ok(false);
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// [`reschedule`] inside the caller's transaction; on `Ok(false)` the caller must roll
+/// back (the old cells are already deleted).
+fn move_in(
+    tx: &Transaction,
+    tenant: i64,
+    id: i64,
+    to: Move,
+    default_profile: Option<&str>,
+    now: i64,
+) -> Result<bool, DbError> {
     let status: Option<String> = tx
         .query_row(
             "SELECT status FROM appointments WHERE id = ?1 AND tenant_id = ?2",
@@ -287,7 +304,7 @@ pub fn reschedule(
             )));
         }
     }
-    drop_expired_holds(&tx, to.provider_id, to.start, to.blocked_until, now)?;
+    drop_expired_holds(tx, to.provider_id, to.start, to.blocked_until, now)?;
     tx.execute(
         "DELETE FROM appointment_cells WHERE appointment_id = ?1",
         [id],
@@ -296,14 +313,165 @@ pub fn reschedule(
         "UPDATE appointments SET provider_id = ?2, start_at = ?3, end_at = ?4, blocked_until = ?5, updated_at = ?6 WHERE id = ?1",
         params![id, to.provider_id, to.start, to.end, to.blocked_until, now],
     )?;
-    if !claim_cells(&tx, to.provider_id, to.start, to.blocked_until, id)? {
+    if !claim_cells(tx, to.provider_id, to.start, to.blocked_until, id)? {
         return Ok(false);
     }
     // Reminders follow the appointment to its new time.
     let when = jiff::Timestamp::from_second(now).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    super::outbox::replan_texts_for(&tx, id, default_profile, when)?;
-    tx.commit()?;
+    super::outbox::replan_texts_for(tx, id, default_profile, when)?;
     Ok(true)
+}
+
+/// Where a text about a change goes: (to, from, messaging profile).
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// The customer (E.164).
+    pub to: String,
+    /// The tenant's sender.
+    pub from: String,
+    /// Messaging profile, when one applies.
+    pub profile: Option<String>,
+}
+
+/// A callback's answer key and document: (call_sid, step, TeXML).
+pub type Answer<'a> = (&'a str, &'a str, &'a str);
+
+/// What happened when a caller moved or cancelled an appointment by phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Done; the answer is stored.
+    Done,
+    /// The new time was just taken; nothing changed (the old time is kept).
+    Taken,
+    /// The appointment is no longer booked (cancelled meanwhile); nothing changed.
+    NotBooked,
+    /// This callback was answered before; here is that answer.
+    AlreadyAnswered(String),
+}
+
+/// Moves booked appointment `id` for a caller: the old cells freed and the new ones claimed
+/// in one transaction (so at no moment are both or neither held), reminders re-planned, a
+/// `moved` text queued to `notify`, and `answer` stored, all or nothing. A retried callback
+/// gets the stored answer and moves nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn move_for_call(
+    conn: &mut Connection,
+    tenant: i64,
+    id: i64,
+    to: Move,
+    default_profile: Option<&str>,
+    notify: Option<&Notify>,
+    answer: Answer,
+    now: i64,
+) -> Result<ChangeOutcome, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (sid, step, doc) = answer;
+    if let Some(previous) = callback_answer(&tx, sid, step)? {
+        return Ok(ChangeOutcome::AlreadyAnswered(previous));
+    }
+    match move_in(&tx, tenant, id, to, default_profile, now) {
+        Ok(true) => {}
+        Ok(false) => return Ok(ChangeOutcome::Taken),
+        Err(DbError::Conflict(_)) => return Ok(ChangeOutcome::NotBooked),
+        Err(e) => return Err(e),
+    }
+    if let Some(n) = notify {
+        super::outbox::queue_one(
+            &tx,
+            tenant,
+            Some(id),
+            crate::sms::Kind::Moved,
+            &n.to,
+            &n.from,
+            n.profile.as_deref(),
+            None,
+            now,
+        )?;
+    }
+    store_answer(&tx, sid, step, doc)?;
+    tx.commit()?;
+    Ok(ChangeOutcome::Done)
+}
+
+/// Cancels booked appointment `id` for a caller: its time freed, its waiting texts
+/// withdrawn, a cancellation text queued to `notify`, and `answer` stored, all or nothing.
+pub fn cancel_for_call(
+    conn: &mut Connection,
+    tenant: i64,
+    id: i64,
+    notify: Option<&Notify>,
+    answer: Answer,
+    now: i64,
+) -> Result<ChangeOutcome, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (sid, step, doc) = answer;
+    if let Some(previous) = callback_answer(&tx, sid, step)? {
+        return Ok(ChangeOutcome::AlreadyAnswered(previous));
+    }
+    let mine: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM appointments WHERE id = ?1 AND tenant_id = ?2",
+            params![id, tenant],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if mine.is_none() || !cancel_appointment(&tx, id)? {
+        return Ok(ChangeOutcome::NotBooked);
+    }
+    tx.execute(
+        "UPDATE appointments SET updated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    if let Some(n) = notify {
+        super::outbox::queue_one(
+            &tx,
+            tenant,
+            Some(id),
+            crate::sms::Kind::Cancelled,
+            &n.to,
+            &n.from,
+            n.profile.as_deref(),
+            None,
+            now,
+        )?;
+    }
+    store_answer(&tx, sid, step, doc)?;
+    tx.commit()?;
+    Ok(ChangeOutcome::Done)
+}
+
+/// The caller said "no" to a held slot: releases the call's hold and stores `answer`, unless
+/// this callback was answered before (then nothing is released, so a late duplicate "no"
+/// never releases a newer hold). Returns the answer now stored.
+pub fn decline_hold(conn: &mut Connection, answer: Answer) -> Result<String, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (sid, step, doc) = answer;
+    if let Some(previous) = callback_answer(&tx, sid, step)? {
+        return Ok(previous);
+    }
+    release_hold(&tx, sid)?;
+    store_answer(&tx, sid, step, doc)?;
+    tx.commit()?;
+    Ok(doc.to_string())
+}
+
+/// A caller's upcoming booked appointments with `tenant`, soonest first (at most 10): those
+/// booked from `number` or texting it.
+pub fn upcoming_of(
+    conn: &Connection,
+    tenant: i64,
+    number: &str,
+    now: i64,
+) -> Result<Vec<AppointmentRow>, DbError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_ROW} WHERE a.id IN (
+             SELECT id FROM appointments WHERE tenant_id = ?1 AND customer_phone = ?2 AND start_at > ?3 AND status = 'booked'
+             UNION
+             SELECT id FROM appointments WHERE tenant_id = ?1 AND caller_number = ?2 AND start_at > ?3 AND status = 'booked')
+         ORDER BY a.start_at, a.id LIMIT 10"
+    ))?;
+    let rows = stmt.query_map(params![tenant, number, now], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The stored answer to callback (`call_sid`, `step`), if any.

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_sms_faults.sql"),
     include_str!("migrations/0006_hot_path_indexes.sql"),
     include_str!("migrations/0007_caller_number.sql"),
+    include_str!("migrations/0010_caller_intents.sql"),
 ];
 
 /// Brings the database to the newest version; a database newer than this binary is refused.
@@ -97,6 +98,53 @@ mod tests {
                 "{sql}\n{plan}"
             );
         }
+    }
+
+    #[test]
+    fn the_rebuilt_outbox_keeps_its_rows_and_every_index_and_takes_moved_texts() {
+        let conn = Connection::open_in_memory().unwrap();
+        let before = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("outbox_new"))
+            .unwrap();
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let indexes = |c: &Connection| -> Vec<String> {
+            let mut stmt = c
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let old = indexes(&conn);
+        conn.execute_batch(
+            "INSERT INTO tenants (id, slug, name, phone_number, timezone, voice, greeting, slot_minutes,
+                min_notice_minutes, horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at)
+             VALUES (1, 't', 'T', '+13125550100', 'UTC', 'v', 'g', 15, 0, 30, 0, '[]', 3, 0, 0);
+             INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, text, created_at, updated_at, reclaims)
+             VALUES (1, 'reply', '+13125550111', '+13125550100', 5, 'hi', 5, 5, 2);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[before]).unwrap();
+        assert_eq!(indexes(&conn), old);
+        let kept: (String, i64) = conn
+            .query_row("SELECT text, reclaims FROM outbox", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(kept, ("hi".into(), 2));
+        conn.execute_batch(
+            "INSERT INTO services (id, tenant_id, name, duration_minutes, position) VALUES (1, 1, 'S', 15, 0);
+             INSERT INTO providers (id, tenant_id, name, position) VALUES (1, 1, 'P', 0);
+             INSERT INTO appointments (id, tenant_id, service_id, provider_id, customer_name, start_at, end_at, blocked_until, status, created_at, updated_at)
+             VALUES (1, 1, 1, 1, 'C', 100, 200, 200, 'booked', 0, 0);
+             INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number, due_at, created_at, updated_at)
+             VALUES (1, 1, 'moved', '+13125550111', '+13125550100', 5, 5, 5);",
+        )
+        .unwrap();
     }
 
     #[test]

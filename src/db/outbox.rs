@@ -93,7 +93,7 @@ pub fn cancel_texts_for(conn: &Connection, appointment_id: i64) -> Result<usize,
     Ok(conn
         .prepare_cached(
             "UPDATE outbox SET status = 'cancelled', last_error = 'appointment cancelled', updated_at = ?2
-             WHERE appointment_id = ?1 AND status = 'queued' AND kind IN ('confirmation', 'reminder')",
+             WHERE appointment_id = ?1 AND status = 'queued' AND kind IN ('confirmation', 'reminder', 'moved')",
         )?
         .execute(params![appointment_id, Timestamp::now().as_second()])?)
 }
@@ -232,6 +232,8 @@ pub struct AppointmentFacts {
     pub sms_confirmation: Option<String>,
     /// The tenant's `sms_reminder` wording, if it has its own.
     pub sms_reminder: Option<String>,
+    /// The tenant's `sms_moved` wording, if it has its own.
+    pub sms_moved: Option<String>,
 }
 
 /// Claims queued row `id` for `lease_ms` (counting an attempt) if it is still due; `None`
@@ -300,7 +302,7 @@ fn appointment_facts(conn: &Connection, id: i64) -> Result<Option<AppointmentFac
     let row = conn
         .prepare_cached(
             "SELECT a.status, a.start_at, s.name, p.name, t.name, t.timezone, t.phone_number,
-                    a.customer_name, t.sms_confirmation, t.sms_reminder
+                    a.customer_name, t.sms_confirmation, t.sms_reminder, t.sms_moved
              FROM appointments a JOIN services s ON s.id = a.service_id
              JOIN providers p ON p.id = a.provider_id JOIN tenants t ON t.id = a.tenant_id
              WHERE a.id = ?1",
@@ -318,13 +320,14 @@ fn appointment_facts(conn: &Connection, id: i64) -> Result<Option<AppointmentFac
                     r.get::<_, String>(7)?,
                     r.get::<_, Option<String>>(8)?,
                     r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
                 ),
             ))
         })
         .optional()?;
     row.map(
         |(status, start, service, provider, business, tz, phone, words)| {
-            let (customer_name, sms_confirmation, sms_reminder) = words;
+            let (customer_name, sms_confirmation, sms_reminder, sms_moved) = words;
             Ok(AppointmentFacts {
                 status,
                 start,
@@ -336,6 +339,7 @@ fn appointment_facts(conn: &Connection, id: i64) -> Result<Option<AppointmentFac
                 customer_name,
                 sms_confirmation,
                 sms_reminder,
+                sms_moved,
             })
         },
     )

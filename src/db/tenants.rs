@@ -86,7 +86,7 @@ impl rusqlite::ToSql for PhoneNumber {
 
 /// The tenant's own columns, in the order of [`Columns::params`] (both arrays have the
 /// same fixed length, so adding a column to one and not the other does not compile).
-const COLUMNS: [&str; 26] = [
+const COLUMNS: [&str; 28] = [
     "slug",
     "name",
     "phone_number",
@@ -113,6 +113,8 @@ const COLUMNS: [&str; 26] = [
     "closed",
     "sms_rate_per_second",
     "max_future_bookings_per_caller",
+    "sms_moved",
+    "line",
 ];
 
 /// A spec's values for the `tenants` row, bound by name (`:slug`, ...) so the INSERT and
@@ -120,6 +122,7 @@ const COLUMNS: [&str; 26] = [
 struct Columns<'a> {
     spec: &'a TenantSpec,
     reminder_hours: String,
+    line: String,
     now: i64,
 }
 
@@ -130,6 +133,7 @@ impl<'a> Columns<'a> {
         Self {
             spec,
             reminder_hours,
+            line: spec.line.to_stored(),
             now: now(),
         }
     }
@@ -137,7 +141,7 @@ impl<'a> Columns<'a> {
     /// `(":column", value)` for every entry of [`COLUMNS`], then `:now`.
     fn params(&self) -> Vec<(String, &dyn rusqlite::ToSql)> {
         let s = self.spec;
-        let values: [&dyn rusqlite::ToSql; 26] = [
+        let values: [&dyn rusqlite::ToSql; 28] = [
             &s.slug,
             &s.name,
             &s.phone_number,
@@ -164,6 +168,8 @@ impl<'a> Columns<'a> {
             &s.closed,
             &s.sms_rate_per_second,
             &s.max_future_bookings_per_caller,
+            &s.sms_moved,
+            &self.line,
         ];
         let mut out: Vec<(String, &dyn rusqlite::ToSql)> = COLUMNS
             .iter()
@@ -288,15 +294,16 @@ fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<()
         ServiceSpec {
             name,
             duration_minutes,
+            price,
         },
     ) in spec.services.iter().enumerate()
     {
         tx.execute(
-            "INSERT INTO services (tenant_id, name, duration_minutes, position) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO services (tenant_id, name, duration_minutes, position, price) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (tenant_id, name COLLATE NOCASE) DO UPDATE
              SET name = excluded.name, duration_minutes = excluded.duration_minutes, position = excluded.position,
-                 retired_at = NULL",
-            params![tenant, name, duration_minutes, pos as i64],
+                 price = excluded.price, retired_at = NULL",
+            params![tenant, name, duration_minutes, pos as i64, price],
         )?;
         let sid: i64 = tx.query_row(
             "SELECT id FROM services WHERE tenant_id = ?1 AND name = ?2 COLLATE NOCASE",
@@ -491,7 +498,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at,
                     confirm_before_booking, hold_seconds,
                     reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder,
-                    closed, sms_rate_per_second, max_future_bookings_per_caller
+                    closed, sms_rate_per_second, max_future_bookings_per_caller, sms_moved, line
              FROM tenants WHERE id = ?1",
             [id],
             |r| {
@@ -503,6 +510,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     (r.get::<_, bool>(17)?, r.get::<_, u32>(18)?),
                     [r.get::<_, Option<String>>(19)?, r.get::<_, Option<String>>(20)?, r.get::<_, Option<String>>(21)?, r.get::<_, Option<String>>(22)?, r.get::<_, Option<String>>(23)?, r.get::<_, Option<String>>(24)?],
                     (r.get::<_, bool>(25)?, r.get::<_, u32>(27)?),
+                    (r.get::<_, Option<String>>(28)?, r.get::<_, String>(29)?),
                 ))
             },
         )
@@ -523,6 +531,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
             sms_reminder,
         ],
         (closed, max_future_bookings_per_caller),
+        (sms_moved, line),
     ) = row;
     let (slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder, max_attempts) =
         nums;
@@ -534,7 +543,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
     let mut services = Vec::new();
     let mut service_ids = Vec::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, duration_minutes FROM services WHERE tenant_id = ?1 AND retired_at IS NULL
+        "SELECT id, name, duration_minutes, price FROM services WHERE tenant_id = ?1 AND retired_at IS NULL
          ORDER BY position",
     )?;
     for row in stmt.query_map([id], |r| {
@@ -542,13 +551,15 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, u32>(2)?,
+            r.get::<_, Option<String>>(3)?,
         ))
     })? {
-        let (sid, name, duration_minutes) = row?;
+        let (sid, name, duration_minutes, price) = row?;
         service_ids.push(sid);
         services.push(ServiceSpec {
             name,
             duration_minutes,
+            price,
         });
     }
     let mut providers = Vec::new();
@@ -616,6 +627,8 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         goodbye,
         sms_confirmation,
         sms_reminder,
+        sms_moved,
+        line: crate::domain::line::LineSpec::from_stored(&line).map_err(corrupt)?,
         closed,
         sms_from: parse_phone(sms_from)?,
         messaging_profile_id: profile,

@@ -1,5 +1,6 @@
 //! Domain types parsed at the edge: the core never sees a raw phone number or tenant JSON.
 
+pub mod line;
 pub mod phone;
 pub mod redact;
 pub mod tenant;

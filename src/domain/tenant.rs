@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use jiff::civil::{Date, Time};
 use serde_json::{Map, Value, json};
 
-use super::phone::PhoneNumber;
+use super::{line::LineSpec, phone::PhoneNumber};
 use crate::wording;
 
 /// Weekday keys in the order used everywhere (index 0 = Monday).
@@ -41,6 +41,8 @@ pub struct ServiceSpec {
     pub name: String,
     /// How long the service takes.
     pub duration_minutes: u32,
+    /// What it costs, as the line says it ("$45", "from 60 euros"); optional.
+    pub price: Option<String>,
 }
 
 /// A person (or chair, or bay) that performs services.
@@ -79,6 +81,8 @@ pub struct TenantSpec {
     pub sms_confirmation: Option<String>,
     /// The reminder text message; `None` uses the default.
     pub sms_reminder: Option<String>,
+    /// The text sent when a caller moves their appointment by phone; `None` uses the default.
+    pub sms_moved: Option<String>,
     /// While true, callers hear `closed.xml` instead of the booking `<AIGather>`.
     pub closed: bool,
     /// Sender of texts; `None` uses `phone_number`.
@@ -116,6 +120,8 @@ pub struct TenantSpec {
     pub services: Vec<ServiceSpec>,
     /// Providers, in the operator's order.
     pub providers: Vec<ProviderSpec>,
+    /// What the line knows beyond booking and how it talks (address, FAQ, persona, ...).
+    pub line: LineSpec,
 }
 
 const FIELDS: &[&str] = &[
@@ -131,6 +137,7 @@ const FIELDS: &[&str] = &[
     "goodbye",
     "sms_confirmation",
     "sms_reminder",
+    "sms_moved",
     "closed",
     "sms_from",
     "messaging_profile_id",
@@ -161,10 +168,17 @@ impl TenantSpec {
         let Some(map) = value.as_object() else {
             return err("", "the body must be a JSON object describing the tenant");
         };
-        if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        if let Some(unknown) = map
+            .keys()
+            .find(|k| !FIELDS.contains(&k.as_str()) && !super::line::FIELDS.contains(&k.as_str()))
+        {
             return err(
                 unknown.clone(),
-                format!("unknown field; known fields are {}", FIELDS.join(", ")),
+                format!(
+                    "unknown field; known fields are {}, {}",
+                    FIELDS.join(", "),
+                    super::line::FIELDS.join(", ")
+                ),
             );
         }
         let slug = slug(map)?;
@@ -191,6 +205,8 @@ impl TenantSpec {
             goodbye: wording_text(map, &wording::GOODBYE)?,
             sms_confirmation: wording_text(map, &wording::SMS_CONFIRMATION)?,
             sms_reminder: wording_text(map, &wording::SMS_REMINDER)?,
+            sms_moved: wording_text(map, &wording::SMS_MOVED)?,
+            line: LineSpec::from_map(map)?,
             closed: flag(map, "closed")?,
             sms_from: phone(map, "sms_from")?,
             messaging_profile_id: text(map, "messaging_profile_id", 100)?,
@@ -237,7 +253,7 @@ impl TenantSpec {
                 hours.insert(DAY_KEYS[i].into(), Value::Array(list));
             }
         }
-        json!({
+        let mut out = json!({
             "slug": self.slug,
             "name": self.name,
             "phone_number": self.phone_number,
@@ -250,6 +266,7 @@ impl TenantSpec {
             "goodbye": self.goodbye,
             "sms_confirmation": self.sms_confirmation,
             "sms_reminder": self.sms_reminder,
+            "sms_moved": self.sms_moved,
             "closed": self.closed,
             "sms_from": self.sms_from,
             "messaging_profile_id": self.messaging_profile_id,
@@ -266,9 +283,19 @@ impl TenantSpec {
             "hold_seconds": self.hold_seconds,
             "sms_rate_per_second": self.sms_rate_per_second,
             "max_future_bookings_per_caller": self.max_future_bookings_per_caller,
-            "services": self.services.iter().map(|s| json!({"name": s.name, "duration_minutes": s.duration_minutes})).collect::<Vec<_>>(),
+            "services": self.services.iter().map(|s| {
+                let mut v = json!({"name": s.name, "duration_minutes": s.duration_minutes});
+                if let Some(price) = &s.price {
+                    v["price"] = price.as_str().into();
+                }
+                v
+            }).collect::<Vec<_>>(),
             "providers": self.providers.iter().map(|p| json!({"name": p.name, "services": p.services})).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(obj) = out.as_object_mut() {
+            self.line.add_to(obj);
+        }
+        out
     }
 
     /// The tenant's text for wording `field`, or the default when it has none. Placeholders
@@ -282,6 +309,7 @@ impl TenantSpec {
             "goodbye" => self.goodbye.as_ref(),
             "sms_confirmation" => self.sms_confirmation.as_ref(),
             "sms_reminder" => self.sms_reminder.as_ref(),
+            "sms_moved" => self.sms_moved.as_ref(),
             _ => None,
         };
         own.map_or(field.default, String::as_str)
@@ -356,6 +384,16 @@ fn name_text(
     field: &str,
     max: usize,
 ) -> Result<Option<String>, FieldError> {
+    plain_text(map, field, max)
+}
+
+/// Text up to `max` characters without control or bidirectional formatting characters
+/// (names, and what the line says from the tenant's data).
+pub(super) fn plain_text(
+    map: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
     let value = text(map, field, max)?;
     if let Some(c) = value
         .as_deref()
@@ -364,7 +402,7 @@ fn name_text(
         return err(
             field,
             format!(
-                "must be plain text without control or bidirectional formatting characters (found U+{:04X}); retype the name",
+                "must be plain text without control or bidirectional formatting characters (found U+{:04X}); retype it",
                 c as u32
             ),
         );
@@ -381,7 +419,13 @@ fn wording_text(
     let value = text(map, field.name, 1000)?;
     if let Some(v) = &value {
         wording::check(field, v)?;
-        if [wording::SMS_CONFIRMATION, wording::SMS_REMINDER].contains(field) {
+        if [
+            wording::SMS_CONFIRMATION,
+            wording::SMS_REMINDER,
+            wording::SMS_MOVED,
+        ]
+        .contains(field)
+        {
             crate::sms::texts::check_wording(field, v)?;
         }
     }
@@ -646,11 +690,11 @@ fn services(map: &Map<String, Value>) -> Result<Vec<ServiceSpec>, FieldError> {
         };
         if let Some(k) = obj
             .keys()
-            .find(|k| !["name", "duration_minutes"].contains(&k.as_str()))
+            .find(|k| !["name", "duration_minutes", "price"].contains(&k.as_str()))
         {
             return err(
                 format!("{field}.{k}"),
-                "unknown field; a service has name and duration_minutes",
+                "unknown field; a service has name, duration_minutes and (optionally) price",
             );
         }
         let name = name_text(obj, "name", 100)
@@ -664,9 +708,11 @@ fn services(map: &Map<String, Value>) -> Result<Vec<ServiceSpec>, FieldError> {
         }
         let duration_minutes = minutes(obj, "duration_minutes", 0, CELL_MINUTES, 480, true)
             .map_err(|e| prefix(&field, e))?;
+        let price = plain_text(obj, "price", 40).map_err(|e| prefix(&field, e))?;
         out.push(ServiceSpec {
             name,
             duration_minutes,
+            price,
         });
     }
     Ok(out)

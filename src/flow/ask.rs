@@ -1,5 +1,5 @@
-//! Turning the gathered fields into a booking request, with one short spoken sentence
-//! for each way they can be wrong.
+//! Turning the gathered fields into what the caller wants (the intent) and a booking
+//! request, with one short spoken sentence for each way they can be wrong.
 
 use jiff::civil::{Date, Time};
 use serde_json::{Map, Value};
@@ -47,12 +47,58 @@ impl std::fmt::Debug for Ask {
     }
 }
 
-fn field<'a>(result: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {
+/// What the caller called for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// A new appointment (also when the AI said nothing about the intent).
+    Book,
+    /// Move one they have.
+    Reschedule,
+    /// Cancel one they have.
+    Cancel,
+    /// Ask something.
+    Question,
+}
+
+/// The intent in a gathered result; a result without one (or with a word we do not know)
+/// is a booking, as every call was before intents existed.
+pub fn intent(result: Option<&Map<String, Value>>) -> Intent {
+    let said = result
+        .and_then(|r| field(r, &[schema::INTENT]))
+        .map(str::to_ascii_lowercase);
+    match said.as_deref() {
+        Some("reschedule" | "move" | "change") => Intent::Reschedule,
+        Some("cancel") => Intent::Cancel,
+        Some("question" | "ask") => Intent::Question,
+        _ => Intent::Book,
+    }
+}
+
+/// The first of `names` that holds text; a booking field answered "none" (the caller wants
+/// something else) holds nothing.
+pub fn field<'a>(result: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {
     names
         .iter()
         .find_map(|n| result.get(*n).and_then(Value::as_str))
         .map(str::trim)
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case(schema::NOT_BOOKING))
+}
+
+/// A day and time the caller asked for: an offered one (`YYYY-MM-DD HH:MM`, optionally
+/// `with NAME`) or the free-form fields; the error is the sentence the caller hears.
+pub fn read_when(result: &Map<String, Value>) -> Result<(Date, Time, Option<String>), String> {
+    let offer = field(result, &[schema::OFFERED_TIME]).and_then(parse_offer);
+    let date = offer
+        .as_ref()
+        .map(|o| o.0)
+        .or_else(|| field(result, &[schema::DATE, "date"]).and_then(parse_date))
+        .ok_or("Sorry, I didn't get the date. Which day would you like?")?;
+    let time = offer
+        .as_ref()
+        .map(|o| o.1)
+        .or_else(|| field(result, &[schema::TIME, "time"]).and_then(parse_time))
+        .ok_or("Sorry, I didn't get the time. What time would you like?")?;
+    Ok((date, time, offer.and_then(|o| o.2)))
 }
 
 /// Accepts `HH:MM` (24 h), `HH:MM:SS` and `h:mm AM/PM`, since the AI does not always
@@ -128,20 +174,9 @@ pub fn read(
         }
     };
     // An accepted offer ("2026-11-24 15:00" or "... with Anna") beats the free-form fields.
-    let offer = field(result, &[schema::OFFERED_TIME]).and_then(parse_offer);
-    let date = offer
-        .as_ref()
-        .map(|o| o.0)
-        .or_else(|| field(result, &[schema::DATE, "date"]).and_then(parse_date))
-        .ok_or("Sorry, I didn't get the date. Which day would you like?")?;
-    let time = offer
-        .as_ref()
-        .map(|o| o.1)
-        .or_else(|| field(result, &[schema::TIME, "time"]).and_then(parse_time))
-        .ok_or("Sorry, I didn't get the time. What time would you like?")?;
-    let wanted_provider = offer
-        .and_then(|o| o.2)
-        .or_else(|| field(result, &[schema::PROVIDER]).map(str::to_string));
+    let (date, time, offered_provider) = read_when(result)?;
+    let wanted_provider =
+        offered_provider.or_else(|| field(result, &[schema::PROVIDER]).map(str::to_string));
     let provider = match wanted_provider.as_deref() {
         None => None,
         Some(p)
@@ -205,6 +240,32 @@ mod tests {
         assert_eq!(parse_time("12:15pm"), t(12, 15));
         assert_eq!(parse_time("13 pm"), None);
         assert_eq!(parse_time("noonish"), None);
+    }
+
+    #[test]
+    fn the_intent_defaults_to_a_booking_and_none_is_no_answer() {
+        let r = |v: serde_json::Value| v.as_object().unwrap().clone();
+        assert_eq!(intent(None), Intent::Book);
+        assert_eq!(intent(Some(&r(serde_json::json!({})))), Intent::Book);
+        assert_eq!(
+            intent(Some(&r(serde_json::json!({"intent": "Cancel"})))),
+            Intent::Cancel
+        );
+        assert_eq!(
+            intent(Some(&r(serde_json::json!({"intent": "reschedule"})))),
+            Intent::Reschedule
+        );
+        assert_eq!(
+            intent(Some(&r(serde_json::json!({"intent": "question"})))),
+            Intent::Question
+        );
+        assert_eq!(
+            intent(Some(&r(serde_json::json!({"intent": "dance"})))),
+            Intent::Book
+        );
+        let none = r(serde_json::json!({"service": "none", "customer_name": " Jane "}));
+        assert_eq!(field(&none, &["service"]), None);
+        assert_eq!(field(&none, &["customer_name"]), Some("Jane"));
     }
 
     #[test]

@@ -1,14 +1,20 @@
-//! One booking turn (the `<AIGather>` action): read the gathered fields, book a free slot
-//! (or hold it and ask the caller to confirm), or say why not and ask again with
-//! alternatives. Idempotent per (CallSid, step): a retried callback gets the answer stored
-//! the first time and books nothing more.
+//! One turn of a call (the `<AIGather>` action): read the gathered fields (from the
+//! conversation through AI Inference when the result lacks them), see what the caller
+//! wants, and book a free slot (or hold it and ask the caller to confirm), or say why not
+//! and ask again with alternatives. Moving, cancelling and questions are in `change` and
+//! `question`. Idempotent per (CallSid, round): a retried callback gets the answer stored
+//! the first time and changes nothing more.
 
 use std::sync::Arc;
 
 use jiff::{Timestamp, civil::Date};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::{FlowError, ask};
+use super::{
+    FlowError,
+    ask::{self, Intent},
+    change::Change,
+};
 use crate::{
     agenda::{self, BusyByProvider, provider_pool},
     booking::{self, Alternative, Rejection, Rules, local_label, today_local},
@@ -25,7 +31,7 @@ use crate::{
         callback::GatherCallback,
         docs::render::DocValues,
         escape::CdataJson,
-        schema,
+        schema::{self, CONFIRM},
         templates::{GatherDoc, HistoryMessage, SayDoc},
     },
     token::{Claims, LIFETIME_SECONDS, Step},
@@ -35,9 +41,11 @@ use crate::{
 /// Said after the `<AIGather>` if it ends without the action taking over.
 const GATHER_FALLBACK: &str = "Sorry, I couldn't finish your booking.";
 /// How many alternatives are offered.
-const MAX_ALTERNATIVES: usize = 3;
-/// Field of the yes/no confirmation schema.
-const CONFIRM: &str = "confirm";
+pub(super) const MAX_ALTERNATIVES: usize = 3;
+/// Most answers one call gets before it is handed to a person, whatever it asks.
+pub(super) const MAX_TURNS: u32 = 12;
+/// What AI Inference is given at most: the rest of the request deadline minus this.
+const INFERENCE_MARGIN: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// Renders an `<AIGather>` for `claims`, with `greeting` spoken first.
 #[allow(clippy::too_many_arguments)]
@@ -75,10 +83,12 @@ pub fn ask_doc(
 ) -> Texml {
     let token = state.tokens.sign(claims, call_sid);
     let action = format!("{}/texml/gather?s={token}", state.settings.public_url);
+    let assistant = tenant.spec.line.assistant(&tenant.spec.name);
     Texml::render(&GatherDoc {
         action: &action,
         greeting,
         voice: &tenant.spec.voice,
+        assistant: assistant.as_ref(),
         parameters,
         history,
         fallback: GATHER_FALLBACK,
@@ -88,12 +98,12 @@ pub fn ask_doc(
 }
 
 /// Everything one turn needs.
-struct Turn<'a> {
-    state: &'a AppState,
-    entry: Arc<Entry>,
-    claims: Claims,
-    cb: GatherCallback,
-    now: Timestamp,
+pub(super) struct Turn<'a> {
+    pub(super) state: &'a AppState,
+    pub(super) entry: Arc<Entry>,
+    pub(super) claims: Claims,
+    pub(super) cb: GatherCallback,
+    pub(super) now: Timestamp,
 }
 
 /// Answers a verified gather callback whose token has been checked.
@@ -116,20 +126,30 @@ pub async fn answer(
     match claims.step {
         Step::Gather => turn.gather().await,
         Step::Confirm => turn.confirm().await,
+        Step::PickMove => turn.pick(Change::Move).await,
+        Step::PickCancel => turn.pick(Change::Cancel).await,
+        Step::Move => turn.move_to().await,
+        Step::Cancel => turn.cancel_confirmed().await,
     }
 }
 
 impl Turn<'_> {
-    /// The caller named a service, day and time.
+    /// The first question (or a re-prompt): what the caller wants, and for a booking the
+    /// service, day and time.
     async fn gather(&self) -> Result<Texml, FlowError> {
-        let ask = if self.cb.is_valid() {
-            ask::read(
-                &self.entry.tenant,
-                self.cb.result.as_ref(),
-                self.cb.from.as_deref(),
-            )
-        } else {
-            Err("Sorry, I didn't catch all of that.".to_string())
+        let today = today_local(self.now, &self.entry.rules.tz);
+        let result = self
+            .fields(schema::booking_schema(&self.entry.tenant.spec, today, &[]))
+            .await;
+        match ask::intent(result.as_ref()) {
+            Intent::Book => {}
+            Intent::Reschedule => return self.change(Change::Move).await,
+            Intent::Cancel => return self.change(Change::Cancel).await,
+            Intent::Question => return self.question(result.as_ref()).await,
+        }
+        let ask = match &result {
+            Some(result) => ask::read(&self.entry.tenant, Some(result), self.cb.from.as_deref()),
+            None => Err("Sorry, I didn't catch all of that.".to_string()),
         };
         let ask = match ask {
             Ok(ask) => ask,
@@ -189,7 +209,7 @@ impl Turn<'_> {
             let provider = self.entry.tenant.provider_name(provider_id);
             let doc = match hold_until {
                 None => self.booked_doc(&ask.customer_name, service, provider, slot.start),
-                Some(_) => self.confirm_doc(service, provider, slot.start, 1),
+                Some(_) => self.confirm_doc(service, provider, slot.start),
             };
             let appt = NewAppointment {
                 tenant_id: self.entry.tenant.id,
@@ -227,21 +247,24 @@ impl Turn<'_> {
 
     /// The caller answered "shall I book it?" for a held slot.
     async fn confirm(&self) -> Result<Texml, FlowError> {
-        match self
-            .cb
-            .result
+        let answer = self
+            .fields(schema::yes_no_schema(CONFIRM_ABOUT))
+            .await
             .as_ref()
-            .filter(|_| self.cb.is_valid())
-            .and_then(yes_or_no)
-        {
+            .and_then(yes_or_no);
+        match answer {
             Some(true) => {}
             Some(false) => {
-                let sid = self.cb.call_sid.clone();
-                self.state
+                // Released and answered together: a late duplicate of this "no" gets the
+                // stored answer and never releases a hold made after it.
+                let doc = self.retry_doc("No problem.", &[]);
+                let (sid, key, text) = self.answer_key(&doc);
+                let stored = self
+                    .state
                     .db
-                    .write(move |c| db::appointments::release_hold(c, &sid))
+                    .write(move |c| db::appointments::decline_hold(c, (&sid, &key, &text)))
                     .await?;
-                return self.retry("No problem.", &[]).await;
+                return Ok(Texml(stored));
             }
             None => return self.retry("Sorry, I didn't catch that.", &[]).await,
         }
@@ -285,8 +308,115 @@ impl Turn<'_> {
         }
     }
 
+    /// The gathered fields of this callback; when the status is valid but the result has
+    /// none of `schema`'s fields (or there is no result), they are read from the
+    /// conversation through AI Inference, and that answer is taken like a gathered one. No
+    /// client, a timeout or an unusable answer leave the result as it came.
+    pub(super) async fn fields(&self, schema: serde_json::Value) -> Option<Map<String, Value>> {
+        if !self.cb.is_valid() {
+            return None;
+        }
+        let wanted = |r: &Map<String, Value>| {
+            schema["properties"]
+                .as_object()
+                .is_some_and(|p| p.keys().any(|k| r.contains_key(k)))
+        };
+        if self.cb.result.as_ref().is_some_and(wanted) {
+            return self.cb.result.clone();
+        }
+        let client = self.state.inference.as_ref()?;
+        if !self.cb.history.iter().any(|m| m.role == "user") {
+            return self.cb.result.clone();
+        }
+        let left = db::deadline::current()
+            .map(|d| db::deadline::remaining(d).saturating_sub(INFERENCE_MARGIN))
+            .unwrap_or(self.state.settings.inference.timeout);
+        let timeout = self.state.settings.inference.timeout.min(left);
+        let spec = &self.entry.tenant.spec;
+        let today = today_local(self.now, &self.entry.rules.tz);
+        let context = format!(
+            "The assistant answers the phone for {}. Today is {}, {today} in {}.",
+            spec.name,
+            today.strftime("%A"),
+            spec.timezone
+        );
+        let req = crate::inference::CompletionRequest::new(
+            &self.state.settings.inference.model,
+            &context,
+            &self.cb.history,
+            schema,
+        );
+        match client.fields(&req, timeout).await {
+            Ok(fields) => {
+                tracing::info!(tenant = self.entry.tenant.id, call = %self.cb.call_sid, fields = fields.len(), "gather result read from the conversation");
+                Some(fields)
+            }
+            Err(e) => {
+                tracing::warn!(tenant = self.entry.tenant.id, call = %self.cb.call_sid, error = %e, "the conversation could not be read; asking again");
+                self.cb.result.clone()
+            }
+        }
+    }
+
+    /// The claims of the next question: `step`, `attempt` and `subject` as given, one
+    /// round later, with a fresh expiry.
+    pub(super) fn next(&self, step: Step, attempt: u32, subject: i64) -> Claims {
+        Claims {
+            tenant_id: self.claims.tenant_id,
+            step,
+            attempt,
+            turn: self.claims.turn + 1,
+            subject,
+            expires_at: self.now.as_second() + LIFETIME_SECONDS,
+        }
+    }
+
+    /// An `<AIGather>` for `claims` that says `greeting` first and carries the
+    /// conversation so far with the greeting added.
+    pub(super) fn ask_next(
+        &self,
+        claims: &Claims,
+        greeting: &str,
+        schema: &serde_json::Value,
+    ) -> Texml {
+        let mut history = self.cb.history.clone();
+        history.push(HistoryMessage {
+            role: "assistant",
+            content: greeting.to_string(),
+        });
+        ask_doc(
+            self.state,
+            &self.entry.tenant,
+            claims,
+            &self.cb.call_sid,
+            greeting,
+            &history,
+            &CdataJson::new(schema),
+        )
+    }
+
+    /// Says `message` and the tenant's goodbye, then hangs up.
+    pub(super) fn say_goodbye(&self, message: &str) -> Texml {
+        let spec = &self.entry.tenant.spec;
+        let goodbye = wording::fill(
+            spec.wording(&wording::GOODBYE),
+            &Values::business(&spec.name),
+        );
+        Texml::render(&SayDoc {
+            voice: Some(&spec.voice),
+            message: &format!("{message} {goodbye}"),
+            transfer: None,
+            caller_id: "",
+        })
+    }
+
+    /// Whether this call has had as many answers as any call gets.
+    pub(super) fn out_of_turns(&self) -> bool {
+        self.claims.turn >= MAX_TURNS
+    }
+
     /// What this turn's answer is stored under, and the answer: (CallSid, step, document).
-    fn answer_key(&self, doc: &Texml) -> (String, String, String) {
+    pub(super) fn answer_key(&self, doc: &Texml) -> (String, String, String) {
         (
             self.cb.call_sid.clone(),
             self.claims.step_key(),
@@ -339,40 +469,24 @@ impl Turn<'_> {
     }
 
     /// Asks "shall I book it?" for a held slot.
-    fn confirm_doc(&self, service: &str, provider: &str, start: Timestamp, attempt: u32) -> Texml {
+    fn confirm_doc(&self, service: &str, provider: &str, start: Timestamp) -> Texml {
         let greeting = format!(
             "I can book your {} with {provider} for {}. Shall I book it?",
             service.to_lowercase(),
             local_label(start, &self.entry.rules.tz)
         );
-        let claims = Claims {
-            step: Step::Confirm,
-            attempt,
-            ..self.claims
-        };
-        let mut history = self.cb.history.clone();
-        history.push(HistoryMessage {
-            role: "assistant",
-            content: greeting.clone(),
-        });
-        let parameters = CdataJson::new(&json!({
-            "type": "object",
-            "properties": {CONFIRM: {"type": "string", "enum": ["yes", "no"], "description": "Whether the caller wants this booking"}},
-            "required": [CONFIRM],
-        }));
-        ask_doc(
-            self.state,
-            &self.entry.tenant,
-            &claims,
-            &self.cb.call_sid,
-            &greeting,
-            &history,
-            &parameters,
-        )
+        // The same attempt as the booking question it answers, so a "no" asks again one
+        // attempt later; its own round, so its answer is never a stored earlier one.
+        let claims = self.next(Step::Confirm, self.claims.attempt, 0);
+        self.ask_next(&claims, &greeting, &schema::yes_no_schema(CONFIRM_ABOUT))
     }
 
     /// Each provider's busy time in `[from, to)`, sorted by start.
-    async fn busy_between(&self, from: i64, to: i64) -> Result<BusyByProvider, FlowError> {
+    pub(super) async fn busy_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<BusyByProvider, FlowError> {
         Ok(
             agenda::busy_by_provider(&self.state.db, &self.entry.tenant, from, to, self.now)
                 .await?,
@@ -404,7 +518,7 @@ impl Turn<'_> {
     }
 
     /// The number the call comes from, in E.164 as appointments record it.
-    fn caller_number(&self) -> Option<String> {
+    pub(super) fn caller_number(&self) -> Option<String> {
         let from = crate::domain::PhoneNumber::parse(self.cb.from.as_deref()?).ok()?;
         Some(from.as_str().to_string())
     }
@@ -441,7 +555,7 @@ impl Turn<'_> {
 
     /// Hands the call to the tenant's transfer (its `transfer.xml`, `reason` leading the
     /// transfer line), or, without one, says `reason`, then `without_transfer` and goodbye.
-    fn hand_off(&self, reason: &str, without_transfer: &str) -> Texml {
+    pub(super) fn hand_off(&self, reason: &str, without_transfer: &str) -> Texml {
         let spec = &self.entry.tenant.spec;
         let transfer = spec.transfer_number.as_ref().map(|n| n.as_str());
         let values = Values::business(&spec.name);
@@ -464,16 +578,17 @@ impl Turn<'_> {
 
     /// Asks again saying why, or hands over after the tenant's maximum of attempts.
     async fn retry(&self, reason: &str, offers: &[Offer]) -> Result<Texml, FlowError> {
+        let doc = self.retry_doc(reason, offers);
+        self.remember(doc).await
+    }
+
+    /// The answer [`retry`](Self::retry) stores.
+    fn retry_doc(&self, reason: &str, offers: &[Offer]) -> Texml {
         let spec = &self.entry.tenant.spec;
-        let doc = if self.claims.attempt >= spec.max_attempts {
+        if self.claims.attempt >= spec.max_attempts || self.out_of_turns() {
             self.hand_off(reason, wording::GIVE_UP)
         } else {
-            let next = Claims {
-                step: Step::Gather,
-                attempt: self.claims.attempt + 1,
-                expires_at: self.now.as_second() + LIFETIME_SECONDS,
-                ..self.claims
-            };
+            let next = self.next(Step::Gather, self.claims.attempt + 1, 0);
             let greeting = if offers.is_empty() {
                 reprompt_line(spec, reason)
             } else {
@@ -498,13 +613,12 @@ impl Turn<'_> {
                 today_local(self.now, &self.entry.rules.tz),
                 &values,
             )
-        };
-        self.remember(doc).await
+        }
     }
 
     /// Stores `doc` as this turn's answer (a retried callback gets the same), and returns
     /// the answer stored first.
-    async fn remember(&self, doc: Texml) -> Result<Texml, FlowError> {
+    pub(super) async fn remember(&self, doc: Texml) -> Result<Texml, FlowError> {
         let (sid, key, text) = self.answer_key(&doc);
         let stored = self
             .state
@@ -515,8 +629,11 @@ impl Turn<'_> {
     }
 }
 
+/// What "yes" means in the booking confirmation.
+const CONFIRM_ABOUT: &str = "Whether the caller wants this booking";
+
 /// Reads the confirmation: `yes`/`no` (or a boolean, or words close to them).
-fn yes_or_no(result: &Map<String, Value>) -> Option<bool> {
+pub(super) fn yes_or_no(result: &Map<String, Value>) -> Option<bool> {
     match result.get(CONFIRM)? {
         Value::Bool(b) => Some(*b),
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -529,15 +646,15 @@ fn yes_or_no(result: &Map<String, Value>) -> Option<bool> {
 }
 
 /// An alternative offered to the caller.
-struct Offer {
+pub(super) struct Offer {
     /// The `offered_time` enum value: `YYYY-MM-DD HH:MM`, plus ` with NAME` for another provider.
-    value: String,
+    pub(super) value: String,
     /// How it is spoken: "Tuesday, November 24 at 3:00 PM".
-    spoken: String,
+    pub(super) spoken: String,
 }
 
 impl Offer {
-    fn new(tenant: &Tenant, rules: &Rules, alt: &Alternative) -> Self {
+    pub(super) fn new(tenant: &Tenant, rules: &Rules, alt: &Alternative) -> Self {
         let value = alt.slot().local.strftime("%Y-%m-%d %H:%M").to_string();
         let spoken = local_label(alt.slot().start, &rules.tz);
         match alt {
@@ -563,7 +680,7 @@ pub fn reprompt_line(spec: &TenantSpec, reason: &str) -> String {
 }
 
 /// "A, B or C".
-fn spoken(offers: &[Offer]) -> String {
+pub(super) fn spoken(offers: &[Offer]) -> String {
     let spoken: Vec<&str> = offers.iter().map(|o| o.spoken.as_str()).collect();
     match spoken.as_slice() {
         [] => String::new(),

@@ -53,10 +53,10 @@ pub fn document(state: &AppState, tenant: &Tenant, step: PreviewStep) -> Result<
         PreviewStep::Gather => {
             let rules = super::rules_for(tenant)?;
             let claims = Claims {
-                tenant_id: tenant.id,
                 step: Step::Gather,
                 attempt: 2,
-                expires_at: now.as_second() + LIFETIME_SECONDS,
+                turn: 2,
+                ..Claims::first(tenant.id, now.as_second() + LIFETIME_SECONDS)
             };
             let greeting = gather::reprompt_line(spec, UNREADABLE);
             let history = [HistoryMessage {

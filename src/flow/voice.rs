@@ -12,7 +12,7 @@ use crate::{
     domain::{PhoneNumber, mask},
     startup::AppState,
     texml::{Texml, docs::render::DocValues, templates::SayDoc},
-    token::{Claims, LIFETIME_SECONDS, Step},
+    token::{Claims, LIFETIME_SECONDS},
 };
 
 /// Said to callers of a number no tenant owns.
@@ -88,12 +88,7 @@ pub fn first_answer(
         let values = DocValues::for_tenant(&tenant.spec);
         return Ok(state.docs.serve(Some(&tenant.spec.slug), "closed", &values));
     }
-    let claims = Claims {
-        tenant_id: tenant.id,
-        step: Step::Gather,
-        attempt: 1,
-        expires_at: now.as_second() + LIFETIME_SECONDS,
-    };
+    let claims = Claims::first(tenant.id, now.as_second() + LIFETIME_SECONDS);
     let today = today_local(now, &entry.rules.tz);
     Ok(ask_doc(
         state,

@@ -24,8 +24,10 @@ pub enum Kind {
     Confirmation,
     /// Sent `reminder_hours` before the appointment.
     Reminder,
-    /// Confirms a cancellation the customer asked for by replying `C`.
+    /// Confirms a cancellation the customer asked for (a `C` reply, or by phone).
     Cancelled,
+    /// Tells the customer their appointment moved (they moved it by phone).
+    Moved,
     /// Any other answer (its text is fixed when queued).
     Reply,
 }
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Confirmation => "confirmation",
             Kind::Reminder => "reminder",
             Kind::Cancelled => "cancelled",
+            Kind::Moved => "moved",
             Kind::Reply => "reply",
         }
     }
@@ -47,6 +50,7 @@ impl Kind {
             "confirmation" => Kind::Confirmation,
             "reminder" => Kind::Reminder,
             "cancelled" => Kind::Cancelled,
+            "moved" => Kind::Moved,
             "reply" => Kind::Reply,
             _ => return None,
         })

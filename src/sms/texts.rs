@@ -49,6 +49,8 @@ pub struct Facts {
     pub sms_confirmation: Option<String>,
     /// The tenant's `sms_reminder` (`None`: the default wording).
     pub sms_reminder: Option<String>,
+    /// The tenant's `sms_moved` (`None`: the default wording).
+    pub sms_moved: Option<String>,
 }
 
 #[derive(Template)]
@@ -88,6 +90,7 @@ pub fn render(kind: Kind, facts: &Facts) -> String {
     let (field, own) = match kind {
         Kind::Confirmation => (&wording::SMS_CONFIRMATION, &facts.sms_confirmation),
         Kind::Reminder => (&wording::SMS_REMINDER, &facts.sms_reminder),
+        Kind::Moved => (&wording::SMS_MOVED, &facts.sms_moved),
         Kind::Cancelled | Kind::Reply => return render_answer(kind, facts),
     };
     let date = date(facts.start, &facts.tz);
@@ -274,6 +277,7 @@ mod tests {
             name: "Maria Lopez".into(),
             sms_confirmation: None,
             sms_reminder: None,
+            sms_moved: None,
         }
     }
 

@@ -24,6 +24,8 @@ pub struct GatherDoc<'a> {
     pub greeting: &'a str,
     /// TTS voice for the gather and the fallback `<Say>`.
     pub voice: &'a str,
+    /// The tenant's persona, instructions and model, when it sets any.
+    pub assistant: Option<&'a crate::domain::line::Assistant>,
     /// JSON Schema of the fields to gather.
     pub parameters: &'a CdataJson,
     /// The conversation so far.

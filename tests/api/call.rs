@@ -45,7 +45,8 @@ async fn the_fixture_call_books_and_reads_the_time_back_in_local_time() {
     let params: Value = serde_json::from_str(&texts(&doc, "Parameters")[0]).unwrap();
     assert_eq!(
         params["properties"]["service"]["enum"],
-        json!(["Haircut", "Colour", "Blow-dry"])
+        json!(["Haircut", "Colour", "Blow-dry", "none"]),
+        "the services, and \"none\" for a caller who wants something else"
     );
     assert_eq!(
         params["properties"]["provider"]["enum"],

@@ -177,14 +177,15 @@ async fn slotline_call_reads_the_booking_from_an_admin_api_on_its_own_address() 
 #[tokio::test]
 async fn slotline_call_asks_each_field_in_the_terminal_when_given_no_answers() {
     let app = demo_app().await;
-    // name, service by number, date, time, then Enter for the optional fields.
-    let typed = format!("Jane Doe\n1\n{}\n10:00\n\n\n", next_monday());
+    // intent "book" by number, name, service by number, date, time, then Enter for the
+    // optional fields.
+    let typed = format!("1\nJane Doe\n1\n{}\n10:00\n\n\n\n", next_monday());
     let args = ["call", "--server", &app.base, "+13125550100"];
     let ran = slotline(&args, &app.db_path, Some(&typed)).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.out, ran.err);
     assert!(
         ran.out
-            .contains("service [1) Haircut  2) Colour  3) Blow-dry]: "),
+            .contains("service [1) Haircut  2) Colour  3) Blow-dry  4) none]: "),
         "{}",
         ran.out
     );

@@ -187,7 +187,7 @@ async fn renaming_a_service_with_past_appointments_retires_the_old_name_and_offe
     assert_eq!(status, 200, "{tenant}");
     assert_eq!(
         offered(&app, "v3:r5b", "service").await,
-        json!(["Haircut", "Colour", "Blowout"])
+        json!(["Haircut", "Colour", "Blowout", "none"])
     );
     let history = app.appointments("bella-salon").await;
     let old = history.iter().find(|a| a["id"] == id).unwrap();

@@ -664,6 +664,7 @@ async fn prism_accepts_our_send_request_as_valid_for_the_telnyx_schema() {
             name: "Maria Lopez".into(),
             sms_confirmation: None,
             sms_reminder: None,
+            sms_moved: None,
         },
     );
     let req = SendRequest {

@@ -488,7 +488,10 @@ async fn a_service_named_a_cdata_end_cannot_break_the_parameters() {
     assert_eq!(resp.status(), 201);
     let (doc, _) = app.start_call("v3:cdata", "+13125550178").await;
     let params: Value = serde_json::from_str(&texts(&doc, "Parameters")[0]).unwrap();
-    assert_eq!(params["properties"]["service"]["enum"], json!(["a]]>b"]));
+    assert_eq!(
+        params["properties"]["service"]["enum"],
+        json!(["a]]>b", "none"])
+    );
     assert_eq!(params["properties"]["provider"]["enum"], json!(["]]>"]));
     assert_eq!(
         doc.matches("]]>").count(),
@@ -552,9 +555,14 @@ proptest! {
         let params: CdataJson = schema::booking_parameters(&spec, "2026-11-24".parse().unwrap(), std::slice::from_ref(&offer));
         let history = [HistoryMessage { role: "user", content: caller.clone() }];
         let greeting = wording::fill(&spec.greeting, &Values::business(&spec.name));
+        // A persona's instructions carry operator text into an attribute.
+        let assistant = slotline::domain::line::Assistant {
+            model: Some("openai/gpt-4o".into()),
+            instructions: Some(format!("Be kind. {caller}")),
+        };
         let gather = GatherDoc {
             action: "https://booking.example.com/texml/gather?s=t",
-            greeting: &greeting, voice: &spec.voice, parameters: &params, history: &history,
+            greeting: &greeting, voice: &spec.voice, assistant: Some(&assistant), parameters: &params, history: &history,
             fallback: "Sorry, I couldn't finish your booking.", transfer: Some("+13125550111"), caller_id: "+13125550100",
         };
         must_validate("gather.xml", &askama::Template::render(&gather).unwrap())?;

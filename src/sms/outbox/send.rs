@@ -136,7 +136,7 @@ async fn decide(deps: &Deps, row: &Claimed, profile: Option<String>) -> Result<D
         text: None,
     };
     let appt = row.appointment.as_ref();
-    if matches!(row.kind, Kind::Confirmation | Kind::Reminder) {
+    if matches!(row.kind, Kind::Confirmation | Kind::Reminder | Kind::Moved) {
         match appt {
             None => return Ok(finish("cancelled", "the appointment no longer exists")),
             Some(a) if a.status != "booked" => {
@@ -355,6 +355,7 @@ fn facts(a: &AppointmentFacts) -> Facts {
         name: a.customer_name.clone(),
         sms_confirmation: a.sms_confirmation.clone(),
         sms_reminder: a.sms_reminder.clone(),
+        sms_moved: a.sms_moved.clone(),
     }
 }
 

@@ -218,7 +218,18 @@ pub(super) const ELEMENTS: &[Element] = &[
     el("Tool", Some(&[]), &[], Text::JsonObject),
     el("InterruptionSettings", None, &[], Text::None),
     el("Transcription", None, &[], Text::None),
-    el("Assistant", None, &["Tools"], Text::None),
+    // Emitted for tenants with a persona, instructions or a model (domain::line); its
+    // semantics are only shown by example in Telnyx's docs (PROTOCOL.md §2.2).
+    el(
+        "Assistant",
+        Some(&[
+            a("model", NonEmpty),
+            a("instructions", NonEmpty),
+            a("api_key_ref", Any),
+        ]),
+        &["Tools"],
+        Text::None,
+    ),
     el(
         "Dial",
         Some(&[
