@@ -474,7 +474,7 @@ pub struct OutboxRow {
     pub id: i64,
     /// The appointment it is about, if any.
     pub appointment_id: Option<i64>,
-    /// `confirmation`, `reminder`, `cancelled` or `reply`.
+    /// `confirmation`, `reminder`, `cancelled`, `moved` or `reply`.
     pub kind: String,
     /// Recipient (full: operator data).
     pub to: String,

@@ -42,6 +42,8 @@ use crate::{
 const GATHER_FALLBACK: &str = "Sorry, I couldn't finish your booking.";
 /// How many alternatives are offered.
 pub(super) const MAX_ALTERNATIVES: usize = 3;
+/// The number some carriers put in `From` for a withheld caller ID.
+const WITHHELD_SENTINEL: &str = "+266696687";
 /// Most answers one call gets before it is handed to a person, whatever it asks.
 pub(super) const MAX_TURNS: u32 = 12;
 /// What AI Inference is given at most: the rest of the request deadline minus this.
@@ -517,10 +519,12 @@ impl Turn<'_> {
             .collect())
     }
 
-    /// The number the call comes from, in E.164 as appointments record it.
+    /// The number the call comes from, in E.164 as appointments record it; `None` when it
+    /// is withheld or unreadable (carriers send "anonymous", nothing, or +266696687, which
+    /// spells ANONYMOUS on a keypad).
     pub(super) fn caller_number(&self) -> Option<String> {
         let from = crate::domain::PhoneNumber::parse(self.cb.from.as_deref()?).ok()?;
-        Some(from.as_str().to_string())
+        (from.as_str() != WITHHELD_SENTINEL).then(|| from.as_str().to_string())
     }
 
     /// A caller number that already has the tenant's `max_future_bookings_per_caller`
