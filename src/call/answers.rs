@@ -17,6 +17,9 @@ const INTENT_FIELD: &str = "intent";
 /// wants something else (as the line's schema tells the AI).
 const BOOK: &str = "book";
 const NOT_BOOKING: &str = "none";
+/// Fields a scripted caller says once: having asked their question (or named what they
+/// want), they do not ask it again on the next turn.
+const SAID_ONCE: [&str; 2] = [INTENT_FIELD, "question_topic"];
 
 /// One field of a gather's schema.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +131,10 @@ impl<'a> Answers<'a> {
         match self {
             Self::Scripted { given, used } => {
                 for f in fields {
-                    if let Some(v) = given.get(&f.name) {
+                    let once = SAID_ONCE.contains(&f.name.as_str());
+                    if let Some(v) = given.get(&f.name)
+                        && !(once && used.contains(&f.name))
+                    {
                         used.insert(f.name.clone());
                         result.insert(f.name.clone(), Value::String(v.clone()));
                     }
@@ -160,6 +166,19 @@ impl<'a> Answers<'a> {
             }
         }
         Ok(result)
+    }
+
+    /// Whether the caller has anything to say to a turn asking `fields`: a scripted caller
+    /// with no answer left for any of them hangs up (one who asked a question and had
+    /// nothing to book); a prompted one is always asked.
+    pub fn can_answer(&self, fields: &[Field]) -> bool {
+        match self {
+            Self::Scripted { given, used } => fields.iter().any(|f| {
+                given.contains_key(&f.name)
+                    && !(SAID_ONCE.contains(&f.name.as_str()) && used.contains(&f.name))
+            }),
+            Self::Prompted { .. } => true,
+        }
     }
 
     /// `--answer` fields no turn asked for (a misspelt field name, usually).

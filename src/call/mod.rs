@@ -248,6 +248,10 @@ pub async fn place(
         }
         show_gather(&gather, out)?;
         let fields = fields(&gather.parameters);
+        if !answers.can_answer(&fields) {
+            writeln!(out, "  caller:   (has nothing more to say and hangs up)")?;
+            break;
+        }
         let result = answers.answer(&fields, out)?;
         writeln!(out, "  caller:   {}", said(&result))?;
         let path = path_of(&gather.action).ok_or_else(|| {

@@ -57,7 +57,7 @@ impl Turn<'_> {
     /// The caller asked to move or cancel: find their appointments by the number they call
     /// from, then name the one they have, or ask which.
     pub(super) async fn change(&self, change: Change) -> Result<Texml, FlowError> {
-        let Some(number) = self.recognised_number(change) else {
+        let Some(number) = self.recognised_number() else {
             return self.refuse_unrecognised(change).await;
         };
         let theirs = self.upcoming(&number).await?;
@@ -74,7 +74,7 @@ impl Turn<'_> {
 
     /// The caller said which of their appointments they mean.
     pub(super) async fn pick(&self, change: Change) -> Result<Texml, FlowError> {
-        let Some(number) = self.recognised_number(change) else {
+        let Some(number) = self.recognised_number() else {
             return self.refuse_unrecognised(change).await;
         };
         let theirs = self.upcoming(&number).await?;
@@ -117,7 +117,7 @@ impl Turn<'_> {
 
     /// The caller named the new time for the appointment in the token.
     pub(super) async fn move_to(&self) -> Result<Texml, FlowError> {
-        let Some(appt) = self.subject(Change::Move).await? else {
+        let Some(appt) = self.subject().await? else {
             return self.gone().await;
         };
         if let Some(refusal) = self.inside_notice(Change::Move, &appt.row) {
@@ -248,7 +248,7 @@ impl Turn<'_> {
 
     /// The caller answered "shall I cancel it?" for the appointment in the token.
     pub(super) async fn cancel_confirmed(&self) -> Result<Texml, FlowError> {
-        let Some(appt) = self.subject(Change::Cancel).await? else {
+        let Some(appt) = self.subject().await? else {
             return self.gone().await;
         };
         let answer = self
@@ -324,7 +324,7 @@ impl Turn<'_> {
     }
 
     /// The caller's number in E.164 when changes by phone are allowed and it can be read.
-    fn recognised_number(&self, _change: Change) -> Option<String> {
+    fn recognised_number(&self) -> Option<String> {
         self.entry
             .tenant
             .spec
@@ -352,8 +352,8 @@ impl Turn<'_> {
     }
 
     /// The appointment in the token, if it is still the caller's, booked and upcoming.
-    async fn subject(&self, change: Change) -> Result<Option<Theirs>, FlowError> {
-        let Some(number) = self.recognised_number(change) else {
+    async fn subject(&self) -> Result<Option<Theirs>, FlowError> {
+        let Some(number) = self.recognised_number() else {
             return Ok(None);
         };
         let id = self.claims.subject;

@@ -582,3 +582,59 @@ fn read_banner(stdout: std::process::ChildStdout) -> String {
     rx.recv_timeout(Duration::from_secs(30))
         .expect("serve --demo prints its banner")
 }
+
+#[tokio::test]
+async fn slotline_call_asks_a_question_then_cancels_the_booking_it_made() {
+    let app = demo_app().await;
+    let date = format!("preferred_date={}", next_monday());
+    slotline(&booking_args(&app, &date), &app.db_path, None)
+        .await
+        .says(0, &["Booked: Haircut with "]);
+    // A question and nothing to book: the line answers, the caller hangs up.
+    let question = [
+        "call",
+        "--server",
+        &app.base,
+        "--answer",
+        "intent=question",
+        "--answer",
+        "question_topic=opening hours",
+        "+13125550100",
+    ];
+    slotline(&question, &app.db_path, None).await.says(
+        3,
+        &[
+            "intent=question, preferred_date=none",
+            "question_topic=opening hours",
+            "Our hours are",
+            "What would you like to book?",
+            "(has nothing more to say and hangs up)",
+        ],
+    );
+    let cancel = [
+        "call",
+        "--server",
+        &app.base,
+        "--answer",
+        "intent=cancel",
+        "--yes",
+        "+13125550100",
+    ];
+    slotline(&cancel, &app.db_path, None).await.says(
+        3,
+        &[
+            "customer_name=none",
+            "Shall I cancel it?",
+            "caller:   confirm=yes",
+            "is cancelled. We'll text you to confirm.",
+        ],
+    );
+    let list: Vec<serde_json::Value> = get_json(
+        &app.client,
+        &format!("{}/tenants/bella-salon/appointments", app.base),
+        &demo_token(&app),
+    )
+    .await;
+    assert_eq!(list[0]["status"], "cancelled", "{list:?}");
+    app.shut_down().await;
+}
