@@ -365,7 +365,7 @@ pub fn move_for_call(
     now: i64,
 ) -> Result<ChangeOutcome, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (sid, step, doc) = answer;
+    let (sid, step, _) = answer;
     if let Some(previous) = callback_answer(&tx, sid, step)? {
         return Ok(ChangeOutcome::AlreadyAnswered(previous));
     }
@@ -375,12 +375,36 @@ pub fn move_for_call(
         Err(DbError::Conflict(_)) => return Ok(ChangeOutcome::NotBooked),
         Err(e) => return Err(e),
     }
+    tell_and_answer(
+        &tx,
+        tenant,
+        id,
+        crate::sms::Kind::Moved,
+        notify,
+        answer,
+        now,
+    )?;
+    tx.commit()?;
+    Ok(ChangeOutcome::Done)
+}
+
+/// The end of a change by phone, in its transaction: the text about it queued to `notify`
+/// (if any) and the callback's answer stored.
+fn tell_and_answer(
+    tx: &Transaction,
+    tenant: i64,
+    id: i64,
+    kind: crate::sms::Kind,
+    notify: Option<&Notify>,
+    (sid, step, doc): Answer,
+    now: i64,
+) -> Result<(), DbError> {
     if let Some(n) = notify {
         super::outbox::queue_one(
-            &tx,
+            tx,
             tenant,
             Some(id),
-            crate::sms::Kind::Moved,
+            kind,
             &n.to,
             &n.from,
             n.profile.as_deref(),
@@ -388,9 +412,7 @@ pub fn move_for_call(
             now,
         )?;
     }
-    store_answer(&tx, sid, step, doc)?;
-    tx.commit()?;
-    Ok(ChangeOutcome::Done)
+    store_answer(tx, sid, step, doc)
 }
 
 /// Cancels booked appointment `id` for a caller: its time freed, its waiting texts
@@ -404,7 +426,7 @@ pub fn cancel_for_call(
     now: i64,
 ) -> Result<ChangeOutcome, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (sid, step, doc) = answer;
+    let (sid, step, _) = answer;
     if let Some(previous) = callback_answer(&tx, sid, step)? {
         return Ok(ChangeOutcome::AlreadyAnswered(previous));
     }
@@ -422,20 +444,15 @@ pub fn cancel_for_call(
         "UPDATE appointments SET updated_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
-    if let Some(n) = notify {
-        super::outbox::queue_one(
-            &tx,
-            tenant,
-            Some(id),
-            crate::sms::Kind::Cancelled,
-            &n.to,
-            &n.from,
-            n.profile.as_deref(),
-            None,
-            now,
-        )?;
-    }
-    store_answer(&tx, sid, step, doc)?;
+    tell_and_answer(
+        &tx,
+        tenant,
+        id,
+        crate::sms::Kind::Cancelled,
+        notify,
+        answer,
+        now,
+    )?;
     tx.commit()?;
     Ok(ChangeOutcome::Done)
 }

@@ -123,21 +123,9 @@ impl Turn<'_> {
         if let Some(refusal) = self.inside_notice(Change::Move, &appt.row) {
             return self.remember(refusal).await;
         }
-        let Some(service) = self
-            .entry
-            .tenant
-            .service_ids
-            .iter()
-            .position(|s| *s == appt.service_id)
-        else {
-            let doc = self.hand_off(
-                &format!(
-                    "Sorry, we no longer offer {}, so I can't move it.",
-                    appt.row.service
-                ),
-                "Please contact us directly.",
-            );
-            return self.remember(doc).await;
+        let service = match self.service_of(&appt) {
+            Ok(service) => service,
+            Err(refusal) => return self.remember(refusal).await,
         };
         let today = today_local(self.now, &self.entry.rules.tz);
         let result = self
@@ -398,27 +386,31 @@ impl Turn<'_> {
         }
         let doc = match change {
             Change::Cancel => self.cancel_doc(&appt.row, "", 1),
-            Change::Move => {
-                let Some(service) = self
-                    .entry
-                    .tenant
-                    .service_ids
-                    .iter()
-                    .position(|s| *s == appt.service_id)
-                else {
-                    let doc = self.hand_off(
-                        &format!(
-                            "Sorry, we no longer offer {}, so I can't move it.",
-                            appt.row.service
-                        ),
-                        "Please contact us directly.",
-                    );
-                    return self.remember(doc).await;
-                };
-                self.move_doc(appt, service, "", 1).await?
-            }
+            Change::Move => match self.service_of(appt) {
+                Ok(service) => self.move_doc(appt, service, "", 1).await?,
+                Err(refusal) => refusal,
+            },
         };
         self.remember(doc).await
+    }
+
+    /// The index of the appointment's service among the tenant's, or the hand-off when the
+    /// service is retired (it can no longer be booked, so not moved either).
+    fn service_of(&self, appt: &Theirs) -> Result<usize, Texml> {
+        self.entry
+            .tenant
+            .service_ids
+            .iter()
+            .position(|s| *s == appt.service_id)
+            .ok_or_else(|| {
+                self.hand_off(
+                    &format!(
+                        "Sorry, we no longer offer {}, so I can't move it.",
+                        appt.row.service
+                    ),
+                    "Please contact us directly.",
+                )
+            })
     }
 
     /// Inside the tenant's change notice, the refusal (handed to a person when there is one).
