@@ -4,6 +4,7 @@
 pub mod agenda;
 pub mod body;
 pub mod booking;
+pub mod calendar;
 pub mod call;
 pub mod calllog;
 pub mod cli;
@@ -14,7 +15,9 @@ pub mod demo;
 pub mod directory;
 pub mod domain;
 pub mod error;
+pub mod feeds;
 pub mod flow;
+pub mod ics;
 pub mod replay;
 pub mod routes;
 pub mod serve;

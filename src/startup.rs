@@ -71,6 +71,8 @@ pub struct State {
     pub replays: Arc<Replays>,
     /// Wrong admin tokens per client, so the token cannot be guessed at line rate.
     pub admin_throttle: Arc<Throttle>,
+    /// Requests per calendar feed, so one feed URL cannot be polled at line rate.
+    pub feed_limiter: Arc<crate::feeds::FeedLimiter>,
 }
 
 /// Why slotline could not start.
@@ -200,6 +202,7 @@ impl AppState {
             demo,
             replays: Arc::default(),
             admin_throttle: Arc::default(),
+            feed_limiter: Arc::default(),
         })))
     }
 }

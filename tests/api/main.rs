@@ -8,6 +8,7 @@ mod call_cli;
 mod crash;
 mod fake_telnyx;
 mod faults;
+mod feeds;
 mod hardening;
 mod helpers;
 mod paging;
