@@ -29,4 +29,5 @@ pub mod telemetry;
 pub mod tenant_changes;
 pub mod texml;
 pub mod token;
+pub mod webhooks;
 pub mod wording;

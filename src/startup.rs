@@ -288,6 +288,15 @@ impl Application {
                 default_profile: settings.messaging_profile_id.clone(),
                 api_base: settings.telnyx_api_base.clone(),
             },
+            worker_stop.clone(),
+        );
+        let hooks = crate::webhooks::spawn(
+            crate::webhooks::Deps {
+                db: self.state.db.clone(),
+                clock: self.state.clock.clone(),
+                tuning: settings.webhooks.clone(),
+                allow_private: settings.webhooks_allow_private,
+            },
             worker_stop,
         );
         let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
@@ -300,6 +309,9 @@ impl Application {
         let _ = stop_worker.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the SMS worker ended abnormally");
+        }
+        if let Err(e) = hooks.await {
+            tracing::error!(error = %e, "the webhook worker ended abnormally");
         }
         served
     }

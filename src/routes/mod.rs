@@ -13,6 +13,7 @@ mod messaging;
 mod paging;
 mod texml;
 pub mod throttle;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -122,6 +123,16 @@ fn admin_routes(table: Route) -> Route {
         .at("/tenants/:id/feeds", get(feeds::list).post(feeds::create))
         .at("/tenants/:id/feeds/:feed", poem::delete(feeds::revoke))
         .at("/tenants/:id/feeds/:feed/rotate", post(feeds::rotate))
+        .at(
+            "/tenants/:id/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .at("/tenants/:id/webhooks/:w", poem::delete(webhooks::delete))
+        .at("/tenants/:id/webhooks/:w/rotate", post(webhooks::rotate))
+        .at(
+            "/tenants/:id/webhooks/:w/deliveries",
+            get(webhooks::deliveries),
+        )
 }
 
 /// A panic inside a TeXML handler still answers a valid TeXML apology.
