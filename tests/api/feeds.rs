@@ -11,6 +11,17 @@ use crate::helpers::{TestApp, spawn_app};
 /// (0: Anna, 1: Marco) at `start` (RFC 3339) for 45 minutes; the appointment id.
 pub fn book(app: &TestApp, name: &str, provider: usize, start: &str) -> i64 {
     let start: jiff::Timestamp = start.parse().unwrap();
+    book_at(app, name, provider, start.as_second(), None)
+}
+
+/// [`book`] at Unix seconds `start`, held until `hold_until` when given.
+pub fn book_at(
+    app: &TestApp,
+    name: &str,
+    provider: usize,
+    start: i64,
+    hold_until: Option<i64>,
+) -> i64 {
     let now = app.clock.now().as_second();
     let name = name.to_string();
     app.state
@@ -24,11 +35,11 @@ pub fn book(app: &TestApp, name: &str, provider: usize, start: &str) -> i64 {
                 customer_name: name,
                 customer_phone: Some("+13125550199".into()),
                 caller_number: None,
-                start: start.as_second(),
-                end: start.as_second() + 2700,
-                blocked_until: start.as_second() + 2700,
-                call_sid: None,
-                hold_until: None,
+                start,
+                end: start + 2700,
+                blocked_until: start + 2700,
+                call_sid: Some(format!("v3:direct-{start}-{provider}")),
+                hold_until,
                 texts: Vec::new(),
             };
             match db::appointments::book(c, &appt, None, now)? {
@@ -39,18 +50,22 @@ pub fn book(app: &TestApp, name: &str, provider: usize, start: &str) -> i64 {
         .unwrap()
 }
 
+/// Moves appointment `id` through the admin API; panics unless 200.
+pub async fn move_appointment(app: &TestApp, id: i64, date: &str, time: &str) {
+    let path = format!("/tenants/bella-salon/appointments/{id}");
+    let to = json!({"date": date, "time": time});
+    app.admin_expect(Method::PATCH, &path, Some(&to), 200).await;
+}
+
+/// Cancels appointment `id` through the admin API; panics unless 200.
+pub async fn cancel_appointment(app: &TestApp, id: i64) {
+    let path = format!("/tenants/bella-salon/appointments/{id}");
+    app.admin_expect(Method::DELETE, &path, None, 200).await;
+}
+
 /// Creates a feed with `body`; its JSON (with `url`), panicking unless 201.
 pub async fn create_feed(app: &TestApp, body: Value) -> Value {
-    let resp = app
-        .admin(Method::POST, "/tenants/bella-salon/feeds")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(status, 201, "{v}");
-    v
+    app.post_created("/tenants/bella-salon/feeds", &body).await
 }
 
 /// The feed's URL on the test server (its public URL is https://booking.example.com).
@@ -155,31 +170,14 @@ async fn uids_stay_and_sequence_rises_across_a_move_and_a_cancellation() {
         (0, "20261123T160000Z".into(), "CONFIRMED".into())
     );
 
-    let moved = app
-        .admin(
-            Method::PATCH,
-            &format!("/tenants/bella-salon/appointments/{id}"),
-        )
-        .json(&json!({"date": "2026-11-24", "time": "11:00"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(moved.status(), 200, "{}", moved.text().await.unwrap());
+    move_appointment(&app, id, "2026-11-24", "11:00").await;
     let (_, after_move) = fetch(&app, url).await;
     assert_eq!(
         seq(&after_move),
         (1, "20261124T170000Z".into(), "CONFIRMED".into())
     );
 
-    let cancelled = app
-        .admin(
-            Method::DELETE,
-            &format!("/tenants/bella-salon/appointments/{id}"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cancelled.status(), 200);
+    cancel_appointment(&app, id).await;
     let (_, after_cancel) = fetch(&app, url).await;
     assert_eq!(
         seq(&after_cancel),
@@ -216,25 +214,10 @@ async fn revoked_and_rotated_urls_answer_404_and_the_new_one_works() {
     assert_eq!(fetch(&app, &first).await.0, 404, "the old URL dies at once");
     assert_eq!(fetch(&app, &second).await.0, 200);
 
-    let revoked = app
-        .admin(
-            Method::DELETE,
-            &format!("/tenants/bella-salon/feeds/{}", feed["id"]),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 204);
+    let path = format!("/tenants/bella-salon/feeds/{}", feed["id"]);
+    app.admin_expect(Method::DELETE, &path, None, 204).await;
     assert_eq!(fetch(&app, &second).await.0, 404);
-    let again = app
-        .admin(
-            Method::DELETE,
-            &format!("/tenants/bella-salon/feeds/{}", feed["id"]),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 404);
+    app.admin_expect(Method::DELETE, &path, None, 404).await;
     // A made-up secret for a live feed is a 404 too, not a hint.
     let live = create_feed(&app, json!({"scope": "tenant"})).await;
     let guessed = format!("{}/ics/{}/{}.ics", app.base, live["id"], "A".repeat(43));
@@ -343,16 +326,8 @@ async fn bad_feed_requests_say_what_to_fix() {
         ),
         (json!({"scope": 3}), "scope", "must be a string"),
     ] {
-        let resp = app
-            .admin(Method::POST, "/tenants/bella-salon/feeds")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 422, "{body}");
-        let v: Value = resp.json().await.unwrap();
-        assert_eq!(v["field"], field, "{body}: {v}");
-        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+        app.assert_invalid("/tenants/bella-salon/feeds", &body, field, says)
+            .await;
     }
     let unknown = app
         .admin(Method::POST, "/tenants/nobody/feeds")

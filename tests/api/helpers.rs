@@ -411,10 +411,10 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Creates a tenant through the admin API; panics unless it answers 201.
-    pub async fn create_tenant(&self, body: &Value) -> Value {
+    /// POSTs `body` to an admin route; its JSON, panicking unless it answers 201.
+    pub async fn post_created(&self, path: &str, body: &Value) -> Value {
         let resp = self
-            .admin(reqwest::Method::POST, "/tenants")
+            .admin(reqwest::Method::POST, path)
             .json(body)
             .send()
             .await
@@ -423,6 +423,43 @@ impl TestApp {
         let v: Value = resp.json().await.unwrap();
         assert_eq!(status, 201, "{v}");
         v
+    }
+
+    /// Sends `method` to an admin route with `body`; panics unless it answers `status`.
+    pub async fn admin_expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        status: u16,
+    ) {
+        let mut req = self.admin(method, path);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.unwrap();
+        let got = resp.status();
+        assert_eq!(got, status, "{path}: {}", resp.text().await.unwrap());
+    }
+
+    /// POSTs `body` to an admin route; panics unless it answers 422 naming `field` with an
+    /// error that contains `says`.
+    pub async fn assert_invalid(&self, path: &str, body: &Value, field: &str, says: &str) {
+        let resp = self
+            .admin(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422, "{body}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["field"], field, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+
+    /// Creates a tenant through the admin API; panics unless it answers 201.
+    pub async fn create_tenant(&self, body: &Value) -> Value {
+        self.post_created("/tenants", body).await
     }
 
     /// The tenant's appointments, as the admin API lists them.

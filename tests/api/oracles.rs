@@ -11,8 +11,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    feeds::{create_feed, fetch},
-    helpers::{TestApp, spawn_app},
+    feeds::{book_at, cancel_appointment, create_feed, fetch, move_appointment},
+    helpers::spawn_app,
     webhook_receiver::Receiver,
     webhooks::create_endpoint,
 };
@@ -73,36 +73,6 @@ const HOSTILE_NAMES: &[&str] = &[
     "Comma,Semi;Colon:Colon",
 ];
 
-/// Books the demo tenant's haircut at `start` (Unix s) directly; its id.
-fn book_at(app: &TestApp, name: &str, provider: usize, start: i64, hold_until: Option<i64>) -> i64 {
-    let now = app.clock.now().as_second();
-    let name = name.to_string();
-    app.state
-        .db
-        .run_blocking(move |c| {
-            let t = slotline::db::tenants::find(c, "bella-salon")?;
-            let appt = slotline::db::appointments::NewAppointment {
-                tenant_id: t.id,
-                service_id: t.service_ids[0],
-                provider_id: t.provider_ids[provider],
-                customer_name: name,
-                customer_phone: None,
-                caller_number: None,
-                start,
-                end: start + 2700,
-                blocked_until: start + 2700,
-                call_sid: Some(format!("v3:oracle-{start}-{provider}")),
-                hold_until,
-                texts: Vec::new(),
-            };
-            match slotline::db::appointments::book(c, &appt, None, now)? {
-                slotline::db::appointments::BookOutcome::Booked(id) => Ok(id),
-                other => panic!("{other:?}"),
-            }
-        })
-        .unwrap()
-}
-
 /// Local wall times in Chicago around both DST changes in the feed's window, and the two
 /// instants that are both 01:30 on the night clocks fall back.
 fn dst_instants() -> Vec<i64> {
@@ -151,13 +121,9 @@ async fn oracle_icalendar_and_icaljs_read_the_instants_the_admin_api_shows() {
     };
     let app = spawn_app().await;
     // A long horizon, so next spring's DST change is inside the feed's window.
-    let patched = app
-        .admin(Method::PATCH, "/tenants/bella-salon")
-        .json(&json!({"horizon_days": 150}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(patched.status(), 200);
+    let longer = json!({"horizon_days": 150});
+    app.admin_expect(Method::PATCH, "/tenants/bella-salon", Some(&longer), 200)
+        .await;
     let long_name = format!("{}é", "Ann-Marie ".repeat(20).trim_end());
     let mut names: Vec<String> = HOSTILE_NAMES.iter().map(|s| s.to_string()).collect();
     names.push(long_name.chars().take(200).collect());
@@ -172,24 +138,9 @@ async fn oracle_icalendar_and_icaljs_read_the_instants_the_admin_api_shows() {
     // One held (TENTATIVE), one moved (SEQUENCE 1), one cancelled (CANCELLED, SEQUENCE 1).
     book_at(&app, &names[8], 0, now + 5 * 86_400, Some(now + 3600));
     let moved = ids[8];
-    let resp = app
-        .admin(
-            Method::PATCH,
-            &format!("/tenants/bella-salon/appointments/{moved}"),
-        )
-        .json(&json!({"date": "2026-11-24", "time": "11:00"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    move_appointment(&app, moved, "2026-11-24", "11:00").await;
     let cancelled = ids[9];
-    app.admin(
-        Method::DELETE,
-        &format!("/tenants/bella-salon/appointments/{cancelled}"),
-    )
-    .send()
-    .await
-    .unwrap();
+    cancel_appointment(&app, cancelled).await;
 
     let feed = create_feed(&app, json!({"scope": "tenant", "detail": "full"})).await;
     let (status, doc) = fetch(&app, feed["url"].as_str().unwrap()).await;
@@ -267,13 +218,7 @@ async fn oracle_the_official_standardwebhooks_package_verifies_our_signatures() 
     .await;
     let secret = endpoint["secret"].as_str().unwrap();
     let id = crate::feeds::book(&app, "Zoë 😀 山田, \"Jr\"", 0, "2026-11-23T16:00:00Z");
-    app.admin(
-        Method::DELETE,
-        &format!("/tenants/bella-salon/appointments/{id}"),
-    )
-    .send()
-    .await
-    .unwrap();
+    cancel_appointment(&app, id).await;
     let got = receiver.wait_for(2).await;
     let verify = script("verify_webhook.py");
     let check = |headers: Value, body: &str| {

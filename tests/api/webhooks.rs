@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    feeds::book,
+    feeds::{book, cancel_appointment, move_appointment},
     helpers::{Options, TestApp, form, spawn_app, spawn_with, texml_ok},
     webhook_receiver::Receiver,
 };
@@ -21,41 +21,9 @@ const APPOINTMENT_EVENTS: [&str; 3] = [
 
 /// Creates an endpoint for `url` and `events`; its JSON (with `secret`), panicking unless 201.
 pub async fn create_endpoint(app: &TestApp, url: &str, events: &[&str]) -> Value {
-    let resp = app
-        .admin(Method::POST, "/tenants/bella-salon/webhooks")
-        .json(&json!({"url": url, "events": events}))
-        .send()
+    let body = json!({"url": url, "events": events});
+    app.post_created("/tenants/bella-salon/webhooks", &body)
         .await
-        .unwrap();
-    let status = resp.status();
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(status, 201, "{v}");
-    v
-}
-
-async fn move_to(app: &TestApp, id: i64, date: &str, time: &str) {
-    let resp = app
-        .admin(
-            Method::PATCH,
-            &format!("/tenants/bella-salon/appointments/{id}"),
-        )
-        .json(&json!({"date": date, "time": time}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-}
-
-async fn cancel(app: &TestApp, id: i64) {
-    let resp = app
-        .admin(
-            Method::DELETE,
-            &format!("/tenants/bella-salon/appointments/{id}"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
 }
 
 /// (appointment id, event type) of each delivery, in arrival order.
@@ -93,8 +61,8 @@ async fn a_booking_a_move_and_a_cancellation_arrive_signed_and_in_order() {
     assert!(secret.starts_with("whsec_"));
 
     let id = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
-    move_to(&app, id, "2026-11-24", "11:00").await;
-    cancel(&app, id).await;
+    move_appointment(&app, id, "2026-11-24", "11:00").await;
+    cancel_appointment(&app, id).await;
     let got = receiver.wait_for(3).await;
 
     assert_eq!(
@@ -164,10 +132,10 @@ async fn an_endpoint_down_for_a_while_gets_every_event_in_order_once_it_is_up() 
 
     let a = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
     let b = book(&app, "Li Wei", 1, "2026-11-23T16:00:00Z");
-    move_to(&app, a, "2026-11-24", "11:00").await;
-    cancel(&app, b).await;
-    move_to(&app, a, "2026-11-25", "11:00").await;
-    cancel(&app, a).await;
+    move_appointment(&app, a, "2026-11-24", "11:00").await;
+    cancel_appointment(&app, b).await;
+    move_appointment(&app, a, "2026-11-25", "11:00").await;
+    cancel_appointment(&app, a).await;
 
     // Failing attempts are recorded with why.
     let path = format!(
@@ -287,16 +255,10 @@ async fn a_private_address_is_refused_at_creation_and_at_delivery() {
         ("https://localhost/hook", "loopback"),
         ("http://hooks.example.com/hook", "https://"),
     ] {
-        let resp = strict
-            .admin(Method::POST, "/tenants/bella-salon/webhooks")
-            .json(&json!({"url": url, "events": ["appointment.booked"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 422, "{url}");
-        let v: Value = resp.json().await.unwrap();
-        assert_eq!(v["field"], "url");
-        assert!(v["error"].as_str().unwrap().contains(says), "{url}: {v}");
+        let body = json!({"url": url, "events": ["appointment.booked"]});
+        strict
+            .assert_invalid("/tenants/bella-salon/webhooks", &body, "url", says)
+            .await;
     }
     strict.shut_down().await;
 
@@ -440,16 +402,8 @@ async fn bad_webhook_requests_say_what_to_fix() {
             "url and events",
         ),
     ] {
-        let resp = app
-            .admin(Method::POST, "/tenants/bella-salon/webhooks")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 422, "{body}");
-        let v: Value = resp.json().await.unwrap();
-        assert_eq!(v["field"], field, "{body}: {v}");
-        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+        app.assert_invalid("/tenants/bella-salon/webhooks", &body, field, says)
+            .await;
     }
     for (method, path) in [
         (Method::DELETE, "/tenants/bella-salon/webhooks/99"),
@@ -482,15 +436,8 @@ async fn a_rotated_secret_signs_from_then_on_and_a_deleted_endpoint_gets_nothing
     assert!(got[0].signed_with(&old));
     assert!(got[1].signed_with(new) && !got[1].signed_with(&old));
 
-    let deleted = app
-        .admin(
-            Method::DELETE,
-            &format!("/tenants/bella-salon/webhooks/{}", endpoint["id"]),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    let path = format!("/tenants/bella-salon/webhooks/{}", endpoint["id"]);
+    app.admin_expect(Method::DELETE, &path, None, 204).await;
     book(&app, "Ann", 0, "2026-11-23T18:00:00Z");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(receiver.got().len(), 2);

@@ -58,6 +58,24 @@ fn book(db: &Db, t: &tenants::Tenant, start: i64) -> i64 {
     }
 }
 
+/// Claims the next due delivery at `at_ms` and records one attempt with this result (no
+/// retry); whether the endpoint was disabled by it.
+fn attempt_next(db: &Db, at_ms: i64, http_status: Option<u16>, error: Option<&str>) -> bool {
+    let due = db.run_blocking(|c| candidates(c, at_ms, &[], 10)).unwrap();
+    let claimed = db
+        .run_blocking(|c| claim(c, due[0].id, at_ms, at_ms + 60_000))
+        .unwrap()
+        .unwrap();
+    let attempt = Attempt {
+        at_ms,
+        http_status,
+        error: error.map(str::to_string),
+        duration_ms: 1,
+    };
+    db.run_blocking(|c| record_attempt(c, claimed.id, &attempt, Then::GiveUp, 3 * DAY_MS, NOW))
+        .unwrap()
+}
+
 fn event_types(db: &Db) -> Vec<String> {
     db.run_blocking(|c| {
         Ok(c.prepare("SELECT type FROM webhook_events ORDER BY id")?
@@ -177,22 +195,7 @@ fn an_endpoint_failing_for_three_days_is_disabled_with_the_reason() {
         .enumerate()
     {
         book(&db, &t, NOW + 86_400 * (n as i64 + 1));
-        let due = db.run_blocking(|c| candidates(c, at_ms, &[], 10)).unwrap();
-        let claimed = db
-            .run_blocking(|c| claim(c, due[0].id, at_ms, at_ms + 60_000))
-            .unwrap()
-            .unwrap();
-        let attempt = Attempt {
-            at_ms,
-            http_status: None,
-            error: Some("connection refused".into()),
-            duration_ms: 1,
-        };
-        let disabled = db
-            .run_blocking(|c| {
-                record_attempt(c, claimed.id, &attempt, Then::GiveUp, 3 * DAY_MS, NOW)
-            })
-            .unwrap();
+        let disabled = attempt_next(&db, at_ms, None, Some("connection refused"));
         assert_eq!(disabled, n == 2, "attempt {n}");
     }
     let e = db
@@ -223,22 +226,7 @@ fn a_success_ends_the_failure_streak() {
     .enumerate()
     {
         book(&db, &t, NOW + 86_400 * (n as i64 + 1));
-        let due = db.run_blocking(|c| candidates(c, at_ms, &[], 10)).unwrap();
-        let claimed = db
-            .run_blocking(|c| claim(c, due[0].id, at_ms, at_ms + 60_000))
-            .unwrap()
-            .unwrap();
-        let attempt = Attempt {
-            at_ms,
-            http_status: Some(if ok { 204 } else { 500 }),
-            error: None,
-            duration_ms: 1,
-        };
-        let disabled = db
-            .run_blocking(|c| {
-                record_attempt(c, claimed.id, &attempt, Then::GiveUp, 3 * DAY_MS, NOW)
-            })
-            .unwrap();
+        let disabled = attempt_next(&db, at_ms, Some(if ok { 204 } else { 500 }), None);
         assert!(!disabled);
     }
     let e = db
