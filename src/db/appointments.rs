@@ -236,19 +236,30 @@ pub fn cancel(
     now: i64,
 ) -> Result<AppointmentRow, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let n = tx.execute(
-        "UPDATE appointments SET status = 'cancelled', hold_expires_at = NULL, updated_at = ?3,
-            sequence = sequence + 1
-         WHERE id = ?1 AND tenant_id = ?2 AND status <> 'cancelled'",
-        params![id, tenant, now],
-    )?;
-    if n == 0 {
-        // Already cancelled (nothing to do, nothing to announce) or not there at all.
-        let row = get(&tx, tenant, id)?;
-        return Ok(row);
+    let before: Option<String> = tx
+        .query_row(
+            "SELECT status FROM appointments WHERE id = ?1 AND tenant_id = ?2",
+            params![id, tenant],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match before.as_deref() {
+        None => return Err(DbError::NotFound),
+        // Cancelling twice changes nothing and announces nothing.
+        Some("cancelled") => return get(&tx, tenant, id),
+        Some(_) => {}
     }
+    tx.execute(
+        "UPDATE appointments SET status = 'cancelled', hold_expires_at = NULL, updated_at = ?2,
+            sequence = sequence + 1
+         WHERE id = ?1",
+        params![id, now],
+    )?;
     release(&tx, id)?;
-    super::webhooks::appointment_event(&tx, tenant, id, "cancelled", now)?;
+    // A hold was never announced as booked, so its end is not announced either.
+    if before.as_deref() == Some("booked") {
+        super::webhooks::appointment_event(&tx, tenant, id, "cancelled", now)?;
+    }
     let row = get(&tx, tenant, id)?;
     tx.commit()?;
     Ok(row)

@@ -122,6 +122,19 @@ pub fn rotate_endpoint(
     }
 }
 
+/// Enables a disabled endpoint of `tenant` again and forgets its failure streak; its
+/// pending deliveries go out again, each until its own retry period ends.
+pub fn enable_endpoint(conn: &Connection, tenant: i64, id: i64) -> Result<Endpoint, DbError> {
+    match conn.execute(
+        "UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since_ms = NULL
+         WHERE tenant_id = ?1 AND id = ?2",
+        params![tenant, id],
+    )? {
+        0 => Err(DbError::NotFound),
+        _ => get_endpoint(conn, tenant, id),
+    }
+}
+
 /// A random event id (`evt_` and 32 hex digits), also sent as `webhook-id`.
 fn new_event_id() -> String {
     let bytes: [u8; 16] = rand::random();
@@ -557,7 +570,7 @@ fn fail(
         .map(|t| t.to_string())
         .unwrap_or_default();
     let why = format!(
-        "every delivery failed since {since_text}; last error: {reason}. Fix the endpoint, then delete and recreate it"
+        "every delivery failed since {since_text}; last error: {reason}. Fix the endpoint, then POST /tenants/{{id}}/webhooks/{endpoint}/enable"
     );
     tx.execute(
         "UPDATE webhook_endpoints SET disabled_at = ?2, disabled_reason = ?3 WHERE id = ?1 AND disabled_at IS NULL",

@@ -129,6 +129,7 @@ fn admin_routes(table: Route) -> Route {
         )
         .at("/tenants/:id/webhooks/:w", poem::delete(webhooks::delete))
         .at("/tenants/:id/webhooks/:w/rotate", post(webhooks::rotate))
+        .at("/tenants/:id/webhooks/:w/enable", post(webhooks::enable))
         .at(
             "/tenants/:id/webhooks/:w/deliveries",
             get(webhooks::deliveries),

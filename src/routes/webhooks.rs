@@ -192,6 +192,24 @@ pub async fn rotate(
     Ok(Json(endpoint_json(&e, Some(secret))))
 }
 
+/// `POST /tenants/{id}/webhooks/{w}/enable`: an endpoint disabled for failing is sent
+/// events again (its failure streak starts over).
+#[handler]
+pub async fn enable(
+    _: Admin,
+    state: Data<&AppState>,
+    Path((id, endpoint)): Path<(String, i64)>,
+) -> poem::Result<Json<Value>> {
+    let tenant_id = find(&state, id).await?.id;
+    let e = state
+        .db
+        .write(move |c| db::webhooks::enable_endpoint(c, tenant_id, endpoint))
+        .await
+        .map_err(endpoint_error)?;
+    tracing::info!(tenant = tenant_id, endpoint, "webhook endpoint enabled");
+    Ok(Json(endpoint_json(&e, None)))
+}
+
 /// `GET /tenants/{id}/webhooks/{w}/deliveries?limit=`: the newest deliveries, each with
 /// its status and every attempt (HTTP status, error, duration).
 #[handler]

@@ -11,7 +11,7 @@ pub mod address;
 pub mod sign;
 
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -71,11 +71,12 @@ pub fn spawn(deps: Deps, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHa
 }
 
 async fn run(deps: Arc<Deps>, client: reqwest::Client, mut shutdown: watch::Receiver<bool>) {
-    let mut tasks: JoinSet<i64> = JoinSet::new();
-    let mut busy: HashSet<i64> = HashSet::new();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    // The endpoint each attempt in flight is for.
+    let mut busy: Busy = HashMap::new();
     let in_flight = deps.tuning.in_flight.max(1);
     loop {
-        while let Some(done) = tasks.try_join_next() {
+        while let Some(done) = tasks.try_join_next_with_id() {
             settle(&mut busy, done);
         }
         if *shutdown.borrow() {
@@ -94,38 +95,41 @@ async fn run(deps: Arc<Deps>, client: reqwest::Client, mut shutdown: watch::Rece
         tokio::select! {
             _ = shutdown.changed() => {}
             _ = tokio::time::sleep(deps.tuning.poll_interval) => {}
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => settle(&mut busy, done),
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => settle(&mut busy, done),
         }
     }
-    while let Some(done) = tasks.join_next().await {
+    while let Some(done) = tasks.join_next_with_id().await {
         settle(&mut busy, done);
     }
     tracing::info!("webhook worker stopped");
 }
 
-fn settle(busy: &mut HashSet<i64>, done: Result<i64, tokio::task::JoinError>) {
-    match done {
-        Ok(endpoint) => {
-            busy.remove(&endpoint);
-        }
+/// Attempts in flight: task id → endpoint.
+type Busy = HashMap<tokio::task::Id, i64>;
+
+/// Frees the endpoint of a finished attempt. One that panicked is tried again when its
+/// lease ends; until then its lease keeps that appointment's later events waiting.
+fn settle(busy: &mut Busy, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+    let id = match done {
+        Ok((id, ())) => id,
         Err(e) => {
-            // The delivery's lease runs out and it is tried again; its endpoint stays busy
-            // until then, which keeps its order.
             tracing::error!(error = %e, "a webhook delivery task failed");
+            e.id()
         }
-    }
+    };
+    busy.remove(&id);
 }
 
 /// Claims up to `room` due deliveries of endpoints not busy and starts them; how many.
 async fn start_due(
     deps: &Arc<Deps>,
     client: &reqwest::Client,
-    tasks: &mut JoinSet<i64>,
-    busy: &mut HashSet<i64>,
+    tasks: &mut JoinSet<()>,
+    busy: &mut Busy,
     room: usize,
 ) -> Result<usize, db::DbError> {
     let now_ms = wall_ms();
-    let skip: Vec<i64> = busy.iter().copied().collect();
+    let skip: Vec<i64> = busy.values().copied().collect();
     let due = deps
         .db
         .run(move |c| db::webhooks::candidates(c, now_ms, &skip, room))
@@ -138,9 +142,10 @@ async fn start_due(
             .write(move |c| db::webhooks::claim(c, candidate.id, now_ms, now_ms + lease))
             .await?;
         let Some(claimed) = claimed else { continue };
-        busy.insert(claimed.endpoint);
+        let endpoint = claimed.endpoint;
         let (deps, client) = (deps.clone(), client.clone());
-        tasks.spawn(async move { deliver(&deps, &client, claimed).await });
+        let task = tasks.spawn(async move { deliver(&deps, &client, claimed).await });
+        busy.insert(task.id(), endpoint);
         started += 1;
     }
     Ok(started)
@@ -152,8 +157,8 @@ fn lease_ms(tuning: &WebhookTuning) -> i64 {
     (tuning.timeout + Duration::from_secs(30)).as_millis() as i64
 }
 
-/// One attempt of `claimed`, recorded; returns its endpoint.
-async fn deliver(deps: &Deps, client: &reqwest::Client, claimed: Claimed) -> i64 {
+/// One attempt of `claimed`, recorded.
+async fn deliver(deps: &Deps, client: &reqwest::Client, claimed: Claimed) {
     let at_ms = wall_ms();
     let started = Instant::now();
     let (http_status, error) = match send(client, &claimed, deps.allow_private).await {
@@ -200,7 +205,6 @@ async fn deliver(deps: &Deps, client: &reqwest::Client, claimed: Claimed) -> i64
             "webhook delivery failed"
         );
     }
-    endpoint
 }
 
 /// After a failed attempt: retry with exponential backoff (with jitter) until the retry

@@ -409,6 +409,7 @@ async fn bad_webhook_requests_say_what_to_fix() {
         (Method::DELETE, "/tenants/bella-salon/webhooks/99"),
         (Method::POST, "/tenants/bella-salon/webhooks/99/rotate"),
         (Method::GET, "/tenants/bella-salon/webhooks/99/deliveries"),
+        (Method::POST, "/tenants/bella-salon/webhooks/99/enable"),
     ] {
         let resp = app.admin(method, path).send().await.unwrap();
         assert_eq!(resp.status(), 404, "{path}");

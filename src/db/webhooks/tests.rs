@@ -206,11 +206,34 @@ fn an_endpoint_failing_for_three_days_is_disabled_with_the_reason() {
     assert!(reason.contains("connection refused"), "{reason}");
     // A disabled endpoint is sent nothing and queues nothing new.
     book(&db, &t, NOW + 86_400 * 9);
+    let later = wall_ms() + 10 * DAY_MS;
     assert!(
-        db.run_blocking(|c| candidates(c, wall_ms() + 10 * DAY_MS, &[], 10))
+        db.run_blocking(|c| candidates(c, later, &[], 10))
             .unwrap()
             .is_empty()
     );
+    // Enabled again, it is sent what is still pending and queued again.
+    let e = db
+        .run_blocking(|c| enable_endpoint(c, t.id, endpoint))
+        .unwrap();
+    assert!(e.disabled_at.is_none() && e.failing_since_ms.is_none());
+    book(&db, &t, NOW + 86_400 * 10);
+    assert_eq!(
+        db.run_blocking(|c| candidates(c, later, &[], 10))
+            .unwrap()
+            .len(),
+        1
+    );
+    let queued: i64 = db
+        .run_blocking(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(queued, 1, "only the booking after enabling was queued");
 }
 
 #[test]
@@ -233,4 +256,41 @@ fn a_success_ends_the_failure_streak() {
         .run_blocking(|c| get_endpoint(c, t.id, endpoint))
         .unwrap();
     assert_eq!(e.failing_since_ms, Some(now_ms + 4 * DAY_MS));
+}
+
+#[test]
+fn a_hold_is_announced_only_once_confirmed() {
+    let (_dir, db, t, _) = with_endpoint(&["appointment.booked", "appointment.cancelled"]);
+    let hold = |sid: &str, start: i64| appointments::NewAppointment {
+        tenant_id: t.id,
+        service_id: t.service_ids[0],
+        provider_id: t.provider_ids[0],
+        customer_name: "Maria Lopez".into(),
+        customer_phone: None,
+        caller_number: None,
+        start,
+        end: start + 1800,
+        blocked_until: start + 1800,
+        call_sid: Some(sid.into()),
+        hold_until: Some(NOW + 300),
+        texts: Vec::new(),
+    };
+    let dropped = hold("v3:dropped", NOW + 86_400);
+    let kept = hold("v3:kept", NOW + 2 * 86_400);
+    let dropped_id = match db
+        .run_blocking(|c| appointments::book(c, &dropped, None, NOW))
+        .unwrap()
+    {
+        appointments::BookOutcome::Booked(id) => id,
+        other => panic!("{other:?}"),
+    };
+    db.run_blocking(|c| appointments::book(c, &kept, None, NOW))
+        .unwrap();
+    assert!(event_types(&db).is_empty(), "a hold is not a booking yet");
+    db.run_blocking(|c| appointments::cancel(c, t.id, dropped_id, NOW))
+        .unwrap();
+    assert!(event_types(&db).is_empty(), "nor is its end a cancellation");
+    db.run_blocking(|c| appointments::confirm_hold(c, "v3:kept", "s1", "<Response/>", &[], NOW))
+        .unwrap();
+    assert_eq!(event_types(&db), ["appointment.booked"]);
 }
