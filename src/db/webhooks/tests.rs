@@ -6,6 +6,7 @@ use crate::{
     db::{Db, appointments, tenants},
     domain::TenantSpec,
 };
+use serde_json::Value;
 
 const NOW: i64 = 1_795_186_800; // 2026-11-20T15:00:00Z
 const DAY_MS: i64 = 86_400_000;
