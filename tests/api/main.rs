@@ -22,5 +22,6 @@ mod sms_wording;
 mod tenant_documents;
 mod texml_cli;
 mod texml_docs;
+mod webhook_faults;
 mod webhook_receiver;
 mod webhooks;

@@ -10,8 +10,8 @@ use std::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{KeyInit, Mac};
 use poem::{
-    EndpointExt, Request, Route, Server, handler, http::StatusCode, listener::TcpAcceptor, post,
-    web::Data,
+    EndpointExt, Request, Response, Route, Server, handler, http::StatusCode,
+    listener::TcpAcceptor, post, web::Data,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -52,6 +52,8 @@ impl Got {
 struct Shared {
     got: Vec<Got>,
     status: Option<u16>,
+    delay: Option<Duration>,
+    redirect: Option<String>,
 }
 
 /// A running receiver.
@@ -64,7 +66,7 @@ pub struct Receiver {
 }
 
 #[handler]
-async fn hook(req: &Request, body: Vec<u8>, shared: Data<&Arc<Mutex<Shared>>>) -> StatusCode {
+async fn hook(req: &Request, body: Vec<u8>, shared: Data<&Arc<Mutex<Shared>>>) -> Response {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -72,14 +74,28 @@ async fn hook(req: &Request, body: Vec<u8>, shared: Data<&Arc<Mutex<Shared>>>) -
             .unwrap_or_default()
             .to_string()
     };
-    let mut s = shared.lock().unwrap();
-    s.got.push(Got {
-        id: header("webhook-id"),
-        timestamp: header("webhook-timestamp"),
-        signature: header("webhook-signature"),
-        body: String::from_utf8(body).unwrap(),
-    });
-    StatusCode::from_u16(s.status.unwrap_or(204)).unwrap()
+    let (status, delay, redirect) = {
+        let mut s = shared.lock().unwrap();
+        s.got.push(Got {
+            id: header("webhook-id"),
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+            body: String::from_utf8(body).unwrap(),
+        });
+        (s.status.unwrap_or(204), s.delay, s.redirect.clone())
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    match redirect {
+        Some(to) => Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header("location", to)
+            .finish(),
+        None => Response::builder()
+            .status(StatusCode::from_u16(status).unwrap())
+            .finish(),
+    }
 }
 
 impl Receiver {
@@ -125,6 +141,16 @@ impl Receiver {
     /// Answers `status` from now on (204 by default).
     pub fn answer(&self, status: u16) {
         self.shared.lock().unwrap().status = Some(status);
+    }
+
+    /// Waits `delay` before answering, from now on.
+    pub fn delay(&self, delay: Duration) {
+        self.shared.lock().unwrap().delay = Some(delay);
+    }
+
+    /// Answers 307 to `to`, from now on.
+    pub fn redirect_to(&self, to: &str) {
+        self.shared.lock().unwrap().redirect = Some(to.to_string());
     }
 
     /// Everything received so far.

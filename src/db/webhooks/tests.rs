@@ -295,3 +295,36 @@ fn a_hold_is_announced_only_once_confirmed() {
         .unwrap();
     assert_eq!(event_types(&db), ["appointment.booked"]);
 }
+
+#[test]
+fn a_claim_left_by_a_stopped_worker_is_taken_again_once_its_lease_ends() {
+    let (_dir, db, t, _) = with_endpoint(&["appointment.booked"]);
+    book(&db, &t, NOW + 86_400);
+    let at = wall_ms() + 1000;
+    let due = db.run_blocking(|c| candidates(c, at, &[], 10)).unwrap();
+    let first = db
+        .run_blocking(|c| claim(c, due[0].id, at, at + 40_000))
+        .unwrap();
+    assert!(first.is_some());
+    // The worker that claimed it stopped before recording anything.
+    assert!(
+        db.run_blocking(|c| claim(c, due[0].id, at + 39_000, at + 79_000))
+            .unwrap()
+            .is_none(),
+        "still leased"
+    );
+    assert!(
+        db.run_blocking(|c| candidates(c, at + 39_000, &[], 10))
+            .unwrap()
+            .is_empty()
+    );
+    let again = db
+        .run_blocking(|c| candidates(c, at + 40_000, &[], 10))
+        .unwrap();
+    assert_eq!(again, due);
+    let retaken = db
+        .run_blocking(|c| claim(c, due[0].id, at + 40_000, at + 80_000))
+        .unwrap()
+        .expect("taken again after the lease");
+    assert_eq!(retaken.event_id, first.unwrap().event_id);
+}
