@@ -61,8 +61,15 @@ impl FeedLimiter {
         };
         if map.len() >= MAX_FEEDS && !map.contains_key(&feed) {
             map.retain(|_, (started, _)| now < *started + WINDOW_SECONDS);
-            if map.len() >= MAX_FEEDS {
-                map.clear();
+            // Still full (requests for many made-up feed ids): the least-used window goes,
+            // so a flood of new ids never frees a feed that is over its limit.
+            if map.len() >= MAX_FEEDS
+                && let Some(least) = map
+                    .iter()
+                    .min_by_key(|(_, (started, count))| (*count, *started))
+                    .map(|(k, _)| *k)
+            {
+                map.remove(&least);
             }
         }
         let entry = map.entry(feed).or_insert((now, 0));
@@ -205,6 +212,21 @@ mod tests {
             "other feeds are not affected"
         );
         assert!(limiter.check(1, 160).is_ok(), "a new window");
+    }
+
+    #[test]
+    fn a_flood_of_made_up_feed_ids_does_not_reset_a_busy_feed() {
+        let limiter = FeedLimiter::default();
+        for _ in 0..=REQUESTS_PER_WINDOW {
+            let _ = limiter.check(1, 100);
+        }
+        for id in 2..(MAX_FEEDS as i64 + 100) {
+            let _ = limiter.check(id, 101);
+        }
+        assert!(
+            limiter.check(1, 102).is_err(),
+            "feed 1 is still over its limit"
+        );
     }
 
     #[test]

@@ -43,7 +43,20 @@ fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
+    // IPv4 carried inside IPv6: NAT64 (64:ff9b::/96), 6to4 (2002::/16) and the old
+    // IPv4-compatible form (::a.b.c.d) reach the IPv4 address they embed.
+    let embedded = match s {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => {
+            Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
+        }
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))),
+        _ => None,
+    };
+    if let Some(why) = embedded.and_then(internal_v4) {
+        return Some(why);
+    }
     if ip.is_loopback() {
         Some("a loopback address")
     } else if ip.is_unspecified() {
@@ -179,6 +192,9 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:c0a8:0101::1",
+            "::10.0.0.1",
         ] {
             assert!(internal(ip.parse().unwrap()).is_some(), "{ip}");
         }
