@@ -22,6 +22,17 @@ pub fn book_at(
     start: i64,
     hold_until: Option<i64>,
 ) -> i64 {
+    try_book_at(app, name, provider, start, hold_until).expect("the time is free")
+}
+
+/// [`book_at`], or `None` when the time is taken.
+pub fn try_book_at(
+    app: &TestApp,
+    name: &str,
+    provider: usize,
+    start: i64,
+    hold_until: Option<i64>,
+) -> Option<i64> {
     let now = app.clock.now().as_second();
     let name = name.to_string();
     app.state
@@ -43,7 +54,8 @@ pub fn book_at(
                 texts: Vec::new(),
             };
             match db::appointments::book(c, &appt, None, now)? {
-                db::appointments::BookOutcome::Booked(id) => Ok(id),
+                db::appointments::BookOutcome::Booked(id) => Ok(Some(id)),
+                db::appointments::BookOutcome::Taken => Ok(None),
                 other => panic!("not booked: {other:?}"),
             }
         })

@@ -11,8 +11,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    feeds::{book_at, cancel_appointment, create_feed, fetch, move_appointment},
-    helpers::spawn_app,
+    feeds::{book_at, cancel_appointment, create_feed, fetch, move_appointment, try_book_at},
+    helpers::{TestApp, spawn_app},
     webhook_receiver::Receiver,
     webhooks::create_endpoint,
 };
@@ -72,6 +72,58 @@ const HOSTILE_NAMES: &[&str] = &[
     "O'Brien \"Danny\"",
     "Comma,Semi;Colon:Colon",
 ];
+
+/// Pieces of generated names: the characters RFC 5545 escapes, quotes, emoji (4-octet
+/// UTF-8), CJK (3-octet), accents (2-octet) and plain words.
+const NAME_PIECES: &[&str] = &[
+    "Maria",
+    "López",
+    ",",
+    ";",
+    "\\",
+    "\n",
+    "\\n",
+    "😀",
+    "👩‍👩‍👧",
+    "山田",
+    "太郎",
+    "Zoë",
+    "O'Neil",
+    "\"Q\"",
+    " ",
+    "é",
+    "ß",
+    ":",
+    "=",
+    "Ω",
+    "🇲🇽",
+];
+
+/// Books `n` appointments at random quarter hours in `[from, to)` (a fixed seed, printed)
+/// for random providers, with random names up to 200 characters; the ids of those booked
+/// (a taken time is skipped).
+fn book_random(app: &TestApp, n: usize, from: i64, to: i64) -> Vec<i64> {
+    use rand::{Rng, SeedableRng};
+    let seed = 0x5107_1135;
+    eprintln!("generated bookings from seed {seed:#x}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let start = from + rng.random_range(0..(to - from) / 900) * 900;
+        let mut name = String::new();
+        for _ in 0..rng.random_range(1..12) {
+            name.push_str(NAME_PIECES[rng.random_range(0..NAME_PIECES.len())]);
+        }
+        if rng.random_bool(0.2) {
+            name = name.repeat(200);
+        }
+        let name: String = name.chars().take(200).collect();
+        if let Some(id) = try_book_at(app, &name, rng.random_range(0..2), start, None) {
+            ids.push(id);
+        }
+    }
+    ids
+}
 
 /// Local wall times in Chicago around both DST changes in the feed's window, and the two
 /// instants that are both 01:30 on the night clocks fall back.
@@ -135,6 +187,13 @@ async fn oracle_icalendar_and_icaljs_read_the_instants_the_admin_api_shows() {
             ids.push(book_at(&app, name, provider, start, None));
         }
     }
+    let random = book_random(&app, 40, now - 29 * 86_400, now + 150 * 86_400);
+    assert!(
+        random.len() >= 30,
+        "only {} generated bookings found a free time",
+        random.len()
+    );
+    ids.extend(random);
     // One held (TENTATIVE), one moved (SEQUENCE 1), one cancelled (CANCELLED, SEQUENCE 1).
     book_at(&app, &names[8], 0, now + 5 * 86_400, Some(now + 3600));
     let moved = ids[8];
