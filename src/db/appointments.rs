@@ -6,6 +6,11 @@
 //! A *held* appointment (the caller is confirming) owns its cells like a booked one. Once
 //! its hold expires, any booking over it deletes it first, in the same transaction; until
 //! someone does, the caller may still confirm it, since nobody else has the time.
+//!
+//! Calendar sync rides on these functions: a move, a cancellation and a confirmed hold
+//! raise the appointment's `sequence` (the feeds' SEQUENCE), and booking, confirming,
+//! moving and cancelling queue their webhook event in the same transaction
+//! ([`super::webhooks`]), so every caller announces its change without doing anything.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
@@ -546,8 +551,9 @@ pub fn booked_intervals(conn: &Connection, tenant: i64) -> Result<Vec<(i64, i64,
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Cancels a booked appointment: frees its time and withdraws its waiting texts, in the
-/// caller's transaction. Returns false when it was not booked (already cancelled or gone).
+/// Cancels a booked appointment: frees its time, withdraws its waiting texts and queues
+/// `appointment.cancelled`, in the caller's transaction. Returns false when it was not
+/// booked (already cancelled or gone).
 pub fn cancel_appointment(conn: &Connection, appointment_id: i64) -> Result<bool, DbError> {
     let now = jiff::Timestamp::now().as_second();
     let tenant: Option<i64> = conn
