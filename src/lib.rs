@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod flow;
 pub mod inference;
+pub mod reminder_calls;
 pub mod replay;
 pub mod routes;
 pub mod serve;

@@ -15,6 +15,7 @@ pub mod documents;
 pub mod messaging;
 mod migrations;
 pub mod outbox;
+pub mod reminder_calls;
 pub mod settings;
 pub mod tenants;
 
