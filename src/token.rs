@@ -235,6 +235,9 @@ mod tests {
             Step::PickCancel,
             Step::Move,
             Step::Cancel,
+            Step::Reminder,
+            Step::ReminderChoice,
+            Step::ReminderCancel,
         ] {
             let c = Claims { step, ..claims() };
             assert_eq!(s.verify(&s.sign(&c, "v3:abc"), "v3:abc", 0), Ok(c));
