@@ -7,12 +7,87 @@ use jiff::civil::Time;
 use serde_json::{Map, Value, json};
 
 use super::tenant::{FieldError, hhmm, parse_hhmm};
+use crate::wording::{self, Field};
 
 /// The tenant JSON field this module owns.
 pub const FIELD: &str = "reminder_calls";
 
 /// The keys of the object.
-const KEYS: [&str; 4] = ["hours_before", "window", "voicemail", "profile"];
+const KEYS: [&str; 7] = [
+    "hours_before",
+    "window",
+    "voicemail",
+    "profile",
+    "confirmed",
+    "cancelled",
+    "stopped",
+];
+
+/// Placeholders the reminder call's wording may use.
+const ALLOWED: &[&str] = &["business", "date", "time"];
+
+/// Said after the person confirms (1 / "confirm").
+pub const CONFIRMED: Field = Field {
+    name: "reminder_calls.confirmed",
+    default: "Thank you, your appointment is confirmed. See you then. Goodbye.",
+    allowed: ALLOWED,
+    when: "a reminder call is confirmed",
+};
+/// Said after the person cancels (3, then yes).
+pub const CANCELLED: Field = Field {
+    name: "reminder_calls.cancelled",
+    default: "Your appointment is cancelled. We'll text you to confirm. Goodbye.",
+    allowed: ALLOWED,
+    when: "a reminder call cancels the appointment",
+};
+/// Said after the person stops the calls (9).
+pub const STOPPED: Field = Field {
+    name: "reminder_calls.stopped",
+    default: "You won't get these calls from {business} again. Goodbye.",
+    allowed: ALLOWED,
+    when: "the person stops the reminder calls",
+};
+
+/// The reminder call's own wording: what is said after each choice (`None`: the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Words {
+    /// See [`CONFIRMED`].
+    pub confirmed: Option<String>,
+    /// See [`CANCELLED`].
+    pub cancelled: Option<String>,
+    /// See [`STOPPED`].
+    pub stopped: Option<String>,
+}
+
+impl Words {
+    /// The tenant's text for `field`, or the default.
+    pub fn get(&self, field: &Field) -> &str {
+        let own = match field.name {
+            "reminder_calls.confirmed" => self.confirmed.as_ref(),
+            "reminder_calls.cancelled" => self.cancelled.as_ref(),
+            "reminder_calls.stopped" => self.stopped.as_ref(),
+            _ => None,
+        };
+        own.map_or(field.default, String::as_str)
+    }
+}
+
+/// One wording key of the object, checked like the tenant's other wording.
+fn words(obj: &Map<String, Value>, field: &Field) -> Result<Option<String>, FieldError> {
+    let key = field.name.trim_start_matches("reminder_calls.");
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() || s.chars().count() > 300 => err(
+            &format!(".{key}"),
+            "must be 1 to 300 characters; leave it out for the default",
+        ),
+        Some(Value::String(s)) => {
+            wording::check(field, s.trim())?;
+            Ok(Some(s.trim().to_string()))
+        }
+        Some(_) => err(&format!(".{key}"), "must be a string"),
+    }
+}
 
 /// The window when none is given (09:00–20:00, inside the 8 am–9 pm rule of 47 CFR
 /// 64.1200(c)(1) with an hour to spare on each side).
@@ -49,6 +124,8 @@ pub struct ReminderCallsSpec {
     pub voicemail: bool,
     /// Which rules apply.
     pub profile: Profile,
+    /// What is said after each choice.
+    pub words: Words,
 }
 
 fn err<T>(field: &str, message: impl Into<String>) -> Result<T, FieldError> {
@@ -154,11 +231,17 @@ impl ReminderCallsSpec {
             Some(Value::String(s)) if s == "healthcare" => Profile::Healthcare,
             Some(_) => return err(".profile", "must be \"standard\" or \"healthcare\""),
         };
+        let words = Words {
+            confirmed: words(obj, &CONFIRMED)?,
+            cancelled: words(obj, &CANCELLED)?,
+            stopped: words(obj, &STOPPED)?,
+        };
         Ok(Self {
             hours_before,
             window,
             voicemail,
             profile,
+            words,
         })
     }
 
@@ -169,6 +252,9 @@ impl ReminderCallsSpec {
             "window": [hhmm(self.window.0), hhmm(self.window.1)],
             "voicemail": self.voicemail,
             "profile": self.profile.name(),
+            "confirmed": self.words.confirmed,
+            "cancelled": self.words.cancelled,
+            "stopped": self.words.stopped,
         })
     }
 
@@ -216,6 +302,21 @@ mod tests {
     }
 
     #[test]
+    fn the_words_after_each_choice_are_the_tenants_or_the_defaults() {
+        let spec = parse(json!({"confirmed": "Lovely, see you {date} at {time}!"}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            spec.words.get(&CONFIRMED),
+            "Lovely, see you {date} at {time}!"
+        );
+        assert_eq!(spec.words.get(&STOPPED), STOPPED.default);
+        for f in [CONFIRMED, CANCELLED, STOPPED] {
+            wording::check(&f, f.default).unwrap();
+        }
+    }
+
+    #[test]
     fn every_mistake_names_its_field_and_the_fix() {
         let cases = [
             (json!(5), "reminder_calls"),
@@ -243,6 +344,11 @@ mod tests {
             ),
             (json!({"voicemail": "yes"}), "reminder_calls.voicemail"),
             (json!({"profile": "medical"}), "reminder_calls.profile"),
+            (
+                json!({"confirmed": "Thanks {name}"}),
+                "reminder_calls.confirmed",
+            ),
+            (json!({"stopped": ""}), "reminder_calls.stopped"),
         ];
         for (value, field) in cases {
             let e = parse(value.clone()).unwrap_err();

@@ -27,7 +27,7 @@ use crate::{
         reminder_calls::CallFacts,
     },
     directory::Entry,
-    domain::reminder_calls::Profile,
+    domain::reminder_calls::{CANCELLED, CONFIRMED, Profile, STOPPED},
     reminder_calls::{Outcome, dialer},
     sms::reminders,
     startup::AppState,
@@ -38,6 +38,7 @@ use crate::{
         templates::{ReminderAskDoc, SayDoc},
     },
     token::{Claims, Step},
+    wording::{self, Values},
 };
 
 /// Said when the appointment is no longer on: no details, whoever answered.
@@ -249,6 +250,24 @@ impl<'a> Call<'a> {
         self.document("reminder_call", &self.values(&action))
     }
 
+    /// The tenant's reminder-call wording for `field`, its placeholders filled.
+    fn words(&self, field: &wording::Field) -> String {
+        let spec = &self.entry.tenant.spec;
+        let own = spec.reminder_calls.as_ref().map(|r| r.words.get(field));
+        let start = Timestamp::from_second(self.facts.start).unwrap_or(self.now);
+        let local = start.to_zoned(self.entry.rules.tz.clone());
+        let (date, time) = (
+            local.strftime("%A, %B %-d").to_string(),
+            local.strftime("%-I:%M %p").to_string(),
+        );
+        let values = Values {
+            date: Some(&date),
+            time: Some(&time),
+            ..Values::business(&spec.name)
+        };
+        wording::fill(own.unwrap_or(field.default), &values)
+    }
+
     /// `message` in the tenant's voice, then hang up.
     fn say(&self, message: &str) -> Texml {
         Texml::render(&SayDoc {
@@ -348,7 +367,6 @@ pub async fn choose(
         let doc = call.withdrawn().await?;
         return call.remember(doc).await;
     }
-    let spec = &call.entry.tenant.spec;
     let next_turn = claims.turn + 1;
     let doc = match (
         claims.step,
@@ -367,7 +385,7 @@ pub async fn choose(
         }
         (_, Choice::Confirm) => {
             call.outcome(Outcome::Confirmed.as_str()).await?;
-            call.say("Thank you, your appointment is confirmed. See you then. Goodbye.")
+            call.say(&call.words(&CONFIRMED))
         }
         (_, Choice::Reschedule) => {
             call.outcome(Outcome::Rescheduled.as_str()).await?;
@@ -386,10 +404,7 @@ pub async fn choose(
                 .await?;
             call.outcome(Outcome::Stopped.as_str()).await?;
             tracing::info!(tenant, to = %crate::domain::mask(&call.facts.to), "a number stopped this tenant's reminder calls");
-            call.say(&format!(
-                "You won't get these calls from {} again. Goodbye.",
-                spec.name
-            ))
+            call.say(&call.words(&STOPPED))
         }
         (_, Choice::Repeat) if next_turn <= MAX_ROUNDS => call.reminder(claims.attempt, next_turn),
         (_, Choice::Unclear) if claims.attempt < 2 && next_turn <= MAX_ROUNDS => {
@@ -422,7 +437,7 @@ async fn cancel(call: &Call<'_>) -> Result<Texml, FlowError> {
         from: reminders::sender(spec).to_string(),
         profile: reminders::profile(spec, call.state.settings.messaging_profile_id.as_deref()),
     });
-    let doc = call.say("Your appointment is cancelled. We'll text you to confirm. Goodbye.");
+    let doc = call.say(&call.words(&CANCELLED));
     let (tenant, appt, sid, key, text, now) = (
         call.facts.tenant_id,
         call.facts.appointment_id,

@@ -455,6 +455,7 @@ mod tests {
                 window: DEFAULT_WINDOW,
                 voicemail: true,
                 profile: Profile::Standard,
+                words: Default::default(),
             }),
             tz: jiff::tz::TimeZone::get("America/Chicago").unwrap(),
             opted_out: false,

@@ -143,6 +143,7 @@ mod tests {
             window: DEFAULT_WINDOW,
             voicemail: true,
             profile: Profile::Standard,
+            words: Default::default(),
         }
     }
 

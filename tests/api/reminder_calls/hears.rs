@@ -46,6 +46,21 @@ async fn a_person_who_presses_1_hears_the_business_first_and_confirms() {
 }
 
 #[tokio::test]
+async fn the_tenants_own_words_after_a_confirmation_are_spoken_with_the_time_filled_in() {
+    let fake = FakeCalls::start(vec![]).await;
+    let words = json!({"confirmed": "Lovely, {business} will see you {date} at {time}."});
+    let app = app_with(Some(&fake), words, |_| {}).await;
+    let (_, call) = dialled_jane(&app, &fake, "v3:own-words").await;
+    let doc = call.answer(&app).await;
+    let done = call.press(&app, &doc, "1", "").await;
+    assert_eq!(
+        texts(&done, "Say")[0],
+        "Lovely, Remind Salon will see you Tuesday, November 24 at 3:00 PM.",
+        "{done}"
+    );
+}
+
+#[tokio::test]
 async fn a_person_who_says_confirm_confirms_and_star_repeats_first() {
     let fake = FakeCalls::start(vec![]).await;
     let app = app_with(Some(&fake), ON(), |_| {}).await;
@@ -368,4 +383,31 @@ async fn without_voicemail_a_machine_is_hung_up_on_and_a_fax_too() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(fake.updates().len(), 1);
     assert!(calls_of(&app, other).await[0]["outcome"].is_null());
+}
+
+#[tokio::test]
+async fn the_reminder_documents_preview_with_sample_values() {
+    let app = app_with(None, ON(), |_| {}).await;
+    for (name, heard) in [
+        (
+            "reminder_call",
+            "Hello, this is Remind Salon with a reminder about your cut with Ana tomorrow",
+        ),
+        (
+            "reminder_voicemail",
+            "Hello, this is Remind Salon calling about your appointment tomorrow",
+        ),
+    ] {
+        let resp = app
+            .admin(
+                Method::POST,
+                &format!("/tenants/{SLUG}/texml/{name}/preview"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{name}");
+        let doc = resp.text().await.unwrap();
+        assert!(texts(&doc, "Say")[0].starts_with(heard), "{doc}");
+    }
 }
