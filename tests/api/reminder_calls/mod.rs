@@ -295,3 +295,48 @@ async fn moving_an_appointment_replans_its_call_for_the_new_time() {
     assert_eq!(queued[0]["time"], local("2026-11-24T11:00").to_string());
     assert!(list.iter().any(|c| c["status"] == "cancelled"));
 }
+
+#[tokio::test]
+async fn a_held_slot_plans_its_call_only_when_the_caller_confirms() {
+    let app = app_with(None, ON(), |_| {}).await;
+    let start = local("2026-11-24T15:00").as_second();
+    let now = app.clock.now().as_second();
+    let held = app
+        .state
+        .db
+        .write(move |c| {
+            let t = db::tenants::find(c, SLUG)?;
+            let appt = db::appointments::NewAppointment {
+                tenant_id: t.id,
+                service_id: t.service_id(0),
+                provider_id: t.provider_ids[0],
+                customer_name: "Jane Roe".into(),
+                customer_phone: Some(JANE.into()),
+                caller_number: Some(JANE.into()),
+                start,
+                end: start + 1800,
+                blocked_until: start + 1800,
+                call_sid: Some("v3:held".into()),
+                hold_until: Some(now + 120),
+                texts: Vec::new(),
+            };
+            db::appointments::book(c, &appt, None, now)
+        })
+        .await
+        .unwrap();
+    let db::appointments::BookOutcome::Booked(id) = held else {
+        panic!("{held:?}");
+    };
+    assert!(
+        calls_of(&app, id).await.is_empty(),
+        "no call for a slot on hold"
+    );
+    app.state
+        .db
+        .write(move |c| db::appointments::confirm_hold(c, "v3:held", "c2", "<Response/>", &[], now))
+        .await
+        .unwrap();
+    let planned = calls_of(&app, id).await;
+    assert_eq!(planned.len(), 1, "{planned:?}");
+    assert_eq!(planned[0]["status"], "queued");
+}
