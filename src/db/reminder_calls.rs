@@ -344,6 +344,7 @@ pub fn settle(
     )?;
     let new_outcome = outcome.is_none().then_some(ended);
     close(&tx, id, "done", new_outcome, None, now)?;
+    super::webhooks::reminder_call_event(&tx, id, now)?;
     let mut retry = None;
     if matches!(ended, "busy" | "no_answer" | "failed")
         && attempt < 2

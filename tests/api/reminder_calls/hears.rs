@@ -7,6 +7,35 @@
 use super::*;
 
 #[tokio::test]
+async fn a_finished_reminder_call_sends_call_completed_with_its_outcome_to_the_tenants_webhook() {
+    let fake = FakeCalls::start(vec![]).await;
+    let app = app_with(Some(&fake), ON(), |_| {}).await;
+    let receiver = crate::webhook_receiver::Receiver::start().await;
+    app.post_created(
+        &format!("/tenants/{SLUG}/webhooks"),
+        &json!({"url": receiver.url(), "events": ["call.completed"]}),
+    )
+    .await;
+    let (id, call) = dialled_jane(&app, &fake, "v3:confirm-hook").await;
+    let doc = call.answer(&app).await;
+    call.press(&app, &doc, "1", "").await;
+    fake.ended();
+    call.status(&app, "completed").await;
+    let got = receiver.wait_for(1).await;
+    let v = got[0].json();
+    assert_eq!(v["type"], "call.completed");
+    assert_eq!(v["data"]["outcome"], "confirmed", "{v}");
+    assert_eq!(v["data"]["call"]["direction"], "outbound");
+    assert_eq!(v["data"]["call"]["purpose"], "reminder");
+    assert_eq!(v["data"]["call"]["call_sid"], "v3:confirm-hook");
+    assert_eq!(v["data"]["appointment"]["id"], id);
+    // A repeated final callback announces nothing more.
+    call.status(&app, "completed").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.got().len(), 1);
+}
+
+#[tokio::test]
 async fn a_person_who_presses_1_hears_the_business_first_and_confirms() {
     let fake = FakeCalls::start(vec![]).await;
     let app = app_with(Some(&fake), ON(), |_| {}).await;
