@@ -14,6 +14,8 @@ use crate::{
     demo::{self, Demo},
     directory::Directory,
     domain::TenantSpec,
+    heartbeat::{DEFAULT_MAX_SILENCE, Heartbeats},
+    readiness::Readiness,
     replay::Replays,
     routes::{Surface, throttle::Throttle},
     serve::{self, Serving},
@@ -71,6 +73,10 @@ pub struct State {
     pub replays: Arc<Replays>,
     /// Wrong admin tokens per client, so the token cannot be guessed at line rate.
     pub admin_throttle: Arc<Throttle>,
+    /// Every background task's heartbeat; a task added later registers here.
+    pub heartbeats: Arc<Heartbeats>,
+    /// What `/ready` checks.
+    pub readiness: Readiness,
 }
 
 /// Why slotline could not start.
@@ -183,13 +189,25 @@ impl AppState {
                 StartError::Config(format!("cannot build the Messaging API client: {e}"))
             })?;
         // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
-        let (calls, _writer) = CallLog::spawn(db.clone());
+        let heartbeats = Arc::new(Heartbeats::default());
+        let (calls, writer) = CallLog::spawn(
+            db.clone(),
+            heartbeats.register("call log", DEFAULT_MAX_SILENCE),
+        );
+        heartbeats.attach("call log", writer.abort_handle());
+        let settings = Arc::new(settings);
+        let readiness = Readiness::new(
+            db.clone(),
+            heartbeats.clone(),
+            clock.clone(),
+            settings.clone(),
+        );
         Ok(Self(Arc::new(State {
             docs,
             cards,
             directory: Directory::default(),
             calls,
-            settings: Arc::new(settings),
+            settings,
             db,
             verifier: Arc::new(verifier),
             tokens: Arc::new(TokenSigner::new(secret.as_bytes())),
@@ -200,6 +218,8 @@ impl AppState {
             demo,
             replays: Arc::default(),
             admin_throttle: Arc::default(),
+            heartbeats,
+            readiness,
         })))
     }
 }
@@ -266,12 +286,13 @@ impl Application {
             Some((_, admin)) => vec![(&self.listener, Surface::Telnyx), (admin, Surface::Admin)],
             None => vec![(&self.listener, Surface::All)],
         };
-        let serving = Serving::start(&sockets, &self.state, serve::thread_count())?;
-        drop(sockets);
-        drop(self.listener);
-        drop(self.admin);
         let state = self.state.clone();
-        let upkeep = supervise::spawn("housekeeping", move || housekeeping(state.clone()));
+        let beats = &self.state.heartbeats;
+        let beat = beats.register("housekeeping", DEFAULT_MAX_SILENCE);
+        let upkeep = supervise::spawn("housekeeping", move || {
+            housekeeping(state.clone(), beat.clone())
+        });
+        beats.attach("housekeeping", upkeep.abort_handle());
         let (stop_worker, worker_stop) = watch::channel(false);
         let settings = &self.state.settings;
         let worker = sms::outbox::spawn(
@@ -284,14 +305,29 @@ impl Application {
                 public_url: settings.public_url.clone(),
                 default_profile: settings.messaging_profile_id.clone(),
                 api_base: settings.telnyx_api_base.clone(),
+                beat: beats.register("SMS worker", DEFAULT_MAX_SILENCE),
             },
             worker_stop,
         );
+        beats.attach("SMS worker", worker.abort_handle());
+        // Served only once every task is registered, so `/ready` never misses one.
+        let serving = match Serving::start(&sockets, &self.state, serve::thread_count()) {
+            Ok(serving) => serving,
+            Err(e) => {
+                upkeep.abort();
+                worker.abort();
+                return Err(e);
+            }
+        };
+        drop(sockets);
+        drop(self.listener);
+        drop(self.admin);
         let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
+        let checkpoints = settings.upkeep.checkpoints;
         let served = serving.until(shutdown).await;
         upkeep.abort();
         calls.flush().await;
-        if let Err(e) = db.checkpoint("TRUNCATE").await {
+        if checkpoints && let Err(e) = db.checkpoint("TRUNCATE").await {
             tracing::warn!(error = %e, "final WAL checkpoint failed");
         }
         let _ = stop_worker.send(true);
@@ -328,12 +364,15 @@ const TICKS_PER_SWEEP: u64 = 600;
 /// Background upkeep: a passive WAL checkpoint every [`CHECKPOINT_EVERY`] (the writer never
 /// checkpoints inside a commit) and, once a minute, deleting expired holds. The sweep is
 /// housekeeping only: bookings already ignore and replace expired holds themselves.
-async fn housekeeping(state: AppState) {
+async fn housekeeping(state: AppState, beat: crate::heartbeat::Beat) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for n in 0u64.. {
         tick.tick().await;
-        if let Err(e) = state.db.checkpoint("PASSIVE").await {
+        beat.beat();
+        if state.settings.upkeep.checkpoints
+            && let Err(e) = state.db.checkpoint("PASSIVE").await
+        {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
         if n % TICKS_PER_SWEEP != 0 {

@@ -17,6 +17,7 @@ mod migrations;
 pub mod outbox;
 pub mod settings;
 pub mod tenants;
+pub mod upkeep;
 
 use std::{panic::AssertUnwindSafe, path::Path, sync::mpsc, time::Duration};
 

@@ -7,8 +7,6 @@ pub mod preview;
 pub mod status;
 pub mod voice;
 
-use jiff::tz::TimeZone;
-
 use crate::{
     booking::{Rules, WeeklyHours},
     db::{DbError, tenants::Tenant},
@@ -17,7 +15,7 @@ use crate::{
 /// The booking rules of a stored tenant.
 pub fn rules_for(tenant: &Tenant) -> Result<Rules, DbError> {
     let spec = &tenant.spec;
-    let tz = TimeZone::get(&spec.timezone).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let tz = crate::tzdb::get(&spec.timezone).map_err(|e| DbError::Corrupt(e.to_string()))?;
     let mut hours = WeeklyHours::new();
     for (day, ranges) in spec.hours.iter().enumerate() {
         hours

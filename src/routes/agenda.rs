@@ -180,8 +180,8 @@ pub async fn stats(
         .map(|h| now - SignedDuration::from_hours(h))
         .unwrap_or(Timestamp::UNIX_EPOCH);
     let (tenant_id, f, t) = (tenant.id, from.as_second(), now.as_second() + 1);
-    let tz = jiff::tz::TimeZone::get(&tenant.spec.timezone)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let tz =
+        crate::tzdb::get(&tenant.spec.timezone).map_err(|e| AppError::Internal(e.to_string()))?;
     // Counted in SQL per quarter hour; only the quarters are placed in the tenant's zone,
     // on the blocking pool.
     let (s, texts, peak_hour) = state

@@ -35,7 +35,9 @@ pub enum Surface {
 
 /// The application as one listener serves it, ready to serve.
 pub fn app(state: AppState, surface: Surface) -> impl Endpoint {
-    let mut table = Route::new().at("/health", get(health::health));
+    let mut table = Route::new()
+        .at("/health", get(health::health))
+        .at("/ready", get(health::ready));
     if surface != Surface::Admin {
         table = telnyx_routes(table);
     }

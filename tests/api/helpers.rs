@@ -97,6 +97,9 @@ pub struct Options {
     pub sms_unknown_hold: Duration,
     /// Whole-request timeout of the Messaging API (the lease is kept longer).
     pub sms_request_timeout: Duration,
+    /// Last changes to the settings before the app is built (readiness thresholds, a
+    /// missing key, retention).
+    pub tweak: fn(&mut Settings),
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -118,6 +121,7 @@ impl Default for Options {
             http: HttpLimits::default(),
             sms_unknown_hold: Duration::from_secs(60),
             sms_request_timeout: Duration::from_millis(700),
+            tweak: |_| {},
         }
     }
 }
@@ -146,7 +150,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         .parent()
         .map(|d| d.join("texml"))
         .unwrap_or_else(|| "texml".into());
-    let settings = Settings {
+    let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         db_path,
         admin_token: opts.admin_token.map(Secret::new),
@@ -181,6 +185,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         http: opts.http,
         ..Settings::default()
     };
+    (opts.tweak)(&mut settings);
     let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());
     let clock = Clock::manual(opts.now);
     let app = Application::build(settings, clock.clone())

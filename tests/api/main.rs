@@ -11,6 +11,7 @@ mod faults;
 mod hardening;
 mod helpers;
 mod paging;
+mod ready;
 mod retired;
 mod signatures;
 mod sms;
