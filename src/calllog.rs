@@ -107,6 +107,15 @@ impl CallLog {
         }
     }
 
+    /// Starts queued and not yet taken by a batch (metrics).
+    pub fn queued(&self) -> usize {
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// Waits until everything queued before this call is written.
     pub async fn flush(&self) {
         let _writing = self.shared.writing.lock().await;

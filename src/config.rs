@@ -461,6 +461,30 @@ mod tests {
     }
 
     #[test]
+    fn upkeep_settings_are_read_and_bad_ones_say_what_to_fix() {
+        let s = settings(&[
+            ("SLOTLINE_READY_WRITER_MS", "250"),
+            ("SLOTLINE_READY_MIN_FREE_MB", "1024"),
+            ("SLOTLINE_RETAIN_DAYS", "30"),
+            ("SLOTLINE_CHECKPOINTS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(s.upkeep.writer_deadline, Duration::from_millis(250));
+        assert_eq!(s.upkeep.min_free_bytes, 1024 << 20);
+        assert_eq!(s.upkeep.retain_days, 30);
+        assert!(!s.upkeep.checkpoints);
+        assert_eq!(s.upkeep.call_retain_days, 400);
+        let e = settings(&[("SLOTLINE_RETAIN_DAYS", "3")]).unwrap_err();
+        assert_eq!(e.variable, "SLOTLINE_RETAIN_DAYS");
+        assert_eq!(
+            e.message,
+            "\"3\" must be a whole number of days from 7 to 36500"
+        );
+        let e = settings(&[("SLOTLINE_CHECKPOINTS", "off")]).unwrap_err();
+        assert_eq!(e.message, "\"off\" must be 1 or 0");
+    }
+
+    #[test]
     fn defaults_apply_when_nothing_is_set() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.listen, "127.0.0.1:8080");

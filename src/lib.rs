@@ -2,6 +2,7 @@
 //! TeXML. See README.md for the public contract.
 
 pub mod agenda;
+pub mod backup;
 pub mod body;
 pub mod booking;
 pub mod call;
@@ -16,8 +17,10 @@ pub mod domain;
 pub mod error;
 pub mod flow;
 pub mod heartbeat;
+pub mod metrics;
 pub mod readiness;
 pub mod replay;
+pub mod retention;
 pub mod routes;
 pub mod serve;
 pub mod signature;

@@ -15,6 +15,7 @@ use crate::{
     directory::Directory,
     domain::TenantSpec,
     heartbeat::{DEFAULT_MAX_SILENCE, Heartbeats},
+    metrics::Metrics,
     readiness::Readiness,
     replay::Replays,
     routes::{Surface, throttle::Throttle},
@@ -77,6 +78,8 @@ pub struct State {
     pub heartbeats: Arc<Heartbeats>,
     /// What `/ready` checks.
     pub readiness: Readiness,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why slotline could not start.
@@ -109,6 +112,8 @@ pub struct Application {
     /// The admin API's own listener (`SLOTLINE_ADMIN_LISTEN`), when set.
     admin: Option<(SocketAddr, std::net::TcpListener)>,
     state: AppState,
+    /// Held while serving, so `slotline restore` refuses to replace the database.
+    serving_lock: Option<crate::backup::ServingLock>,
 }
 
 /// How the database is opened.
@@ -196,6 +201,7 @@ impl AppState {
         );
         heartbeats.attach("call log", writer.abort_handle());
         let settings = Arc::new(settings);
+        let db_stats = db.writer_stats();
         let readiness = Readiness::new(
             db.clone(),
             heartbeats.clone(),
@@ -220,6 +226,7 @@ impl AppState {
             admin_throttle: Arc::default(),
             heartbeats,
             readiness,
+            metrics: Arc::new(Metrics::new(db_stats)),
         })))
     }
 }
@@ -237,6 +244,17 @@ impl Application {
             .sms_mode()
             .map_err(|e| StartError::Config(e.to_string()))?;
         let state = AppState::new(settings, clock)?;
+        let serving_lock = match crate::backup::ServingLock::acquire(&state.settings.db_path) {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                tracing::warn!(db = %state.settings.db_path.display(), "another slotline already serves this database");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot lock the database against restores");
+                None
+            }
+        };
         state.docs.spawn_watcher();
         let (addr, listener) = bind(&listen).await?;
         let admin = match admin_listen {
@@ -248,6 +266,7 @@ impl Application {
             listener,
             admin,
             state,
+            serving_lock,
         })
     }
 
@@ -310,22 +329,36 @@ impl Application {
             worker_stop,
         );
         beats.attach("SMS worker", worker.abort_handle());
+        let retention = Arc::new(crate::retention::Deps {
+            db: self.state.db.clone(),
+            clock: self.state.clock.clone(),
+            upkeep: settings.upkeep.clone(),
+            metrics: self.state.metrics.clone(),
+            beat: beats.register("retention", DEFAULT_MAX_SILENCE),
+        });
+        let pruning = supervise::spawn("retention", move || {
+            crate::retention::run(retention.clone())
+        });
+        beats.attach("retention", pruning.abort_handle());
         // Served only once every task is registered, so `/ready` never misses one.
         let serving = match Serving::start(&sockets, &self.state, serve::thread_count()) {
             Ok(serving) => serving,
             Err(e) => {
                 upkeep.abort();
                 worker.abort();
+                pruning.abort();
                 return Err(e);
             }
         };
         drop(sockets);
         drop(self.listener);
         drop(self.admin);
+        let _serving_lock = self.serving_lock;
         let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
         let checkpoints = settings.upkeep.checkpoints;
         let served = serving.until(shutdown).await;
         upkeep.abort();
+        pruning.abort();
         calls.flush().await;
         if checkpoints && let Err(e) = db.checkpoint("TRUNCATE").await {
             tracing::warn!(error = %e, "final WAL checkpoint failed");

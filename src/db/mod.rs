@@ -9,20 +9,29 @@
 //! [`deadline::scope`] no write commits after the deadline.
 
 pub mod appointments;
+pub mod backup;
 pub mod calls;
 pub mod deadline;
 pub mod documents;
 pub mod messaging;
 mod migrations;
 pub mod outbox;
+pub mod retention;
 pub mod settings;
 pub mod tenants;
 pub mod upkeep;
 
-use std::{panic::AssertUnwindSafe, path::Path, sync::mpsc, time::Duration};
+use std::{
+    panic::AssertUnwindSafe,
+    path::Path,
+    sync::{Arc, atomic::Ordering, mpsc},
+    time::{Duration, Instant},
+};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
+
+use crate::metrics::WriterStats;
 
 /// Errors from storage. Constraint violations that mean something to users are mapped to
 /// typed variants by the repository functions; everything else is `Sqlite`.
@@ -67,17 +76,25 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
-    writer: mpsc::SyncSender<Job>,
+    /// Each job with the time it was queued.
+    writer: mpsc::SyncSender<(Instant, Job)>,
+    /// The queue's depth and wait, for metrics.
+    stats: Arc<WriterStats>,
 }
 
 /// Runs write jobs one after another on `conn` until every `Db` is dropped. A job that
 /// panics rolls its transaction back as it unwinds; the thread carries on.
-fn spawn_writer(mut conn: Connection) -> std::io::Result<mpsc::SyncSender<Job>> {
-    let (tx, rx) = mpsc::sync_channel::<Job>(WRITE_QUEUE);
+fn spawn_writer(
+    mut conn: Connection,
+    stats: Arc<WriterStats>,
+) -> std::io::Result<mpsc::SyncSender<(Instant, Job)>> {
+    let (tx, rx) = mpsc::sync_channel::<(Instant, Job)>(WRITE_QUEUE);
     std::thread::Builder::new()
         .name("slotline-writer".into())
         .spawn(move || {
-            while let Ok(job) = rx.recv() {
+            while let Ok((queued, job)) = rx.recv() {
+                stats.depth.fetch_sub(1, Ordering::Relaxed);
+                stats.wait.observe(queued.elapsed());
                 if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
                     tracing::error!("a database write panicked; its transaction was rolled back");
                 }
@@ -110,14 +127,27 @@ impl Db {
         migrations::apply(&mut writer)?;
         // Checkpoints run from `Db::checkpoint`, not inside some unlucky commit.
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let writer = spawn_writer(writer)
+        // A commit is on disk before the caller hears "booked": NORMAL could lose the last
+        // commits on a power cut (and the slot be booked twice). Cost: docs/operations.md.
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        let stats = Arc::new(WriterStats::default());
+        let writer = spawn_writer(writer, stats.clone())
             .map_err(|e| DbError::Join(format!("cannot start the writer thread: {e}")))?;
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            stats,
+        })
+    }
+
+    /// The writer queue's depth and wait (metrics).
+    pub fn writer_stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
     }
 
     /// Opens an existing database for reading only, for CLI commands that only read
@@ -147,7 +177,11 @@ impl Db {
             .build(manager)?;
         // A queue nobody reads: `write` answers "the writer thread has stopped".
         let (writer, _) = mpsc::sync_channel(1);
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            stats: Arc::default(),
+        })
     }
 
     /// Runs `f` on the writer thread; writes queue here in arrival order. Inside a request's
@@ -187,10 +221,14 @@ impl Db {
     }
 
     fn enqueue(&self, job: Job) -> Result<(), DbError> {
-        self.writer.try_send(job).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => DbError::Overloaded,
-            mpsc::TrySendError::Disconnected(_) => {
-                DbError::Join("the writer thread has stopped".into())
+        self.stats.depth.fetch_add(1, Ordering::Relaxed);
+        self.writer.try_send((Instant::now(), job)).map_err(|e| {
+            self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                mpsc::TrySendError::Full(_) => DbError::Overloaded,
+                mpsc::TrySendError::Disconnected(_) => {
+                    DbError::Join("the writer thread has stopped".into())
+                }
             }
         })
     }
@@ -279,7 +317,6 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     fn db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();

@@ -13,3 +13,81 @@ pub fn oldest_due_text(conn: &Connection, now: i64) -> Result<Option<i64>, DbErr
         .optional()?
         .flatten())
 }
+
+/// Every status a text can have, so each is reported (0 included).
+pub const TEXT_STATUSES: [&str; 8] = [
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "dry_run",
+    "skipped",
+    "cancelled",
+];
+
+/// Texts in the outbox per status (counted along the `outbox_due` index).
+pub fn texts_by_status(conn: &Connection) -> Result<Vec<(&'static str, i64)>, DbError> {
+    let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM outbox WHERE status = ?1")?;
+    TEXT_STATUSES
+        .iter()
+        .map(|s| Ok((*s, stmt.query_row(params![s], |r| r.get(0))?)))
+        .collect()
+}
+
+/// A tenant's call funnel over `[from, to)`: how many calls reached each stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Funnel {
+    /// Inbound calls that reached the line.
+    pub calls: i64,
+    /// Of those, calls that reached a gather turn (the caller answered the AI at least once).
+    pub gathered: i64,
+    /// Calls that were offered alternative times.
+    pub offered: i64,
+    /// Calls that booked an appointment (booked then, even if cancelled since).
+    pub booked: i64,
+    /// Bookings whose confirmation text went out (sent, delivered, or recorded in dry run).
+    pub texted: i64,
+    /// Bookings whose confirmation Telnyx reported delivered.
+    pub delivered: i64,
+}
+
+/// The funnel of `tenant`'s calls that started in `[from, to)` (with `call_days` for calls
+/// past retention) and of the appointments booked by phone in the same period.
+pub fn funnel(conn: &Connection, tenant: i64, from: i64, to: i64) -> Result<Funnel, DbError> {
+    let mut f = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COUNT(gathered_at), COUNT(offered_at) FROM calls
+             WHERE tenant_id = ?1 AND started_at >= ?2 AND started_at < ?3
+               AND direction NOT LIKE 'outbound%'",
+        )?
+        .query_row(params![tenant, from, to], |r| {
+            Ok(Funnel {
+                calls: r.get(0)?,
+                gathered: r.get(1)?,
+                offered: r.get(2)?,
+                ..Funnel::default()
+            })
+        })?;
+    let (calls, gathered, offered): (i64, i64, i64) = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(inbound), 0), COALESCE(SUM(gathered), 0), COALESCE(SUM(offered), 0)
+             FROM call_days WHERE tenant_id = ?1 AND day >= ?2 / 86400 AND day < (?3 + 86399) / 86400",
+        )?
+        .query_row(params![tenant, from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    f.calls += calls;
+    f.gathered += gathered;
+    f.offered += offered;
+    (f.booked, f.texted, f.delivered) = conn
+        .prepare_cached(
+            "SELECT COUNT(DISTINCT a.call_sid),
+                    COUNT(DISTINCT CASE WHEN o.status IN ('sent', 'delivered', 'dry_run') THEN a.id END),
+                    COUNT(DISTINCT CASE WHEN o.status = 'delivered' THEN a.id END)
+             FROM appointments a
+             LEFT JOIN outbox o ON o.appointment_id = a.id AND o.kind = 'confirmation'
+             WHERE a.tenant_id = ?1 AND a.call_sid IS NOT NULL AND a.status IN ('booked', 'cancelled')
+               AND a.created_at >= ?2 AND a.created_at < ?3",
+        )?
+        .query_row(params![tenant, from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(f)
+}

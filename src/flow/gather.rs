@@ -19,6 +19,7 @@ use crate::{
     },
     directory::Entry,
     domain::TenantSpec,
+    metrics::BookingOutcome,
     startup::AppState,
     texml::{
         Texml,
@@ -214,11 +215,18 @@ impl Turn<'_> {
             {
                 BookOutcome::Booked(id) => {
                     tracing::info!(tenant = self.entry.tenant.id, appointment = id, call = %self.cb.call_sid, held = hold_until.is_some(), "booked");
+                    self.state.metrics.booking(match hold_until {
+                        None => BookingOutcome::Booked,
+                        Some(_) => BookingOutcome::Held,
+                    });
                     self.state.outbox.notify_one();
                     return Ok(doc);
                 }
                 BookOutcome::AlreadyAnswered(previous) => return Ok(Texml(previous)),
-                BookOutcome::Taken => lost.push(provider_id),
+                BookOutcome::Taken => {
+                    self.state.metrics.booking(BookingOutcome::Taken);
+                    lost.push(provider_id)
+                }
             }
         }
         let offers = self.offers(&ask).await?;
@@ -274,6 +282,7 @@ impl Turn<'_> {
         {
             ConfirmOutcome::Confirmed(id) => {
                 tracing::info!(tenant = self.entry.tenant.id, appointment = id, call = %self.cb.call_sid, "held slot confirmed");
+                self.state.metrics.booking(BookingOutcome::Confirmed);
                 self.state.outbox.notify_one();
                 Ok(doc)
             }
@@ -488,6 +497,13 @@ impl Turn<'_> {
                 content: greeting.clone(),
             });
             let values: Vec<String> = offers.iter().map(|o| o.value.clone()).collect();
+            if !offers.is_empty() {
+                let (sid, now) = (self.cb.call_sid.clone(), self.now.as_second());
+                self.state
+                    .db
+                    .write(move |c| db::calls::mark_offered(c, &sid, now))
+                    .await?;
+            }
             gather_doc(
                 self.state,
                 &self.entry.tenant,

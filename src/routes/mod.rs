@@ -8,6 +8,7 @@ mod agenda;
 mod documents;
 mod health;
 mod messaging;
+mod metrics;
 mod paging;
 mod texml;
 pub mod throttle;
@@ -15,7 +16,7 @@ pub mod throttle;
 use std::time::Instant;
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Response, Route, get,
+    Endpoint, EndpointExt, IntoResponse, PathPattern, Response, Route, get,
     middleware::{CatchPanic, PanicHandler},
     post,
 };
@@ -44,20 +45,26 @@ pub fn app(state: AppState, surface: Surface) -> impl Endpoint {
     if surface != Surface::Telnyx {
         table = admin_routes(table);
     }
+    let http = state.metrics.http.clone();
     table
         .data(state)
-        .around(|ep, req| async move {
+        .around(move |ep, req| {
+            let http = http.clone();
+            async move {
             let started = Instant::now();
             let method = req.method().clone();
             let path = req.uri().path().to_string();
             let resp = ep.call(req).await;
-            let status = match &resp {
-                Ok(r) => r.status(),
-                Err(e) => e.status(),
+            let (status, route) = match &resp {
+                Ok(r) => (r.status(), r.data::<PathPattern>()),
+                Err(e) => (e.status(), e.data::<PathPattern>()),
             };
+            let route = route.map_or(crate::metrics::http::UNMATCHED, |p| &p.0);
+            http.observe(route, &method, status.as_u16(), started.elapsed());
             // `?`: the path is the client's, so it is logged escaped (no forged lines).
             tracing::info!(%method, path = ?truncated(&path), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
             resp.map(IntoResponse::into_response)
+            }
         })
 }
 
@@ -117,6 +124,7 @@ fn admin_routes(table: Route) -> Route {
         )
         .at("/tenants/:id/texml/:name/preview", post(documents::preview))
         .at("/tenants/:id/messages", get(messaging::list_messages))
+        .at("/metrics", get(metrics::metrics))
 }
 
 /// A panic inside a TeXML handler still answers a valid TeXML apology.

@@ -283,6 +283,26 @@ pub fn gather_body_with_history(
 }
 
 impl TestApp {
+    /// Stops background task `name` (e.g. "SMS worker") once the server has started it;
+    /// panics after 10 s.
+    pub async fn stop_task(&self, name: &str) {
+        let stopped = || {
+            self.state
+                .heartbeats
+                .report()
+                .iter()
+                .any(|t| t.name == name && t.state == slotline::heartbeat::TaskState::Stopped)
+        };
+        for _ in 0..200 {
+            if stopped() {
+                return;
+            }
+            self.state.heartbeats.stop(name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("task {name:?} never started or never stopped");
+    }
+
     /// Stops the server and its SMS worker and waits until both have ended.
     pub async fn shut_down(mut self) {
         if let Some(stop) = self.stop.take() {

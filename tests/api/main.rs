@@ -2,6 +2,7 @@
 //! database and the fixtures' test key, and drives it as Telnyx and operators would.
 
 mod admin;
+mod backup;
 mod booking;
 mod call;
 mod call_cli;
@@ -10,8 +11,10 @@ mod fake_telnyx;
 mod faults;
 mod hardening;
 mod helpers;
+mod metrics;
 mod paging;
 mod ready;
+mod retention;
 mod retired;
 mod signatures;
 mod sms;

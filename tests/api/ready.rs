@@ -33,17 +33,6 @@ async fn ready_until(app: &TestApp, needle: &str) -> (u16, String) {
     panic!("/ready never said {needle:?}; last: {:?}", ready(app).await);
 }
 
-/// Stops background task `name` once the server has started it; panics after 10 s.
-async fn stop_task(app: &TestApp, name: &str) {
-    for _ in 0..100 {
-        if app.state.heartbeats.stop(name) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("task {name:?} never started");
-}
-
 #[tokio::test]
 async fn a_healthy_server_is_ready_and_the_admin_sees_why() {
     let app = spawn_app().await;
@@ -97,7 +86,7 @@ async fn a_wrong_token_on_ready_is_refused_rather_than_shown_the_detail() {
 #[tokio::test]
 async fn a_stopped_sms_worker_makes_the_server_not_ready() {
     let app = spawn_app().await;
-    stop_task(&app, "SMS worker").await;
+    app.stop_task("SMS worker").await;
     let (status, line) = ready_until(&app, "SMS worker is stopped").await;
     assert_eq!(status, 503);
     assert!(line.starts_with("not ready: "), "{line}");
@@ -207,7 +196,7 @@ async fn a_due_text_left_unsent_past_the_limit_makes_the_server_not_ready() {
         .db
         .run_blocking(|c| Ok(slotline::db::tenants::list(c)?[0].id))
         .unwrap();
-    stop_task(&app, "SMS worker").await;
+    app.stop_task("SMS worker").await;
     ready_until(&app, "SMS worker is stopped").await;
     app.state
         .db
