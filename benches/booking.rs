@@ -149,7 +149,12 @@ fn free_slot_search() {
     }
 }
 
-async fn concurrent_bookings() {
+/// The booking runs with the writer's `synchronous` at `full` (the default) or NORMAL.
+async fn concurrent_bookings(full: bool) {
+    println!(
+        "--- writer synchronous = {}",
+        if full { "FULL (default)" } else { "NORMAL" }
+    );
     const CALLERS: usize = 64;
     // BENCH_ROUNDS shrinks the run, e.g. under valgrind.
     let rounds: usize = std::env::var("BENCH_ROUNDS")
@@ -165,6 +170,10 @@ async fn concurrent_bookings() {
         telnyx_public_key: Some(STANDARD.encode(key.verifying_key().to_bytes())),
         url_secret: Some(Secret::new("bench")),
         sms_dry_run: true,
+        upkeep: slotline::config::Upkeep {
+            synchronous_full: full,
+            ..Default::default()
+        },
         ..Settings::default()
     };
     let now: Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
@@ -388,9 +397,12 @@ fn main() {
     if only == "search" {
         return;
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(concurrent_bookings());
+    // Both durabilities in one run, so the cost of FULL is read on the same machine state.
+    for full in [true, false] {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(concurrent_bookings(full));
+    }
 }

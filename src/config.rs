@@ -168,6 +168,9 @@ pub struct Upkeep {
     /// slotline checkpoints the WAL itself; `SLOTLINE_CHECKPOINTS=0` leaves it to
     /// Litestream.
     pub checkpoints: bool,
+    /// The writer commits with `synchronous = FULL` (durable on power loss);
+    /// `SLOTLINE_SYNCHRONOUS=normal` trades the last commits for one fsync less each.
+    pub synchronous_full: bool,
 }
 
 impl Default for Upkeep {
@@ -180,6 +183,7 @@ impl Default for Upkeep {
             retain_days: 90,
             call_retain_days: 400,
             checkpoints: true,
+            synchronous_full: true,
         }
     }
 }
@@ -223,6 +227,18 @@ impl Upkeep {
         }
         if let Some(v) = get("SLOTLINE_CHECKPOINTS") {
             u.checkpoints = flag("SLOTLINE_CHECKPOINTS", &v)?;
+        }
+        if let Some(v) = get("SLOTLINE_SYNCHRONOUS") {
+            u.synchronous_full = match v.trim().to_ascii_lowercase().as_str() {
+                "full" => true,
+                "normal" => false,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "SLOTLINE_SYNCHRONOUS",
+                        message: format!("{v:?} must be full (the default) or normal"),
+                    });
+                }
+            };
         }
         Ok(u)
     }
@@ -479,6 +495,14 @@ mod tests {
         assert_eq!(
             e.message,
             "\"3\" must be a whole number of days from 7 to 36500"
+        );
+        let e = settings(&[("SLOTLINE_SYNCHRONOUS", "extra")]).unwrap_err();
+        assert_eq!(e.message, "\"extra\" must be full (the default) or normal");
+        assert!(
+            !settings(&[("SLOTLINE_SYNCHRONOUS", "NORMAL")])
+                .unwrap()
+                .upkeep
+                .synchronous_full
         );
         let e = settings(&[("SLOTLINE_CHECKPOINTS", "off")]).unwrap_err();
         assert_eq!(e.message, "\"off\" must be 1 or 0");

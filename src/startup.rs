@@ -157,7 +157,9 @@ impl AppState {
             None
         };
         let db = match access {
-            Access::ReadWrite => Db::open(&settings.db_path)?,
+            Access::ReadWrite => {
+                Db::open_with(&settings.db_path, settings.upkeep.synchronous_full)?
+            }
             Access::ReadOnly => Db::open_read_only(&settings.db_path)?,
         };
         let secret = match (&settings.url_secret, access) {
@@ -255,7 +257,11 @@ impl Application {
                 None
             }
         };
-        state.docs.spawn_watcher();
+        let beats = &state.heartbeats;
+        let watcher = state
+            .docs
+            .spawn_watcher(beats.register("document watcher", DEFAULT_MAX_SILENCE));
+        beats.attach("document watcher", watcher.abort_handle());
         let (addr, listener) = bind(&listen).await?;
         let admin = match admin_listen {
             Some(a) => Some(bind(&a).await?),
@@ -393,9 +399,17 @@ async fn bind(addr: &str) -> Result<(SocketAddr, std::net::TcpListener), StartEr
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Checkpoints between two sweeps of expired holds (one a minute).
 const TICKS_PER_SWEEP: u64 = 600;
+/// Checkpoints between two looks at the WAL's size (one every 10 s).
+const TICKS_PER_WAL_CHECK: u64 = 100;
+/// A WAL larger than this is truncated: passive checkpoints copy frames back but never
+/// restart the WAL while readers keep overlapping, so it could grow without bound.
+const WAL_TRUNCATE_AT: u64 = 64 << 20;
+/// How long the truncating checkpoint may hold writes back while it waits for readers.
+const WAL_TRUNCATE_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Background upkeep: a passive WAL checkpoint every [`CHECKPOINT_EVERY`] (the writer never
-/// checkpoints inside a commit) and, once a minute, deleting expired holds. The sweep is
+/// checkpoints inside a commit), a truncating one when the WAL passes [`WAL_TRUNCATE_AT`]
+/// (both off with `SLOTLINE_CHECKPOINTS=0`) and, once a minute, deleting expired holds. The sweep is
 /// housekeeping only: bookings already ignore and replace expired holds themselves.
 async fn housekeeping(state: AppState, beat: crate::heartbeat::Beat) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -407,6 +421,24 @@ async fn housekeeping(state: AppState, beat: crate::heartbeat::Beat) {
             && let Err(e) = state.db.checkpoint("PASSIVE").await
         {
             tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        if state.settings.upkeep.checkpoints && n % TICKS_PER_WAL_CHECK == 0 {
+            let wal = crate::readiness::wal_path(&state.settings.db_path);
+            let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+            if size > WAL_TRUNCATE_AT {
+                match state
+                    .db
+                    .checkpoint_within("TRUNCATE", WAL_TRUNCATE_WAIT)
+                    .await
+                {
+                    Ok(true) => tracing::info!(wal_bytes = size, "truncated a large WAL"),
+                    Ok(false) => tracing::warn!(
+                        wal_bytes = size,
+                        "the WAL is large and readers kept it from being truncated; trying again in 10 s"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "could not truncate the WAL"),
+                }
+            }
         }
         if n % TICKS_PER_SWEEP != 0 {
             continue;

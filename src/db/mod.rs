@@ -114,8 +114,15 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database file and migrates it to the current schema.
+    /// Opens (creating if needed) the database file and migrates it to the current schema;
+    /// the writer commits with `synchronous = FULL`.
     pub fn open(path: &Path) -> Result<Self, DbError> {
+        Self::open_with(path, true)
+    }
+
+    /// [`Db::open`], the writer committing with `synchronous = FULL` when `full`, else
+    /// `NORMAL` (`SLOTLINE_SYNCHRONOUS=normal`).
+    pub fn open_with(path: &Path, full: bool) -> Result<Self, DbError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DbError::Join(format!("cannot create {}: {e}", dir.display())))?;
@@ -129,7 +136,7 @@ impl Db {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         // A commit is on disk before the caller hears "booked": NORMAL could lose the last
         // commits on a power cut (and the slot be booked twice). Cost: docs/operations.md.
-        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
         let stats = Arc::new(WriterStats::default());
         let writer = spawn_writer(writer, stats.clone())
             .map_err(|e| DbError::Join(format!("cannot start the writer thread: {e}")))?;
@@ -239,6 +246,26 @@ impl Db {
         self.run(move |c| {
             c.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))?;
             Ok(())
+        })
+        .await
+    }
+
+    /// A checkpoint in `mode` (TRUNCATE, to shrink a WAL that passive checkpoints could
+    /// not restart) in which SQLite waits for other connections at most `wait`: TRUNCATE
+    /// holds new writes back while it waits for readers, so the wait bounds that stall.
+    /// True when it completed.
+    pub async fn checkpoint_within(
+        &self,
+        mode: &'static str,
+        wait: Duration,
+    ) -> Result<bool, DbError> {
+        self.run(move |c| {
+            c.busy_timeout(wait)?;
+            let busy = c.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                r.get::<_, i64>(0)
+            });
+            c.busy_timeout(BUSY_TIMEOUT)?;
+            Ok(busy? == 0)
         })
         .await
     }
@@ -402,6 +429,50 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(count(&db).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_truncating_checkpoint_empties_the_wal_unless_a_reader_holds_it_and_then_gives_up() {
+        let (dir, db) = with_table().await;
+        let wal = dir.path().join("t.db-wal");
+        db.write(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?))
+            .await
+            .unwrap();
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        assert!(
+            db.checkpoint_within("TRUNCATE", Duration::from_millis(20))
+                .await
+                .unwrap()
+        );
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        // A reader inside a transaction keeps its snapshot: the WAL cannot restart.
+        let reader = Connection::open(dir.path().join("t.db")).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM t;")
+            .unwrap();
+        db.write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?))
+            .await
+            .unwrap();
+        assert!(
+            !db.checkpoint_within("TRUNCATE", Duration::from_millis(20))
+                .await
+                .unwrap()
+        );
+        reader.execute_batch("COMMIT").unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_writer_commits_with_synchronous_full_unless_asked_for_normal() {
+        let synchronous = |db: Db| async move {
+            db.write(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?))
+                .await
+                .unwrap()
+        };
+        let (_dir, db) = db();
+        assert_eq!(synchronous(db).await, 2, "FULL");
+        let dir = tempfile::tempdir().unwrap();
+        let normal = Db::open_with(&dir.path().join("n.db"), false).unwrap();
+        assert_eq!(synchronous(normal).await, 1, "NORMAL");
     }
 
     #[tokio::test]
