@@ -16,12 +16,16 @@ pub mod throttle;
 use std::time::Instant;
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, PathPattern, Response, Route, get,
+    Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route, get,
     middleware::{CatchPanic, PanicHandler},
     post,
 };
 
-use crate::{startup::AppState, texml::Texml};
+use crate::{
+    metrics::http::{HttpMetrics, UNMATCHED},
+    startup::AppState,
+    texml::Texml,
+};
 
 /// Which routes a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,24 +52,29 @@ pub fn app(state: AppState, surface: Surface) -> impl Endpoint {
     let http = state.metrics.http.clone();
     table
         .data(state)
-        .around(move |ep, req| {
-            let http = http.clone();
-            async move {
-            let started = Instant::now();
-            let method = req.method().clone();
-            let path = req.uri().path().to_string();
-            let resp = ep.call(req).await;
-            let (status, route) = match &resp {
-                Ok(r) => (r.status(), r.data::<PathPattern>()),
-                Err(e) => (e.status(), e.data::<PathPattern>()),
-            };
-            let route = route.map_or(crate::metrics::http::UNMATCHED, |p| &p.0);
-            http.observe(route, &method, status.as_u16(), started.elapsed());
-            // `?`: the path is the client's, so it is logged escaped (no forged lines).
-            tracing::info!(%method, path = ?truncated(&path), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
-            resp.map(IntoResponse::into_response)
-            }
-        })
+        .around(move |ep, req| logged(http.clone(), ep, req))
+}
+
+/// Calls `ep`, counts the answer under its route template (never the raw path) and logs
+/// it with the path but never the query.
+async fn logged<E: Endpoint<Output = Response>>(
+    http: std::sync::Arc<HttpMetrics>,
+    ep: std::sync::Arc<E>,
+    req: Request,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = ep.call(req).await;
+    let (status, route) = match &resp {
+        Ok(r) => (r.status(), r.data::<PathPattern>()),
+        Err(e) => (e.status(), e.data::<PathPattern>()),
+    };
+    let route = route.map_or(UNMATCHED, |p| &p.0);
+    http.observe(route, &method, status.as_u16(), started.elapsed());
+    // `?`: the path is the client's, so it is logged escaped (no forged lines).
+    tracing::info!(%method, path = ?truncated(&path), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    resp
 }
 
 /// At most 200 bytes of `s` (on a character boundary), for logs.
