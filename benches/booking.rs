@@ -166,7 +166,7 @@ async fn concurrent_bookings(full: bool) {
     let settings = Settings {
         listen: "127.0.0.1:0".into(),
         db_path: dir.path().join("bench.db"),
-        public_url: "http://bench.invalid".into(),
+        public_url: "https://bench.example.com".into(),
         telnyx_public_key: Some(STANDARD.encode(key.verifying_key().to_bytes())),
         url_secret: Some(Secret::new("bench")),
         sms_dry_run: true,
@@ -289,7 +289,7 @@ async fn prepare(env: &Env, first: usize, callers: usize, rounds: usize) -> Vec<
                 .nth(1)
                 .and_then(|s| s.split('"').next())
                 .unwrap()
-                .replace("http://bench.invalid", "")
+                .replace("https://bench.example.com", "")
                 .replace("&amp;", "&");
             let result = serde_json::json!({"status": "valid", "result": {"customer_name": "Bench", "service": "Cut", "preferred_date": date.to_string(), "preferred_time": format!("{:02}:{:02}", minute / 60, minute % 60)}});
             let body = serde_urlencoded::to_string([
