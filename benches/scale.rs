@@ -73,7 +73,7 @@ fn tenant_spec(slug: &str, number: &str, providers: usize) -> Value {
     json!({
         "slug": slug, "name": slug, "phone_number": number, "timezone": "America/Chicago",
         "hours": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day},
-        "min_notice_minutes": 0, "horizon_days": 365, "max_future_bookings_per_caller": 1000,
+        "min_notice_minutes": 0, "horizon_days": 365, "max_future_bookings_per_caller": 100,
         "services": [{"name": "Cut", "duration_minutes": 30}], "providers": providers,
     })
 }
@@ -116,11 +116,13 @@ fn fill(db: &Db, s: &Sizes, now: i64) {
                 .unwrap();
             }
         };
-    // Appointments: a year back and a month ahead, one provider's half hours in turn; one
-    // in ten cancelled; the booked ones hold their 5-minute cells.
+    // Appointments: each tenant's spread from a year back to a month ahead on the half
+    // hour; one in ten cancelled; the booked ones hold their 5-minute cells.
+    let per_tenant = (s.appointments / n).max(1) as i64;
+    let step = (395 * DAY / per_tenant) / 1800 * 1800;
     chunk(s.appointments, &|tx, i| {
         let (tenant, service, provider) = ids[i % n];
-        let start = now - 365 * DAY + (i / n) as i64 * 1800 * 3;
+        let start = now - 365 * DAY + (i / n) as i64 * step.max(1800);
         let status = if i % 10 == 0 { "cancelled" } else { "booked" };
         tx.prepare_cached(
             "INSERT INTO appointments (tenant_id, service_id, provider_id, customer_name, customer_phone,
@@ -155,14 +157,33 @@ fn fill(db: &Db, s: &Sizes, now: i64) {
         ])?;
         Ok(())
     });
-    // Queued texts due over the next 30 days (reminders nobody sends during the run).
+    // Queued texts: a reminder a day before every future booked appointment, and the rest
+    // queued answers, all due later than the run (nobody sends them meanwhile).
+    let future: Vec<(i64, i64, i64)> = db
+        .run_blocking(move |c| {
+            let mut st = c.prepare(
+                "SELECT id, tenant_id, start_at FROM appointments WHERE status = 'booked' AND start_at > ?1 + 2 * 86400",
+            )?;
+            let rows = st.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .unwrap();
     chunk(s.texts, &|tx, i| {
-        let (tenant, _, _) = ids[i % n];
-        tx.prepare_cached(
-            "INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, text, created_at, updated_at)
-             VALUES (?1, 'reply', ?2, '+13125550100', ?3, 'See you soon', ?4, ?4)",
-        )?
-        .execute(params![tenant, format!("+1312{:07}", i % 9_000_000), now + 3600 + (i as i64 % (30 * DAY)), now])?;
+        let to = format!("+1312{:07}", i % 9_000_000);
+        if let Some((appt, tenant, start)) = future.get(i) {
+            tx.prepare_cached(
+                "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number, due_at, created_at, updated_at)
+                 VALUES (?1, ?2, 'reminder', ?3, '+13125550100', ?4, ?5, ?5)",
+            )?
+            .execute(params![tenant, appt, to, start - DAY, now])?;
+        } else {
+            let (tenant, _, _) = ids[i % n];
+            tx.prepare_cached(
+                "INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, text, created_at, updated_at)
+                 VALUES (?1, 'reply', ?2, '+13125550100', ?3, 'See you soon', ?4, ?4)",
+            )?
+            .execute(params![tenant, to, now + 3600 + (i as i64 % (30 * DAY)), now])?;
+        }
         Ok(())
     });
     // A year of messaging webhook events.
@@ -353,16 +374,30 @@ async fn bookings(run: &Arc<Run>, tag: &str, per: usize) -> (f64, usize) {
     (booked as f64 / started.elapsed().as_secs_f64(), booked)
 }
 
-/// The longest single batch of each pruning function over up to `batches` batches (ms).
-async fn pruning_hold(db: &Db, now: i64, batches: usize) -> f64 {
-    let mut longest = Duration::ZERO;
+/// The longest single batch of each pruning function over up to `batches` batches (ms),
+/// and the number of batches that deleted rows.
+async fn pruning_hold(db: &Db, now: i64, batches: usize) -> Vec<Figure> {
     type Prune = fn(&mut rusqlite::Connection, i64, usize) -> Result<usize, db::DbError>;
-    let steps: [(Prune, i64); 3] = [
-        (db::retention::messaging_events, now - 90 * DAY),
-        (db::retention::calls, now - 400 * DAY),
-        (db::retention::finished_texts, now - 90 * DAY),
+    let steps: [(&'static str, Prune, i64); 3] = [
+        (
+            "pruning, longest batch hold: events",
+            db::retention::messaging_events,
+            now - 90 * DAY,
+        ),
+        (
+            "pruning, longest batch hold: calls",
+            db::retention::calls,
+            now - 400 * DAY,
+        ),
+        (
+            "pruning, longest batch hold: texts",
+            db::retention::finished_texts,
+            now - 90 * DAY,
+        ),
     ];
-    for (prune, cutoff) in steps {
+    let mut figures = Vec::new();
+    for (name, prune, cutoff) in steps {
+        let mut longest = Duration::ZERO;
         for _ in 0..batches {
             let (n, held) = db
                 .write(move |c| {
@@ -377,8 +412,9 @@ async fn pruning_hold(db: &Db, now: i64, batches: usize) -> f64 {
                 break;
             }
         }
+        figures.push((name, longest.as_secs_f64() * 1e3, "ms"));
     }
-    longest.as_secs_f64() * 1e3
+    figures
 }
 
 fn file_bytes(p: &Path) -> u64 {
@@ -551,15 +587,14 @@ async fn measure(label: &str, sizes: Option<&Sizes>) -> Vec<Figure> {
         assert!(report.writer_round_trip_ms.is_some());
     }
     figures.extend(latency("/ready check, p50", "/ready check, p99", ready));
-    figures.push((
-        "pruning, longest batch hold",
-        pruning_hold(&db, now.as_second(), 40).await,
-        "ms",
-    ));
+    figures.extend(pruning_hold(&db, now.as_second(), 40).await);
     figures.push(("database size", file_bytes(&db_path) as f64 / 1e6, "MB"));
     figures.push(("process RSS", rss_mb(), "MB"));
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+    if std::env::var_os("SCALE_KEEP").is_some() {
+        println!("  kept {}", dir.keep().display());
+    }
     figures
 }
 

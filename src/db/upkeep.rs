@@ -80,11 +80,17 @@ pub fn funnel(conn: &Connection, tenant: i64, from: i64, to: i64) -> Result<Funn
     f.offered += offered;
     (f.booked, f.texted, f.delivered) = conn
         .prepare_cached(
+            // Each booking's confirmation is found along outbox_by_appointment (named: a
+            // planner that saw mostly NULL appointment ids once chose to scan the outbox
+            // per booking, 1.8 s on a full database).
             "SELECT COUNT(DISTINCT a.call_sid),
-                    COUNT(DISTINCT CASE WHEN o.status IN ('sent', 'delivered', 'dry_run') THEN a.id END),
-                    COUNT(DISTINCT CASE WHEN o.status = 'delivered' THEN a.id END)
-             FROM appointments a
-             LEFT JOIN outbox o ON o.appointment_id = a.id AND o.kind = 'confirmation'
+                    COALESCE(SUM(EXISTS (SELECT 1 FROM outbox o INDEXED BY outbox_by_appointment
+                        WHERE o.appointment_id = a.id AND o.kind = 'confirmation'
+                          AND o.status IN ('sent', 'delivered', 'dry_run'))), 0),
+                    COALESCE(SUM(EXISTS (SELECT 1 FROM outbox o INDEXED BY outbox_by_appointment
+                        WHERE o.appointment_id = a.id AND o.kind = 'confirmation'
+                          AND o.status = 'delivered')), 0)
+             FROM appointments a INDEXED BY appointments_by_tenant
              WHERE a.tenant_id = ?1 AND a.call_sid IS NOT NULL AND a.status IN ('booked', 'cancelled')
                AND a.created_at >= ?2 AND a.created_at < ?3",
         )?
