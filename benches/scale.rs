@@ -378,37 +378,41 @@ async fn bookings(run: &Arc<Run>, tag: &str, per: usize) -> (f64, usize) {
 /// and the number of batches that deleted rows.
 async fn pruning_hold(db: &Db, now: i64, batches: usize) -> Vec<Figure> {
     type Prune = fn(&mut rusqlite::Connection, i64, usize) -> Result<usize, db::DbError>;
-    let steps: [(&'static str, Prune, i64); 3] = [
+    use slotline::retention::{BATCH, CALL_BATCH};
+    let steps: [(&'static str, Prune, i64, usize); 3] = [
         (
             "pruning, longest batch hold: events",
             db::retention::messaging_events,
             now - 90 * DAY,
+            BATCH,
         ),
         (
             "pruning, longest batch hold: calls",
             db::retention::calls,
             now - 400 * DAY,
+            CALL_BATCH,
         ),
         (
             "pruning, longest batch hold: texts",
             db::retention::finished_texts,
             now - 90 * DAY,
+            BATCH,
         ),
     ];
     let mut figures = Vec::new();
-    for (name, prune, cutoff) in steps {
+    for (name, prune, cutoff, batch) in steps {
         let mut longest = Duration::ZERO;
         for _ in 0..batches {
             let (n, held) = db
                 .write(move |c| {
                     let t = Instant::now();
-                    let n = prune(c, cutoff, slotline::retention::BATCH)?;
+                    let n = prune(c, cutoff, batch)?;
                     Ok((n, t.elapsed()))
                 })
                 .await
                 .unwrap();
             longest = longest.max(held);
-            if n < slotline::retention::BATCH {
+            if n < batch {
                 break;
             }
         }

@@ -230,7 +230,7 @@ async fn calls_are_pruned_in_batches_and_every_one_is_counted() {
     let app = spawn_app().await;
     let now = app.clock.now().as_second();
     let (tenant, _, _) = demo_ids(&app);
-    let rows = retention::BATCH as i64 * 2 + 37;
+    let rows = retention::CALL_BATCH as i64 * 2 + 7;
     app.state
         .db
         .run_blocking(move |c| {
