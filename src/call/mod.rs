@@ -232,6 +232,8 @@ pub async fn place(
     }
     let call_sid = new_call_sid();
     let started = std::time::Instant::now();
+    // Texts queued from here on are this call's (a move or a cancellation has no booking).
+    let called_at = jiff::Timestamp::now().as_second();
     let mut doc = line
         .post("/texml/voice", &line.voice_form(&call_sid))
         .await?;
@@ -281,7 +283,7 @@ pub async fn place(
         writeln!(out, "\nNot booked: no line answers {}.", opts.to)?;
         return Ok(Outcome::NotBooked);
     };
-    line.report(&tenant, &call_sid, out).await
+    line.report(&tenant, &call_sid, called_at, out).await
 }
 
 /// Prints the verbs Telnyx would play; returns the `<AIGather>` that ends the turn, or
@@ -538,11 +540,13 @@ impl<'a> Line<'a> {
         ]
     }
 
-    /// Prints whether this call booked and the texts queued for the caller.
+    /// Prints whether this call booked and the texts queued for the caller (without a
+    /// booking: the ones about a move or a cancellation queued since `called_at`).
     async fn report(
         &self,
         tenant: &Value,
         call_sid: &str,
+        called_at: i64,
         out: &mut dyn Write,
     ) -> Result<Outcome, CallError> {
         let id = tenant["id"].to_string();
@@ -567,9 +571,12 @@ impl<'a> Line<'a> {
                 text(&a["end"]),
                 a["id"]
             )?,
-            None => writeln!(out, "Not booked: the call ended without an appointment.")?,
+            None => writeln!(
+                out,
+                "Not booked on this call (what the line said last is above)."
+            )?,
         }
-        let texts = self.texts_for(&id, booked.as_ref()).await?;
+        let texts = self.texts_for(&id, booked.as_ref(), called_at).await?;
         if texts.is_empty() {
             writeln!(out, "No texts queued for {}.", self.opts.from)?;
         } else {
@@ -594,9 +601,15 @@ impl<'a> Line<'a> {
         })
     }
 
-    /// The texts of this call's appointment (or to the caller's number without one),
-    /// oldest first, once the SMS worker has handled the ones already due.
-    async fn texts_for(&self, id: &str, booked: Option<&Value>) -> Result<Vec<Value>, CallError> {
+    /// The texts of this call's appointment (or, without one, the moved, cancelled and reply
+    /// texts queued to the caller's number since `called_at`), oldest first, once the SMS worker has handled the ones
+    /// already due.
+    async fn texts_for(
+        &self,
+        id: &str,
+        booked: Option<&Value>,
+        called_at: i64,
+    ) -> Result<Vec<Value>, CallError> {
         let deadline = std::time::Instant::now() + TEXTS_SETTLE;
         loop {
             let path = match booked {
@@ -611,7 +624,12 @@ impl<'a> Line<'a> {
                 .flatten()
                 .filter(|t| match booked {
                     Some(a) => t["appointment_id"] == a["id"],
-                    None => t["appointment_id"].is_null() && t["to"] == self.opts.from.as_str(),
+                    // A move, a cancellation or an answer, not an earlier booking's texts.
+                    None => {
+                        t["to"] == self.opts.from.as_str()
+                            && !matches!(t["kind"].as_str(), Some("confirmation" | "reminder"))
+                            && t["created_at"].as_i64().is_some_and(|c| c >= called_at)
+                    }
                 })
                 .cloned()
                 .collect();
