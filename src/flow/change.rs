@@ -4,7 +4,10 @@
 //! in one transaction with its text. A withheld or unknown number never reveals or changes
 //! anything.
 
-use jiff::Timestamp;
+use jiff::{
+    Timestamp,
+    civil::{Date, Time},
+};
 
 use super::{
     FlowError, ask,
@@ -55,8 +58,14 @@ struct Theirs {
 
 impl Turn<'_> {
     /// The caller asked to move or cancel: find their appointments by the number they call
-    /// from, then name the one they have, or ask which.
-    pub(super) async fn change(&self, change: Change) -> Result<Texml, FlowError> {
+    /// from, then name the one they have, or ask which. `first` is the first question's
+    /// result: a caller with one appointment who already said the new day and time ("move
+    /// it to Thursday at 3") is moved at once.
+    pub(super) async fn change(
+        &self,
+        change: Change,
+        first: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<Texml, FlowError> {
         let Some(number) = self.recognised_number() else {
             return self.refuse_unrecognised(change).await;
         };
@@ -66,7 +75,10 @@ impl Turn<'_> {
                 let greeting = "I couldn't find an upcoming appointment for the number you're calling from. I can book a new one: what would you like?";
                 self.ask_booking(greeting)
             }
-            [one] => return self.chosen(change, one).await,
+            [one] => {
+                let when = first.and_then(|r| ask::read_when(r).ok());
+                return self.chosen(change, one, when).await;
+            }
             several => self.pick_doc(change, several, "", 1),
         };
         self.remember(doc).await
@@ -76,7 +88,7 @@ impl Turn<'_> {
     /// token (the notice window and a retired service still apply).
     pub(super) async fn move_reminded(&self) -> Result<Texml, FlowError> {
         match self.subject().await? {
-            Some(appt) => self.chosen(Change::Move, &appt).await,
+            Some(appt) => self.chosen(Change::Move, &appt, None).await,
             None => self.gone().await,
         }
     }
@@ -102,7 +114,7 @@ impl Turn<'_> {
                 let doc = self.say_goodbye("Sorry, I can't find that appointment any more.");
                 self.remember(doc).await
             }
-            (Some(i), _) => self.chosen(change, &theirs[i]).await,
+            (Some(i), _) => self.chosen(change, &theirs[i], None).await,
             (None, several) => {
                 let doc = if self.claims.attempt >= self.entry.tenant.spec.max_attempts
                     || self.out_of_turns()
@@ -140,15 +152,24 @@ impl Turn<'_> {
         let result = self
             .fields(schema::move_schema(&self.entry.tenant.spec, today, &[]))
             .await;
-        let (date, time, named) = match result.as_ref().map(ask::read_when) {
-            Some(Ok(when)) => when,
-            Some(Err(reason)) => return self.ask_move_again(&appt, service, &reason).await,
+        match result.as_ref().map(ask::read_when) {
+            Some(Ok(when)) => self.move_into(&appt, service, when).await,
+            Some(Err(reason)) => self.ask_move_again(&appt, service, &reason).await,
             None => {
-                return self
-                    .ask_move_again(&appt, service, "Sorry, I didn't catch that.")
-                    .await;
+                self.ask_move_again(&appt, service, "Sorry, I didn't catch that.")
+                    .await
             }
-        };
+        }
+    }
+
+    /// Moves `appt` (of tenant service `service`) to the caller's `(date, time, provider
+    /// named with an offer)`, or says why not and asks again.
+    async fn move_into(
+        &self,
+        appt: &Theirs,
+        service: usize,
+        (date, time, named): (Date, Time, Option<String>),
+    ) -> Result<Texml, FlowError> {
         let rules = &self.entry.rules;
         let duration = self.entry.tenant.spec.services[service].duration_minutes;
         let slot = match booking::check_request(rules, duration, date, time, self.now) {
@@ -389,15 +410,21 @@ impl Turn<'_> {
 
     /// One appointment is meant: refuse inside the notice window, else ask for the new
     /// time or whether to cancel.
-    async fn chosen(&self, change: Change, appt: &Theirs) -> Result<Texml, FlowError> {
+    async fn chosen(
+        &self,
+        change: Change,
+        appt: &Theirs,
+        when: Option<(Date, Time, Option<String>)>,
+    ) -> Result<Texml, FlowError> {
         if let Some(refusal) = self.inside_notice(change, &appt.row) {
             return self.remember(refusal).await;
         }
         let doc = match change {
             Change::Cancel => self.cancel_doc(&appt.row, "", 1),
-            Change::Move => match self.service_of(appt) {
-                Ok(service) => self.move_doc(appt, service, "", 1).await?,
-                Err(refusal) => refusal,
+            Change::Move => match (self.service_of(appt), when) {
+                (Ok(service), Some(when)) => return self.move_into(appt, service, when).await,
+                (Ok(service), None) => self.move_doc(appt, service, "", 1).await?,
+                (Err(refusal), _) => refusal,
             },
         };
         self.remember(doc).await

@@ -149,8 +149,8 @@ impl Turn<'_> {
             .await;
         match ask::intent(result.as_ref()) {
             Intent::Book => {}
-            Intent::Reschedule => return self.change(Change::Move).await,
-            Intent::Cancel => return self.change(Change::Cancel).await,
+            Intent::Reschedule => return self.change(Change::Move, result.as_ref()).await,
+            Intent::Cancel => return self.change(Change::Cancel, None).await,
             Intent::Question => return self.question(result.as_ref()).await,
         }
         let ask = match &result {

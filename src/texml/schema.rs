@@ -62,12 +62,18 @@ pub fn booking_schema(tenant: &TenantSpec, today: Date, offers: &[String]) -> Va
     let providers: Vec<&str> = tenant.providers.iter().map(|p| p.name.as_str()).collect();
     let only_booking =
         format!("; if the caller does not want a booking, answer \"{NOT_BOOKING}\" without asking");
+    // A caller who moves an appointment may say the new day and time at once.
+    let new_time = |what: &str| {
+        format!(
+            "; to reschedule, the new {what} the caller asks for if they said one; otherwise, if the caller does not want a booking, answer \"{NOT_BOOKING}\" without asking"
+        )
+    };
     let mut properties = json!({
         INTENT: {"type": "string", "enum": INTENTS, "description": "What the caller wants: book a new appointment (the usual case), reschedule or cancel one they have, or ask a question"},
         CUSTOMER_NAME: {"type": "string", "description": format!("The caller's full name{only_booking}")},
         SERVICE: {"type": "string", "enum": services, "description": format!("The service the caller wants to book{only_booking}")},
-        DATE: date_field(tenant, today, &only_booking),
-        TIME: {"type": "string", "description": format!("The start time as 24-hour HH:MM in the business's local time{only_booking}")},
+        DATE: date_field(tenant, today, &new_time("date")),
+        TIME: {"type": "string", "description": format!("The start time as 24-hour HH:MM in the business's local time{}", new_time("time"))},
         QUESTION_TOPIC: {"type": "string", "enum": topics(tenant), "description": "Only when the intent is question: which of these the caller asks about"},
         PROVIDER: {"type": "string", "enum": providers, "description": "Only if the caller asks for a particular person"},
         CALLBACK_NUMBER: {"type": "string", "description": "Mobile number for the text confirmation in E.164 (+ and digits), only if different from the number they are calling from"},

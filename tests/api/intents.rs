@@ -268,6 +268,49 @@ async fn a_returning_caller_moves_their_appointment_and_gets_a_moved_text() {
 }
 
 #[tokio::test]
+async fn a_caller_who_says_the_new_time_at_once_is_moved_in_the_first_turn() {
+    let (app, _) = app_with(salon()).await;
+    let id = book(&app, "v3:i-q0", JANE, "2026-11-24", "10:00").await;
+    let (mut call, doc) = Call::dial(&app, "v3:i-q9", JANE).await;
+    let date_help = params(&doc)["properties"]["preferred_date"]["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        date_help.contains("to reschedule, the new date"),
+        "{date_help}"
+    );
+    let mut ask = not_booking("reschedule");
+    ask["preferred_date"] = "2026-11-26".into();
+    ask["preferred_time"] = "16:00".into();
+    let doc = call.say(ask).await;
+    assert!(
+        said(&doc)
+            .starts_with("Done. Your Cut with Ana is now on Thursday, November 26 at 4:00 PM."),
+        "{doc}"
+    );
+    assert_eq!(
+        appointment(&app, id).await["start"],
+        "2026-11-26T16:00:00-06:00"
+    );
+    // A time outside the hours is said, and the reschedule question follows.
+    let (mut call, _) = Call::dial(&app, "v3:i-q8", JANE).await;
+    let mut ask = not_booking("reschedule");
+    ask["preferred_date"] = "2026-11-27".into();
+    ask["preferred_time"] = "22:00".into();
+    let doc = call.say(ask).await;
+    assert!(
+        greeting(&doc).contains("Your Cut with Ana on Thursday, November 26 at 4:00 PM."),
+        "{doc}"
+    );
+    assert!(
+        params(&doc)["properties"]["offered_time"]["enum"].is_array(),
+        "{doc}"
+    );
+    app.shut_down().await;
+}
+
+#[tokio::test]
 async fn a_returning_caller_cancels_after_saying_yes_and_the_texts_follow() {
     let (app, _) = app_with(salon()).await;
     let id = book(&app, "v3:i-c0", JANE, "2026-11-24", "10:00").await;
