@@ -176,7 +176,7 @@ impl Turn<'_> {
             Ok(slot) => slot,
             Err(rejection) => {
                 return self
-                    .ask_move_again(&appt, service, &rejection.to_string())
+                    .ask_move_again(appt, service, &rejection.to_string())
                     .await;
             }
         };
@@ -209,7 +209,7 @@ impl Turn<'_> {
         };
         let Some(provider_id) = chosen else {
             return self
-                .ask_move_again(&appt, service, &booking::Rejection::Taken.to_string())
+                .ask_move_again(appt, service, &booking::Rejection::Taken.to_string())
                 .await;
         };
         let provider = self.entry.tenant.provider_name(provider_id);
@@ -257,7 +257,7 @@ impl Turn<'_> {
             }
             ChangeOutcome::AlreadyAnswered(previous) => Ok(Texml(previous)),
             ChangeOutcome::Taken => {
-                self.ask_move_again(&appt, service, "Sorry, that time has just been taken.")
+                self.ask_move_again(appt, service, "Sorry, that time has just been taken.")
                     .await
             }
             ChangeOutcome::NotBooked => self.gone().await,
