@@ -75,6 +75,8 @@ pub struct State {
     pub replays: Arc<Replays>,
     /// Wrong admin tokens per client, so the token cannot be guessed at line rate.
     pub admin_throttle: Arc<Throttle>,
+    /// Signs the operator console's session cookies.
+    pub console: Arc<crate::console::Keys>,
 }
 
 /// Why slotline could not start.
@@ -197,6 +199,10 @@ impl AppState {
             })?;
         // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
         let (calls, _writer) = CallLog::spawn(db.clone());
+        let console = crate::console::Keys::new(
+            secret.as_bytes(),
+            settings.admin_token.as_ref().map(|t| t.expose()),
+        );
         Ok(Self(Arc::new(State {
             docs,
             cards,
@@ -214,6 +220,7 @@ impl AppState {
             demo,
             replays: Arc::default(),
             admin_throttle: Arc::default(),
+            console: Arc::new(console),
         })))
     }
 }

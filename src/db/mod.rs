@@ -10,6 +10,7 @@
 
 pub mod appointments;
 pub mod calls;
+pub mod console;
 pub mod deadline;
 pub mod documents;
 pub mod messaging;

@@ -12,6 +12,9 @@ mod paging;
 mod texml;
 pub mod throttle;
 
+pub use admin::check_admin_token;
+pub use documents::write_checked;
+
 use std::time::Instant;
 
 use poem::{
@@ -29,7 +32,8 @@ pub enum Surface {
     All,
     /// Telnyx's routes and `/health`; `/tenants…` answers 404.
     Telnyx,
-    /// The admin API and `/health` (the `SLOTLINE_ADMIN_LISTEN` listener).
+    /// The admin API, the operator console and `/health` (the `SLOTLINE_ADMIN_LISTEN`
+    /// listener).
     Admin,
 }
 
@@ -115,6 +119,11 @@ fn admin_routes(table: Route) -> Route {
         )
         .at("/tenants/:id/texml/:name/preview", post(documents::preview))
         .at("/tenants/:id/messages", get(messaging::list_messages))
+        .at(
+            "/tenants/:id/messages/:msg/requeue",
+            post(messaging::requeue),
+        )
+        .nest("/console", crate::console::routes())
 }
 
 /// A panic inside a TeXML handler still answers a valid TeXML apology.

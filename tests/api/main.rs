@@ -5,6 +5,7 @@ mod admin;
 mod booking;
 mod call;
 mod call_cli;
+mod console;
 mod crash;
 mod fake_inference;
 mod fake_telnyx;
