@@ -6,6 +6,7 @@ mod booking;
 mod call;
 mod call_cli;
 mod console;
+mod console_browser;
 mod crash;
 mod fake_inference;
 mod fake_telnyx;
