@@ -72,6 +72,40 @@ impl Default for SmsTuning {
     }
 }
 
+/// Timing of the webhook worker (`crate::webhooks`). Defaults live in code; tests shorten
+/// them so retries take milliseconds.
+#[derive(Debug, Clone)]
+pub struct WebhookTuning {
+    /// How often the worker looks for due deliveries.
+    pub poll_interval: Duration,
+    /// First retry delay; doubled per attempt, with jitter.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// How long a delivery is retried before it is given up (at least 24 h in production).
+    pub retry_for: Duration,
+    /// How long an endpoint may fail every attempt before it is disabled.
+    pub disable_after: Duration,
+    /// Whole-request timeout of one attempt.
+    pub timeout: Duration,
+    /// Attempts in flight at once, across endpoints (each endpoint has at most one).
+    pub in_flight: usize,
+}
+
+impl Default for WebhookTuning {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(500),
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(3600),
+            retry_for: Duration::from_secs(26 * 3600),
+            disable_after: Duration::from_secs(3 * 86_400),
+            timeout: Duration::from_secs(10),
+            in_flight: 8,
+        }
+    }
+}
+
 /// Limits on every HTTP connection, so idle or slow clients cannot hold the server (see
 /// [`crate::serve`]). Only `max_connections` has an environment variable; tests shorten
 /// the timeouts.
@@ -134,6 +168,11 @@ pub struct Settings {
     pub texml_dir: PathBuf,
     /// SMS worker timing.
     pub sms: SmsTuning,
+    /// Webhook worker timing.
+    pub webhooks: WebhookTuning,
+    /// `SLOTLINE_WEBHOOKS_ALLOW_PRIVATE=1`: webhook URLs may be `http://` and reach
+    /// loopback, private and link-local addresses (tests, self-hosted receivers).
+    pub webhooks_allow_private: bool,
     /// How long a Telnyx request may take (`SLOTLINE_REQUEST_DEADLINE_MS`): Telnyx waits
     /// about 2 s before it retries or fails over. Past it the caller hears the apology (and
     /// is handed to the tenant's human), and nothing the request started is committed.
@@ -207,6 +246,8 @@ impl Default for Settings {
             messaging_profile_id: None,
             texml_dir: PathBuf::from("texml"),
             sms: SmsTuning::default(),
+            webhooks: WebhookTuning::default(),
+            webhooks_allow_private: false,
             request_deadline: Duration::from_millis(1500),
             inference: InferenceSettings::default(),
             demo: false,
@@ -266,6 +307,9 @@ impl Settings {
         }
         if let Some(v) = get("SLOTLINE_SMS_DRY_RUN") {
             s.sms_dry_run = flag("SLOTLINE_SMS_DRY_RUN", &v)?;
+        }
+        if let Some(v) = get("SLOTLINE_WEBHOOKS_ALLOW_PRIVATE") {
+            s.webhooks_allow_private = flag("SLOTLINE_WEBHOOKS_ALLOW_PRIVATE", &v)?;
         }
         if let Some(v) = get("SLOTLINE_SMS_DAILY_CAP") {
             s.sms.daily_cap_per_number =
@@ -554,6 +598,15 @@ mod tests {
         assert!(err.message.contains("1 or more"));
         let s = settings(&[("SLOTLINE_SMS_DAILY_CAP", "25")]).unwrap();
         assert_eq!(s.sms.daily_cap_per_number, 25);
+    }
+
+    #[test]
+    fn private_webhook_addresses_are_refused_unless_allowed() {
+        assert!(!settings(&[]).unwrap().webhooks_allow_private);
+        let s = settings(&[("SLOTLINE_WEBHOOKS_ALLOW_PRIVATE", "1")]).unwrap();
+        assert!(s.webhooks_allow_private);
+        let err = settings(&[("SLOTLINE_WEBHOOKS_ALLOW_PRIVATE", "sure")]).unwrap_err();
+        assert_eq!(err.variable, "SLOTLINE_WEBHOOKS_ALLOW_PRIVATE");
     }
 
     #[test]

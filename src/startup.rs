@@ -75,6 +75,8 @@ pub struct State {
     pub replays: Arc<Replays>,
     /// Wrong admin tokens per client, so the token cannot be guessed at line rate.
     pub admin_throttle: Arc<Throttle>,
+    /// Requests per calendar feed, so one feed URL cannot be polled at line rate.
+    pub feed_limiter: Arc<crate::feeds::FeedLimiter>,
     /// Signs the operator console's session cookies.
     pub console: Arc<crate::console::Keys>,
 }
@@ -220,6 +222,7 @@ impl AppState {
             demo,
             replays: Arc::default(),
             admin_throttle: Arc::default(),
+            feed_limiter: Arc::default(),
             console: Arc::new(console),
         })))
     }
@@ -306,6 +309,15 @@ impl Application {
                 default_profile: settings.messaging_profile_id.clone(),
                 api_base: settings.telnyx_api_base.clone(),
             },
+            worker_stop.clone(),
+        );
+        let hooks = crate::webhooks::spawn(
+            crate::webhooks::Deps {
+                db: self.state.db.clone(),
+                clock: self.state.clock.clone(),
+                tuning: settings.webhooks.clone(),
+                allow_private: settings.webhooks_allow_private,
+            },
             worker_stop,
         );
         let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
@@ -318,6 +330,9 @@ impl Application {
         let _ = stop_worker.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the SMS worker ended abnormally");
+        }
+        if let Err(e) = hooks.await {
+            tracing::error!(error = %e, "the webhook worker ended abnormally");
         }
         served
     }

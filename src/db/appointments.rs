@@ -6,6 +6,11 @@
 //! A *held* appointment (the caller is confirming) owns its cells like a booked one. Once
 //! its hold expires, any booking over it deletes it first, in the same transaction; until
 //! someone does, the caller may still confirm it, since nobody else has the time.
+//!
+//! Calendar sync rides on these functions: a move, a cancellation and a confirmed hold
+//! raise the appointment's `sequence` (the feeds' SEQUENCE), and booking, confirming,
+//! moving and cancelling queue their webhook event in the same transaction
+//! ([`super::webhooks`]), so every caller announces its change without doing anything.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
@@ -102,6 +107,7 @@ pub fn book(
     // A held slot texts nobody yet: its texts are queued when the caller confirms.
     if appt.hold_until.is_none() {
         super::outbox::queue_planned(&tx, appt.tenant_id, id, &appt.texts, now)?;
+        super::webhooks::appointment_event(&tx, appt.tenant_id, id, "booked", now)?;
     }
     if let Some((sid, step, doc)) = answer {
         store_answer(&tx, sid, step, doc)?;
@@ -186,9 +192,11 @@ pub fn confirm_hold(
     };
     super::outbox::queue_planned(&tx, tenant_id, id, texts, now)?;
     tx.execute(
-        "UPDATE appointments SET status = 'booked', hold_expires_at = NULL, updated_at = ?2 WHERE id = ?1",
+        "UPDATE appointments SET status = 'booked', hold_expires_at = NULL, updated_at = ?2,
+            sequence = sequence + 1 WHERE id = ?1",
         params![id, now],
     )?;
+    super::webhooks::appointment_event(&tx, tenant_id, id, "booked", now)?;
     store_answer(&tx, call_sid, step, doc)?;
     tx.commit()?;
     Ok(ConfirmOutcome::Confirmed(id))
@@ -233,15 +241,30 @@ pub fn cancel(
     now: i64,
 ) -> Result<AppointmentRow, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let n = tx.execute(
-        "UPDATE appointments SET status = 'cancelled', hold_expires_at = NULL, updated_at = ?3
-         WHERE id = ?1 AND tenant_id = ?2",
-        params![id, tenant, now],
-    )?;
-    if n == 0 {
-        return Err(DbError::NotFound);
+    let before: Option<String> = tx
+        .query_row(
+            "SELECT status FROM appointments WHERE id = ?1 AND tenant_id = ?2",
+            params![id, tenant],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match before.as_deref() {
+        None => return Err(DbError::NotFound),
+        // Cancelling twice changes nothing and announces nothing.
+        Some("cancelled") => return get(&tx, tenant, id),
+        Some(_) => {}
     }
+    tx.execute(
+        "UPDATE appointments SET status = 'cancelled', hold_expires_at = NULL, updated_at = ?2,
+            sequence = sequence + 1
+         WHERE id = ?1",
+        params![id, now],
+    )?;
     release(&tx, id)?;
+    // A hold was never announced as booked, so its end is not announced either.
+    if before.as_deref() == Some("booked") {
+        super::webhooks::appointment_event(&tx, tenant, id, "cancelled", now)?;
+    }
     let row = get(&tx, tenant, id)?;
     tx.commit()?;
     Ok(row)
@@ -310,7 +333,8 @@ fn move_in(
         [id],
     )?;
     tx.execute(
-        "UPDATE appointments SET provider_id = ?2, start_at = ?3, end_at = ?4, blocked_until = ?5, updated_at = ?6 WHERE id = ?1",
+        "UPDATE appointments SET provider_id = ?2, start_at = ?3, end_at = ?4, blocked_until = ?5, updated_at = ?6,
+            sequence = sequence + 1 WHERE id = ?1",
         params![id, to.provider_id, to.start, to.end, to.blocked_until, now],
     )?;
     if !claim_cells(tx, to.provider_id, to.start, to.blocked_until, id)? {
@@ -319,6 +343,7 @@ fn move_in(
     // Reminders follow the appointment to its new time.
     let when = jiff::Timestamp::from_second(now).map_err(|e| DbError::Corrupt(e.to_string()))?;
     super::outbox::replan_texts_for(tx, id, default_profile, when)?;
+    super::webhooks::appointment_event(tx, tenant, id, "rescheduled", now)?;
     Ok(true)
 }
 
@@ -608,6 +633,38 @@ pub fn refs(conn: &Connection, tenant: i64, id: i64) -> Result<(i64, i64), DbErr
     .ok_or(DbError::NotFound)
 }
 
+/// `row` as the admin API shows it: its fields, and `start`/`end` as local times in `tz`
+/// (RFC 3339 with the offset).
+pub fn admin_json(row: &AppointmentRow, tz: &jiff::tz::TimeZone) -> serde_json::Value {
+    let local = |secs: i64| {
+        jiff::Timestamp::from_second(secs)
+            .map(|t| {
+                t.to_zoned(tz.clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let mut v = serde_json::to_value(row).unwrap_or_default();
+    v["start"] = local(row.start_at).into();
+    v["end"] = local(row.end_at).into();
+    v
+}
+
+/// Appointment `id` of `tenant` as the admin API shows it ([`admin_json`]).
+pub fn admin_json_of(
+    conn: &Connection,
+    tenant: i64,
+    id: i64,
+) -> Result<serde_json::Value, DbError> {
+    let row = get(conn, tenant, id)?;
+    let zone: String = conn
+        .prepare_cached("SELECT timezone FROM tenants WHERE id = ?1")?
+        .query_row([tenant], |r| r.get(0))?;
+    let tz = jiff::tz::TimeZone::get(&zone).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    Ok(admin_json(&row, &tz))
+}
+
 fn row(r: &rusqlite::Row) -> rusqlite::Result<AppointmentRow> {
     Ok(AppointmentRow {
         id: r.get(0)?,
@@ -679,18 +736,24 @@ pub fn booked_intervals(conn: &Connection, tenant: i64) -> Result<Vec<(i64, i64,
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Cancels a booked appointment: frees its time and withdraws its waiting texts, in the
-/// caller's transaction. Returns false when it was not booked (already cancelled or gone).
+/// Cancels a booked appointment: frees its time, withdraws its waiting texts and queues
+/// `appointment.cancelled`, in the caller's transaction. Returns false when it was not
+/// booked (already cancelled or gone).
 pub fn cancel_appointment(conn: &Connection, appointment_id: i64) -> Result<bool, DbError> {
-    let n = conn
+    let now = jiff::Timestamp::now().as_second();
+    let tenant: Option<i64> = conn
         .prepare_cached(
-            "UPDATE appointments SET status = 'cancelled' WHERE id = ?1 AND status = 'booked'",
+            "UPDATE appointments SET status = 'cancelled', sequence = sequence + 1,
+                updated_at = MAX(updated_at, ?2)
+             WHERE id = ?1 AND status = 'booked' RETURNING tenant_id",
         )?
-        .execute([appointment_id])?;
-    if n == 0 {
+        .query_row(params![appointment_id, now], |r| r.get(0))
+        .optional()?;
+    let Some(tenant) = tenant else {
         return Ok(false);
-    }
+    };
     release(conn, appointment_id)?;
+    super::webhooks::appointment_event(conn, tenant, appointment_id, "cancelled", now)?;
     Ok(true)
 }
 

@@ -1,6 +1,6 @@
 //! Calls as Telnyx reports them: first seen at the voice URL, updated by status callbacks.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::DbError;
 
@@ -68,10 +68,16 @@ pub fn is_final(status: &str) -> bool {
 }
 
 /// Records a status callback; a call not seen at the voice URL is created, its tenant found
-/// by the dialled number. Out-of-order callbacks never reopen an ended call.
-pub fn record_status(conn: &Connection, u: &StatusUpdate, now: i64) -> Result<(), DbError> {
+/// by the dialled number. Out-of-order callbacks never reopen an ended call. The callback
+/// that ends a call queues `call.completed` in the same transaction.
+pub fn record_status(conn: &mut Connection, u: &StatusUpdate, now: i64) -> Result<(), DbError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let ended_before: Option<Option<i64>> = tx
+        .prepare_cached("SELECT ended_at FROM calls WHERE call_sid = ?1")?
+        .query_row([&u.call_sid], |r| r.get(0))
+        .optional()?;
     let ended = is_final(&u.status).then_some(now);
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, direction, status, started_at, ended_at, duration_seconds)
          VALUES (?1, (SELECT id FROM tenants WHERE phone_number = ?4), ?3, ?4, COALESCE(?5, 'inbound'), ?2, ?6, ?7, ?8)
          ON CONFLICT (call_sid) DO UPDATE SET
@@ -81,6 +87,10 @@ pub fn record_status(conn: &Connection, u: &StatusUpdate, now: i64) -> Result<()
            duration_seconds = COALESCE(excluded.duration_seconds, calls.duration_seconds)",
     )?
     .execute(params![u.call_sid, u.status, u.from, u.to, u.direction, now, ended, u.duration_seconds])?;
+    if ended.is_some() && ended_before.flatten().is_none() {
+        super::webhooks::call_event(&tx, &u.call_sid, now)?;
+    }
+    tx.commit()?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_sms_faults.sql"),
     include_str!("migrations/0006_hot_path_indexes.sql"),
     include_str!("migrations/0007_caller_number.sql"),
+    include_str!("migrations/0008_calendar_sync.sql"),
     include_str!("migrations/0010_caller_intents.sql"),
 ];
 

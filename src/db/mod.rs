@@ -13,11 +13,13 @@ pub mod calls;
 pub mod console;
 pub mod deadline;
 pub mod documents;
+pub mod feeds;
 pub mod messaging;
 mod migrations;
 pub mod outbox;
 pub mod settings;
 pub mod tenants;
+pub mod webhooks;
 
 use std::{panic::AssertUnwindSafe, path::Path, sync::mpsc, time::Duration};
 

@@ -448,6 +448,16 @@ pub fn apply_delivery_status(
             Timestamp::now().as_second(),
             serde_json::to_string(from).unwrap_or_default()
         ])?;
+    if n > 0 {
+        // message.delivered / message.failed, in the same transaction as the status.
+        super::webhooks::message_event(
+            conn,
+            message_id,
+            status,
+            detail,
+            Timestamp::now().as_second(),
+        )?;
+    }
     Ok(n > 0)
 }
 

@@ -266,23 +266,9 @@ pub async fn list_appointments(
         .run(move |c| {
             let rows = db::appointments::list(c, tenant_id, now, &page)?;
             let (rows, next) = paging::split(rows, limit, |r| (r.start_at, r.id));
-            let local = |secs: i64| {
-                jiff::Timestamp::from_second(secs)
-                    .map(|t| {
-                        t.to_zoned(tz.clone())
-                            .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                            .to_string()
-                    })
-                    .unwrap_or_default()
-            };
             let list: Vec<Value> = rows
-                .into_iter()
-                .map(|r| {
-                    let mut v = serde_json::to_value(&r).unwrap_or_default();
-                    v["start"] = local(r.start_at).into();
-                    v["end"] = local(r.end_at).into();
-                    v
-                })
+                .iter()
+                .map(|r| db::appointments::admin_json(r, &tz))
                 .collect();
             Ok((Value::Array(list), next))
         })

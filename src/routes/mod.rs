@@ -1,16 +1,19 @@
 //! The HTTP surface: one route table composing each module's handlers, request logging
 //! that records the path but never the query (it carries state tokens), and a panic guard
-//! that keeps TeXML routes answering TeXML. The table has two halves, Telnyx's routes and
+//! that keeps TeXML routes answering TeXML. Calendar feed URLs (`/ics/…`) are logged
+//! with their secret redacted. The table has two halves, Telnyx's routes and
 //! the operators' admin API; a listener serves one or both ([`Surface`]).
 
 mod admin;
 mod agenda;
 mod documents;
+mod feeds;
 mod health;
 mod messaging;
 mod paging;
 mod texml;
 pub mod throttle;
+mod webhooks;
 
 pub use admin::check_admin_token;
 pub use documents::write_checked;
@@ -51,7 +54,8 @@ pub fn app(state: AppState, surface: Surface) -> impl Endpoint {
         .around(|ep, req| async move {
             let started = Instant::now();
             let method = req.method().clone();
-            let path = req.uri().path().to_string();
+            // A feed URL's secret never reaches the log.
+            let path = crate::feeds::redacted_path(req.uri().path()).into_owned();
             let resp = ep.call(req).await;
             let status = match &resp {
                 Ok(r) => r.status(),
@@ -86,6 +90,7 @@ fn telnyx_routes(table: Route) -> Route {
     table
         .nest("/texml", texml)
         .at("/messaging/webhook", post(messaging::webhook))
+        .at("/ics/:feed/:file", get(feeds::serve))
 }
 
 /// The operators' API, behind the admin token.
@@ -119,6 +124,20 @@ fn admin_routes(table: Route) -> Route {
         )
         .at("/tenants/:id/texml/:name/preview", post(documents::preview))
         .at("/tenants/:id/messages", get(messaging::list_messages))
+        .at("/tenants/:id/feeds", get(feeds::list).post(feeds::create))
+        .at("/tenants/:id/feeds/:feed", poem::delete(feeds::revoke))
+        .at("/tenants/:id/feeds/:feed/rotate", post(feeds::rotate))
+        .at(
+            "/tenants/:id/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .at("/tenants/:id/webhooks/:w", poem::delete(webhooks::delete))
+        .at("/tenants/:id/webhooks/:w/rotate", post(webhooks::rotate))
+        .at("/tenants/:id/webhooks/:w/enable", post(webhooks::enable))
+        .at(
+            "/tenants/:id/webhooks/:w/deliveries",
+            get(webhooks::deliveries),
+        )
         .at(
             "/tenants/:id/messages/:msg/requeue",
             post(messaging::requeue),

@@ -10,7 +10,7 @@ use reqwest::{Client, Response};
 use serde_json::Value;
 use slotline::{
     clock::Clock,
-    config::{HttpLimits, Secret, Settings, SmsTuning},
+    config::{HttpLimits, Secret, Settings, SmsTuning, WebhookTuning},
     startup::Application,
 };
 use tokio::sync::oneshot;
@@ -97,6 +97,8 @@ pub struct Options {
     pub sms_unknown_hold: Duration,
     /// Whole-request timeout of the Messaging API (the lease is kept longer).
     pub sms_request_timeout: Duration,
+    /// `SLOTLINE_WEBHOOKS_ALLOW_PRIVATE` (on by default: test receivers are on loopback).
+    pub webhooks_allow_private: bool,
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -118,6 +120,7 @@ impl Default for Options {
             http: HttpLimits::default(),
             sms_unknown_hold: Duration::from_secs(60),
             sms_request_timeout: Duration::from_millis(700),
+            webhooks_allow_private: true,
         }
     }
 }
@@ -175,6 +178,15 @@ pub async fn spawn_with(opts: Options) -> TestApp {
             unknown_hold: opts.sms_unknown_hold,
             ..SmsTuning::default()
         },
+        // Retries in milliseconds, like the SMS worker's.
+        webhooks: WebhookTuning {
+            poll_interval: Duration::from_millis(20),
+            backoff_base: Duration::from_millis(30),
+            backoff_max: Duration::from_millis(200),
+            timeout: Duration::from_secs(2),
+            ..WebhookTuning::default()
+        },
+        webhooks_allow_private: opts.webhooks_allow_private,
         demo: opts.demo_mode,
         request_deadline: opts.request_deadline,
         admin_listen: opts.admin_listen.then(|| "127.0.0.1:0".into()),
@@ -399,10 +411,10 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Creates a tenant through the admin API; panics unless it answers 201.
-    pub async fn create_tenant(&self, body: &Value) -> Value {
+    /// POSTs `body` to an admin route; its JSON, panicking unless it answers 201.
+    pub async fn post_created(&self, path: &str, body: &Value) -> Value {
         let resp = self
-            .admin(reqwest::Method::POST, "/tenants")
+            .admin(reqwest::Method::POST, path)
             .json(body)
             .send()
             .await
@@ -411,6 +423,43 @@ impl TestApp {
         let v: Value = resp.json().await.unwrap();
         assert_eq!(status, 201, "{v}");
         v
+    }
+
+    /// Sends `method` to an admin route with `body`; panics unless it answers `status`.
+    pub async fn admin_expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        status: u16,
+    ) {
+        let mut req = self.admin(method, path);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.unwrap();
+        let got = resp.status();
+        assert_eq!(got, status, "{path}: {}", resp.text().await.unwrap());
+    }
+
+    /// POSTs `body` to an admin route; panics unless it answers 422 naming `field` with an
+    /// error that contains `says`.
+    pub async fn assert_invalid(&self, path: &str, body: &Value, field: &str, says: &str) {
+        let resp = self
+            .admin(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422, "{body}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["field"], field, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+
+    /// Creates a tenant through the admin API; panics unless it answers 201.
+    pub async fn create_tenant(&self, body: &Value) -> Value {
+        self.post_created("/tenants", body).await
     }
 
     /// The tenant's appointments, as the admin API lists them.
