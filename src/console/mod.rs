@@ -30,7 +30,7 @@ pub const STYLESHEET_PATH: &str = "/console/console-v1.css";
 
 /// The console's routes, to be nested at `/console`.
 pub fn routes() -> impl Endpoint {
-    use pages::{agenda, calls, documents, settings, tenants, texts, wording};
+    use pages::{agenda, calendar, calls, documents, settings, tenants, texts, wording};
     Route::new()
         .at("/", get(tenants::list))
         .at("/console-v1.css", get(stylesheet))
@@ -62,6 +62,33 @@ pub fn routes() -> impl Endpoint {
         )
         .at("/tenants/:id/settings", get(settings::page))
         .at("/tenants/:id/settings/:section", post(settings::save))
+        .at("/tenants/:id/calendar", get(calendar::page))
+        .at("/tenants/:id/feeds", post(calendar::create_feed_form))
+        .at(
+            "/tenants/:id/feeds/:feed/rotate",
+            post(calendar::rotate_feed_form),
+        )
+        .at(
+            "/tenants/:id/feeds/:feed/revoke",
+            post(calendar::revoke_feed),
+        )
+        .at(
+            "/tenants/:id/webhooks",
+            post(calendar::create_endpoint_form),
+        )
+        .at("/tenants/:id/webhooks/:w", get(calendar::deliveries))
+        .at(
+            "/tenants/:id/webhooks/:w/rotate",
+            post(calendar::rotate_endpoint_form),
+        )
+        .at(
+            "/tenants/:id/webhooks/:w/enable",
+            post(calendar::enable_endpoint),
+        )
+        .at(
+            "/tenants/:id/webhooks/:w/delete",
+            post(calendar::delete_endpoint),
+        )
         .around(guard)
 }
 

@@ -29,12 +29,13 @@ pub struct TenantTab {
 }
 
 /// The tabs of a tenant's pages: (tab, path under the tenant, label).
-pub const TABS: [(&str, &str, &str); 5] = [
+pub const TABS: [(&str, &str, &str); 6] = [
     ("agenda", "", "Agenda"),
     ("calls", "/calls", "Calls"),
     ("texts", "/texts", "Texts"),
     ("wording", "/wording", "What the line says"),
     ("settings", "/settings", "Settings"),
+    ("calendar", "/calendar", "Feeds & webhooks"),
 ];
 
 impl Frame {

@@ -17,6 +17,8 @@ mod webhooks;
 
 pub use admin::check_admin_token;
 pub use documents::write_checked;
+pub use feeds::{create_feed, rotate_feed};
+pub use webhooks::{create_endpoint, parse_events, rotate_endpoint};
 
 use std::time::Instant;
 

@@ -764,3 +764,176 @@ async fn the_console_is_served_on_the_admin_listener_only_when_there_is_one() {
             .contains("frame-ancestors 'none'")
     );
 }
+
+/// The value of the read-only input that shows a URL or secret once.
+fn shown_once(html: &str) -> String {
+    let at = html
+        .find("id=\"shown-secret\" readonly value=\"")
+        .expect("a value shown once");
+    let rest = &html[at + "id=\"shown-secret\" readonly value=\"".len()..];
+    rest[..rest.find('"').unwrap()].replace("&#38;", "&")
+}
+
+/// GETs a feed by the URL slotline gave (its public URL replaced by the test server's).
+async fn fetch_feed(app: &TestApp, url: &str) -> (StatusCode, String) {
+    let path = url.replacen("https://booking.example.com", "", 1);
+    let resp = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_feed_made_in_the_console_shows_its_url_once_and_follows_a_move() {
+    let app = spawn_app().await;
+    book(&app, "v3:feed", "2026-11-23", "10:00").await;
+    let id = only_appointment(&app).await;
+    let console = sign_in(&app).await;
+
+    let refused = console
+        .post(
+            "/console/tenants/bella-salon/feeds",
+            &[("scope", "provider"), ("provider", ""), ("detail", "full")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("id=\"feed-provider-error\">a provider feed needs"),
+        "{page}"
+    );
+    let made = console
+        .post(
+            "/console/tenants/bella-salon/feeds",
+            &[
+                ("scope", "tenant"),
+                ("provider", "Anna"),
+                ("detail", "full"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let page = made.text().await.unwrap();
+    assert!(page.contains("it is shown only this once"));
+    let url = shown_once(&page);
+    let (_, before) = fetch_feed(&app, &url).await;
+    assert!(before.contains("DTSTART:20261123T160000Z"), "{before}");
+    let listed = console.get("/console/tenants/bella-salon/calendar").await.1;
+    assert!(!listed.contains(&url), "the URL is not shown again");
+
+    console
+        .post_and_follow(
+            &format!("/console/tenants/bella-salon/appointments/{id}/move"),
+            &[
+                ("date", "2026-11-24"),
+                ("time", "14:00"),
+                ("provider", "Marco"),
+                ("back_date", "2026-11-23"),
+            ],
+        )
+        .await;
+
+    let (_, after) = fetch_feed(&app, &url).await;
+    assert!(
+        after.contains("DTSTART:20261124T200000Z"),
+        "the feed follows the move: {after}"
+    );
+    let feed_id: String = url
+        .split("/ics/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let rotated = console
+        .post(
+            &format!("/console/tenants/bella-salon/feeds/{feed_id}/rotate"),
+            &[],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let new_url = shown_once(&rotated);
+    assert_ne!(new_url, url);
+    assert_eq!(
+        fetch_feed(&app, &url).await.0,
+        StatusCode::NOT_FOUND,
+        "the old URL is dead"
+    );
+    console
+        .post_and_follow(
+            &format!("/console/tenants/bella-salon/feeds/{feed_id}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(fetch_feed(&app, &new_url).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_webhook_endpoint_is_refused_field_by_field_and_its_secret_shown_once() {
+    let app = spawn_app().await;
+    let console = sign_in(&app).await;
+
+    let no_events = console
+        .post(
+            "/console/tenants/bella-salon/webhooks",
+            &[("url", "http://127.0.0.1:9/hook")],
+        )
+        .await;
+    let bad_url = console
+        .post(
+            "/console/tenants/bella-salon/webhooks",
+            &[
+                ("url", "ftp://hooks.example.com/x"),
+                ("event.appointment.booked", "yes"),
+            ],
+        )
+        .await;
+    let made = console
+        .post(
+            "/console/tenants/bella-salon/webhooks",
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("event.appointment.booked", "yes"),
+            ],
+        )
+        .await;
+
+    assert_eq!(no_events.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        no_events
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"hook-events-error\">the list is empty")
+    );
+    assert_eq!(bad_url.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = bad_url.text().await.unwrap();
+    assert!(page.contains("id=\"hook-url-error\""), "{page}");
+    assert!(
+        page.contains("value=\"ftp://hooks.example.com/x\""),
+        "what was typed stays"
+    );
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let secret = shown_once(&made.text().await.unwrap());
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let listed = console.get("/console/tenants/bella-salon/calendar").await.1;
+    assert!(listed.contains("http://127.0.0.1:9/hook") && !listed.contains(&secret));
+    let endpoints: Vec<serde_json::Value> = app
+        .admin_json(reqwest::Method::GET, "/tenants/bella-salon/webhooks")
+        .await;
+    let w = endpoints[0]["id"].as_i64().unwrap();
+    let (status, log) = console
+        .get(&format!("/console/tenants/bella-salon/webhooks/{w}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        log.contains("Deliveries to <code>http://127.0.0.1:9/hook</code>"),
+        "{log}"
+    );
+}

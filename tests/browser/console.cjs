@@ -78,6 +78,18 @@ async function main() {
     await accessible(page, 'tenants');
     await screenshots(page, 'tenants');
 
+    // A calendar feed, its URL shown once to copy.
+    await page.goto(`${TENANT}/calendar`);
+    await page.getByLabel('Shows').selectOption('tenant');
+    await page.getByRole('button', { name: 'Create feed' }).click();
+    const feedUrl = await page.getByLabel('Feed URL').inputValue();
+    const feedPath = feedUrl.replace(/^https?:\/\/[^/]+/, '');
+    const feedBefore = await (await page.request.get(`${BASE}${feedPath}`)).text();
+    assert.match(feedBefore, /DTSTART:20261123T160000Z/, 'the booking is in the feed');
+    console.log('ok - a feed made in the console has the booking');
+    await accessible(page, 'feeds and webhooks');
+    await screenshots(page, 'calendar');
+
     // The booking made by the scripted call, on the day view.
     await page.goto(`${TENANT}?date=${DAY}`);
     const anna = page.getByRole('region', { name: `Anna on Monday 23 November 2026` });
@@ -102,6 +114,9 @@ async function main() {
     const marco = page.getByRole('region', { name: 'Marco on Tuesday 24 November 2026' });
     await marco.getByText('14:00–14:45').waitFor();
     console.log('ok - moved by the form to Tuesday 14:00 with Marco');
+    const feedAfter = await (await page.request.get(`${BASE}${feedPath}`)).text();
+    assert.match(feedAfter, /DTSTART:20261124T200000Z/, 'the feed follows the move');
+    console.log('ok - the feed followed the move');
 
     // The texts follow: the old reminder withdrawn, a new one due the day before at 14:00.
     await page.getByRole('link', { name: 'Texts' }).click();

@@ -2,6 +2,7 @@
 //! documents functions, and renders one template.
 
 pub mod agenda;
+pub mod calendar;
 pub mod calls;
 pub mod documents;
 pub mod settings;
