@@ -120,6 +120,8 @@ pub struct CallRow {
     pub appointment_status: Option<String>,
     /// What the line answered at each callback, oldest first: (step, TeXML).
     pub answers: Vec<(String, String)>,
+    /// The document versions in effect when the call started: (name, version id).
+    pub documents: Vec<(String, i64)>,
 }
 
 /// Tenant `tenant`'s latest `limit` calls, newest first.
@@ -140,6 +142,7 @@ pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow
             duration_seconds: r.get(5)?,
             appointment_status: r.get(6)?,
             answers: Vec::new(),
+            documents: Vec::new(),
         })
     })?;
     let mut calls: Vec<CallRow> = rows.collect::<Result<_, _>>()?;
@@ -149,6 +152,19 @@ pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow
     for call in &mut calls {
         let rows = answers.query_map([&call.call_sid], |r| Ok((r.get(0)?, r.get(1)?)))?;
         call.answers = rows.collect::<Result<_, _>>()?;
+        call.documents = versions_at(conn, tenant, call.started_at)?;
     }
     Ok(calls)
+}
+
+/// The newest version of each of tenant `tenant`'s documents saved at or before `at`
+/// (Unix seconds): (document name, version id). A document without one is served from the
+/// defaults.
+pub fn versions_at(conn: &Connection, tenant: i64, at: i64) -> Result<Vec<(String, i64)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, MAX(id) FROM texml_versions WHERE tenant_id = ?1 AND saved_at <= ?2
+         GROUP BY name ORDER BY name",
+    )?;
+    let rows = stmt.query_map(params![tenant, at], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,7 +1,8 @@
 //! A tenant's latest calls, newest first: when, the caller masked, how long, the outcome,
-//! and what the line said at each turn (read back from the answers it stored per
-//! callback). The outcome is inferred from those answers and the appointment the call
-//! booked, since calls do not record one themselves.
+//! what the line said at each turn (read back from the answers it stored per callback),
+//! and which saved version of each TeXML document was in effect when it started. Calls
+//! record neither an outcome nor the versions, so the outcome is inferred from the
+//! answers and the appointment the call booked, and the versions from their save times.
 
 use askama::Template;
 use poem::{
@@ -19,7 +20,7 @@ use crate::{
     },
     db::{self, console::CallRow},
     startup::AppState,
-    texml::{APOLOGY, APOLOGY_HANDOFF},
+    texml::{APOLOGY, APOLOGY_HANDOFF, docs::NAMES},
 };
 
 /// Calls shown on the page.
@@ -34,6 +35,7 @@ pub struct Row {
     duration: String,
     outcome: &'static str,
     turns: Vec<Vec<String>>,
+    documents: String,
 }
 
 #[derive(Template)]
@@ -62,6 +64,19 @@ fn spoken(doc: &[Verb]) -> Vec<String> {
         })
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// `closed v3, fallback default, transfer default`: which saved version of each document
+/// was being served when the call started.
+fn documents_in_effect(saved: &[(String, i64)]) -> String {
+    NAMES
+        .iter()
+        .map(|name| match saved.iter().find(|(n, _)| n == name) {
+            Some((_, id)) => format!("{name} v{id}"),
+            None => format!("{name} default"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How the call went, from what the line answered and what it booked.
@@ -138,6 +153,7 @@ pub async fn page(
                     .map_or_else(String::new, |s| format!("{}:{:02}", s / 60, s % 60)),
                 outcome: outcome(call, &answers),
                 turns: answers.iter().map(|(_, vs)| spoken(vs)).collect(),
+                documents: documents_in_effect(&call.documents),
             }
         })
         .collect();
@@ -162,6 +178,7 @@ mod tests {
             duration_seconds: None,
             appointment_status: appointment.map(str::to_string),
             answers: Vec::new(),
+            documents: Vec::new(),
         }
     }
 
@@ -192,6 +209,15 @@ mod tests {
         assert_eq!(outcome(&call("completed", None), &cancelled), "cancelled");
         assert_eq!(outcome(&call("completed", None), &[]), "abandoned");
         assert_eq!(outcome(&call("in-progress", None), &[]), "in progress");
+    }
+
+    #[test]
+    fn each_document_is_named_with_its_version_or_the_default() {
+        let saved = [("fallback".to_string(), 7)];
+        assert_eq!(
+            documents_in_effect(&saved),
+            "closed default, fallback v7, transfer default"
+        );
     }
 
     #[test]
