@@ -356,6 +356,29 @@ async fn the_day_view_shows_a_phone_booking_in_its_providers_column_with_free_ti
 }
 
 #[tokio::test]
+async fn an_appointment_whose_reminder_went_out_is_marked_reminded() {
+    let app = spawn_app().await;
+    book(&app, "v3:remind", "2026-11-21", "11:00").await;
+    // The reminder is due 24 h before: Friday 11:00 in Chicago.
+    app.clock.set("2026-11-20T17:30:00Z".parse().unwrap());
+    wait_for(&app, "the reminder", |l| {
+        status_is(l, "reminder", "dry_run")
+    })
+    .await;
+    let console = sign_in(&app).await;
+
+    let (_, html) = console
+        .get("/console/tenants/bella-salon?date=2026-11-21")
+        .await;
+
+    let anna = &html[html.find("<h3>Anna</h3>").unwrap()..html.find("<h3>Marco</h3>").unwrap()];
+    assert!(
+        anna.contains("<strong>11:00–11:45</strong> <span class=\"badge\">reminded</span>"),
+        "{anna}"
+    );
+}
+
+#[tokio::test]
 async fn moving_by_the_form_follows_the_api_rules_with_field_errors_in_place_and_the_texts_follow()
 {
     let app = spawn_app().await;
