@@ -419,32 +419,46 @@ pub async fn move_appointment(
             )))
         }
         Err(e) => {
-            let (field, message, status) = problem_of(e)?;
-            let (date, week) = back(&form, &tenant, state.clock.now());
-            let problem = Problem {
-                appointment: appt,
-                field,
-                message,
-                form: MoveForm {
-                    date: form.text("date").to_string(),
-                    time: form.text("time").to_string(),
-                    provider: form.text("provider").to_string(),
-                },
+            let typed = MoveForm {
+                date: form.text("date").to_string(),
+                time: form.text("time").to_string(),
+                provider: form.text("provider").to_string(),
             };
-            Ok(show(
-                &state,
-                tenant,
-                &form.session.form_token,
-                date,
-                week,
-                None,
-                None,
-                Some(problem),
-                status,
-            )
-            .await?)
+            Ok(refused_in_place(&state, &form, tenant, appt, e, typed).await?)
         }
     }
+}
+
+/// The view the form was posted from again, with refusal `e` shown on appointment `appt`
+/// and what was `typed` kept in its form.
+async fn refused_in_place(
+    state: &AppState,
+    form: &Posted,
+    tenant: Tenant,
+    appt: i64,
+    e: AgendaError,
+    typed: MoveForm,
+) -> Result<Response, ConsoleError> {
+    let (field, message, status) = problem_of(e)?;
+    let (date, week) = back(form, &tenant, state.clock.now());
+    let problem = Problem {
+        appointment: appt,
+        field,
+        message,
+        form: typed,
+    };
+    show(
+        state,
+        tenant,
+        &form.session.form_token,
+        date,
+        week,
+        None,
+        None,
+        Some(problem),
+        status,
+    )
+    .await
 }
 
 /// `POST /console/tenants/{id}/appointments/{appt}/cancel`.
@@ -478,27 +492,14 @@ pub async fn cancel(
                 tenant.spec.slug
             )))
         }
-        Err(e) => {
-            let (field, message, status) = problem_of(AgendaError::Db(e))?;
-            let (date, week) = back(&form, &tenant, state.clock.now());
-            let problem = Problem {
-                appointment: appt,
-                field,
-                message,
-                form: MoveForm::default(),
-            };
-            Ok(show(
-                &state,
-                tenant,
-                &form.session.form_token,
-                date,
-                week,
-                None,
-                None,
-                Some(problem),
-                status,
-            )
-            .await?)
-        }
+        Err(e) => Ok(refused_in_place(
+            &state,
+            &form,
+            tenant,
+            appt,
+            AgendaError::Db(e),
+            MoveForm::default(),
+        )
+        .await?),
     }
 }
