@@ -35,6 +35,15 @@ impl Clock {
         }
     }
 
+    /// Wall-clock Unix milliseconds, whatever the clock: leases and retry timing are
+    /// about real time passing, not business time.
+    pub fn wall_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    }
+
     /// Now, to the second.
     pub fn now(&self) -> Timestamp {
         match &self.manual {

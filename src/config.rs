@@ -182,6 +182,9 @@ pub struct Settings {
     /// 0 = never ask; it is also cut to what the request deadline leaves). Used only with
     /// `TELNYX_API_KEY`.
     pub inference: InferenceSettings,
+    /// Reminder calls through the TeXML Calls API (`TELNYX_TEXML_APP_ID`,
+    /// `TELNYX_ACCOUNT_SID`, `TELNYX_CALLS_ENDPOINT`, `SLOTLINE_CALLS_*`).
+    pub calls: crate::reminder_calls::settings::CallSettings,
     /// `serve --demo` (a command-line flag, not an environment variable): the demo signing
     /// key beside the database is accepted too, and without `SLOTLINE_ADMIN_TOKEN` the
     /// admin token is read from (or generated into) the file beside it. See [`crate::demo`].
@@ -250,6 +253,7 @@ impl Default for Settings {
             webhooks_allow_private: false,
             request_deadline: Duration::from_millis(1500),
             inference: InferenceSettings::default(),
+            calls: Default::default(),
             demo: false,
         }
     }
@@ -360,6 +364,7 @@ impl Settings {
                     ),
                 })?;
         }
+        s.calls = crate::reminder_calls::settings::CallSettings::from_lookup(&get)?;
         Ok(s)
     }
 

@@ -20,6 +20,7 @@ pub mod feeds;
 pub mod flow;
 pub mod ics;
 pub mod inference;
+pub mod reminder_calls;
 pub mod replay;
 pub mod routes;
 pub mod serve;

@@ -66,9 +66,13 @@ pub struct State {
     pub outbox: Arc<Notify>,
     /// The Messaging API client; `None` means dry run (see `Settings::sms_mode`).
     pub messaging: Option<MessagingClient>,
+    /// The TeXML Calls API, to redirect a reminder call to its voicemail; `None` in dry run.
+    pub reminder_calls: Option<crate::reminder_calls::TexmlCalls>,
     /// AI Inference, for gather results without their fields; `None` without
     /// `TELNYX_API_KEY` or with `SLOTLINE_INFERENCE_TIMEOUT_MS=0`.
     pub inference: Option<InferenceClient>,
+    /// Why reminder calls are recorded as dry run, when `reminder_calls` is `None`.
+    pub calls_dry_run: String,
     /// Demo mode's key and token files (`serve --demo` only).
     pub demo: Option<Demo>,
     /// Signatures accepted in the last 300 s, so a body is not replayed on another route.
@@ -199,6 +203,7 @@ impl AppState {
             .map_err(|e| {
                 StartError::Config(format!("cannot build the AI Inference client: {e}"))
             })?;
+        let (reminder_calls, calls_dry_run) = calls_client(&settings);
         // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
         let (calls, _writer) = CallLog::spawn(db.clone());
         let console = crate::console::Keys::new(
@@ -218,6 +223,8 @@ impl AppState {
             started: Instant::now(),
             outbox: Arc::new(Notify::new()),
             messaging,
+            reminder_calls,
+            calls_dry_run,
             inference,
             demo,
             replays: Arc::default(),
@@ -320,6 +327,18 @@ impl Application {
             },
             worker_stop,
         );
+        let dialer = crate::reminder_calls::dialer::spawn(
+            crate::reminder_calls::dialer::Deps {
+                db: self.state.db.clone(),
+                clock: self.state.clock.clone(),
+                client: self.state.reminder_calls.clone(),
+                dry_run_reason: self.state.calls_dry_run.clone(),
+                tokens: self.state.tokens.clone(),
+                settings: settings.calls.clone(),
+                public_url: settings.public_url.clone(),
+            },
+            stop_worker.subscribe(),
+        );
         let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
         let served = serving.until(shutdown).await;
         upkeep.abort();
@@ -334,7 +353,36 @@ impl Application {
         if let Err(e) = hooks.await {
             tracing::error!(error = %e, "the webhook worker ended abnormally");
         }
+        if let Err(e) = dialer.await {
+            tracing::error!(error = %e, "the reminder-call dialer ended abnormally");
+        }
         served
+    }
+}
+
+/// The TeXML Calls client for reminder calls, or `None` and why calls are a dry run: no
+/// `TELNYX_API_KEY`, no `TELNYX_TEXML_APP_ID`, or the accounts endpoint without
+/// `TELNYX_ACCOUNT_SID`.
+fn calls_client(settings: &Settings) -> (Option<crate::reminder_calls::TexmlCalls>, String) {
+    let calls = &settings.calls;
+    let (Some(key), Some(app_id)) = (&settings.telnyx_api_key, &calls.app_id) else {
+        let why = if settings.telnyx_api_key.is_none() {
+            "TELNYX_API_KEY is not set"
+        } else {
+            "TELNYX_TEXML_APP_ID is not set (the TeXML application reminder calls belong to)"
+        };
+        return (None, why.into());
+    };
+    let config = crate::reminder_calls::CallsConfig {
+        base: settings.telnyx_api_base.clone(),
+        key: key.clone(),
+        app_id: app_id.clone(),
+        account_sid: calls.account_sid.clone(),
+        endpoint: calls.endpoint,
+    };
+    match crate::reminder_calls::TexmlCalls::new(config, calls.request_timeout) {
+        Ok(client) => (Some(client), String::new()),
+        Err(why) => (None, why),
     }
 }
 

@@ -26,6 +26,12 @@ pub enum Step {
     Move,
     /// Yes/no before cancelling the appointment in `subject`.
     Cancel,
+    /// A reminder call (`subject`: its row): the answer fetch and Telnyx's callbacks.
+    Reminder,
+    /// The person's choice on a reminder call (1 confirm, 2 reschedule, 3 cancel, 9 stop).
+    ReminderChoice,
+    /// Yes/no before a reminder call cancels the appointment.
+    ReminderCancel,
 }
 
 impl Step {
@@ -37,6 +43,9 @@ impl Step {
             Step::PickCancel => "pc",
             Step::Move => "m",
             Step::Cancel => "x",
+            Step::Reminder => "r",
+            Step::ReminderChoice => "rk",
+            Step::ReminderCancel => "rx",
         }
     }
     fn from_code(s: &str) -> Option<Self> {
@@ -47,6 +56,9 @@ impl Step {
             "pc" => Some(Step::PickCancel),
             "m" => Some(Step::Move),
             "x" => Some(Step::Cancel),
+            "r" => Some(Step::Reminder),
+            "rk" => Some(Step::ReminderChoice),
+            "rx" => Some(Step::ReminderCancel),
             _ => None,
         }
     }
@@ -223,6 +235,9 @@ mod tests {
             Step::PickCancel,
             Step::Move,
             Step::Cancel,
+            Step::Reminder,
+            Step::ReminderChoice,
+            Step::ReminderCancel,
         ] {
             let c = Claims { step, ..claims() };
             assert_eq!(s.verify(&s.sign(&c, "v3:abc"), "v3:abc", 0), Ok(c));

@@ -108,6 +108,7 @@ pub fn book(
     if appt.hold_until.is_none() {
         super::outbox::queue_planned(&tx, appt.tenant_id, id, &appt.texts, now)?;
         super::webhooks::appointment_event(&tx, appt.tenant_id, id, "booked", now)?;
+        super::reminder_calls::plan_for(&tx, id, now)?;
     }
     if let Some((sid, step, doc)) = answer {
         store_answer(&tx, sid, step, doc)?;
@@ -197,6 +198,7 @@ pub fn confirm_hold(
         params![id, now],
     )?;
     super::webhooks::appointment_event(&tx, tenant_id, id, "booked", now)?;
+    super::reminder_calls::plan_for(&tx, id, now)?;
     store_answer(&tx, call_sid, step, doc)?;
     tx.commit()?;
     Ok(ConfirmOutcome::Confirmed(id))
@@ -344,6 +346,7 @@ fn move_in(
     let when = jiff::Timestamp::from_second(now).map_err(|e| DbError::Corrupt(e.to_string()))?;
     super::outbox::replan_texts_for(tx, id, default_profile, when)?;
     super::webhooks::appointment_event(tx, tenant, id, "rescheduled", now)?;
+    super::reminder_calls::plan_for(tx, id, now)?;
     Ok(true)
 }
 
@@ -607,9 +610,12 @@ pub struct AppointmentRow {
     pub status: String,
     /// The call that booked it.
     pub call_sid: Option<String>,
+    /// Each reminder call attempt's outcome, oldest first:
+    /// `[{"attempt", "hours_before", "outcome", "at"}]`.
+    pub reminder_calls: serde_json::Value,
 }
 
-const SELECT_ROW: &str = "SELECT a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at, a.end_at, a.status, a.call_sid
+const SELECT_ROW: &str = "SELECT a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at, a.end_at, a.status, a.call_sid, a.reminder_calls
      FROM appointments a JOIN services s ON s.id = a.service_id JOIN providers p ON p.id = a.provider_id";
 
 /// One appointment of `tenant`.
@@ -676,6 +682,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<AppointmentRow> {
         end_at: r.get(6)?,
         status: r.get(7)?,
         call_sid: r.get(8)?,
+        reminder_calls: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
     })
 }
 
@@ -763,6 +770,7 @@ fn release(conn: &Connection, appointment_id: i64) -> Result<(), DbError> {
     conn.prepare_cached("DELETE FROM appointment_cells WHERE appointment_id = ?1")?
         .execute([appointment_id])?;
     super::outbox::cancel_texts_for(conn, appointment_id)?;
+    super::reminder_calls::withdraw_for(conn, appointment_id, jiff::Timestamp::now().as_second())?;
     Ok(())
 }
 
@@ -852,6 +860,7 @@ mod redaction_tests {
             end_at: 1,
             status: "booked".into(),
             call_sid: None,
+            reminder_calls: serde_json::json!([]),
         };
         let shown = format!("{row:?}");
         assert!(

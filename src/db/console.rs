@@ -1,6 +1,6 @@
 //! The operator console's reads: per-tenant counts for the first screen, a day's
-//! appointments with whether a reminder went out, and the latest calls with what the line
-//! answered at each step. Read-only; every query is bounded by tenant and time or a limit.
+//! appointments with whether a reminder went out, the latest calls with what the line
+//! answered at each step, and the latest reminder calls. Read-only; every query is bounded by tenant and time or a limit.
 
 use rusqlite::{Connection, params};
 
@@ -130,7 +130,7 @@ pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow
         "SELECT c.call_sid, c.from_number, c.direction, c.status, c.started_at, c.duration_seconds,
                 (SELECT a.status FROM appointments a WHERE a.tenant_id = c.tenant_id
                    AND a.call_sid = c.call_sid ORDER BY a.id DESC LIMIT 1)
-         FROM calls c WHERE c.tenant_id = ?1 ORDER BY c.started_at DESC, c.call_sid LIMIT ?2",
+         FROM calls c WHERE c.tenant_id = ?1 AND c.direction = 'inbound' ORDER BY c.started_at DESC, c.call_sid LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![tenant, limit as i64], |r| {
         Ok(CallRow {
@@ -166,5 +166,37 @@ pub fn versions_at(conn: &Connection, tenant: i64, at: i64) -> Result<Vec<(Strin
          GROUP BY name ORDER BY name",
     )?;
     let rows = stmt.query_map(params![tenant, at], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Tenant `tenant`'s latest `limit` reminder-call attempts, newest first (dialled, or due
+/// when never dialled), as the calls list shows them.
+pub fn reminder_calls(
+    conn: &Connection,
+    tenant: i64,
+    limit: usize,
+) -> Result<Vec<super::reminder_calls::CallRow>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT call_sid, to_number, COALESCE(dialed_at, due_at), status, outcome, appointment_id,
+                attempt, last_error, duration_seconds, answered_by, id
+         FROM reminder_calls WHERE tenant_id = ?1
+         ORDER BY COALESCE(dialed_at, due_at) DESC, id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![tenant, limit as i64], |r| {
+        Ok(super::reminder_calls::CallRow {
+            direction: "outbound",
+            call_sid: r.get(0)?,
+            number: r.get(1)?,
+            at: r.get(2)?,
+            status: r.get(3)?,
+            outcome: r.get(4)?,
+            appointment_id: r.get(5)?,
+            attempt: r.get(6)?,
+            reason: r.get(7)?,
+            duration_seconds: r.get(8)?,
+            answered_by: r.get(9)?,
+            key: r.get(10)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

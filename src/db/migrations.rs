@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_caller_number.sql"),
     include_str!("migrations/0008_calendar_sync.sql"),
     include_str!("migrations/0010_caller_intents.sql"),
+    include_str!("migrations/0011_reminder_calls.sql"),
 ];
 
 /// Brings the database to the newest version; a database newer than this binary is refused.

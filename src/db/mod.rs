@@ -17,6 +17,7 @@ pub mod feeds;
 pub mod messaging;
 mod migrations;
 pub mod outbox;
+pub mod reminder_calls;
 pub mod settings;
 pub mod tenants;
 pub mod webhooks;

@@ -86,7 +86,7 @@ impl rusqlite::ToSql for PhoneNumber {
 
 /// The tenant's own columns, in the order of [`Columns::params`] (both arrays have the
 /// same fixed length, so adding a column to one and not the other does not compile).
-const COLUMNS: [&str; 28] = [
+const COLUMNS: [&str; 29] = [
     "slug",
     "name",
     "phone_number",
@@ -115,6 +115,7 @@ const COLUMNS: [&str; 28] = [
     "max_future_bookings_per_caller",
     "sms_moved",
     "line",
+    "reminder_calls",
 ];
 
 /// A spec's values for the `tenants` row, bound by name (`:slug`, ...) so the INSERT and
@@ -123,6 +124,7 @@ struct Columns<'a> {
     spec: &'a TenantSpec,
     reminder_hours: String,
     line: String,
+    reminder_calls: Option<String>,
     now: i64,
 }
 
@@ -134,6 +136,10 @@ impl<'a> Columns<'a> {
             spec,
             reminder_hours,
             line: spec.line.to_stored(),
+            reminder_calls: spec
+                .reminder_calls
+                .as_ref()
+                .map(|r| r.to_json().to_string()),
             now: now(),
         }
     }
@@ -141,7 +147,7 @@ impl<'a> Columns<'a> {
     /// `(":column", value)` for every entry of [`COLUMNS`], then `:now`.
     fn params(&self) -> Vec<(String, &dyn rusqlite::ToSql)> {
         let s = self.spec;
-        let values: [&dyn rusqlite::ToSql; 28] = [
+        let values: [&dyn rusqlite::ToSql; 29] = [
             &s.slug,
             &s.name,
             &s.phone_number,
@@ -170,6 +176,7 @@ impl<'a> Columns<'a> {
             &s.max_future_bookings_per_caller,
             &s.sms_moved,
             &self.line,
+            &self.reminder_calls,
         ];
         let mut out: Vec<(String, &dyn rusqlite::ToSql)> = COLUMNS
             .iter()
@@ -498,7 +505,8 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at,
                     confirm_before_booking, hold_seconds,
                     reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder,
-                    closed, sms_rate_per_second, max_future_bookings_per_caller, sms_moved, line
+                    closed, sms_rate_per_second, max_future_bookings_per_caller, sms_moved, line,
+                    reminder_calls
              FROM tenants WHERE id = ?1",
             [id],
             |r| {
@@ -510,7 +518,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
                     (r.get::<_, bool>(17)?, r.get::<_, u32>(18)?),
                     [r.get::<_, Option<String>>(19)?, r.get::<_, Option<String>>(20)?, r.get::<_, Option<String>>(21)?, r.get::<_, Option<String>>(22)?, r.get::<_, Option<String>>(23)?, r.get::<_, Option<String>>(24)?],
                     (r.get::<_, bool>(25)?, r.get::<_, u32>(27)?),
-                    (r.get::<_, Option<String>>(28)?, r.get::<_, String>(29)?),
+                    (r.get::<_, Option<String>>(28)?, r.get::<_, String>(29)?, r.get::<_, Option<String>>(30)?),
                 ))
             },
         )
@@ -531,7 +539,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
             sms_reminder,
         ],
         (closed, max_future_bookings_per_caller),
-        (sms_moved, line),
+        (sms_moved, line, reminder_calls),
     ) = row;
     let (slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder, max_attempts) =
         nums;
@@ -629,6 +637,10 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         sms_reminder,
         sms_moved,
         line: crate::domain::line::LineSpec::from_stored(&line).map_err(corrupt)?,
+        reminder_calls: crate::domain::reminder_calls::ReminderCallsSpec::from_stored(
+            reminder_calls.as_deref(),
+        )
+        .map_err(corrupt)?,
         closed,
         sms_from: parse_phone(sms_from)?,
         messaging_profile_id: profile,

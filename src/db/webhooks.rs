@@ -13,7 +13,7 @@ mod queue;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-pub use events::{appointment_event, call_event, enqueue, message_event};
+pub use events::{appointment_event, call_event, enqueue, message_event, reminder_call_event};
 pub use queue::{
     Attempt, AttemptRow, Candidate, Claimed, DeliveryRow, Then, candidates, claim, deliveries,
     record_attempt, wall_ms,

@@ -3,6 +3,7 @@
 pub mod line;
 pub mod phone;
 pub mod redact;
+pub mod reminder_calls;
 pub mod tenant;
 
 pub use phone::{PhoneNumber, mask};

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use jiff::civil::{Date, Time};
 use serde_json::{Map, Value, json};
 
-use super::{line::LineSpec, phone::PhoneNumber};
+use super::{line::LineSpec, phone::PhoneNumber, reminder_calls::ReminderCallsSpec};
 use crate::wording;
 
 /// Weekday keys in the order used everywhere (index 0 = Monday).
@@ -122,6 +122,8 @@ pub struct TenantSpec {
     pub providers: Vec<ProviderSpec>,
     /// What the line knows beyond booking and how it talks (address, FAQ, persona, ...).
     pub line: LineSpec,
+    /// Reminder calls; `None`: the tenant places none (the default).
+    pub reminder_calls: Option<ReminderCallsSpec>,
 }
 
 const FIELDS: &[&str] = &[
@@ -156,6 +158,7 @@ const FIELDS: &[&str] = &[
     "max_future_bookings_per_caller",
     "services",
     "providers",
+    "reminder_calls",
 ];
 
 /// Default TTS voice (PROTOCOL.md §2.2 recommends always naming one).
@@ -207,6 +210,7 @@ impl TenantSpec {
             sms_reminder: wording_text(map, &wording::SMS_REMINDER)?,
             sms_moved: wording_text(map, &wording::SMS_MOVED)?,
             line: LineSpec::from_map(map)?,
+            reminder_calls: ReminderCallsSpec::from_map(map)?,
             closed: flag(map, "closed")?,
             sms_from: phone(map, "sms_from")?,
             messaging_profile_id: text(map, "messaging_profile_id", 100)?,
@@ -294,6 +298,12 @@ impl TenantSpec {
         });
         if let Some(obj) = out.as_object_mut() {
             self.line.add_to(obj);
+            obj.insert(
+                super::reminder_calls::FIELD.into(),
+                self.reminder_calls
+                    .as_ref()
+                    .map_or(Value::Null, ReminderCallsSpec::to_json),
+            );
         }
         out
     }

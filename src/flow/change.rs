@@ -72,6 +72,15 @@ impl Turn<'_> {
         self.remember(doc).await
     }
 
+    /// A reminder call's "reschedule": the new-time question for the appointment in the
+    /// token (the notice window and a retired service still apply).
+    pub(super) async fn move_reminded(&self) -> Result<Texml, FlowError> {
+        match self.subject().await? {
+            Some(appt) => self.chosen(Change::Move, &appt).await,
+            None => self.gone().await,
+        }
+    }
+
     /// The caller said which of their appointments they mean.
     pub(super) async fn pick(&self, change: Change) -> Result<Texml, FlowError> {
         let Some(number) = self.recognised_number() else {

@@ -132,6 +132,9 @@ pub async fn answer(
         Step::PickCancel => turn.pick(Change::Cancel).await,
         Step::Move => turn.move_to().await,
         Step::Cancel => turn.cancel_confirmed().await,
+        Step::Reminder | Step::ReminderChoice | Step::ReminderCancel => Err(FlowError::BadRequest(
+            "a reminder call's token was sent to /texml/gather".into(),
+        )),
     }
 }
 
@@ -522,9 +525,16 @@ impl Turn<'_> {
     /// The number the call comes from, in E.164 as appointments record it; `None` when it
     /// is withheld or unreadable (carriers send "anonymous", nothing, or +266696687, which
     /// spells ANONYMOUS on a keypad).
+    /// On a call the line placed (a reminder call), `From` is the line's own number and the
+    /// person is `To`.
     pub(super) fn caller_number(&self) -> Option<String> {
-        let from = crate::domain::PhoneNumber::parse(self.cb.from.as_deref()?).ok()?;
-        (from.as_str() != WITHHELD_SENTINEL).then(|| from.as_str().to_string())
+        let parse = |n: Option<&str>| crate::domain::PhoneNumber::parse(n?).ok();
+        let mut from = parse(self.cb.from.as_deref())?;
+        if from == self.entry.tenant.spec.phone_number {
+            from = parse(self.cb.to.as_deref())?;
+        }
+        (from.as_str() != WITHHELD_SENTINEL && from != self.entry.tenant.spec.phone_number)
+            .then(|| from.as_str().to_string())
     }
 
     /// A caller number that already has the tenant's `max_future_bookings_per_caller`

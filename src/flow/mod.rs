@@ -6,6 +6,7 @@ mod change;
 pub mod gather;
 pub mod preview;
 mod question;
+pub mod reminder;
 pub mod status;
 pub mod voice;
 

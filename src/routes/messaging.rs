@@ -74,18 +74,7 @@ pub async fn list_messages(
         .run(move |c| {
             let rows = db::outbox::list(c, tenant_id, &page)?;
             let (rows, next) = paging::split(rows, limit, |r| (r.due_at, r.id));
-            let list: Vec<Value> = rows
-                .into_iter()
-                .map(|r| {
-                    let mut v = serde_json::to_value(&r).unwrap_or_default();
-                    v["due"] = jiff::Timestamp::from_second(r.due_at)
-                        .map(|t| t.to_string())
-                        .unwrap_or_default()
-                        .into();
-                    v
-                })
-                .collect();
-            Ok((Value::Array(list), next))
+            Ok((paging::with_time(rows, "due", |r| r.due_at), next))
         })
         .await
         .map_err(AppError::from)?;

@@ -6,6 +6,7 @@
 
 mod admin;
 mod agenda;
+mod calls;
 mod documents;
 mod feeds;
 mod health;
@@ -84,6 +85,11 @@ fn telnyx_routes(table: Route) -> Route {
         .at("/voice", post(texml::voice))
         .at("/gather", post(texml::gather))
         .at("/status", post(texml::status))
+        .at("/reminder", post(texml::reminder))
+        .at("/reminder/answer", post(texml::reminder_choice))
+        .at("/reminder/voicemail", post(texml::reminder_voicemail))
+        .at("/reminder/status", post(texml::reminder_status))
+        .at("/reminder/amd", post(texml::reminder_amd))
         .at(
             "/doc/:tenant/fallback",
             get(texml::fallback).post(texml::fallback),
@@ -140,6 +146,7 @@ fn admin_routes(table: Route) -> Route {
             "/tenants/:id/webhooks/:w/deliveries",
             get(webhooks::deliveries),
         )
+        .at("/tenants/:id/calls", get(calls::list_calls))
         .at(
             "/tenants/:id/messages/:msg/requeue",
             post(messaging::requeue),

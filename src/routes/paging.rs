@@ -68,6 +68,23 @@ pub fn arg<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// `rows` as a JSON list, each with `field` set to its instant `at` (Unix seconds) in
+/// RFC 3339, so operators read times without converting.
+pub fn with_time<T: serde::Serialize>(rows: Vec<T>, field: &str, at: impl Fn(&T) -> i64) -> Value {
+    Value::Array(
+        rows.into_iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(&r).unwrap_or_default();
+                v[field] = jiff::Timestamp::from_second(at(&r))
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+                    .into();
+                v
+            })
+            .collect(),
+    )
+}
+
 /// Splits rows read with a limit of `limit + 1`: the page, and the cursor after its last
 /// row (`key` gives its sort key) when a further row showed there is more.
 pub fn split<T>(

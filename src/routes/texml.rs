@@ -14,7 +14,8 @@ use std::{sync::Arc, time::Instant};
 
 use crate::{
     db::deadline,
-    flow::{self, FlowError},
+    flow::{self, FlowError, reminder::ReminderForm},
+    reminder_calls::dialer,
     signature::Verified,
     startup::AppState,
     supervise::panic_message,
@@ -22,6 +23,7 @@ use crate::{
         Texml, callback,
         docs::{cards::Card, is_valid_name, render::DocValues},
     },
+    token::{Claims, Step},
 };
 
 /// The answer, or on failure the apology: with a `<Dial>` to the tenant's transfer number
@@ -118,6 +120,133 @@ pub async fn gather(
     )
     .await;
     Ok(or_apology(answer, || state.cards.by_id(tenant_id)))
+}
+
+/// Checks a reminder call's token (403 when it is bad or for another step) and reads the
+/// form; a form that cannot be read is answered with the apology.
+fn reminder_request(
+    state: &AppState,
+    q: &StateQuery,
+    body: &Verified,
+    steps: &[Step],
+) -> poem::Result<Result<(Claims, ReminderForm), FlowError>> {
+    let now = state.clock.now().as_second();
+    let claims = state
+        .tokens
+        .verify(q.s.as_deref().unwrap_or_default(), dialer::BINDING, now)
+        .ok()
+        .filter(|c| steps.contains(&c.step))
+        .ok_or_else(|| {
+            tracing::warn!("refused a reminder-call request: bad or foreign state token");
+            poem::Error::from_string("state token is not valid here", StatusCode::FORBIDDEN)
+        })?;
+    Ok(body
+        .form::<ReminderForm>()
+        .map(|f| (claims, f))
+        .map_err(|e| FlowError::BadRequest(format!("reminder call request: {e}"))))
+}
+
+/// `POST /texml/reminder?s=`: a reminder call was answered (the dial's `Url`).
+#[handler]
+pub async fn reminder(
+    state: Data<&AppState>,
+    Query(q): Query<StateQuery>,
+    body: Verified,
+) -> poem::Result<Texml> {
+    reminder_answer(&state, &q, &body, &[Step::Reminder], flow::reminder::answer).await
+}
+
+/// `POST /texml/reminder/answer?s=`: the person's choice (`<Gather>` action).
+#[handler]
+pub async fn reminder_choice(
+    state: Data<&AppState>,
+    Query(q): Query<StateQuery>,
+    body: Verified,
+) -> poem::Result<Texml> {
+    let steps = [Step::ReminderChoice, Step::ReminderCancel];
+    reminder_answer(&state, &q, &body, &steps, flow::reminder::choose).await
+}
+
+/// `POST /texml/reminder/voicemail?s=`: the live call redirected after a machine's greeting.
+#[handler]
+pub async fn reminder_voicemail(
+    state: Data<&AppState>,
+    Query(q): Query<StateQuery>,
+    body: Verified,
+) -> poem::Result<Texml> {
+    reminder_answer(
+        &state,
+        &q,
+        &body,
+        &[Step::Reminder],
+        flow::reminder::voicemail,
+    )
+    .await
+}
+
+/// Runs a reminder flow that answers TeXML, under the request deadline.
+async fn reminder_answer<'a, F, Fut>(
+    state: &'a AppState,
+    q: &StateQuery,
+    body: &Verified,
+    steps: &[Step],
+    flow: F,
+) -> poem::Result<Texml>
+where
+    F: FnOnce(&'a AppState, Claims, ReminderForm) -> Fut,
+    Fut: std::future::Future<Output = Result<Texml, FlowError>>,
+{
+    let (claims, form) = match reminder_request(state, q, body, steps)? {
+        Ok(read) => read,
+        Err(e) => return Ok(or_apology(Err(e), || None)),
+    };
+    let tenant_id = claims.tenant_id;
+    let answer = in_time(state.settings.request_deadline, flow(state, claims, form)).await;
+    Ok(or_apology(answer, || state.cards.by_id(tenant_id)))
+}
+
+/// `POST /texml/reminder/status?s=`: a reminder call's progress and end.
+#[handler]
+pub async fn reminder_status(
+    state: Data<&AppState>,
+    Query(q): Query<StateQuery>,
+    body: Verified,
+) -> poem::Result<Texml> {
+    reminder_callback(&state, &q, &body, flow::reminder::status).await
+}
+
+/// `POST /texml/reminder/amd?s=`: the answering-machine result (`AsyncAmdStatusCallback`).
+#[handler]
+pub async fn reminder_amd(
+    state: Data<&AppState>,
+    Query(q): Query<StateQuery>,
+    body: Verified,
+) -> poem::Result<Texml> {
+    reminder_callback(&state, &q, &body, flow::reminder::amd).await
+}
+
+/// Runs a reminder callback and acknowledges it with an empty document (a failure is
+/// logged: Telnyx would retry a non-200 at the fallback URL).
+async fn reminder_callback<'a, F, Fut>(
+    state: &'a AppState,
+    q: &StateQuery,
+    body: &Verified,
+    flow: F,
+) -> poem::Result<Texml>
+where
+    F: FnOnce(&'a AppState, Claims, ReminderForm) -> Fut,
+    Fut: std::future::Future<Output = Result<(), FlowError>>,
+{
+    let result = match reminder_request(state, q, body, &[Step::Reminder])? {
+        Ok((claims, form)) => {
+            in_time(state.settings.request_deadline, flow(state, claims, form)).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "could not record a reminder-call callback");
+    }
+    Ok(Texml(EMPTY.into()))
 }
 
 /// `GET|POST /texml/doc/{tenant}/fallback`: the TeXML application's fallback URL. Served

@@ -207,26 +207,32 @@ impl MessagingClient {
                 });
         }
         // An error status was answered: whatever the body, the text was not taken.
-        let body = body.unwrap_or_default();
-        let first = serde_json::from_slice::<ErrorEnvelope>(&body)
-            .unwrap_or_default()
-            .errors
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        let code = match &first.code {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            _ => String::new(),
-        };
-        let detail = [first.title.as_str(), first.detail.as_str()]
-            .iter()
-            .filter(|s| !s.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(": ");
+        let (code, detail) = first_error(&body.unwrap_or_default());
         Err(classify(status.as_u16(), &code, detail, reset))
     }
+}
+
+/// The first error of a Telnyx error envelope (`{"errors":[{code,title,detail}]}`): its
+/// code (empty when none) and "title: detail". Every Telnyx API answers errors this way.
+pub(crate) fn first_error(body: &[u8]) -> (String, String) {
+    let first = serde_json::from_slice::<ErrorEnvelope>(body)
+        .unwrap_or_default()
+        .errors
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let code = match &first.code {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let detail = [first.title.as_str(), first.detail.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(": ");
+    (code, detail)
 }
 
 /// The longest `x-ratelimit-reset` honoured (one hour).

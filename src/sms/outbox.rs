@@ -19,7 +19,7 @@ mod send;
 use std::{
     collections::HashMap,
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use tokio::{
@@ -66,10 +66,7 @@ pub struct Deps {
 
 /// Wall-clock Unix milliseconds (retry, lease and hold timing).
 fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    Clock::wall_ms()
 }
 
 /// Starts the worker; it stops when `shutdown` turns true, after the sends in flight.

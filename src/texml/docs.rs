@@ -11,6 +11,7 @@
 pub mod cards;
 mod check;
 pub mod owners;
+pub mod reminder;
 pub mod render;
 
 pub use check::{FileProblem, check_dir, check_document};
@@ -28,7 +29,13 @@ use render::DocValues;
 use super::{Texml, validate};
 
 /// The documents slotline serves, by name (`<name>.xml`).
-pub const NAMES: [&str; 3] = ["closed", "fallback", "transfer"];
+pub const NAMES: [&str; 5] = [
+    "closed",
+    "fallback",
+    "transfer",
+    "reminder_call",
+    "reminder_voicemail",
+];
 
 /// Directory of the defaults inside the documents directory.
 pub const DEFAULT_DIR: &str = "_default";
@@ -37,7 +44,7 @@ pub const DEFAULT_DIR: &str = "_default";
 pub const POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// The built-in defaults (the repository's `texml/_default/`).
-const BUILT_IN: [(&str, &str); 3] = [
+const BUILT_IN: [(&str, &str); 5] = [
     ("closed", include_str!("../../texml/_default/closed.xml")),
     (
         "fallback",
@@ -46,6 +53,14 @@ const BUILT_IN: [(&str, &str); 3] = [
     (
         "transfer",
         include_str!("../../texml/_default/transfer.xml"),
+    ),
+    (
+        "reminder_call",
+        include_str!("../../texml/_default/reminder_call.xml"),
+    ),
+    (
+        "reminder_voicemail",
+        include_str!("../../texml/_default/reminder_voicemail.xml"),
     ),
 ];
 

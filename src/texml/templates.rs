@@ -51,3 +51,18 @@ pub struct SayDoc<'a> {
     /// Caller id shown on the hand-over call.
     pub caller_id: &'a str,
 }
+
+/// A DTMF/speech `<Gather>` asking one question on a reminder call, then `after` and
+/// `<Hangup/>` when nothing is pressed or said.
+#[derive(Template)]
+#[template(path = "texml/reminder_ask.xml")]
+pub struct ReminderAskDoc<'a> {
+    /// Absolute URL of `/texml/reminder/answer` with its state token.
+    pub action: &'a str,
+    /// TTS voice.
+    pub voice: &'a str,
+    /// The question.
+    pub prompt: &'a str,
+    /// Said when no answer comes.
+    pub after: &'a str,
+}

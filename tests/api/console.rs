@@ -975,3 +975,86 @@ async fn a_webhook_endpoint_is_refused_field_by_field_and_its_secret_shown_once(
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn reminder_calls_set_in_the_console_are_checked_and_listed_on_the_calls_page() {
+    let mut opts = Options::default();
+    opts.calls.app_id = Some("test-texml-app".into());
+    let app = spawn_with(opts).await;
+    let console = sign_in(&app).await;
+    let path = "/console/tenants/bella-salon/settings/reminder_calls";
+    let with = |hours: &'static str, window: &'static str| {
+        vec![
+            ("reminder_calls.on", "yes"),
+            ("reminder_calls.hours_before", hours),
+            ("reminder_calls.window", window),
+            ("reminder_calls.profile", "standard"),
+        ]
+    };
+
+    let too_early = console.post(path, &with("200", "09:00-20:00")).await;
+    let backwards = console.post(path, &with("24", "20:00-09:00")).await;
+
+    assert_eq!(too_early.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = too_early.text().await.unwrap();
+    assert!(
+        page.contains("id=\"s-reminder_calls-hours_before-error\""),
+        "{page}"
+    );
+    assert!(page.contains("value=\"200\""), "what was typed stays");
+    assert_eq!(backwards.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        backwards
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"s-reminder_calls-window-error\"")
+    );
+    let tenant: serde_json::Value = app
+        .admin_json(reqwest::Method::GET, "/tenants/bella-salon")
+        .await;
+    assert!(
+        tenant["reminder_calls"].is_null(),
+        "nothing was saved: {}",
+        tenant["reminder_calls"]
+    );
+
+    console
+        .post_and_follow(path, &with("24", "09:00-20:00"))
+        .await;
+    let tenant: serde_json::Value = app
+        .admin_json(reqwest::Method::GET, "/tenants/bella-salon")
+        .await;
+    assert_eq!(
+        tenant["reminder_calls"]["hours_before"],
+        serde_json::json!([24])
+    );
+    book(&app, "v3:remind-call", "2026-11-21", "11:00").await;
+    app.clock.set("2026-11-20T17:30:00Z".parse().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let calls: Vec<serde_json::Value> = app
+            .admin_json(reqwest::Method::GET, "/tenants/bella-salon/calls")
+            .await;
+        if calls
+            .iter()
+            .any(|c| c["direction"] == "outbound" && c["status"] == "dry_run")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reminder call: {calls:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let (_, calls) = console.get("/console/tenants/bella-salon/calls").await;
+    let reminders = &calls[calls.find("<h2>Reminder calls</h2>").unwrap()..];
+    assert!(reminders.contains("<td>dry_run</td>"), "{reminders}");
+    assert!(
+        reminders.contains("+1********99"),
+        "the number is masked: {reminders}"
+    );
+    assert!(!calls.contains("3125550199"));
+}

@@ -99,6 +99,8 @@ pub struct Options {
     pub sms_request_timeout: Duration,
     /// `SLOTLINE_WEBHOOKS_ALLOW_PRIVATE` (on by default: test receivers are on loopback).
     pub webhooks_allow_private: bool,
+    /// Reminder-call settings (set `app_id` and `messaging_api` to dial a fake Calls API).
+    pub calls: slotline::reminder_calls::settings::CallSettings,
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -121,6 +123,15 @@ impl Default for Options {
             sms_unknown_hold: Duration::from_secs(60),
             sms_request_timeout: Duration::from_millis(700),
             webhooks_allow_private: true,
+            calls: slotline::reminder_calls::settings::CallSettings {
+                account_sid: Some("test-account".into()),
+                poll_interval: Duration::from_millis(20),
+                lease: Duration::from_secs(3),
+                request_timeout: Duration::from_secs(1),
+                rate_limit_wait: Duration::from_millis(50),
+                transient_wait: Duration::from_secs(1),
+                ..Default::default()
+            },
         }
     }
 }
@@ -191,6 +202,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         request_deadline: opts.request_deadline,
         admin_listen: opts.admin_listen.then(|| "127.0.0.1:0".into()),
         http: opts.http,
+        calls: opts.calls,
         ..Settings::default()
     };
     let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());

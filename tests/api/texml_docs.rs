@@ -307,7 +307,9 @@ async fn the_admin_api_lists_reads_replaces_and_records_documents() {
         [
             ("closed", "default"),
             ("fallback", "default"),
-            ("transfer", "default")
+            ("transfer", "default"),
+            ("reminder_call", "default"),
+            ("reminder_voicemail", "default")
         ]
     );
 
@@ -576,17 +578,20 @@ proptest! {
         }
 
         // Every default document, with the tenant's values and with caller text everywhere.
+        // `{action}` is a URL slotline builds (the reminder's signed token), like the numbers.
+        let own = DocValues::for_tenant(&spec)
+            .with("action", "https://booking.example.com/texml/reminder/answer?s=t");
         let everywhere = docs::render::PLACEHOLDERS
             .iter()
-            .fold(DocValues::for_tenant(&spec), |v, k| match *k {
-                "voice" | "phone_number" | "transfer_number" => v,
+            .fold(own.clone(), |v, k| match *k {
+                "voice" | "phone_number" | "transfer_number" | "action" => v,
                 // In transfer.xml the flow puts a fixed reason before the transfer line.
                 "transfer_line" => v.with("transfer_line", &format!("Sorry. {caller}")),
                 k => v.with(k, &caller),
             });
         for name in docs::NAMES {
             let text = docs::built_in(name).unwrap();
-            for values in [&DocValues::for_tenant(&spec), &everywhere] {
+            for values in [&own, &everywhere] {
                 let out = docs::render::render(text, values).unwrap();
                 must_validate(name, &out)?;
             }

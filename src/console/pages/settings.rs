@@ -96,13 +96,14 @@ pub struct SettingsQuery {
     done: Option<String>,
 }
 
-const SECTIONS: [(&str, &str); 6] = [
+const SECTIONS: [(&str, &str); 7] = [
     ("rules", "Booking rules"),
     ("hours", "Opening hours"),
     ("closures", "Closed days"),
     ("services", "Services"),
     ("providers", "Providers"),
     ("line", "Persona and questions"),
+    ("reminder_calls", "Reminder calls"),
 ];
 
 const DAY_NAMES: [&str; 7] = [
@@ -257,6 +258,73 @@ fn inputs(key: &str, spec: &TenantSpec) -> Vec<Input> {
                 .collect::<Vec<_>>()
                 .join("\n"),
         )],
+        "reminder_calls" => {
+            let r = &j["reminder_calls"];
+            let joined = |key: &str, sep: &str| {
+                r[key]
+                    .as_array()
+                    .map(|list| list.iter().map(text).collect::<Vec<_>>().join(sep))
+                    .unwrap_or_default()
+            };
+            vec![
+                input(
+                    "reminder_calls.on",
+                    "Call customers before their appointment",
+                    "",
+                    Kind::Check,
+                    (!r.is_null()).to_string(),
+                ),
+                input(
+                    "reminder_calls.hours_before",
+                    "Call this many hours before",
+                    "Up to three whole numbers from 1 to 168, e.g. 24, 2.",
+                    Kind::Text,
+                    joined("hours_before", ", "),
+                ),
+                input(
+                    "reminder_calls.window",
+                    "Calling hours",
+                    "From-until in the tenant's zone, e.g. 09:00-20:00.",
+                    Kind::Text,
+                    joined("window", "-"),
+                ),
+                input(
+                    "reminder_calls.voicemail",
+                    "Leave a voicemail when a machine answers",
+                    "",
+                    Kind::Check,
+                    text(&r["voicemail"]),
+                ),
+                input(
+                    "reminder_calls.profile",
+                    "Rules",
+                    "standard, or healthcare (at most one call a day and three a week per number).",
+                    Kind::Text,
+                    text(&r["profile"]),
+                ),
+                input(
+                    "reminder_calls.confirmed",
+                    "Said after the person confirms",
+                    "Empty: the default. Placeholders: {business} {date} {time}",
+                    Kind::Lines,
+                    text(&r["confirmed"]),
+                ),
+                input(
+                    "reminder_calls.cancelled",
+                    "Said after the person cancels",
+                    "Empty: the default.",
+                    Kind::Lines,
+                    text(&r["cancelled"]),
+                ),
+                input(
+                    "reminder_calls.stopped",
+                    "Said after the person stops the calls",
+                    "Empty: the default.",
+                    Kind::Lines,
+                    text(&r["stopped"]),
+                ),
+            ]
+        }
         _ => vec![
             field(
                 "persona",
@@ -406,6 +474,47 @@ fn patch(
                 list.push(json!({"name": name.trim(), "services": services}));
             }
             out.insert("providers".into(), Value::Array(list));
+        }
+        "reminder_calls" => {
+            let value = if form.text("reminder_calls.on").is_empty() {
+                Value::Null
+            } else {
+                let mut obj = Map::new();
+                let hours: Vec<Value> = form
+                    .text("reminder_calls.hours_before")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(number)
+                    .collect();
+                obj.insert("hours_before".into(), Value::Array(hours));
+                let window = form.text("reminder_calls.window");
+                if !window.is_empty() {
+                    let Some((from, until)) = window.split_once('-') else {
+                        return refuse(
+                            "reminder_calls.window",
+                            format!("{window:?} is not a range; write it like 09:00-20:00"),
+                        );
+                    };
+                    obj.insert("window".into(), json!([from.trim(), until.trim()]));
+                }
+                obj.insert(
+                    "voicemail".into(),
+                    Value::Bool(!form.text("reminder_calls.voicemail").is_empty()),
+                );
+                let profile = form.text("reminder_calls.profile");
+                if !profile.is_empty() {
+                    obj.insert("profile".into(), json!(profile));
+                }
+                for key in ["confirmed", "cancelled", "stopped"] {
+                    let said = form.text(&format!("reminder_calls.{key}"));
+                    if !said.is_empty() {
+                        obj.insert(key.into(), json!(said));
+                    }
+                }
+                Value::Object(obj)
+            };
+            out.insert("reminder_calls".into(), value);
         }
         _ => {
             for input in spec_inputs {

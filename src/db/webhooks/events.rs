@@ -211,3 +211,55 @@ pub fn call_event(conn: &Connection, call_sid: &str, now: i64) -> Result<usize, 
     });
     enqueue(conn, tenant, "call.completed", booked, data, now)
 }
+
+/// Queues `call.completed` for reminder call `id` (an outbound attempt), which just ended
+/// (inside the caller's transaction): the outcome is what the attempt came to (`confirmed`,
+/// `cancelled`, `rescheduled`, `stopped`, `voicemail`, `no_answer`, `busy`, `failed`, ...),
+/// with the appointment it was about.
+pub fn reminder_call_event(conn: &Connection, id: i64, now: i64) -> Result<usize, DbError> {
+    type Row = (
+        i64,
+        i64,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<i64>,
+        u32,
+    );
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT tenant_id, appointment_id, call_sid, to_number, outcome, duration_seconds, attempt
+             FROM reminder_calls WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((tenant, appointment, call_sid, to, outcome, duration, attempt)) = row else {
+        return Ok(0);
+    };
+    if !wanted(conn, tenant, "call.completed")? {
+        return Ok(0);
+    }
+    let data = json!({
+        "call": {
+            "call_sid": call_sid,
+            "direction": "outbound",
+            "purpose": "reminder",
+            "attempt": attempt,
+            "to": to,
+            "duration_seconds": duration,
+        },
+        "outcome": outcome,
+        "appointment": crate::db::appointments::admin_json_of(conn, tenant, appointment)?,
+    });
+    enqueue(conn, tenant, "call.completed", Some(appointment), data, now)
+}

@@ -86,6 +86,7 @@ pub fn check_document(file: &str, name: &str, doc: &str) -> Result<(), Vec<FileP
     }
     let (spans, problems) = scan(doc);
     found.extend(problems);
+    found.extend(super::reminder::problems(name, doc));
     let (checked, map) = substitute_for_check(doc, &spans, &DocValues::check_sample());
     if let Err(problems) = validate::validate(&checked) {
         for p in problems {

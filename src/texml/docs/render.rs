@@ -21,7 +21,7 @@ use crate::{
 
 /// Every placeholder a document may use: the wording placeholders plus what a hand-off or
 /// a closed notice needs.
-pub const PLACEHOLDERS: [&str; 11] = [
+pub const PLACEHOLDERS: [&str; 14] = [
     "name",
     "service",
     "provider",
@@ -33,6 +33,9 @@ pub const PLACEHOLDERS: [&str; 11] = [
     "transfer_number",
     "transfer_line",
     "goodbye",
+    "when",
+    "day",
+    "action",
 ];
 
 /// Said for `{business}` when the tenant is unknown (the fallback URL of a slug that does
@@ -105,6 +108,12 @@ impl DocValues {
             .with("provider", &provider)
             .with("date", "Tuesday, November 24")
             .with("time", "3:00 PM")
+            .with("when", "tomorrow, Tuesday, November 24 at 3:00 PM")
+            .with("day", "tomorrow")
+            .with(
+                "action",
+                "https://booking.example.com/texml/reminder/answer",
+            )
     }
 
     /// Fixed sample values without markup characters, used to check documents on load.
@@ -116,6 +125,12 @@ impl DocValues {
             .with("provider", "Anna")
             .with("date", "Tuesday, November 24")
             .with("time", "3:00 PM")
+            .with("when", "tomorrow, Tuesday, November 24 at 3:00 PM")
+            .with("day", "tomorrow")
+            .with(
+                "action",
+                "https://booking.example.com/texml/reminder/answer",
+            )
             .with("business", "Bella Salon")
             .with("voice", DEFAULT_VOICE)
             .with("phone_number", "+13125550100")

@@ -1,0 +1,113 @@
+//! The tenant's call list (reminder-call attempts and inbound calls, newest first) and
+//! the reminder-call figures of the stats.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::db::DbError;
+
+/// One call in the tenant's call list (outbound reminder attempts and inbound calls).
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRow {
+    /// `outbound` (a reminder call attempt) or `inbound`.
+    pub direction: &'static str,
+    /// Telnyx's call id, when known.
+    pub call_sid: Option<String>,
+    /// The other party's number.
+    pub number: Option<String>,
+    /// Unix seconds: dialled (outbound; the due time if never dialled) or started.
+    pub at: i64,
+    /// Row status (`queued`, `live`, `done`, ...; Telnyx's call status for inbound).
+    pub status: String,
+    /// For outbound: confirmed, cancelled, rescheduled, stopped, voicemail, no_answer,
+    /// busy, failed, ...
+    pub outcome: Option<String>,
+    /// The appointment (outbound).
+    pub appointment_id: Option<i64>,
+    /// 1 or 2 (outbound).
+    pub attempt: Option<u32>,
+    /// Why it was skipped, failed or waits (outbound).
+    pub reason: Option<String>,
+    /// Seconds, once ended.
+    pub duration_seconds: Option<i64>,
+    /// What the AMD said (outbound).
+    pub answered_by: Option<String>,
+    #[serde(skip)]
+    /// Keyset id: outbound rows odd, inbound rows even, so the two tables interleave.
+    pub key: i64,
+}
+
+/// The tenant's calls, newest first, one page of them (`before`: the keyset cursor).
+pub fn list(
+    conn: &Connection,
+    tenant_id: i64,
+    before: Option<(i64, i64)>,
+    limit: usize,
+) -> Result<Vec<CallRow>, DbError> {
+    let (at, key) = before.unwrap_or((i64::MAX, i64::MAX));
+    let mut stmt = conn.prepare_cached(
+        "SELECT * FROM (
+           SELECT 'outbound' AS dir, call_sid, to_number, COALESCE(dialed_at, due_at) AS at, status, outcome,
+                  appointment_id, attempt, last_error, duration_seconds, answered_by, id * 2 + 1 AS k
+           FROM reminder_calls WHERE tenant_id = ?1
+           UNION ALL
+           SELECT 'inbound', call_sid, from_number, started_at, status, NULL, NULL, NULL, NULL,
+                  duration_seconds, NULL, rowid * 2
+           FROM calls WHERE tenant_id = ?1 AND direction = 'inbound')
+         WHERE (at, k) < (?2, ?3) ORDER BY at DESC, k DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![tenant_id, at, key, limit as i64], |r| {
+        let dir: String = r.get(0)?;
+        Ok(CallRow {
+            direction: if dir == "outbound" {
+                "outbound"
+            } else {
+                "inbound"
+            },
+            call_sid: r.get(1)?,
+            number: r.get(2)?,
+            at: r.get(3)?,
+            status: r.get(4)?,
+            outcome: r.get(5)?,
+            appointment_id: r.get(6)?,
+            attempt: r.get(7)?,
+            reason: r.get(8)?,
+            duration_seconds: r.get(9)?,
+            answered_by: r.get(10)?,
+            key: r.get(11)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Outbound reminder calls dialled in `[from, to)`: how many, and how many ended in each
+/// outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OutboundCounts {
+    /// Attempts placed (dry runs included).
+    pub dialled: i64,
+    /// Outcome → count.
+    pub outcomes: std::collections::BTreeMap<String, i64>,
+}
+
+/// Counts the tenant's reminder calls dialled in `[from, to)`.
+pub fn counts(
+    conn: &Connection,
+    tenant_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<OutboundCounts, DbError> {
+    let mut out = OutboundCounts::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT COALESCE(outcome, status), COUNT(*) FROM reminder_calls
+         WHERE tenant_id = ?1 AND dialed_at >= ?2 AND dialed_at < ?3 GROUP BY 1",
+    )?;
+    for row in stmt.query_map(params![tenant_id, from, to], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })? {
+        let (outcome, n) = row?;
+        out.dialled += n;
+        out.outcomes.insert(outcome, n);
+    }
+    Ok(out)
+}
