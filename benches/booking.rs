@@ -149,7 +149,12 @@ fn free_slot_search() {
     }
 }
 
-async fn concurrent_bookings() {
+/// The booking runs with the writer's `synchronous` at `full` (the default) or NORMAL.
+async fn concurrent_bookings(full: bool) {
+    println!(
+        "--- writer synchronous = {}",
+        if full { "FULL (default)" } else { "NORMAL" }
+    );
     const CALLERS: usize = 64;
     // BENCH_ROUNDS shrinks the run, e.g. under valgrind.
     let rounds: usize = std::env::var("BENCH_ROUNDS")
@@ -161,10 +166,14 @@ async fn concurrent_bookings() {
     let settings = Settings {
         listen: "127.0.0.1:0".into(),
         db_path: dir.path().join("bench.db"),
-        public_url: "http://bench.invalid".into(),
+        public_url: "https://bench.example.com".into(),
         telnyx_public_key: Some(STANDARD.encode(key.verifying_key().to_bytes())),
         url_secret: Some(Secret::new("bench")),
         sms_dry_run: true,
+        upkeep: slotline::config::Upkeep {
+            synchronous_full: full,
+            ..Default::default()
+        },
         ..Settings::default()
     };
     let now: Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
@@ -280,7 +289,7 @@ async fn prepare(env: &Env, first: usize, callers: usize, rounds: usize) -> Vec<
                 .nth(1)
                 .and_then(|s| s.split('"').next())
                 .unwrap()
-                .replace("http://bench.invalid", "")
+                .replace("https://bench.example.com", "")
                 .replace("&amp;", "&");
             let result = serde_json::json!({"status": "valid", "result": {"customer_name": "Bench", "service": "Cut", "preferred_date": date.to_string(), "preferred_time": format!("{:02}:{:02}", minute / 60, minute % 60)}});
             let body = serde_urlencoded::to_string([
@@ -388,9 +397,12 @@ fn main() {
     if only == "search" {
         return;
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(concurrent_bookings());
+    // Both durabilities in one run, so the cost of FULL is read on the same machine state.
+    for full in [true, false] {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(concurrent_bookings(full));
+    }
 }

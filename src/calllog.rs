@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::{sync::Notify, task::JoinHandle};
 
-use crate::db::{self, Db};
+use crate::{
+    db::{self, Db},
+    heartbeat::{Beat, IDLE_BEAT},
+};
 
 /// Most starts waiting to be written.
 const QUEUE: usize = 16_384;
@@ -67,8 +70,8 @@ pub struct CallLog {
 }
 
 impl CallLog {
-    /// Starts the writer task.
-    pub fn spawn(db: Db) -> (Self, JoinHandle<()>) {
+    /// Starts the writer task; it beats `beat` at least every [`crate::heartbeat::IDLE_BEAT`].
+    pub fn spawn(db: Db, beat: Beat) -> (Self, JoinHandle<()>) {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Vec::new()),
             first: Notify::new(),
@@ -77,7 +80,9 @@ impl CallLog {
         });
         let log = Self { shared };
         let writer = log.clone();
-        let task = crate::supervise::spawn("call log", move || writer.clone().write_batches());
+        let task = crate::supervise::spawn("call log", move || {
+            writer.clone().write_batches(beat.clone())
+        });
         (log, task)
     }
 
@@ -102,15 +107,31 @@ impl CallLog {
         }
     }
 
+    /// Starts queued and not yet taken by a batch (metrics).
+    pub fn queued(&self) -> usize {
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// Waits until everything queued before this call is written.
     pub async fn flush(&self) {
         let _writing = self.shared.writing.lock().await;
         self.write_queued().await;
     }
 
-    async fn write_batches(self) {
+    async fn write_batches(self, beat: Beat) {
         loop {
-            self.shared.first.notified().await;
+            beat.beat();
+            // Idle, it still wakes to beat, so `/ready` can tell idle from wedged.
+            if tokio::time::timeout(IDLE_BEAT, self.shared.first.notified())
+                .await
+                .is_err()
+            {
+                continue;
+            }
             // Gather for a short window after the first start: one transaction for many
             // calls costs the writer far less than one each.
             tokio::time::sleep(WINDOW).await;
@@ -170,6 +191,10 @@ mod tests {
         (dir, db, id)
     }
 
+    fn beat() -> Beat {
+        crate::heartbeat::Heartbeats::default().register("call log", IDLE_BEAT)
+    }
+
     async fn recorded(db: &Db, tenant: i64) -> i64 {
         db.run(move |c| db::calls::stats(c, tenant, 0, i64::MAX))
             .await
@@ -180,7 +205,7 @@ mod tests {
     #[tokio::test]
     async fn starts_are_written_in_batches_and_flush_waits_for_them() {
         let (_dir, db, tenant) = demo_db();
-        let (log, _task) = CallLog::spawn(db.clone());
+        let (log, _task) = CallLog::spawn(db.clone(), beat());
         // More than one transaction's worth, some recorded while a batch may be writing.
         for i in 0..(BATCH + 100) {
             log.record(start(i, tenant));
@@ -195,7 +220,7 @@ mod tests {
     #[tokio::test]
     async fn flush_waits_for_a_batch_the_writer_task_already_took() {
         let (_dir, db, tenant) = demo_db();
-        let (log, _task) = CallLog::spawn(db.clone());
+        let (log, _task) = CallLog::spawn(db.clone(), beat());
         // Hold the writer thread so the task's batch, once taken, cannot be written yet.
         let (release, held) = std::sync::mpsc::channel::<()>();
         let blocker = tokio::spawn({
@@ -236,7 +261,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_task_writes_without_a_flush() {
         let (_dir, db, tenant) = demo_db();
-        let (log, _task) = CallLog::spawn(db.clone());
+        let (log, _task) = CallLog::spawn(db.clone(), beat());
         log.record(start(1, tenant));
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while recorded(&db, tenant).await == 0 {
@@ -249,7 +274,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_drops_starts_instead_of_waiting() {
         let (_dir, db, tenant) = demo_db();
-        let (log, task) = CallLog::spawn(db.clone());
+        let (log, task) = CallLog::spawn(db.clone(), beat());
         task.abort(); // nobody drains the queue
         for i in 0..(QUEUE + 10) {
             log.record(start(i, tenant));

@@ -1,5 +1,5 @@
-//! Command line: `slotline [serve [--demo]]`, `slotline migrate`, `slotline texml check`,
-//! `slotline texml preview`, `slotline call`.
+//! Command line: `slotline [serve [--demo]]`, `slotline migrate`, `slotline backup`,
+//! `slotline restore`, `slotline texml check`, `slotline texml preview`, `slotline call`.
 
 use std::path::PathBuf;
 
@@ -28,6 +28,19 @@ pub enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Write a consistent copy of the database (SLOTLINE_DB) to PATH while the server
+    /// runs (`VACUUM INTO`), checked before it gets its name.
+    Backup {
+        /// Where the copy goes; must not exist yet.
+        path: PathBuf,
+    },
+    /// Check a copy (integrity, schema version) and put it in place as SLOTLINE_DB; the
+    /// database it replaces is kept as SLOTLINE_DB.before-restore-<time>. Refused while a
+    /// server serves SLOTLINE_DB: stop it first.
+    Restore {
+        /// The copy to restore, e.g. one `slotline backup` wrote.
+        from: PathBuf,
+    },
     /// Place a call on a running slotline as Telnyx would and print every turn: what the
     /// caller hears, what the line asks, what the caller answers, then the booking and the
     /// texts queued. Exit status 0: booked; 3: ended without a booking; 1: error.

@@ -189,6 +189,106 @@ pub struct Settings {
     /// key beside the database is accepted too, and without `SLOTLINE_ADMIN_TOKEN` the
     /// admin token is read from (or generated into) the file beside it. See [`crate::demo`].
     pub demo: bool,
+    /// Readiness thresholds, retention and checkpoints ([`Upkeep`]).
+    pub upkeep: Upkeep,
+}
+
+/// What `/ready` holds the server to, how long rows are kept, and whether slotline
+/// checkpoints the WAL itself (see docs/operations.md).
+#[derive(Debug, Clone)]
+pub struct Upkeep {
+    /// How long the writer thread may take to answer `/ready`'s probe
+    /// (`SLOTLINE_READY_WRITER_MS`).
+    pub writer_deadline: Duration,
+    /// Least free space on the database's file system (`SLOTLINE_READY_MIN_FREE_MB`).
+    pub min_free_bytes: u64,
+    /// Largest WAL file that is still healthy (`SLOTLINE_READY_MAX_WAL_MB`).
+    pub max_wal_bytes: u64,
+    /// Longest a due text may wait unsent (`SLOTLINE_READY_MAX_TEXT_LAG_SECONDS`).
+    pub max_text_lag: Duration,
+    /// Handled messaging webhook events and finished texts are deleted after this many days
+    /// (`SLOTLINE_RETAIN_DAYS`).
+    pub retain_days: u32,
+    /// Calls are kept one row each for this many days, then only as daily per-tenant counts
+    /// (`SLOTLINE_CALL_RETAIN_DAYS`).
+    pub call_retain_days: u32,
+    /// slotline checkpoints the WAL itself; `SLOTLINE_CHECKPOINTS=0` leaves it to
+    /// Litestream.
+    pub checkpoints: bool,
+    /// The writer commits with `synchronous = FULL` (durable on power loss);
+    /// `SLOTLINE_SYNCHRONOUS=normal` trades the last commits for one fsync less each.
+    pub synchronous_full: bool,
+}
+
+impl Default for Upkeep {
+    fn default() -> Self {
+        Self {
+            writer_deadline: Duration::from_millis(1000),
+            min_free_bytes: 512 << 20,
+            max_wal_bytes: 512 << 20,
+            max_text_lag: Duration::from_secs(300),
+            retain_days: 90,
+            call_retain_days: 400,
+            checkpoints: true,
+            synchronous_full: true,
+        }
+    }
+}
+
+impl Upkeep {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut u = Upkeep::default();
+        let num = |variable: &'static str, min: u64, max: u64, what: &str| {
+            get(variable)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (min..=max).contains(n))
+                        .ok_or_else(|| ConfigError {
+                            variable,
+                            message: format!(
+                                "{v:?} must be a whole number of {what} from {min} to {max}"
+                            ),
+                        })
+                })
+                .transpose()
+        };
+        if let Some(ms) = num("SLOTLINE_READY_WRITER_MS", 10, 60_000, "milliseconds")? {
+            u.writer_deadline = Duration::from_millis(ms);
+        }
+        if let Some(mb) = num("SLOTLINE_READY_MIN_FREE_MB", 0, 1 << 30, "megabytes")? {
+            u.min_free_bytes = mb << 20;
+        }
+        if let Some(mb) = num("SLOTLINE_READY_MAX_WAL_MB", 1, 1 << 20, "megabytes")? {
+            u.max_wal_bytes = mb << 20;
+        }
+        if let Some(s) = num("SLOTLINE_READY_MAX_TEXT_LAG_SECONDS", 1, 86_400, "seconds")? {
+            u.max_text_lag = Duration::from_secs(s);
+        }
+        if let Some(d) = num("SLOTLINE_RETAIN_DAYS", 7, 36_500, "days")? {
+            u.retain_days = d as u32;
+        }
+        if let Some(d) = num("SLOTLINE_CALL_RETAIN_DAYS", 7, 36_500, "days")? {
+            u.call_retain_days = d as u32;
+        }
+        if let Some(v) = get("SLOTLINE_CHECKPOINTS") {
+            u.checkpoints = flag("SLOTLINE_CHECKPOINTS", &v)?;
+        }
+        if let Some(v) = get("SLOTLINE_SYNCHRONOUS") {
+            u.synchronous_full = match v.trim().to_ascii_lowercase().as_str() {
+                "full" => true,
+                "normal" => false,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "SLOTLINE_SYNCHRONOUS",
+                        message: format!("{v:?} must be full (the default) or normal"),
+                    });
+                }
+            };
+        }
+        Ok(u)
+    }
 }
 
 /// How the conversation is read when a gather result lacks its fields.
@@ -255,6 +355,7 @@ impl Default for Settings {
             inference: InferenceSettings::default(),
             calls: Default::default(),
             demo: false,
+            upkeep: Upkeep::default(),
         }
     }
 }
@@ -365,6 +466,7 @@ impl Settings {
                 })?;
         }
         s.calls = crate::reminder_calls::settings::CallSettings::from_lookup(&get)?;
+        s.upkeep = Upkeep::from_lookup(&get)?;
         Ok(s)
     }
 
@@ -424,7 +526,7 @@ impl Settings {
 }
 
 /// Why Telnyx could not (or should not) call `url`, if it could not.
-fn unreachable_reason(url: &str) -> Option<&'static str> {
+pub fn unreachable_reason(url: &str) -> Option<&'static str> {
     let Some(rest) = url.strip_prefix("https://") else {
         return Some("is not https://");
     };
@@ -465,6 +567,38 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn upkeep_settings_are_read_and_bad_ones_say_what_to_fix() {
+        let s = settings(&[
+            ("SLOTLINE_READY_WRITER_MS", "250"),
+            ("SLOTLINE_READY_MIN_FREE_MB", "1024"),
+            ("SLOTLINE_RETAIN_DAYS", "30"),
+            ("SLOTLINE_CHECKPOINTS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(s.upkeep.writer_deadline, Duration::from_millis(250));
+        assert_eq!(s.upkeep.min_free_bytes, 1024 << 20);
+        assert_eq!(s.upkeep.retain_days, 30);
+        assert!(!s.upkeep.checkpoints);
+        assert_eq!(s.upkeep.call_retain_days, 400);
+        let e = settings(&[("SLOTLINE_RETAIN_DAYS", "3")]).unwrap_err();
+        assert_eq!(e.variable, "SLOTLINE_RETAIN_DAYS");
+        assert_eq!(
+            e.message,
+            "\"3\" must be a whole number of days from 7 to 36500"
+        );
+        let e = settings(&[("SLOTLINE_SYNCHRONOUS", "extra")]).unwrap_err();
+        assert_eq!(e.message, "\"extra\" must be full (the default) or normal");
+        assert!(
+            !settings(&[("SLOTLINE_SYNCHRONOUS", "NORMAL")])
+                .unwrap()
+                .upkeep
+                .synchronous_full
+        );
+        let e = settings(&[("SLOTLINE_CHECKPOINTS", "off")]).unwrap_err();
+        assert_eq!(e.message, "\"off\" must be 1 or 0");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! TeXML. See README.md for the public contract.
 
 pub mod agenda;
+pub mod backup;
 pub mod body;
 pub mod booking;
 pub mod calendar;
@@ -18,10 +19,14 @@ pub mod domain;
 pub mod error;
 pub mod feeds;
 pub mod flow;
+pub mod heartbeat;
 pub mod ics;
 pub mod inference;
+pub mod metrics;
+pub mod readiness;
 pub mod reminder_calls;
 pub mod replay;
+pub mod retention;
 pub mod routes;
 pub mod serve;
 pub mod signature;
@@ -32,5 +37,6 @@ pub mod telemetry;
 pub mod tenant_changes;
 pub mod texml;
 pub mod token;
+pub mod tzdb;
 pub mod webhooks;
 pub mod wording;

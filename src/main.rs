@@ -69,6 +69,8 @@ async fn main() -> ExitCode {
         Command::Migrate => Db::open(&settings.db_path)
             .map(|_| println!("database {} is up to date", settings.db_path.display()))
             .map_err(|e| e.to_string()),
+        Command::Backup { path } => backup(&settings, &path),
+        Command::Restore { from } => restore(&settings, &from),
         Command::Texml {
             command: TexmlCommand::Check { dir },
         } => return texml_check(&dir.unwrap_or_else(|| settings.texml_dir.clone())),
@@ -117,6 +119,48 @@ async fn place_call(
         Ok(call::Outcome::NotBooked) => ExitCode::from(3),
         Err(e) => fail(&e),
     }
+}
+
+/// `slotline backup PATH`: one line saying what was written.
+fn backup(settings: &Settings, path: &std::path::Path) -> Result<(), String> {
+    let done = slotline::backup::backup(&settings.db_path, path).map_err(|e| e.to_string())?;
+    println!(
+        "backup of {} written to {} ({} bytes, schema version {}, {} tenants, {} appointments) in {} ms",
+        settings.db_path.display(),
+        path.display(),
+        done.bytes,
+        done.checked.version,
+        done.checked.tenants,
+        done.checked.appointments,
+        done.took.as_millis()
+    );
+    Ok(())
+}
+
+/// `slotline restore FROM`: checks the copy, puts it in place, says where the old one went.
+fn restore(settings: &Settings, from: &std::path::Path) -> Result<(), String> {
+    let now = jiff::Timestamp::now().as_second();
+    let done =
+        slotline::backup::restore(from, &settings.db_path, now).map_err(|e| e.to_string())?;
+    println!(
+        "restored {} as {} (schema version {} of {}, {} tenants, {} appointments; integrity ok)",
+        from.display(),
+        settings.db_path.display(),
+        done.checked.version,
+        done.checked.current,
+        done.checked.tenants,
+        done.checked.appointments
+    );
+    if let Some(aside) = done.set_aside {
+        println!("the database it replaced is kept as {}", aside.display());
+    }
+    if done.checked.version < done.checked.current {
+        println!(
+            "it will be migrated to version {} when slotline starts",
+            done.checked.current
+        );
+    }
+    Ok(())
 }
 
 /// `slotline texml check [DIR]`: every problem as `FILE:LINE:COL: message` on standard

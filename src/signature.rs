@@ -156,7 +156,8 @@ impl<'a> FromRequest<'a> for Verified {
             header("telnyx-timestamp"),
             header("telnyx-signature-ed25519"),
         );
-        let refuse = |e: &dyn std::fmt::Display| {
+        let refuse = |e: &SignatureError| {
+            state.metrics.signature_failure(e);
             tracing::warn!(path = ?crate::routes::truncated(req.uri().path()), reason = %e, "refused a Telnyx request");
             poem::Error::from_string(e.to_string(), StatusCode::FORBIDDEN)
         };

@@ -14,7 +14,10 @@ use crate::{
     demo::{self, Demo},
     directory::Directory,
     domain::TenantSpec,
+    heartbeat::{DEFAULT_MAX_SILENCE, Heartbeats},
     inference::InferenceClient,
+    metrics::Metrics,
+    readiness::Readiness,
     replay::Replays,
     routes::{Surface, throttle::Throttle},
     serve::{self, Serving},
@@ -81,6 +84,12 @@ pub struct State {
     pub admin_throttle: Arc<Throttle>,
     /// Requests per calendar feed, so one feed URL cannot be polled at line rate.
     pub feed_limiter: Arc<crate::feeds::FeedLimiter>,
+    /// Every background task's heartbeat; a task added later registers here.
+    pub heartbeats: Arc<Heartbeats>,
+    /// What `/ready` checks.
+    pub readiness: Readiness,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
     /// Signs the operator console's session cookies.
     pub console: Arc<crate::console::Keys>,
 }
@@ -115,6 +124,8 @@ pub struct Application {
     /// The admin API's own listener (`SLOTLINE_ADMIN_LISTEN`), when set.
     admin: Option<(SocketAddr, std::net::TcpListener)>,
     state: AppState,
+    /// Held while serving, so `slotline restore` refuses to replace the database.
+    serving_lock: Option<crate::backup::ServingLock>,
 }
 
 /// How the database is opened.
@@ -158,7 +169,9 @@ impl AppState {
             None
         };
         let db = match access {
-            Access::ReadWrite => Db::open(&settings.db_path)?,
+            Access::ReadWrite => {
+                Db::open_with(&settings.db_path, settings.upkeep.synchronous_full)?
+            }
             Access::ReadOnly => Db::open_read_only(&settings.db_path)?,
         };
         let secret = match (&settings.url_secret, access) {
@@ -205,7 +218,20 @@ impl AppState {
             })?;
         let (reminder_calls, calls_dry_run) = calls_client(&settings);
         // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
-        let (calls, _writer) = CallLog::spawn(db.clone());
+        let heartbeats = Arc::new(Heartbeats::default());
+        let (calls, writer) = CallLog::spawn(
+            db.clone(),
+            heartbeats.register("call log", DEFAULT_MAX_SILENCE),
+        );
+        heartbeats.attach("call log", writer.abort_handle());
+        let settings = Arc::new(settings);
+        let db_stats = db.writer_stats();
+        let readiness = Readiness::new(
+            db.clone(),
+            heartbeats.clone(),
+            clock.clone(),
+            settings.clone(),
+        );
         let console = crate::console::Keys::new(
             secret.as_bytes(),
             settings.admin_token.as_ref().map(|t| t.expose()),
@@ -215,7 +241,7 @@ impl AppState {
             cards,
             directory: Directory::default(),
             calls,
-            settings: Arc::new(settings),
+            settings,
             db,
             verifier: Arc::new(verifier),
             tokens: Arc::new(TokenSigner::new(secret.as_bytes())),
@@ -230,6 +256,9 @@ impl AppState {
             replays: Arc::default(),
             admin_throttle: Arc::default(),
             feed_limiter: Arc::default(),
+            heartbeats,
+            readiness,
+            metrics: Arc::new(Metrics::new(db_stats)),
             console: Arc::new(console),
         })))
     }
@@ -248,7 +277,22 @@ impl Application {
             .sms_mode()
             .map_err(|e| StartError::Config(e.to_string()))?;
         let state = AppState::new(settings, clock)?;
-        state.docs.spawn_watcher();
+        let serving_lock = match crate::backup::ServingLock::acquire(&state.settings.db_path) {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                tracing::warn!(db = %state.settings.db_path.display(), "another slotline already serves this database");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot lock the database against restores");
+                None
+            }
+        };
+        let beats = &state.heartbeats;
+        let watcher = state
+            .docs
+            .spawn_watcher(beats.register("document watcher", DEFAULT_MAX_SILENCE));
+        beats.attach("document watcher", watcher.abort_handle());
         let (addr, listener) = bind(&listen).await?;
         let admin = match admin_listen {
             Some(a) => Some(bind(&a).await?),
@@ -259,6 +303,7 @@ impl Application {
             listener,
             admin,
             state,
+            serving_lock,
         })
     }
 
@@ -297,12 +342,13 @@ impl Application {
             Some((_, admin)) => vec![(&self.listener, Surface::Telnyx), (admin, Surface::Admin)],
             None => vec![(&self.listener, Surface::All)],
         };
-        let serving = Serving::start(&sockets, &self.state, serve::thread_count())?;
-        drop(sockets);
-        drop(self.listener);
-        drop(self.admin);
         let state = self.state.clone();
-        let upkeep = supervise::spawn("housekeeping", move || housekeeping(state.clone()));
+        let beats = &self.state.heartbeats;
+        let beat = beats.register("housekeeping", DEFAULT_MAX_SILENCE);
+        let upkeep = supervise::spawn("housekeeping", move || {
+            housekeeping(state.clone(), beat.clone())
+        });
+        beats.attach("housekeeping", upkeep.abort_handle());
         let (stop_worker, worker_stop) = watch::channel(false);
         let settings = &self.state.settings;
         let worker = sms::outbox::spawn(
@@ -315,6 +361,7 @@ impl Application {
                 public_url: settings.public_url.clone(),
                 default_profile: settings.messaging_profile_id.clone(),
                 api_base: settings.telnyx_api_base.clone(),
+                beat: beats.register("SMS worker", DEFAULT_MAX_SILENCE),
             },
             worker_stop.clone(),
         );
@@ -324,9 +371,11 @@ impl Application {
                 clock: self.state.clock.clone(),
                 tuning: settings.webhooks.clone(),
                 allow_private: settings.webhooks_allow_private,
+                beat: beats.register("webhook worker", DEFAULT_MAX_SILENCE),
             },
             worker_stop,
         );
+        beats.attach("webhook worker", hooks.abort_handle());
         let dialer = crate::reminder_calls::dialer::spawn(
             crate::reminder_calls::dialer::Deps {
                 db: self.state.db.clone(),
@@ -336,14 +385,46 @@ impl Application {
                 tokens: self.state.tokens.clone(),
                 settings: settings.calls.clone(),
                 public_url: settings.public_url.clone(),
+                beat: beats.register("reminder-call dialer", DEFAULT_MAX_SILENCE),
             },
             stop_worker.subscribe(),
         );
+        beats.attach("reminder-call dialer", dialer.abort_handle());
+        beats.attach("SMS worker", worker.abort_handle());
+        let retention = Arc::new(crate::retention::Deps {
+            db: self.state.db.clone(),
+            clock: self.state.clock.clone(),
+            upkeep: settings.upkeep.clone(),
+            metrics: self.state.metrics.clone(),
+            beat: beats.register("retention", DEFAULT_MAX_SILENCE),
+        });
+        let pruning = supervise::spawn("retention", move || {
+            crate::retention::run(retention.clone())
+        });
+        beats.attach("retention", pruning.abort_handle());
+        // Served only once every task is registered, so `/ready` never misses one.
+        let serving = match Serving::start(&sockets, &self.state, serve::thread_count()) {
+            Ok(serving) => serving,
+            Err(e) => {
+                upkeep.abort();
+                worker.abort();
+                hooks.abort();
+                dialer.abort();
+                pruning.abort();
+                return Err(e);
+            }
+        };
+        drop(sockets);
+        drop(self.listener);
+        drop(self.admin);
+        let _serving_lock = self.serving_lock;
         let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
+        let checkpoints = settings.upkeep.checkpoints;
         let served = serving.until(shutdown).await;
         upkeep.abort();
+        pruning.abort();
         calls.flush().await;
-        if let Err(e) = db.checkpoint("TRUNCATE").await {
+        if checkpoints && let Err(e) = db.checkpoint("TRUNCATE").await {
             tracing::warn!(error = %e, "final WAL checkpoint failed");
         }
         let _ = stop_worker.send(true);
@@ -408,17 +489,46 @@ async fn bind(addr: &str) -> Result<(SocketAddr, std::net::TcpListener), StartEr
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Checkpoints between two sweeps of expired holds (one a minute).
 const TICKS_PER_SWEEP: u64 = 600;
+/// Checkpoints between two looks at the WAL's size (one every 10 s).
+const TICKS_PER_WAL_CHECK: u64 = 100;
+/// A WAL larger than this is truncated: passive checkpoints copy frames back but never
+/// restart the WAL while readers keep overlapping, so it could grow without bound.
+const WAL_TRUNCATE_AT: u64 = 64 << 20;
+/// How long the truncating checkpoint may hold writes back while it waits for readers.
+const WAL_TRUNCATE_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Background upkeep: a passive WAL checkpoint every [`CHECKPOINT_EVERY`] (the writer never
-/// checkpoints inside a commit) and, once a minute, deleting expired holds. The sweep is
+/// checkpoints inside a commit), a truncating one when the WAL passes [`WAL_TRUNCATE_AT`]
+/// (both off with `SLOTLINE_CHECKPOINTS=0`) and, once a minute, deleting expired holds. The sweep is
 /// housekeeping only: bookings already ignore and replace expired holds themselves.
-async fn housekeeping(state: AppState) {
+async fn housekeeping(state: AppState, beat: crate::heartbeat::Beat) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for n in 0u64.. {
         tick.tick().await;
-        if let Err(e) = state.db.checkpoint("PASSIVE").await {
+        beat.beat();
+        if state.settings.upkeep.checkpoints
+            && let Err(e) = state.db.checkpoint("PASSIVE").await
+        {
             tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        if state.settings.upkeep.checkpoints && n % TICKS_PER_WAL_CHECK == 0 {
+            let wal = crate::readiness::wal_path(&state.settings.db_path);
+            let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+            if size > WAL_TRUNCATE_AT {
+                match state
+                    .db
+                    .checkpoint_within("TRUNCATE", WAL_TRUNCATE_WAIT)
+                    .await
+                {
+                    Ok(true) => tracing::info!(wal_bytes = size, "truncated a large WAL"),
+                    Ok(false) => tracing::warn!(
+                        wal_bytes = size,
+                        "the WAL is large and readers kept it from being truncated; trying again in 10 s"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "could not truncate the WAL"),
+                }
+            }
         }
         if n % TICKS_PER_SWEEP != 0 {
             continue;

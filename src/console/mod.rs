@@ -30,10 +30,11 @@ pub const STYLESHEET_PATH: &str = "/console/console-v1.css";
 
 /// The console's routes, to be nested at `/console`.
 pub fn routes() -> impl Endpoint {
-    use pages::{agenda, calendar, calls, documents, settings, tenants, texts, wording};
+    use pages::{agenda, calendar, calls, documents, health, settings, tenants, texts, wording};
     Route::new()
         .at("/", get(tenants::list))
         .at("/console-v1.css", get(stylesheet))
+        .at("/health", get(health::page))
         .at("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .at("/sign-out", post(auth::sign_out))
         .at("/tenants/:id", get(agenda::page))

@@ -667,7 +667,7 @@ pub fn admin_json_of(
     let zone: String = conn
         .prepare_cached("SELECT timezone FROM tenants WHERE id = ?1")?
         .query_row([tenant], |r| r.get(0))?;
-    let tz = jiff::tz::TimeZone::get(&zone).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let tz = crate::tzdb::get(&zone).map_err(|e| DbError::Corrupt(e.to_string()))?;
     Ok(admin_json(&row, &tz))
 }
 

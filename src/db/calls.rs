@@ -42,6 +42,15 @@ pub fn record_starts(
     Ok(())
 }
 
+/// Marks that call `call_sid` was offered alternatives (first time only), for the funnel.
+pub fn mark_offered(conn: &Connection, call_sid: &str, now: i64) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE calls SET offered_at = ?2 WHERE call_sid = ?1 AND offered_at IS NULL",
+    )?
+    .execute(params![call_sid, now])?;
+    Ok(())
+}
+
 /// A status callback's facts (PROTOCOL.md §4).
 #[derive(Debug, Clone, Default)]
 pub struct StatusUpdate {
@@ -136,6 +145,29 @@ pub fn stats(conn: &Connection, tenant: i64, from: i64, to: i64) -> Result<CallS
             })
         },
     )?;
+    // Calls past retention live on as daily counts (whole UTC days).
+    let (days_calls, days_in, days_out, days_sum, days_n): (i64, i64, i64, i64, i64) = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(inbound), 0), COALESCE(SUM(outbound), 0),
+                    COALESCE(SUM(duration_sum), 0), COALESCE(SUM(duration_count), 0)
+             FROM call_days WHERE tenant_id = ?1 AND day >= ?2 / 86400 AND day < (?3 + 86399) / 86400",
+        )?
+        .query_row(params![tenant, from, to], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+    if days_calls > 0 {
+        let live_n = conn.query_row(
+            "SELECT COUNT(duration_seconds) FROM calls WHERE tenant_id = ?1 AND started_at >= ?2 AND started_at < ?3",
+            params![tenant, from, to],
+            |r| r.get::<_, i64>(0),
+        )?;
+        let live_sum = s.avg_duration_seconds.unwrap_or(0.0) * live_n as f64;
+        let n = live_n + days_n;
+        s.avg_duration_seconds = (n > 0).then(|| (live_sum + days_sum as f64) / n as f64);
+        s.total_calls += days_calls;
+        s.inbound += days_in;
+        s.outbound += days_out;
+    }
     s.calls_per_quarter = conn
         .prepare_cached(
             "SELECT (started_at / 900) * 900, COUNT(*) FROM calls

@@ -118,6 +118,8 @@ pub struct CallRow {
     pub duration_seconds: Option<i64>,
     /// Status of the appointment this call booked, if any.
     pub appointment_status: Option<String>,
+    /// The line offered the caller other times.
+    pub offered: bool,
     /// What the line answered at each callback, oldest first: (step, TeXML).
     pub answers: Vec<(String, String)>,
     /// The document versions in effect when the call started: (name, version id).
@@ -129,7 +131,8 @@ pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow
     let mut stmt = conn.prepare_cached(
         "SELECT c.call_sid, c.from_number, c.direction, c.status, c.started_at, c.duration_seconds,
                 (SELECT a.status FROM appointments a WHERE a.tenant_id = c.tenant_id
-                   AND a.call_sid = c.call_sid ORDER BY a.id DESC LIMIT 1)
+                   AND a.call_sid = c.call_sid ORDER BY a.id DESC LIMIT 1),
+                c.offered_at IS NOT NULL
          FROM calls c WHERE c.tenant_id = ?1 AND c.direction = 'inbound' ORDER BY c.started_at DESC, c.call_sid LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![tenant, limit as i64], |r| {
@@ -141,6 +144,7 @@ pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow
             started_at: r.get(4)?,
             duration_seconds: r.get(5)?,
             appointment_status: r.get(6)?,
+            offered: r.get(7)?,
             answers: Vec::new(),
             documents: Vec::new(),
         })

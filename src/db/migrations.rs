@@ -15,9 +15,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_hot_path_indexes.sql"),
     include_str!("migrations/0007_caller_number.sql"),
     include_str!("migrations/0008_calendar_sync.sql"),
+    include_str!("migrations/0009_upkeep.sql"),
     include_str!("migrations/0010_caller_intents.sql"),
     include_str!("migrations/0011_reminder_calls.sql"),
 ];
+
+/// The schema version this binary migrates databases to.
+pub fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
 
 /// Brings the database to the newest version; a database newer than this binary is refused.
 pub fn apply(conn: &mut Connection) -> Result<(), DbError> {

@@ -9,6 +9,7 @@
 //! [`deadline::scope`] no write commits after the deadline.
 
 pub mod appointments;
+pub mod backup;
 pub mod calls;
 pub mod console;
 pub mod deadline;
@@ -18,14 +19,23 @@ pub mod messaging;
 mod migrations;
 pub mod outbox;
 pub mod reminder_calls;
+pub mod retention;
 pub mod settings;
 pub mod tenants;
+pub mod upkeep;
 pub mod webhooks;
 
-use std::{panic::AssertUnwindSafe, path::Path, sync::mpsc, time::Duration};
+use std::{
+    panic::AssertUnwindSafe,
+    path::Path,
+    sync::{Arc, atomic::Ordering, mpsc},
+    time::{Duration, Instant},
+};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
+
+use crate::metrics::WriterStats;
 
 /// Errors from storage. Constraint violations that mean something to users are mapped to
 /// typed variants by the repository functions; everything else is `Sqlite`.
@@ -70,17 +80,25 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
-    writer: mpsc::SyncSender<Job>,
+    /// Each job with the time it was queued.
+    writer: mpsc::SyncSender<(Instant, Job)>,
+    /// The queue's depth and wait, for metrics.
+    stats: Arc<WriterStats>,
 }
 
 /// Runs write jobs one after another on `conn` until every `Db` is dropped. A job that
 /// panics rolls its transaction back as it unwinds; the thread carries on.
-fn spawn_writer(mut conn: Connection) -> std::io::Result<mpsc::SyncSender<Job>> {
-    let (tx, rx) = mpsc::sync_channel::<Job>(WRITE_QUEUE);
+fn spawn_writer(
+    mut conn: Connection,
+    stats: Arc<WriterStats>,
+) -> std::io::Result<mpsc::SyncSender<(Instant, Job)>> {
+    let (tx, rx) = mpsc::sync_channel::<(Instant, Job)>(WRITE_QUEUE);
     std::thread::Builder::new()
         .name("slotline-writer".into())
         .spawn(move || {
-            while let Ok(job) = rx.recv() {
+            while let Ok((queued, job)) = rx.recv() {
+                stats.depth.fetch_sub(1, Ordering::Relaxed);
+                stats.wait.observe(queued.elapsed());
                 if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
                     tracing::error!("a database write panicked; its transaction was rolled back");
                 }
@@ -100,8 +118,15 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database file and migrates it to the current schema.
+    /// Opens (creating if needed) the database file and migrates it to the current schema;
+    /// the writer commits with `synchronous = FULL`.
     pub fn open(path: &Path) -> Result<Self, DbError> {
+        Self::open_with(path, true)
+    }
+
+    /// [`Db::open`], the writer committing with `synchronous = FULL` when `full`, else
+    /// `NORMAL` (`SLOTLINE_SYNCHRONOUS=normal`).
+    pub fn open_with(path: &Path, full: bool) -> Result<Self, DbError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DbError::Join(format!("cannot create {}: {e}", dir.display())))?;
@@ -113,14 +138,27 @@ impl Db {
         migrations::apply(&mut writer)?;
         // Checkpoints run from `Db::checkpoint`, not inside some unlucky commit.
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let writer = spawn_writer(writer)
+        // A commit is on disk before the caller hears "booked": NORMAL could lose the last
+        // commits on a power cut (and the slot be booked twice). Cost: docs/operations.md.
+        writer.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+        let stats = Arc::new(WriterStats::default());
+        let writer = spawn_writer(writer, stats.clone())
             .map_err(|e| DbError::Join(format!("cannot start the writer thread: {e}")))?;
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            stats,
+        })
+    }
+
+    /// The writer queue's depth and wait (metrics).
+    pub fn writer_stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
     }
 
     /// Opens an existing database for reading only, for CLI commands that only read
@@ -150,7 +188,11 @@ impl Db {
             .build(manager)?;
         // A queue nobody reads: `write` answers "the writer thread has stopped".
         let (writer, _) = mpsc::sync_channel(1);
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            stats: Arc::default(),
+        })
     }
 
     /// Runs `f` on the writer thread; writes queue here in arrival order. Inside a request's
@@ -190,10 +232,14 @@ impl Db {
     }
 
     fn enqueue(&self, job: Job) -> Result<(), DbError> {
-        self.writer.try_send(job).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => DbError::Overloaded,
-            mpsc::TrySendError::Disconnected(_) => {
-                DbError::Join("the writer thread has stopped".into())
+        self.stats.depth.fetch_add(1, Ordering::Relaxed);
+        self.writer.try_send((Instant::now(), job)).map_err(|e| {
+            self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                mpsc::TrySendError::Full(_) => DbError::Overloaded,
+                mpsc::TrySendError::Disconnected(_) => {
+                    DbError::Join("the writer thread has stopped".into())
+                }
             }
         })
     }
@@ -204,6 +250,26 @@ impl Db {
         self.run(move |c| {
             c.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))?;
             Ok(())
+        })
+        .await
+    }
+
+    /// A checkpoint in `mode` (TRUNCATE, to shrink a WAL that passive checkpoints could
+    /// not restart) in which SQLite waits for other connections at most `wait`: TRUNCATE
+    /// holds new writes back while it waits for readers, so the wait bounds that stall.
+    /// True when it completed.
+    pub async fn checkpoint_within(
+        &self,
+        mode: &'static str,
+        wait: Duration,
+    ) -> Result<bool, DbError> {
+        self.run(move |c| {
+            c.busy_timeout(wait)?;
+            let busy = c.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                r.get::<_, i64>(0)
+            });
+            c.busy_timeout(BUSY_TIMEOUT)?;
+            Ok(busy? == 0)
         })
         .await
     }
@@ -282,7 +348,6 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     fn db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
@@ -368,6 +433,50 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(count(&db).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_truncating_checkpoint_empties_the_wal_unless_a_reader_holds_it_and_then_gives_up() {
+        let (dir, db) = with_table().await;
+        let wal = dir.path().join("t.db-wal");
+        db.write(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?))
+            .await
+            .unwrap();
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        assert!(
+            db.checkpoint_within("TRUNCATE", Duration::from_millis(20))
+                .await
+                .unwrap()
+        );
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        // A reader inside a transaction keeps its snapshot: the WAL cannot restart.
+        let reader = Connection::open(dir.path().join("t.db")).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM t;")
+            .unwrap();
+        db.write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?))
+            .await
+            .unwrap();
+        assert!(
+            !db.checkpoint_within("TRUNCATE", Duration::from_millis(20))
+                .await
+                .unwrap()
+        );
+        reader.execute_batch("COMMIT").unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_writer_commits_with_synchronous_full_unless_asked_for_normal() {
+        let synchronous = |db: Db| async move {
+            db.write(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?))
+                .await
+                .unwrap()
+        };
+        let (_dir, db) = db();
+        assert_eq!(synchronous(db).await, 2, "FULL");
+        let dir = tempfile::tempdir().unwrap();
+        let normal = Db::open_with(&dir.path().join("n.db"), false).unwrap();
+        assert_eq!(synchronous(normal).await, 1, "NORMAL");
     }
 
     #[tokio::test]

@@ -334,7 +334,7 @@ fn appointment_facts(conn: &Connection, id: i64) -> Result<Option<AppointmentFac
                 service,
                 provider,
                 business,
-                tz: TimeZone::get(&tz).map_err(|e| DbError::Corrupt(e.to_string()))?,
+                tz: crate::tzdb::get(&tz).map_err(|e| DbError::Corrupt(e.to_string()))?,
                 phone,
                 customer_name,
                 sms_confirmation,

@@ -47,7 +47,7 @@ fn settings_of(
     let Some(spec) = ReminderCallsSpec::from_stored(Some(&stored)).map_err(corrupt)? else {
         return Ok(None);
     };
-    Ok(Some((spec, TimeZone::get(&tz).map_err(corrupt)?, phone)))
+    Ok(Some((spec, crate::tzdb::get(&tz).map_err(corrupt)?, phone)))
 }
 
 /// Plans the appointment's reminder calls from its current start, inside the caller's

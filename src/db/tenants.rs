@@ -264,7 +264,7 @@ pub fn replace_in(
         "DELETE FROM provider_services WHERE provider_id IN (SELECT id FROM providers WHERE tenant_id = ?1)",
         [id],
     )?;
-    let tz = jiff::tz::TimeZone::get(&spec.timezone).map_err(corrupt)?;
+    let tz = crate::tzdb::get(&spec.timezone).map_err(corrupt)?;
     let mut blocked = Vec::new();
     for (table, keep) in [
         (

@@ -479,7 +479,7 @@ fn phone(map: &Map<String, Value>, field: &str) -> Result<Option<PhoneNumber>, F
 
 fn timezone(map: &Map<String, Value>) -> Result<String, FieldError> {
     let tz = text(map, "timezone", 64)?.ok_or_else(|| missing("timezone"))?;
-    match jiff::tz::TimeZone::get(&tz) {
+    match crate::tzdb::get(&tz) {
         Ok(_) => Ok(tz),
         Err(_) => err(
             "timezone",

@@ -25,6 +25,7 @@ use crate::{
     },
     directory::Entry,
     domain::TenantSpec,
+    metrics::BookingOutcome,
     startup::AppState,
     texml::{
         Texml,
@@ -239,11 +240,18 @@ impl Turn<'_> {
             {
                 BookOutcome::Booked(id) => {
                     tracing::info!(tenant = self.entry.tenant.id, appointment = id, call = %self.cb.call_sid, held = hold_until.is_some(), "booked");
+                    self.state.metrics.booking(match hold_until {
+                        None => BookingOutcome::Booked,
+                        Some(_) => BookingOutcome::Held,
+                    });
                     self.state.outbox.notify_one();
                     return Ok(doc);
                 }
                 BookOutcome::AlreadyAnswered(previous) => return Ok(Texml(previous)),
-                BookOutcome::Taken => lost.push(provider_id),
+                BookOutcome::Taken => {
+                    self.state.metrics.booking(BookingOutcome::Taken);
+                    lost.push(provider_id)
+                }
             }
         }
         let offers = self.offers(&ask).await?;
@@ -302,6 +310,7 @@ impl Turn<'_> {
         {
             ConfirmOutcome::Confirmed(id) => {
                 tracing::info!(tenant = self.entry.tenant.id, appointment = id, call = %self.cb.call_sid, "held slot confirmed");
+                self.state.metrics.booking(BookingOutcome::Confirmed);
                 self.state.outbox.notify_one();
                 Ok(doc)
             }
@@ -593,7 +602,21 @@ impl Turn<'_> {
     /// Asks again saying why, or hands over after the tenant's maximum of attempts.
     async fn retry(&self, reason: &str, offers: &[Offer]) -> Result<Texml, FlowError> {
         let doc = self.retry_doc(reason, offers);
-        self.remember(doc).await
+        let (sid, key, text) = self.answer_key(&doc);
+        // A call that was offered alternatives is marked so for the funnel, in the same
+        // writer job as the answer (no second round trip).
+        let (offered, now) = (!offers.is_empty(), self.now.as_second());
+        let stored = self
+            .state
+            .db
+            .write(move |c| {
+                if offered {
+                    db::calls::mark_offered(c, &sid, now)?;
+                }
+                db::appointments::remember_answer(c, &sid, &key, &text)
+            })
+            .await?;
+        Ok(Texml(stored))
     }
 
     /// The answer [`retry`](Self::retry) stores.

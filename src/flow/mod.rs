@@ -10,8 +10,6 @@ pub mod reminder;
 pub mod status;
 pub mod voice;
 
-use jiff::tz::TimeZone;
-
 use crate::{
     booking::{Rules, WeeklyHours},
     db::{DbError, tenants::Tenant},
@@ -20,7 +18,7 @@ use crate::{
 /// The booking rules of a stored tenant.
 pub fn rules_for(tenant: &Tenant) -> Result<Rules, DbError> {
     let spec = &tenant.spec;
-    let tz = TimeZone::get(&spec.timezone).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let tz = crate::tzdb::get(&spec.timezone).map_err(|e| DbError::Corrupt(e.to_string()))?;
     let mut hours = WeeklyHours::new();
     for (day, ranges) in spec.hours.iter().enumerate() {
         hours

@@ -1,7 +1,7 @@
 //! `slotline texml preview`: the document a caller of a tenant would get at one step, built
 //! by the same functions that answer Telnyx, without writing anything about a call.
 
-use jiff::{Timestamp, civil::DateTime, tz::TimeZone};
+use jiff::{Timestamp, civil::DateTime};
 
 use super::{FlowError, gather, voice};
 use crate::{
@@ -24,7 +24,7 @@ pub fn local_instant(at: &str, timezone: &str) -> Result<Timestamp, String> {
     let civil: DateTime = at.trim().parse().map_err(|e| {
         format!("--at {at:?} is not a local date and time; use e.g. 2026-11-24T15:00 ({e})")
     })?;
-    let tz = TimeZone::get(timezone).map_err(|e| e.to_string())?;
+    let tz = crate::tzdb::get(timezone).map_err(|e| e.to_string())?;
     civil
         .to_zoned(tz)
         .map(|z| z.timestamp())

@@ -55,6 +55,8 @@ pub struct Deps {
     pub settings: CallSettings,
     /// `SLOTLINE_PUBLIC_URL`.
     pub public_url: String,
+    /// Beaten every round, so `/ready` sees a wedged dialer.
+    pub beat: crate::heartbeat::Beat,
 }
 
 /// What the MAC of a reminder call's tokens is bound to in place of a `CallSid` (not
@@ -161,6 +163,7 @@ impl Dialer {
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let poll = self.deps.settings.poll_interval;
         loop {
+            self.deps.beat.beat();
             while let Some(done) = self.tasks.try_join_next() {
                 self.settle(done);
             }

@@ -230,8 +230,8 @@ pub async fn list_appointments(
     req: &poem::Request,
 ) -> poem::Result<poem::Response> {
     let tenant = find(&state, id).await?;
-    let tz = jiff::tz::TimeZone::get(&tenant.spec.timezone)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let tz =
+        crate::tzdb::get(&tenant.spec.timezone).map_err(|e| AppError::Internal(e.to_string()))?;
     let arg = |name: &str| paging::arg(&query, name);
     let day_start = |field: &str, days: i64| -> Result<Option<i64>, AppError> {
         let Some(raw) = arg(field) else {

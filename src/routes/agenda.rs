@@ -180,16 +180,17 @@ pub async fn stats(
         .map(|h| now - SignedDuration::from_hours(h))
         .unwrap_or(Timestamp::UNIX_EPOCH);
     let (tenant_id, f, t) = (tenant.id, from.as_second(), now.as_second() + 1);
-    let tz = jiff::tz::TimeZone::get(&tenant.spec.timezone)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let tz =
+        crate::tzdb::get(&tenant.spec.timezone).map_err(|e| AppError::Internal(e.to_string()))?;
     // Counted in SQL per quarter hour; only the quarters are placed in the tenant's zone,
     // on the blocking pool.
-    let (s, texts, reminder_calls, peak_hour) = state
+    let (s, texts, reminder_calls, peak_hour, funnel) = state
         .db
         .run(move |c| {
             let s = db::calls::stats(c, tenant_id, f, t)?;
             let texts = db::outbox::counts(c, tenant_id, f, t)?;
             let reminder_calls = db::reminder_calls::counts(c, tenant_id, f, t)?;
+            let funnel = db::upkeep::funnel(c, tenant_id, f, t)?;
             let mut per_hour = [0i64; 24];
             for (quarter, calls) in &s.calls_per_quarter {
                 if let Ok(ts) = Timestamp::from_second(*quarter) {
@@ -199,7 +200,7 @@ pub async fn stats(
             let peak_hour = (0..24)
                 .filter(|h| per_hour[*h] > 0)
                 .max_by_key(|h| (per_hour[*h], std::cmp::Reverse(*h)));
-            Ok((s, texts, reminder_calls, peak_hour))
+            Ok((s, texts, reminder_calls, peak_hour, funnel))
         })
         .await
         .map_err(AppError::from)?;
@@ -217,6 +218,7 @@ pub async fn stats(
         "cancelled": s.cancelled,
         "texts": texts,
         "reminder_calls": reminder_calls,
+        "funnel": funnel,
         "booked_per_call": (s.total_calls > 0).then(|| s.bookings_by_phone as f64 / s.total_calls as f64),
     })))
 }

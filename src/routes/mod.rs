@@ -11,6 +11,7 @@ mod documents;
 mod feeds;
 mod health;
 mod messaging;
+mod metrics;
 mod paging;
 mod texml;
 pub mod throttle;
@@ -24,12 +25,16 @@ pub use webhooks::{create_endpoint, parse_events, rotate_endpoint};
 use std::time::Instant;
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Response, Route, get,
+    Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route, get,
     middleware::{CatchPanic, PanicHandler},
     post,
 };
 
-use crate::{startup::AppState, texml::Texml};
+use crate::{
+    metrics::http::{HttpMetrics, UNMATCHED},
+    startup::AppState,
+    texml::Texml,
+};
 
 /// Which routes a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,29 +50,42 @@ pub enum Surface {
 
 /// The application as one listener serves it, ready to serve.
 pub fn app(state: AppState, surface: Surface) -> impl Endpoint {
-    let mut table = Route::new().at("/health", get(health::health));
+    let mut table = Route::new()
+        .at("/health", get(health::health))
+        .at("/ready", get(health::ready));
     if surface != Surface::Admin {
         table = telnyx_routes(table);
     }
     if surface != Surface::Telnyx {
         table = admin_routes(table);
     }
+    let http = state.metrics.http.clone();
     table
         .data(state)
-        .around(|ep, req| async move {
-            let started = Instant::now();
-            let method = req.method().clone();
-            // A feed URL's secret never reaches the log.
-            let path = crate::feeds::redacted_path(req.uri().path()).into_owned();
-            let resp = ep.call(req).await;
-            let status = match &resp {
-                Ok(r) => r.status(),
-                Err(e) => e.status(),
-            };
-            // `?`: the path is the client's, so it is logged escaped (no forged lines).
-            tracing::info!(%method, path = ?truncated(&path), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
-            resp.map(IntoResponse::into_response)
-        })
+        .around(move |ep, req| logged(http.clone(), ep, req))
+}
+
+/// Calls `ep`, counts the answer under its route template (never the raw path) and logs
+/// it with the path but never the query.
+async fn logged<E: Endpoint<Output = Response>>(
+    http: std::sync::Arc<HttpMetrics>,
+    ep: std::sync::Arc<E>,
+    req: Request,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    // A feed URL's secret never reaches the log.
+    let path = crate::feeds::redacted_path(req.uri().path()).into_owned();
+    let resp = ep.call(req).await;
+    let (status, route) = match &resp {
+        Ok(r) => (r.status(), r.data::<PathPattern>()),
+        Err(e) => (e.status(), e.data::<PathPattern>()),
+    };
+    let route = route.map_or(UNMATCHED, |p| &p.0);
+    http.observe(route, &method, status.as_u16(), started.elapsed());
+    // `?`: the path is the client's, so it is logged escaped (no forged lines).
+    tracing::info!(%method, path = ?truncated(&path), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    resp
 }
 
 /// At most 200 bytes of `s` (on a character boundary), for logs.
@@ -147,6 +165,7 @@ fn admin_routes(table: Route) -> Route {
             get(webhooks::deliveries),
         )
         .at("/tenants/:id/calls", get(calls::list_calls))
+        .at("/metrics", get(metrics::metrics))
         .at(
             "/tenants/:id/messages/:msg/requeue",
             post(messaging::requeue),

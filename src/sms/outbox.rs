@@ -62,6 +62,8 @@ pub struct Deps {
     pub default_profile: Option<String>,
     /// `TELNYX_API_BASE`, for the start-up log.
     pub api_base: String,
+    /// Beaten on every round, for `/ready`.
+    pub beat: crate::heartbeat::Beat,
 }
 
 /// Wall-clock Unix milliseconds (retry, lease and hold timing).
@@ -119,6 +121,7 @@ impl Worker {
         }
         let poll = self.deps.tuning.poll_interval;
         loop {
+            self.deps.beat.beat();
             while let Some(done) = self.tasks.try_join_next() {
                 self.settle(done).await;
             }

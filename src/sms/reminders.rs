@@ -94,7 +94,7 @@ pub fn plan_texts(
     if !textable(tenant, to) {
         return Vec::new();
     }
-    let Ok(tz) = TimeZone::get(&tenant.timezone) else {
+    let Ok(tz) = crate::tzdb::get(&tenant.timezone) else {
         return Vec::new();
     };
     let text = |kind, due: Timestamp| PlannedText {

@@ -323,16 +323,17 @@ impl Library {
     /// Polls the directory every [`POLL_EVERY`] on the blocking pool, for as long as the
     /// runtime runs. Polling was chosen over a file-watching crate: no dependency, the same
     /// behaviour on every filesystem (including network and container mounts), and half a
-    /// second is fast enough for an operator's edit.
-    pub fn spawn_watcher(&self) {
+    /// second is fast enough for an operator's edit. Beats `beat` after every poll.
+    pub fn spawn_watcher(&self, beat: crate::heartbeat::Beat) -> tokio::task::JoinHandle<()> {
         let lib = self.clone();
         crate::supervise::spawn("document watcher", move || {
-            let lib = lib.clone();
+            let (lib, beat) = (lib.clone(), beat.clone());
             async move {
                 let mut tick = tokio::time::interval(POLL_EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
+                    beat.beat();
                     let lib = lib.clone();
                     if tokio::task::spawn_blocking(move || lib.scan())
                         .await
@@ -342,7 +343,7 @@ impl Library {
                     }
                 }
             }
-        });
+        })
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Deps {
     pub tuning: WebhookTuning,
     /// `SLOTLINE_WEBHOOKS_ALLOW_PRIVATE`.
     pub allow_private: bool,
+    /// Beaten every round, so `/ready` sees a wedged worker.
+    pub beat: crate::heartbeat::Beat,
 }
 
 /// The HTTP client for deliveries: no redirects, no proxy, the checking resolver.
@@ -76,6 +78,7 @@ async fn run(deps: Arc<Deps>, client: reqwest::Client, mut shutdown: watch::Rece
     let mut busy: Busy = HashMap::new();
     let in_flight = deps.tuning.in_flight.max(1);
     loop {
+        deps.beat.beat();
         while let Some(done) = tasks.try_join_next_with_id() {
             settle(&mut busy, done);
         }

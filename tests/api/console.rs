@@ -1058,3 +1058,54 @@ async fn reminder_calls_set_in_the_console_are_checked_and_listed_on_the_calls_p
     );
     assert!(!calls.contains("3125550199"));
 }
+
+#[tokio::test]
+async fn the_health_page_says_in_words_whether_the_server_is_ready_and_shows_the_funnel() {
+    let app = spawn_app().await;
+    book(&app, "v3:funnel", "2026-11-23", "10:00").await;
+    app.state.calls.flush().await;
+    let console = sign_in(&app).await;
+    let detail: serde_json::Value = app.admin_json(reqwest::Method::GET, "/ready").await;
+
+    let (status, page) = console.get("/console/health").await;
+
+    assert_eq!(status, StatusCode::OK);
+    if detail["ready"] == true {
+        assert!(
+            page.contains("Yes: it can take calls and send texts now."),
+            "{page}"
+        );
+    } else {
+        let first = detail["problems"][0].as_str().unwrap();
+        assert!(page.contains("No, because:"), "{page}");
+        assert!(
+            page.contains(&first.replace('\'', "&#39;").replace('"', "&#34;")),
+            "{first} in {page}"
+        );
+    }
+    assert!(
+        page.contains("<th scope=\"row\">Database writer</th><td>answers in"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<th scope=\"row\">Telnyx signature key</th><td>set"),
+        "{page}"
+    );
+    let row = &page[page.find(">Bella Salon</a>").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let cells: Vec<&str> = row
+        .split("<td>")
+        .skip(1)
+        .map(|c| c.split([' ', '<']).next().unwrap())
+        .collect();
+    let funnel: serde_json::Value = app
+        .admin_json::<serde_json::Value>(
+            reqwest::Method::GET,
+            "/tenants/bella-salon/stats?period=7d",
+        )
+        .await["funnel"]
+        .clone();
+    assert_eq!(cells[0], funnel["calls"].to_string(), "{row}");
+    assert_eq!(cells[3], funnel["booked"].to_string(), "{row}");
+    assert_eq!(cells[0], "1", "the booking call is counted: {row}");
+}

@@ -101,6 +101,9 @@ pub struct Options {
     pub webhooks_allow_private: bool,
     /// Reminder-call settings (set `app_id` and `messaging_api` to dial a fake Calls API).
     pub calls: slotline::reminder_calls::settings::CallSettings,
+    /// Last changes to the settings before the app is built (readiness thresholds, a
+    /// missing key, retention).
+    pub tweak: fn(&mut Settings),
 }
 
 /// The key the tests give slotline when a fake Messaging API is used.
@@ -132,6 +135,7 @@ impl Default for Options {
                 transient_wait: Duration::from_secs(1),
                 ..Default::default()
             },
+            tweak: |_| {},
         }
     }
 }
@@ -160,7 +164,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         .parent()
         .map(|d| d.join("texml"))
         .unwrap_or_else(|| "texml".into());
-    let settings = Settings {
+    let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         db_path,
         admin_token: opts.admin_token.map(Secret::new),
@@ -205,6 +209,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         calls: opts.calls,
         ..Settings::default()
     };
+    (opts.tweak)(&mut settings);
     let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());
     let clock = Clock::manual(opts.now);
     let app = Application::build(settings, clock.clone())
@@ -302,6 +307,26 @@ pub fn gather_body_with_history(
 }
 
 impl TestApp {
+    /// Stops background task `name` (e.g. "SMS worker") once the server has started it;
+    /// panics after 10 s.
+    pub async fn stop_task(&self, name: &str) {
+        let stopped = || {
+            self.state
+                .heartbeats
+                .report()
+                .iter()
+                .any(|t| t.name == name && t.state == slotline::heartbeat::TaskState::Stopped)
+        };
+        for _ in 0..200 {
+            if stopped() {
+                return;
+            }
+            self.state.heartbeats.stop(name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("task {name:?} never started or never stopped");
+    }
+
     /// Stops the server and its SMS worker and waits until both have ended.
     pub async fn shut_down(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -2,6 +2,7 @@
 //! database and the fixtures' test key, and drives it as Telnyx and operators would.
 
 mod admin;
+mod backup;
 mod booking;
 mod call;
 mod call_cli;
@@ -16,9 +17,12 @@ mod feeds;
 mod hardening;
 mod helpers;
 mod intents;
+mod metrics;
 mod oracles;
 mod paging;
+mod ready;
 mod reminder_calls;
+mod retention;
 mod retired;
 mod signatures;
 mod sms;

@@ -178,6 +178,11 @@ async function main() {
     await page.goto(`${TENANT}/settings`);
     await accessible(page, 'settings');
     await screenshots(page, 'settings');
+    await page.getByRole('link', { name: 'Health' }).click();
+    await page.getByRole('heading', { name: 'Is this server ready?' }).waitFor();
+    await page.getByRole('rowheader', { name: 'Bella Salon' }).waitFor();
+    await accessible(page, 'health');
+    await screenshots(page, 'health');
 
     // A form on another site posting into the console is refused.
     const evil = await evilSite(`${TENANT}/appointments/1/cancel`);

@@ -122,9 +122,15 @@ fn outcome(call: &CallRow, answers: &[(String, Vec<Verb>)]) -> &'static str {
         if !asks_again && step.starts_with('x') {
             return "cancelled";
         }
+        if !asks_again && call.offered {
+            return "alternatives offered";
+        }
         if !asks_again {
             return "ended without a booking";
         }
+    }
+    if call.offered {
+        return "alternatives offered";
     }
     if db::calls::is_final(&call.status) {
         "abandoned"
@@ -212,6 +218,7 @@ mod tests {
             started_at: 0,
             duration_seconds: None,
             appointment_status: appointment.map(str::to_string),
+            offered: false,
             answers: Vec::new(),
             documents: Vec::new(),
         }
@@ -244,14 +251,26 @@ mod tests {
         assert_eq!(outcome(&call("completed", None), &cancelled), "cancelled");
         assert_eq!(outcome(&call("completed", None), &[]), "abandoned");
         assert_eq!(outcome(&call("in-progress", None), &[]), "in progress");
+        let offered = CallRow {
+            offered: true,
+            ..call("completed", None)
+        };
+        assert_eq!(outcome(&offered, &[]), "alternatives offered");
     }
 
     #[test]
     fn each_document_is_named_with_its_version_or_the_default() {
         let saved = [("fallback".to_string(), 7)];
         let line = documents_in_effect(&saved);
-        assert!(line.starts_with("closed default, fallback v7, transfer default"), "{line}");
-        assert_eq!(line.matches(", ").count(), NAMES.len() - 1, "every document: {line}");
+        assert!(
+            line.starts_with("closed default, fallback v7, transfer default"),
+            "{line}"
+        );
+        assert_eq!(
+            line.matches(", ").count(),
+            NAMES.len() - 1,
+            "every document: {line}"
+        );
     }
 
     #[test]

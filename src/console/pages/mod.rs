@@ -5,6 +5,7 @@ pub mod agenda;
 pub mod calendar;
 pub mod calls;
 pub mod documents;
+pub mod health;
 pub mod settings;
 pub mod tenants;
 pub mod texts;

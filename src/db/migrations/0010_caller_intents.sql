@@ -57,3 +57,6 @@ CREATE INDEX outbox_sent_to ON outbox (to_number, request_started_ms)
 CREATE INDEX outbox_leased ON outbox (lease_until_ms) WHERE status = 'sending';
 CREATE INDEX outbox_by_appointment ON outbox (appointment_id, status);
 CREATE INDEX outbox_queued_to ON outbox (to_number, status);
+-- From 0009 (retention deletes finished texts along it).
+CREATE INDEX outbox_finished ON outbox (updated_at)
+    WHERE status IN ('sent', 'delivered', 'failed', 'dry_run', 'skipped', 'cancelled');

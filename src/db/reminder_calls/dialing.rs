@@ -165,7 +165,7 @@ pub fn claim(
         tz,
     ) = raw;
     let spec = ReminderCallsSpec::from_stored(stored.as_deref()).map_err(corrupt)?;
-    let tz = TimeZone::get(&tz).map_err(corrupt)?;
+    let tz = crate::tzdb::get(&tz).map_err(corrupt)?;
     let today = local_day_start(now, &tz, 0)?;
     let week = local_day_start(now, &tz, 6)?;
     let other_today = conn

@@ -1,0 +1,130 @@
+//! Deleting what is no longer needed, in small batches: each function removes at most
+//! `limit` rows, oldest first along an index, in one short transaction, and returns how
+//! many it removed, so the caller ([`crate::retention`]) can stop at zero and let other
+//! writes in between batches. Calls are counted into `call_days` in the same transaction
+//! that deletes them, so stats keep their totals.
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::DbError;
+
+/// Stored gather answers created before `cutoff` (their state token has expired).
+pub fn callback_answers(
+    conn: &mut Connection,
+    cutoff: i64,
+    limit: usize,
+) -> Result<usize, DbError> {
+    delete_oldest(
+        conn,
+        "DELETE FROM callback_answers WHERE (call_sid, step) IN (SELECT call_sid, step
+         FROM callback_answers INDEXED BY callback_answers_by_age
+         WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+        cutoff,
+        limit,
+    )
+}
+
+/// Messaging webhook events handled before `cutoff`.
+pub fn messaging_events(
+    conn: &mut Connection,
+    cutoff: i64,
+    limit: usize,
+) -> Result<usize, DbError> {
+    delete_oldest(
+        conn,
+        "DELETE FROM messaging_events WHERE rowid IN (SELECT rowid FROM messaging_events
+         INDEXED BY messaging_events_by_age WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)",
+        cutoff,
+        limit,
+    )
+}
+
+/// Texts finished (sent, delivered, failed, dry run, skipped, cancelled) before `cutoff`;
+/// queued and sending texts are never touched.
+pub fn finished_texts(conn: &mut Connection, cutoff: i64, limit: usize) -> Result<usize, DbError> {
+    delete_oldest(
+        conn,
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_finished
+         WHERE status IN ('sent', 'delivered', 'failed', 'dry_run', 'skipped', 'cancelled')
+           AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
+        cutoff,
+        limit,
+    )
+}
+
+/// Cancelled appointments that both started and were last changed before `cutoff` (with
+/// their texts, by cascade). Booked ones are history and stay.
+pub fn cancelled_appointments(
+    conn: &mut Connection,
+    cutoff: i64,
+    limit: usize,
+) -> Result<usize, DbError> {
+    delete_oldest(
+        conn,
+        "DELETE FROM appointments WHERE id IN (SELECT id FROM appointments INDEXED BY appointments_cancelled
+         WHERE status = 'cancelled' AND updated_at < ?1 AND start_at < ?1 ORDER BY updated_at LIMIT ?2)",
+        cutoff,
+        limit,
+    )
+}
+
+/// Calls started before `cutoff`: the oldest `limit` (or a few more sharing the last
+/// second) are added to their tenant's `call_days` and deleted.
+pub fn calls(conn: &mut Connection, cutoff: i64, limit: usize) -> Result<usize, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // The batch is every call before `end`: the limit-th oldest call's second, plus one.
+    let last: Option<i64> = tx
+        .prepare_cached(
+            "SELECT started_at FROM calls INDEXED BY calls_by_start WHERE started_at < ?1
+             ORDER BY started_at LIMIT 1 OFFSET ?2",
+        )?
+        .query_row(params![cutoff, limit.saturating_sub(1) as i64], |r| {
+            r.get(0)
+        })
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let end = last.map_or(cutoff, |l| (l + 1).min(cutoff));
+    tx.prepare_cached(
+        "INSERT INTO call_days (tenant_id, day, calls, inbound, outbound, duration_sum,
+                                duration_count, gathered, offered)
+         SELECT tenant_id, started_at / 86400, COUNT(*),
+                COALESCE(SUM(direction NOT LIKE 'outbound%'), 0),
+                COALESCE(SUM(direction LIKE 'outbound%'), 0),
+                COALESCE(SUM(duration_seconds), 0), COUNT(duration_seconds),
+                COUNT(gathered_at), COUNT(offered_at)
+         FROM calls INDEXED BY calls_by_start
+         WHERE started_at < ?1 AND tenant_id IS NOT NULL
+         GROUP BY tenant_id, started_at / 86400
+         ON CONFLICT (tenant_id, day) DO UPDATE SET
+           calls = calls + excluded.calls,
+           inbound = inbound + excluded.inbound,
+           outbound = outbound + excluded.outbound,
+           duration_sum = duration_sum + excluded.duration_sum,
+           duration_count = duration_count + excluded.duration_count,
+           gathered = gathered + excluded.gathered,
+           offered = offered + excluded.offered",
+    )?
+    .execute(params![end])?;
+    let deleted = tx
+        .prepare_cached("DELETE FROM calls WHERE started_at < ?1")?
+        .execute(params![end])?;
+    tx.commit()?;
+    Ok(deleted)
+}
+
+fn delete_oldest(
+    conn: &mut Connection,
+    sql: &str,
+    cutoff: i64,
+    limit: usize,
+) -> Result<usize, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = tx
+        .prepare_cached(sql)?
+        .execute(params![cutoff, limit as i64])?;
+    tx.commit()?;
+    Ok(n)
+}

@@ -1,0 +1,39 @@
+//! `GET /metrics`: the Prometheus exposition ([`crate::metrics`]) behind the admin token,
+//! on the admin listener. What lives in the database (texts by status, the outbox's lag)
+//! is read from indexes at scrape time.
+
+use poem::{Response, handler, web::Data};
+
+use super::admin::Admin;
+use crate::{db, error::AppError, readiness::wal_path, startup::AppState};
+
+/// The OpenMetrics text format's media type.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `GET /metrics` (Bearer): OpenMetrics text.
+#[handler]
+pub async fn metrics(_: Admin, state: Data<&AppState>) -> poem::Result<Response> {
+    let now = state.clock.now().as_second();
+    let (texts, oldest) = state
+        .db
+        .run(move |c| {
+            Ok((
+                db::upkeep::texts_by_status(c)?,
+                db::upkeep::oldest_due_text(c, now)?,
+            ))
+        })
+        .await
+        .map_err(AppError::from)?;
+    let m = &state.metrics;
+    for (status, count) in texts {
+        m.texts.get_or_create(&[("status", status)]).set(count);
+    }
+    m.outbox_lag
+        .set(oldest.map_or(0.0, |due| (now - due).max(0) as f64));
+    m.call_log_queue.set(state.calls.queued() as i64);
+    let wal = std::fs::metadata(wal_path(&state.settings.db_path)).map_or(0, |f| f.len());
+    m.wal_bytes.set(wal as i64);
+    Ok(Response::builder()
+        .content_type(OPENMETRICS)
+        .body(m.render()))
+}

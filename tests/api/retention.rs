@@ -1,0 +1,306 @@
+//! Retention and the call funnel: one pruning pass removes exactly what outlived its
+//! setting (old answers, events, finished texts, calls, cancelled appointments) and
+//! nothing else, counts pruned calls into daily totals that stats still show, and
+//! `GET /tenants/{id}/stats` reports each stage of the funnel from the database.
+
+use std::time::Duration;
+
+use rusqlite::params;
+use serde_json::{Value, json};
+use slotline::{config::Upkeep, retention};
+
+use crate::helpers::*;
+
+const DAY: i64 = 86_400;
+
+/// Runs `sql` with `args` on the app's database.
+fn exec(app: &TestApp, sql: &'static str, args: Vec<rusqlite::types::Value>) {
+    app.state
+        .db
+        .run_blocking(move |c| {
+            c.execute(sql, rusqlite::params_from_iter(args))?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn count(app: &TestApp, sql: &'static str) -> i64 {
+    app.state
+        .db
+        .run_blocking(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .unwrap()
+}
+
+fn v(i: i64) -> rusqlite::types::Value {
+    i.into()
+}
+
+fn s(t: &str) -> rusqlite::types::Value {
+    t.to_string().into()
+}
+
+/// The demo tenant's id, and one of its services and providers.
+fn demo_ids(app: &TestApp) -> (i64, i64, i64) {
+    app.state
+        .db
+        .run_blocking(|c| {
+            Ok(c.query_row(
+                "SELECT t.id, s.id, p.id FROM tenants t JOIN services s ON s.tenant_id = t.id
+                 JOIN providers p ON p.tenant_id = t.id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
+    let app = spawn_app().await;
+    // Nothing sends the queued text below behind the test's back.
+    app.stop_task("SMS worker").await;
+    let now = app.clock.now().as_second();
+    let (tenant, service, provider) = demo_ids(&app);
+    let answer = "INSERT INTO callback_answers (call_sid, step, answer, created_at) VALUES (?1, 'gather-1', '<Response/>', ?2)";
+    exec(&app, answer, vec![s("v3:old-answer"), v(now - 2 * DAY)]);
+    exec(&app, answer, vec![s("v3:new-answer"), v(now - 600)]);
+    let event = "INSERT INTO messaging_events (event_id, event_type, received_at) VALUES (?1, 'message.finalized', ?2)";
+    exec(&app, event, vec![s("old-event"), v(now - 91 * DAY)]);
+    exec(&app, event, vec![s("new-event"), v(now - 89 * DAY)]);
+    let text = "INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, status, text, created_at, updated_at)
+                VALUES (?1, 'reply', '+13125550199', '+13125550100', ?2, ?3, 'hi', ?2, ?2)";
+    exec(
+        &app,
+        text,
+        vec![v(tenant), v(now - 91 * DAY), s("delivered")],
+    );
+    exec(&app, text, vec![v(tenant), v(now - 91 * DAY), s("failed")]);
+    // Queued for months (a paused account) is never finished, so never pruned.
+    exec(&app, text, vec![v(tenant), v(now - 91 * DAY), s("queued")]);
+    exec(&app, text, vec![v(tenant), v(now - 10 * DAY), s("sent")]);
+    let call = "INSERT INTO calls (call_sid, tenant_id, direction, status, started_at, duration_seconds, gathered_at)
+                VALUES (?1, ?2, 'inbound', 'completed', ?3, 60, ?4)";
+    exec(
+        &app,
+        call,
+        vec![
+            s("v3:ancient-1"),
+            v(tenant),
+            v(now - 500 * DAY),
+            v(now - 500 * DAY),
+        ],
+    );
+    exec(
+        &app,
+        call,
+        vec![
+            s("v3:ancient-2"),
+            v(tenant),
+            v(now - 500 * DAY + 5),
+            rusqlite::types::Value::Null,
+        ],
+    );
+    exec(
+        &app,
+        call,
+        vec![
+            s("v3:recent"),
+            v(tenant),
+            v(now - 30 * DAY),
+            rusqlite::types::Value::Null,
+        ],
+    );
+    let appt = "INSERT INTO appointments (tenant_id, service_id, provider_id, customer_name, start_at, end_at, blocked_until, status, created_at, updated_at)
+                VALUES (?1, ?2, ?3, 'Sam', ?4, ?4 + 1800, ?4 + 1800, ?5, ?4, ?4)";
+    exec(
+        &app,
+        appt,
+        vec![
+            v(tenant),
+            v(service),
+            v(provider),
+            v(now - 450 * DAY),
+            s("cancelled"),
+        ],
+    );
+    exec(
+        &app,
+        appt,
+        vec![
+            v(tenant),
+            v(service),
+            v(provider),
+            v(now - 451 * DAY),
+            s("booked"),
+        ],
+    );
+    exec(
+        &app,
+        appt,
+        vec![
+            v(tenant),
+            v(service),
+            v(provider),
+            v(now - 20 * DAY),
+            s("cancelled"),
+        ],
+    );
+
+    let pruned = retention::prune_once(&app.state.db, now, &Upkeep::default(), None, &|| {})
+        .await
+        .unwrap();
+
+    assert_eq!(pruned.callback_answers, 1, "{pruned:?}");
+    assert_eq!(pruned.messaging_events, 1, "{pruned:?}");
+    assert_eq!(pruned.texts, 2, "{pruned:?}");
+    assert_eq!(pruned.calls, 2, "{pruned:?}");
+    assert_eq!(pruned.cancelled_appointments, 1, "{pruned:?}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM callback_answers WHERE call_sid = 'v3:new-answer'"
+        ),
+        1
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM callback_answers"), 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM messaging_events WHERE event_id = 'new-event'"
+        ),
+        1
+    );
+    assert_eq!(
+        text_of(
+            &app,
+            "SELECT group_concat(status) FROM (SELECT status FROM outbox ORDER BY status)"
+        ),
+        "queued,sent"
+    );
+    assert_eq!(
+        text_of(&app, "SELECT group_concat(call_sid) FROM calls"),
+        "v3:recent"
+    );
+    assert_eq!(
+        text_of(
+            &app,
+            "SELECT group_concat(status) FROM (SELECT status FROM appointments ORDER BY start_at)"
+        ),
+        "booked,cancelled"
+    );
+    // The two pruned calls live on as one day's counts, and stats still count them.
+    assert_eq!(
+        text_of(
+            &app,
+            "SELECT calls || ',' || inbound || ',' || duration_sum || ',' || duration_count || ',' || gathered FROM call_days"
+        ),
+        "2,2,120,2,1"
+    );
+    let stats: Value = app
+        .admin_json(
+            reqwest::Method::GET,
+            "/tenants/bella-salon/stats?period=all",
+        )
+        .await;
+    assert_eq!(stats["total_calls"], 3, "{stats}");
+    assert_eq!(stats["avg_duration_seconds"], 60.0, "{stats}");
+    assert_eq!(stats["funnel"]["calls"], 3, "{stats}");
+    assert_eq!(stats["funnel"]["gathered"], 1, "{stats}");
+
+    // A second pass finds nothing more.
+    let again = retention::prune_once(&app.state.db, now, &Upkeep::default(), None, &|| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        again.calls + again.texts + again.callback_answers,
+        0,
+        "{again:?}"
+    );
+}
+
+fn text_of(app: &TestApp, sql: &'static str) -> String {
+    app.state
+        .db
+        .run_blocking(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn calls_are_pruned_in_batches_and_every_one_is_counted() {
+    let app = spawn_app().await;
+    let now = app.clock.now().as_second();
+    let (tenant, _, _) = demo_ids(&app);
+    let rows = retention::CALL_BATCH as i64 * 2 + 7;
+    app.state
+        .db
+        .run_blocking(move |c| {
+            let tx = c.transaction()?;
+            for i in 0..rows {
+                tx.execute(
+                    "INSERT INTO calls (call_sid, tenant_id, direction, status, started_at)
+                     VALUES (?1, ?2, 'inbound', 'completed', ?3)",
+                    params![format!("v3:old-{i}"), tenant, now - 401 * DAY + i * 60],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .unwrap();
+    let beats = std::sync::atomic::AtomicUsize::new(0);
+    let pruned = retention::prune_once(&app.state.db, now, &Upkeep::default(), None, &|| {
+        beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .await
+    .unwrap();
+    assert_eq!(pruned.calls, rows as usize);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM calls"), 0);
+    assert_eq!(count(&app, "SELECT SUM(calls) FROM call_days"), rows);
+    // Three batches of calls at least, plus one per other table.
+    assert!(beats.into_inner() >= 3 + 4);
+}
+
+#[tokio::test]
+async fn the_stats_funnel_counts_each_stage_from_the_database() {
+    let app = spawn_app().await;
+    app.create_tenant(&open_every_day(
+        "funnel",
+        "+13125550180",
+        "America/Chicago",
+        &["Ana"],
+    ))
+    .await;
+    let ask = |time: &str| {
+        json!({"customer_name": "Sam", "service": "Cut", "preferred_date": "2026-11-24",
+               "preferred_time": time, "phone": "+13125550199"})
+    };
+    // 1: books 10:00 (gathered, booked, texted).
+    let (_, p1) = app.start_call("v3:f1", "+13125550180").await;
+    assert!(
+        app.answer(&p1, "v3:f1", &ask("10:00"))
+            .await
+            .contains("is booked for")
+    );
+    // 2: asks for the same time, is offered others, books none.
+    let (_, p2) = app.start_call("v3:f2", "+13125550180").await;
+    let doc = app.answer(&p2, "v3:f2", &ask("10:00")).await;
+    assert!(doc.contains("already taken"), "{doc}");
+    // 3: hangs up before answering.
+    app.start_call("v3:f3", "+13125550180").await;
+    app.state.calls.flush().await;
+
+    let mut funnel = Value::Null;
+    for _ in 0..100 {
+        let stats: Value = app
+            .admin_json(reqwest::Method::GET, "/tenants/funnel/stats?period=7d")
+            .await;
+        funnel = stats["funnel"].clone();
+        if funnel["texted"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        funnel,
+        json!({"calls": 3, "gathered": 2, "offered": 1, "booked": 1, "texted": 1, "delivered": 0})
+    );
+}
