@@ -72,6 +72,10 @@ pub struct Metrics {
     pub texts: Family<Labels, Gauge>,
     /// Seconds the oldest due text has waited unsent (0 when none waits), set when scraped.
     pub outbox_lag: Gauge<f64, AtomicU64>,
+    /// Webhook deliveries by status (the queue is `pending`), set when scraped.
+    pub webhook_deliveries: Family<Labels, Gauge>,
+    /// Reminder-call attempts by status, set when scraped.
+    pub reminder_calls: Family<Labels, Gauge>,
     /// Call starts waiting to be written, set when scraped.
     pub call_log_queue: Gauge,
     /// WAL size, set when scraped.
@@ -200,6 +204,18 @@ impl Metrics {
             "How long the oldest due text has waited unsent (0 when none waits).",
             outbox_lag.clone(),
         );
+        let webhook_deliveries = Family::<Labels, Gauge>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries, by status (pending ones are the queue).",
+            webhook_deliveries.clone(),
+        );
+        let reminder_calls = Family::<Labels, Gauge>::default();
+        registry.register(
+            "reminder_calls",
+            "Reminder-call attempts, by status (queued, dialing and live ones are the queue).",
+            reminder_calls.clone(),
+        );
         let call_log_queue = Gauge::default();
         registry.register(
             "call_log_queue_depth",
@@ -233,6 +249,8 @@ impl Metrics {
             signature_failures,
             texts,
             outbox_lag,
+            webhook_deliveries,
+            reminder_calls,
             call_log_queue,
             wal_bytes,
         }

@@ -9,6 +9,8 @@
 //!   (default 90; queued and sending texts are never touched);
 //! - calls after `SLOTLINE_CALL_RETAIN_DAYS` (default 400), counted into `call_days` first
 //!   so stats keep their totals;
+//! - webhook events no endpoint still waits for, with their deliveries and attempts, and
+//!   finished reminder-call attempts, after `SLOTLINE_RETAIN_DAYS`;
 //! - cancelled appointments that started and were last changed more than
 //!   `SLOTLINE_CALL_RETAIN_DAYS` ago (feeds need a week of them, and a year of stats
 //!   counts them); booked appointments are the tenant's history and stay.
@@ -55,6 +57,10 @@ pub struct Pruned {
     pub calls: usize,
     /// Cancelled appointments.
     pub cancelled_appointments: usize,
+    /// Webhook events (with their deliveries and attempts).
+    pub webhook_events: usize,
+    /// Finished reminder-call attempts.
+    pub reminder_calls: usize,
     /// The longest one batch held the writer.
     pub longest_hold: Duration,
 }
@@ -74,7 +80,7 @@ pub async fn prune_once(
     let retain = now - i64::from(upkeep.retain_days) * DAY;
     let calls = now - i64::from(upkeep.call_retain_days) * DAY;
     let mut pruned = Pruned::default();
-    let steps: [(&str, Prune, i64, usize); 5] = [
+    let steps: [(&str, Prune, i64, usize); 7] = [
         (
             "callback_answers",
             db::retention::callback_answers,
@@ -93,6 +99,18 @@ pub async fn prune_once(
             "appointments",
             db::retention::cancelled_appointments,
             calls,
+            BATCH,
+        ),
+        (
+            "webhook_events",
+            db::retention::webhook_events,
+            retain,
+            BATCH,
+        ),
+        (
+            "reminder_calls",
+            db::retention::reminder_calls,
+            retain,
             BATCH,
         ),
     ];
@@ -116,7 +134,9 @@ pub async fn prune_once(
                 1 => &mut pruned.messaging_events,
                 2 => &mut pruned.texts,
                 3 => &mut pruned.calls,
-                _ => &mut pruned.cancelled_appointments,
+                4 => &mut pruned.cancelled_appointments,
+                5 => &mut pruned.webhook_events,
+                _ => &mut pruned.reminder_calls,
             };
             *total += n;
             if n < batch {

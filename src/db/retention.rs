@@ -68,6 +68,36 @@ pub fn cancelled_appointments(
     )
 }
 
+/// Webhook events created before `cutoff` that no endpoint still waits for (every delivery
+/// delivered or failed), with their deliveries and attempts by cascade. An event still
+/// pending for a failing or disabled endpoint stays, so re-enabling it delivers it.
+pub fn webhook_events(conn: &mut Connection, cutoff: i64, limit: usize) -> Result<usize, DbError> {
+    delete_oldest(
+        conn,
+        "DELETE FROM webhook_events WHERE id IN (SELECT e.id FROM webhook_events e
+         WHERE e.created_at < ?1
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d INDEXED BY webhook_deliveries_by_event
+                           WHERE d.event_id = e.id AND d.status = 'pending')
+         ORDER BY e.id LIMIT ?2)",
+        cutoff,
+        limit,
+    )
+}
+
+/// Reminder-call attempts that ended (or never went) before `cutoff`; the appointment keeps
+/// each attempt's outcome in its own `reminder_calls` list, and call opt-outs are kept for
+/// good (they are not in this table).
+pub fn reminder_calls(conn: &mut Connection, cutoff: i64, limit: usize) -> Result<usize, DbError> {
+    delete_oldest(
+        conn,
+        "DELETE FROM reminder_calls WHERE id IN (SELECT id FROM reminder_calls
+         WHERE status IN ('done', 'cancelled', 'skipped', 'failed', 'dry_run', 'unknown')
+           AND updated_at < ?1 ORDER BY id LIMIT ?2)",
+        cutoff,
+        limit,
+    )
+}
+
 /// Calls started before `cutoff`: the oldest `limit` (or a few more sharing the last
 /// second) are added to their tenant's `call_days` and deleted.
 pub fn calls(conn: &mut Connection, cutoff: i64, limit: usize) -> Result<usize, DbError> {

@@ -35,6 +35,43 @@ pub fn texts_by_status(conn: &Connection) -> Result<Vec<(&'static str, i64)>, Db
         .collect()
 }
 
+/// Webhook delivery statuses, as `webhook_deliveries` holds them.
+pub const DELIVERY_STATUSES: [&str; 3] = ["pending", "delivered", "failed"];
+
+/// How many webhook deliveries are in each of [`DELIVERY_STATUSES`] (along
+/// `webhook_deliveries_pending`, which leads with the status).
+pub fn deliveries_by_status(conn: &Connection) -> Result<Vec<(&'static str, i64)>, DbError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT COUNT(*) FROM webhook_deliveries WHERE status = ?1")?;
+    DELIVERY_STATUSES
+        .iter()
+        .map(|s| Ok((*s, stmt.query_row(params![s], |r| r.get(0))?)))
+        .collect()
+}
+
+/// Reminder-call attempt statuses, as `reminder_calls` holds them.
+pub const REMINDER_CALL_STATUSES: [&str; 9] = [
+    "queued",
+    "dialing",
+    "live",
+    "done",
+    "cancelled",
+    "skipped",
+    "failed",
+    "dry_run",
+    "unknown",
+];
+
+/// How many reminder-call attempts are in each of [`REMINDER_CALL_STATUSES`] (along
+/// `reminder_calls_due`, which leads with the status).
+pub fn reminder_calls_by_status(conn: &Connection) -> Result<Vec<(&'static str, i64)>, DbError> {
+    let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM reminder_calls WHERE status = ?1")?;
+    REMINDER_CALL_STATUSES
+        .iter()
+        .map(|s| Ok((*s, stmt.query_row(params![s], |r| r.get(0))?)))
+        .collect()
+}
+
 /// A tenant's call funnel over `[from, to)`: how many calls reached each stage.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Funnel {

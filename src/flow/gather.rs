@@ -342,10 +342,10 @@ impl Turn<'_> {
         if !self.cb.history.iter().any(|m| m.role == "user") {
             return self.cb.result.clone();
         }
-        let left = db::deadline::current()
-            .map(|d| db::deadline::remaining(d).saturating_sub(INFERENCE_MARGIN))
-            .unwrap_or(self.state.settings.inference.timeout);
-        let timeout = self.state.settings.inference.timeout.min(left);
+        let timeout = inference_wait(
+            self.state.settings.inference.timeout,
+            db::deadline::current().map(db::deadline::remaining),
+        );
         let spec = &self.entry.tenant.spec;
         let today = today_local(self.now, &self.entry.rules.tz);
         let context = format!(
@@ -666,6 +666,17 @@ impl Turn<'_> {
     }
 }
 
+/// How long AI Inference may take: the setting, cut to what the request deadline leaves
+/// (`left`) minus [`INFERENCE_MARGIN`] for the turn's own writes.
+fn inference_wait(
+    setting: std::time::Duration,
+    left: Option<std::time::Duration>,
+) -> std::time::Duration {
+    left.map_or(setting, |left| {
+        setting.min(left.saturating_sub(INFERENCE_MARGIN))
+    })
+}
+
 /// What "yes" means in the booking confirmation.
 const CONFIRM_ABOUT: &str = "Whether the caller wants this booking";
 
@@ -723,5 +734,21 @@ pub(super) fn spoken(offers: &[Offer]) -> String {
         [] => String::new(),
         [one] => (*one).to_string(),
         [init @ .., last] => format!("{}; or {last}", init.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::inference_wait;
+
+    #[test]
+    fn ai_inference_waits_at_most_what_the_deadline_leaves_the_turn() {
+        let ms = Duration::from_millis;
+        assert_eq!(inference_wait(ms(900), None), ms(900));
+        assert_eq!(inference_wait(ms(900), Some(ms(1500))), ms(900));
+        assert_eq!(inference_wait(ms(5000), Some(ms(1500))), ms(1100));
+        assert_eq!(inference_wait(ms(900), Some(ms(300))), ms(0));
     }
 }

@@ -1,6 +1,6 @@
 //! `GET /metrics`: the Prometheus exposition ([`crate::metrics`]) behind the admin token,
-//! on the admin listener. What lives in the database (texts by status, the outbox's lag)
-//! is read from indexes at scrape time.
+//! on the admin listener. What lives in the database (texts, webhook deliveries and
+//! reminder calls by status, the outbox's lag) is read from indexes at scrape time.
 
 use poem::{Response, handler, web::Data};
 
@@ -14,12 +14,14 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 #[handler]
 pub async fn metrics(_: Admin, state: Data<&AppState>) -> poem::Result<Response> {
     let now = state.clock.now().as_second();
-    let (texts, oldest) = state
+    let (texts, oldest, deliveries, calls) = state
         .db
         .run(move |c| {
             Ok((
                 db::upkeep::texts_by_status(c)?,
                 db::upkeep::oldest_due_text(c, now)?,
+                db::upkeep::deliveries_by_status(c)?,
+                db::upkeep::reminder_calls_by_status(c)?,
             ))
         })
         .await
@@ -27,6 +29,16 @@ pub async fn metrics(_: Admin, state: Data<&AppState>) -> poem::Result<Response>
     let m = &state.metrics;
     for (status, count) in texts {
         m.texts.get_or_create(&[("status", status)]).set(count);
+    }
+    for (status, count) in deliveries {
+        m.webhook_deliveries
+            .get_or_create(&[("status", status)])
+            .set(count);
+    }
+    for (status, count) in calls {
+        m.reminder_calls
+            .get_or_create(&[("status", status)])
+            .set(count);
     }
     m.outbox_lag
         .set(oldest.map_or(0.0, |due| (now - due).max(0) as f64));

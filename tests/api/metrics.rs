@@ -76,6 +76,13 @@ async fn metrics_move_when_a_booking_is_made() {
         + sample(&after, r#"slotline_outbox_texts{status="dry_run"}"#)
         + sample(&after, r#"slotline_outbox_texts{status="sending"}"#);
     assert!(texts >= 1.0, "{after}");
+    // The webhook and reminder-call queues are there, by status, even when empty.
+    for series in [
+        r#"slotline_webhook_deliveries{status="pending"} 0"#,
+        r#"slotline_reminder_calls{status="queued"} 0"#,
+    ] {
+        assert!(after.lines().any(|l| l == series), "{series}: {after}");
+    }
     assert!(
         after.contains("slotline_db_write_wait_seconds_bucket{le=\"0.000025\"}"),
         "{after}"

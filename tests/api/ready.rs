@@ -51,7 +51,13 @@ async fn a_healthy_server_is_ready_and_the_admin_sees_why() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    for name in ["call log", "housekeeping", "SMS worker"] {
+    for name in [
+        "call log",
+        "housekeeping",
+        "SMS worker",
+        "webhook worker",
+        "reminder-call dialer",
+    ] {
         assert!(tasks.contains(&name), "{report}");
     }
     assert!(
@@ -215,4 +221,14 @@ async fn a_due_text_left_unsent_past_the_limit_makes_the_server_not_ready() {
     )
     .await;
     assert_eq!(status, 503);
+}
+
+#[tokio::test]
+async fn ready_answers_503_when_the_webhook_worker_or_the_reminder_call_dialer_is_stopped() {
+    for task in ["webhook worker", "reminder-call dialer"] {
+        let app = spawn_app().await;
+        app.stop_task(task).await;
+        let (status, line) = ready_until(&app, &format!("{task} is stopped")).await;
+        assert_eq!(status, 503, "{task}: {line}");
+    }
 }

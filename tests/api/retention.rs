@@ -304,3 +304,107 @@ async fn the_stats_funnel_counts_each_stage_from_the_database() {
         json!({"calls": 3, "gathered": 2, "offered": 1, "booked": 1, "texted": 1, "delivered": 0})
     );
 }
+
+#[tokio::test]
+async fn old_webhook_events_go_with_their_deliveries_unless_an_endpoint_still_waits_and_old_reminder_calls_go()
+ {
+    let app = spawn_app().await;
+    // The worker would give up on the old pending delivery (past its 26 hours) meanwhile.
+    app.stop_task("webhook worker").await;
+    // And the dialer would skip the old queued call.
+    app.stop_task("reminder-call dialer").await;
+    let now = app.clock.now().as_second();
+    let (tenant, service, provider) = demo_ids(&app);
+    exec(
+        &app,
+        "INSERT INTO webhook_endpoints (id, tenant_id, url, secret, events, created_at)
+         VALUES (1, ?1, 'https://hooks.example.com/a', 'whsec_x', '[\"appointment.booked\"]', ?2)",
+        vec![v(tenant), v(now - 200 * DAY)],
+    );
+    let event = "INSERT INTO webhook_events (id, event_id, tenant_id, type, payload, created_at)
+                 VALUES (?1, ?2, ?3, 'appointment.booked', '{}', ?4)";
+    let delivery = "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, next_attempt_ms, created_ms)
+                    VALUES (?1, 1, ?1, ?2, 0, 0)";
+    // 1: old and delivered (goes, with its delivery and attempt); 2: old but still pending
+    // (stays); 3: delivered but recent (stays).
+    for (id, age, status) in [
+        (1, 91, "delivered"),
+        (2, 91, "pending"),
+        (3, 10, "delivered"),
+    ] {
+        exec(
+            &app,
+            event,
+            vec![
+                v(id),
+                s(&format!("evt_{id}")),
+                v(tenant),
+                v(now - age * DAY),
+            ],
+        );
+        exec(&app, delivery, vec![v(id), s(status)]);
+    }
+    exec(
+        &app,
+        "INSERT INTO webhook_attempts (delivery_id, attempted_ms, http_status, duration_ms) VALUES (1, 0, 200, 5)",
+        vec![],
+    );
+    let appt = "INSERT INTO appointments (id, tenant_id, service_id, provider_id, customer_name, start_at, end_at, blocked_until, status, created_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, 'Sam', ?5, ?5 + 1800, ?5 + 1800, 'booked', ?5, ?5)";
+    exec(
+        &app,
+        appt,
+        vec![
+            v(900),
+            v(tenant),
+            v(service),
+            v(provider),
+            v(now - 100 * DAY),
+        ],
+    );
+    let call = "INSERT INTO reminder_calls (tenant_id, appointment_id, for_start, hours_before, attempt, to_number, status, due_at, created_at, updated_at)
+                VALUES (?1, 900, ?2, 24, ?3, '+13125550199', ?4, ?2, ?5, ?5)";
+    exec(
+        &app,
+        call,
+        vec![
+            v(tenant),
+            v(now - 100 * DAY),
+            v(1),
+            s("done"),
+            v(now - 100 * DAY),
+        ],
+    );
+    // A queued attempt is never pruned, however old.
+    exec(
+        &app,
+        call,
+        vec![
+            v(tenant),
+            v(now - 100 * DAY),
+            v(2),
+            s("queued"),
+            v(now - 100 * DAY),
+        ],
+    );
+
+    let pruned = retention::prune_once(&app.state.db, now, &Upkeep::default(), None, &|| {})
+        .await
+        .unwrap();
+
+    assert_eq!(pruned.webhook_events, 1, "{pruned:?}");
+    assert_eq!(pruned.reminder_calls, 1, "{pruned:?}");
+    assert_eq!(
+        text_of(
+            &app,
+            "SELECT group_concat(event_id) FROM (SELECT event_id FROM webhook_events ORDER BY id)"
+        ),
+        "evt_2,evt_3"
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_deliveries"), 2);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_attempts"), 0);
+    assert_eq!(
+        text_of(&app, "SELECT group_concat(status) FROM reminder_calls"),
+        "queued"
+    );
+}

@@ -47,6 +47,9 @@ async fn app_with(
 ) -> TestApp {
     let mut opts = Options {
         messaging_api: fake.map(|f| f.base.clone()),
+        // Not a test of the deadline: a loaded machine must not turn an answer into the
+        // apology.
+        request_deadline: Duration::from_secs(6),
         ..Options::default()
     };
     opts.calls.app_id = Some("test-texml-app".into());
