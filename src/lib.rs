@@ -11,6 +11,7 @@ pub mod calllog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod demo;
 pub mod directory;

@@ -90,6 +90,8 @@ pub struct State {
     pub readiness: Readiness,
     /// Prometheus metrics (`GET /metrics`).
     pub metrics: Arc<Metrics>,
+    /// Signs the operator console's session cookies.
+    pub console: Arc<crate::console::Keys>,
 }
 
 /// Why slotline could not start.
@@ -230,6 +232,10 @@ impl AppState {
             clock.clone(),
             settings.clone(),
         );
+        let console = crate::console::Keys::new(
+            secret.as_bytes(),
+            settings.admin_token.as_ref().map(|t| t.expose()),
+        );
         Ok(Self(Arc::new(State {
             docs,
             cards,
@@ -253,6 +259,7 @@ impl AppState {
             heartbeats,
             readiness,
             metrics: Arc::new(Metrics::new(db_stats)),
+            console: Arc::new(console),
         })))
     }
 }

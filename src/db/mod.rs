@@ -11,6 +11,7 @@
 pub mod appointments;
 pub mod backup;
 pub mod calls;
+pub mod console;
 pub mod deadline;
 pub mod documents;
 pub mod feeds;

@@ -628,6 +628,8 @@ pub fn counts(
 
 mod faults;
 pub use faults::*;
+mod requeue;
+pub use requeue::requeue_failed;
 
 #[cfg(test)]
 mod tests;

@@ -35,27 +35,39 @@ impl<'a> FromRequest<'a> for Admin {
         let state = req
             .data::<AppState>()
             .ok_or_else(|| poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
-        let Some(expected) = &state.settings.admin_token else {
-            return Err(AppError::AdminDisabled.into());
-        };
         let client = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        let now = state.clock.now().as_second();
-        if let Some(ip) = client
-            && let Err(retry_after) = state.admin_throttle.check(ip, now)
-        {
-            return Err(AppError::TooManyAttempts { retry_after }.into());
+        check_admin_token(state, client, bearer(req.headers()))?;
+        Ok(Admin)
+    }
+}
+
+/// Checks `given` against the admin token for `client`: a client that sent too many
+/// wrong tokens is made to wait, and a wrong one counts against it. The console's sign-in
+/// uses the same check, so both share one throttle.
+pub fn check_admin_token(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    given: &str,
+) -> Result<(), AppError> {
+    let Some(expected) = &state.settings.admin_token else {
+        return Err(AppError::AdminDisabled);
+    };
+    let now = state.clock.now().as_second();
+    if let Some(ip) = client
+        && let Err(retry_after) = state.admin_throttle.check(ip, now)
+    {
+        return Err(AppError::TooManyAttempts { retry_after });
+    }
+    // Digests of equal length, so the comparison does not reveal the token's length.
+    let given = Sha256::digest(given.as_bytes());
+    let wanted = Sha256::digest(expected.expose().as_bytes());
+    if bool::from(given.as_slice().ct_eq(wanted.as_slice())) {
+        Ok(())
+    } else {
+        if let Some(ip) = client {
+            state.admin_throttle.failed(ip, now);
         }
-        // Digests of equal length, so the comparison does not reveal the token's length.
-        let given = Sha256::digest(bearer(req.headers()).as_bytes());
-        let wanted = Sha256::digest(expected.expose().as_bytes());
-        if bool::from(given.as_slice().ct_eq(wanted.as_slice())) {
-            Ok(Admin)
-        } else {
-            if let Some(ip) = client {
-                state.admin_throttle.failed(ip, now);
-            }
-            Err(AppError::Unauthorized.into())
-        }
+        Err(AppError::Unauthorized)
     }
 }
 

@@ -131,25 +131,13 @@ pub async fn replace(
     let saved_by = actor(req)?;
     let tenant = find(&state, id).await?;
     let text = utf8(body)?;
-    let slug = tenant.spec.slug.clone();
-    let file = state.docs.path_of(&slug, name).display().to_string();
+    let file = state
+        .docs
+        .path_of(&tenant.spec.slug, name)
+        .display()
+        .to_string();
     check_document(&file, name, &text).map_err(AppError::InvalidDocument)?;
-    let lib = state.docs.clone();
-    let (to_write, owner) = (text.clone(), slug.clone());
-    let previous = tokio::task::spawn_blocking(move || lib.save(&owner, name, &to_write))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(|e| AppError::Internal(format!("writing {file}: {e}")))?;
-    let now = state.clock.now().as_second();
-    let (tenant_id, by) = (tenant.id, saved_by.clone());
-    let version = state
-        .db
-        .write(move |c| {
-            let on_disk = previous.as_ref().map(|(t, m)| (t.as_str(), *m));
-            db::documents::record(c, tenant_id, name, on_disk, &text, &by, now)
-        })
-        .await
-        .map_err(AppError::from)?;
+    let version = write_checked(&state, &tenant, name, text, &saved_by).await?;
     tracing::info!(
         tenant = tenant.id,
         document = name,
@@ -163,6 +151,37 @@ pub async fn replace(
         "version": version,
         "saved_by": saved_by,
     })))
+}
+
+/// Writes `text` (already checked) as `tenant`'s document `name` and records the version
+/// under `saved_by`; returns the version id. The console saves through this too.
+pub async fn write_checked(
+    state: &AppState,
+    tenant: &db::tenants::Tenant,
+    name: &'static str,
+    text: String,
+    saved_by: &str,
+) -> Result<i64, AppError> {
+    let file = state
+        .docs
+        .path_of(&tenant.spec.slug, name)
+        .display()
+        .to_string();
+    let lib = state.docs.clone();
+    let (to_write, owner) = (text.clone(), tenant.spec.slug.clone());
+    let previous = tokio::task::spawn_blocking(move || lib.save(&owner, name, &to_write))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::Internal(format!("writing {file}: {e}")))?;
+    let now = state.clock.now().as_second();
+    let (tenant_id, by) = (tenant.id, saved_by.to_string());
+    Ok(state
+        .db
+        .write(move |c| {
+            let on_disk = previous.as_ref().map(|(t, m)| (t.as_str(), *m));
+            db::documents::record(c, tenant_id, name, on_disk, &text, &by, now)
+        })
+        .await?)
 }
 
 /// `GET /tenants/{id}/texml/{name}/versions`: every recorded version, oldest first.

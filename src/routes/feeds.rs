@@ -80,36 +80,56 @@ pub async fn create(
             Some(other) => Err(invalid(field, format!("must be a string, not {other}"))),
         }
     };
-    let provider = match (text("scope")?, text("provider")?) {
+    let (feed, url) = create_feed(
+        &state,
+        &tenant,
+        text("scope")?,
+        text("provider")?,
+        text("detail")?,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(feed_json(&feed, Some(url)))))
+}
+
+/// Creates a feed of `tenant` from its `scope`, `provider` and `detail` as an operator gave
+/// them (the API's JSON fields, the console's form fields), refusing a bad one by field;
+/// answers the feed and its URL (shown only now).
+pub async fn create_feed(
+    state: &AppState,
+    tenant: &db::tenants::Tenant,
+    scope: Option<&str>,
+    provider: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(db::feeds::Feed, String), AppError> {
+    let provider = match (scope, provider) {
         (Some("tenant"), None) => None,
         (Some("tenant"), Some(_)) => {
             return Err(invalid(
                 "provider",
                 "a tenant feed shows every provider; drop \"provider\" or use \"scope\": \"provider\"",
-            )
-            .into());
+            ));
         }
         (Some("provider"), Some(name)) => {
-            let i = agenda::provider_index(&tenant, name).map_err(AppError::from)?;
+            let i = agenda::provider_index(tenant, name).map_err(AppError::from)?;
             Some(tenant.provider_ids[i])
         }
         (Some("provider"), None) => {
             return Err(invalid(
                 "provider",
                 "a provider feed needs \"provider\": the provider's name, e.g. \"Anna\"",
-            )
-            .into());
+            ));
         }
         (other, _) => {
             let got = other.map_or("nothing".to_string(), |s| format!("{s:?}"));
             return Err(invalid(
                 "scope",
-                format!("got {got}; use \"tenant\" (every provider) or \"provider\" (with \"provider\": \"Anna\")"),
-            )
-            .into());
+                format!(
+                    "got {got}; use \"tenant\" (every provider) or \"provider\" (with \"provider\": \"Anna\")"
+                ),
+            ));
         }
     };
-    let detail = match text("detail")? {
+    let detail = match detail {
         None => Detail::Full,
         Some(d) => Detail::parse(d).ok_or_else(|| {
             invalid(
@@ -123,8 +143,7 @@ pub async fn create(
     let feed = state
         .db
         .write(move |c| db::feeds::create(c, tenant_id, provider, detail.as_str(), &hash, now))
-        .await
-        .map_err(AppError::from)?;
+        .await?;
     tracing::info!(
         tenant = tenant_id,
         feed = feed.id,
@@ -132,7 +151,7 @@ pub async fn create(
         "calendar feed created"
     );
     let url = feeds::url(&state.settings.public_url, feed.id, &secret);
-    Ok((StatusCode::CREATED, Json(feed_json(&feed, Some(url)))))
+    Ok((feed, url))
 }
 
 /// `GET /tenants/{id}/feeds`: the feeds, without their secrets.
@@ -177,6 +196,17 @@ pub async fn rotate(
     Path((id, feed)): Path<(String, i64)>,
 ) -> poem::Result<Json<Value>> {
     let tenant_id = find(&state, id).await?.id;
+    let (stored, url) = rotate_feed(&state, tenant_id, feed).await?;
+    Ok(Json(feed_json(&stored, Some(url))))
+}
+
+/// Gives feed `feed` of tenant `tenant_id` a new secret; answers it and its new URL (shown
+/// only now). The old URL is dead at once.
+pub async fn rotate_feed(
+    state: &AppState,
+    tenant_id: i64,
+    feed: i64,
+) -> Result<(db::feeds::Feed, String), AppError> {
     let (secret, hash) = feeds::new_secret();
     let now = state.clock.now().as_second();
     let stored = state
@@ -186,7 +216,7 @@ pub async fn rotate(
         .map_err(feed_error)?;
     tracing::info!(tenant = tenant_id, feed, "calendar feed rotated");
     let url = feeds::url(&state.settings.public_url, stored.id, &secret);
-    Ok(Json(feed_json(&stored, Some(url))))
+    Ok((stored, url))
 }
 
 /// `GET /ics/{feed}/{secret}.ics`: the calendar, `text/calendar`, inline, with an ETag

@@ -80,3 +80,26 @@ pub async fn list_messages(
         .map_err(AppError::from)?;
     Ok(paging::answer(list, next, req.uri().path(), &query))
 }
+
+/// `POST /tenants/{id}/messages/{msg}/requeue`: a failed text goes back to the queue with
+/// its attempts reset and is sent again; 409 (field `status`) when it is not failed.
+#[handler]
+pub async fn requeue(
+    _: Admin,
+    state: Data<&AppState>,
+    Path((id, msg)): Path<(String, i64)>,
+) -> poem::Result<Json<Value>> {
+    let tenant_id = super::admin::find(&state, id).await?.id;
+    let now = state.clock.now().as_second();
+    state
+        .db
+        .write(move |c| db::outbox::requeue_failed(c, tenant_id, msg, now))
+        .await
+        .map_err(|e| match e {
+            db::DbError::NotFound => AppError::NotFound("this tenant has no such text".into()),
+            other => other.into(),
+        })?;
+    state.outbox.notify_one();
+    tracing::info!(tenant = tenant_id, text = msg, "failed text requeued");
+    Ok(Json(json!({"id": msg, "status": "queued"})))
+}

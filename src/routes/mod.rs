@@ -17,6 +17,11 @@ mod texml;
 pub mod throttle;
 mod webhooks;
 
+pub use admin::check_admin_token;
+pub use documents::write_checked;
+pub use feeds::{create_feed, rotate_feed};
+pub use webhooks::{create_endpoint, parse_events, rotate_endpoint};
+
 use std::time::Instant;
 
 use poem::{
@@ -38,7 +43,8 @@ pub enum Surface {
     All,
     /// Telnyx's routes and `/health`; `/tenants…` answers 404.
     Telnyx,
-    /// The admin API and `/health` (the `SLOTLINE_ADMIN_LISTEN` listener).
+    /// The admin API, the operator console and `/health` (the `SLOTLINE_ADMIN_LISTEN`
+    /// listener).
     Admin,
 }
 
@@ -160,6 +166,11 @@ fn admin_routes(table: Route) -> Route {
         )
         .at("/tenants/:id/calls", get(calls::list_calls))
         .at("/metrics", get(metrics::metrics))
+        .at(
+            "/tenants/:id/messages/:msg/requeue",
+            post(messaging::requeue),
+        )
+        .nest("/console", crate::console::routes())
 }
 
 /// A panic inside a TeXML handler still answers a valid TeXML apology.

@@ -48,7 +48,7 @@ fn endpoint_json(e: &db::webhooks::Endpoint, secret: Option<String>) -> Value {
 }
 
 /// The `events` list: known types, at least one, no repeats.
-fn parse_events(v: Option<&Value>) -> Result<Vec<String>, AppError> {
+pub fn parse_events(v: Option<&Value>) -> Result<Vec<String>, AppError> {
     let all = EVENT_TYPES.join(", ");
     let Some(Value::Array(given)) = v else {
         return Err(invalid(
@@ -113,29 +113,39 @@ pub async fn create(
         .into());
     };
     let events = parse_events(body.get("events"))?;
+    let (endpoint, secret) = create_endpoint(&state, tenant.id, url, events).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(endpoint_json(&endpoint, Some(secret))),
+    ))
+}
+
+/// Creates an endpoint of tenant `tenant_id` at `url` (checked: https, public) for
+/// `events` (already parsed); answers it and its `whsec_` secret, shown only now.
+pub async fn create_endpoint(
+    state: &AppState,
+    tenant_id: i64,
+    url: &str,
+    events: Vec<String>,
+) -> Result<(db::webhooks::Endpoint, String), AppError> {
     let url = address::check(url, state.settings.webhooks_allow_private)
         .await
         .map_err(|e| invalid("url", e))?
         .to_string();
     let secret = sign::new_secret();
-    let (tenant_id, now, stored_secret) =
-        (tenant.id, state.clock.now().as_second(), secret.clone());
+    let (now, stored_secret) = (state.clock.now().as_second(), secret.clone());
     let endpoint = state
         .db
         .write(move |c| {
             db::webhooks::create_endpoint(c, tenant_id, &url, &events, &stored_secret, now)
         })
-        .await
-        .map_err(AppError::from)?;
+        .await?;
     tracing::info!(
         tenant = tenant_id,
         endpoint = endpoint.id,
         "webhook endpoint created"
     );
-    Ok((
-        StatusCode::CREATED,
-        Json(endpoint_json(&endpoint, Some(secret))),
-    ))
+    Ok((endpoint, secret))
 }
 
 /// `GET /tenants/{id}/webhooks`: the endpoints (no secrets), with any failure streak and
@@ -181,6 +191,17 @@ pub async fn rotate(
     Path((id, endpoint)): Path<(String, i64)>,
 ) -> poem::Result<Json<Value>> {
     let tenant_id = find(&state, id).await?.id;
+    let (e, secret) = rotate_endpoint(&state, tenant_id, endpoint).await?;
+    Ok(Json(endpoint_json(&e, Some(secret))))
+}
+
+/// Gives endpoint `endpoint` of tenant `tenant_id` a new secret, which signs every
+/// delivery from now on; answers it (shown only now).
+pub async fn rotate_endpoint(
+    state: &AppState,
+    tenant_id: i64,
+    endpoint: i64,
+) -> Result<(db::webhooks::Endpoint, String), AppError> {
     let secret = sign::new_secret();
     let stored_secret = secret.clone();
     let e = state
@@ -189,7 +210,7 @@ pub async fn rotate(
         .await
         .map_err(endpoint_error)?;
     tracing::info!(tenant = tenant_id, endpoint, "webhook secret rotated");
-    Ok(Json(endpoint_json(&e, Some(secret))))
+    Ok((e, secret))
 }
 
 /// `POST /tenants/{id}/webhooks/{w}/enable`: an endpoint disabled for failing is sent

@@ -6,6 +6,8 @@ mod backup;
 mod booking;
 mod call;
 mod call_cli;
+mod console;
+mod console_browser;
 mod crash;
 mod fake_calls;
 mod fake_inference;

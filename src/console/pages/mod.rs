@@ -1,0 +1,56 @@
+//! One module per console page; each handler parses, calls the shared agenda, db and
+//! documents functions, and renders one template.
+
+pub mod agenda;
+pub mod calendar;
+pub mod calls;
+pub mod documents;
+pub mod health;
+pub mod settings;
+pub mod tenants;
+pub mod texts;
+pub mod wording;
+
+use serde_json::{Map, Value};
+
+use crate::{
+    console::ConsoleError, db::tenants::Tenant, domain::FieldError, error::AppError,
+    startup::AppState, tenant_changes,
+};
+
+/// Replaces the fields in `patch` on tenant `id` exactly as `PATCH /tenants/{id}` does
+/// (merged onto the stored tenant, validated whole, written in one transaction). A field
+/// the tenant check refuses comes back as `Ok(Err(..))` and nothing is written.
+pub async fn apply_patch(
+    state: &AppState,
+    id: i64,
+    patch: Map<String, Value>,
+) -> Result<Result<Tenant, FieldError>, ConsoleError> {
+    let merge = move |stored: &Tenant| {
+        let mut merged = stored.spec.to_json();
+        for (k, v) in patch {
+            merged[k] = v;
+        }
+        crate::domain::TenantSpec::from_json(&merged).map_err(AppError::from)
+    };
+    let outcome = tenant_changes::update(
+        &state.db,
+        &state.docs,
+        id.to_string(),
+        merge,
+        state.clock.now(),
+    )
+    .await
+    .map_err(AppError::from)?;
+    match outcome {
+        Ok(tenant) => {
+            state.cards.put(tenant.id, &tenant.spec);
+            state.directory.clear();
+            tracing::info!(tenant = tenant.id, "tenant changed from the console");
+            Ok(Ok(tenant))
+        }
+        Err(AppError::Invalid(e)) => Ok(Err(e)),
+        Err(AppError::Conflict { field, message }) => Ok(Err(FieldError { field, message })),
+        Err(other) => Err(other.into()),
+    }
+}
