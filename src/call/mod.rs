@@ -232,8 +232,12 @@ pub async fn place(
     }
     let call_sid = new_call_sid();
     let started = std::time::Instant::now();
-    // Texts queued from here on are this call's (a move or a cancellation has no booking).
-    let called_at = jiff::Timestamp::now().as_second();
+    // Texts already queued are not this call's (a move or a cancellation has no booking
+    // to find its texts by).
+    let before = match &tenant {
+        Some(t) => line.message_ids(&t["id"].to_string()).await?,
+        None => Vec::new(),
+    };
     let mut doc = line
         .post("/texml/voice", &line.voice_form(&call_sid))
         .await?;
@@ -283,7 +287,7 @@ pub async fn place(
         writeln!(out, "\nNot booked: no line answers {}.", opts.to)?;
         return Ok(Outcome::NotBooked);
     };
-    line.report(&tenant, &call_sid, called_at, out).await
+    line.report(&tenant, &call_sid, &before, out).await
 }
 
 /// Prints the verbs Telnyx would play; returns the `<AIGather>` that ends the turn, or
@@ -433,6 +437,19 @@ impl<'a> Line<'a> {
     }
 
     /// GETs an admin API path; its JSON.
+    /// The ids of the tenant's texts on the messages list's first page.
+    async fn message_ids(&self, tenant_id: &str) -> Result<Vec<i64>, CallError> {
+        let list = self
+            .admin(&format!("/tenants/{tenant_id}/messages?limit=1000"))
+            .await?;
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["id"].as_i64())
+            .collect())
+    }
+
     async fn admin(&self, path: &str) -> Result<Value, CallError> {
         let resp = self
             .http
@@ -541,12 +558,12 @@ impl<'a> Line<'a> {
     }
 
     /// Prints whether this call booked and the texts queued for the caller (without a
-    /// booking: the ones about a move or a cancellation queued since `called_at`).
+    /// booking: the ones about a move or a cancellation that were not queued before, `before`).
     async fn report(
         &self,
         tenant: &Value,
         call_sid: &str,
-        called_at: i64,
+        before: &[i64],
         out: &mut dyn Write,
     ) -> Result<Outcome, CallError> {
         let id = tenant["id"].to_string();
@@ -576,7 +593,7 @@ impl<'a> Line<'a> {
                 "Not booked on this call (what the line said last is above)."
             )?,
         }
-        let texts = self.texts_for(&id, booked.as_ref(), called_at).await?;
+        let texts = self.texts_for(&id, booked.as_ref(), before).await?;
         if texts.is_empty() {
             writeln!(out, "No texts queued for {}.", self.opts.from)?;
         } else {
@@ -602,13 +619,13 @@ impl<'a> Line<'a> {
     }
 
     /// The texts of this call's appointment (or, without one, the moved, cancelled and reply
-    /// texts queued to the caller's number since `called_at`), oldest first, once the SMS worker has handled the ones
-    /// already due.
+    /// texts to the caller's number that are not in `before`), oldest first, once the SMS
+    /// worker has handled the ones already due.
     async fn texts_for(
         &self,
         id: &str,
         booked: Option<&Value>,
-        called_at: i64,
+        before: &[i64],
     ) -> Result<Vec<Value>, CallError> {
         let deadline = std::time::Instant::now() + TEXTS_SETTLE;
         loop {
@@ -628,7 +645,7 @@ impl<'a> Line<'a> {
                     None => {
                         t["to"] == self.opts.from.as_str()
                             && !matches!(t["kind"].as_str(), Some("confirmation" | "reminder"))
-                            && t["created_at"].as_i64().is_some_and(|c| c >= called_at)
+                            && t["id"].as_i64().is_some_and(|m| !before.contains(&m))
                     }
                 })
                 .cloned()

@@ -43,6 +43,12 @@ impl Change {
     }
 }
 
+/// How the line's words start once it has moved an appointment (the console reads a call's
+/// outcome from them).
+pub const MOVED: &str = "Done. Your ";
+/// How the line's words start once it has cancelled an appointment.
+pub const CANCELLED: &str = "Done: ";
+
 /// Said when the caller's number is withheld or unreadable.
 const WITHHELD: &str =
     "I can't see the number you're calling from, so I can't look up your appointment.";
@@ -220,7 +226,7 @@ impl Turn<'_> {
             ""
         };
         let doc = self.say_goodbye(&format!(
-            "Done. Your {} with {provider} is now on {}.{mention}",
+            "{MOVED}{} with {provider} is now on {}.{mention}",
             appt.row.service,
             local_label(slot.start, &rules.tz)
         ));
@@ -311,7 +317,7 @@ impl Turn<'_> {
             ""
         };
         let doc = self.say_goodbye(&format!(
-            "Done: {} is cancelled.{mention}",
+            "{CANCELLED}{} is cancelled.{mention}",
             self.describe(&appt.row)
         ));
         let ((sid, key, text), now) = (self.answer_key(&doc), self.now.as_second());

@@ -2,10 +2,10 @@
 //! and call in here; this module talks to the booking core, the database and the templates.
 
 mod ask;
-mod change;
+pub mod change;
 pub mod gather;
 pub mod preview;
-mod question;
+pub mod question;
 pub mod reminder;
 pub mod status;
 pub mod voice;

@@ -23,7 +23,9 @@ use crate::{
 /// Closures this many days ahead are mentioned with the opening hours.
 const CLOSURES_AHEAD_DAYS: i64 = 14;
 /// Said before a hand-off or a booking offer when the data has no answer.
-const DONT_KNOW: &str = "I'm sorry, I don't know that.";
+pub const DONT_KNOW: &str = "I'm sorry, I don't know that.";
+/// How an answer ends: the booking question (the console reads a call's outcome from it).
+pub const THEN_BOOK: &str = " What would you like to book?";
 
 impl Turn<'_> {
     /// The caller asked something: answer it from the tenant's data and ask what to book,
@@ -40,11 +42,7 @@ impl Turn<'_> {
         let claims = self.next(Step::Gather, self.claims.attempt, 0);
         let doc = match answer {
             _ if self.out_of_turns() => self.hand_off(DONT_KNOW, wording::GIVE_UP),
-            Some(answer) => self.ask_next(
-                &claims,
-                &format!("{answer} What would you like to book?"),
-                &booking,
-            ),
+            Some(answer) => self.ask_next(&claims, &format!("{answer}{THEN_BOOK}"), &booking),
             None if spec.transfer_number.is_some() => {
                 self.hand_off(DONT_KNOW, "Please contact us directly.")
             }

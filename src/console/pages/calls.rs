@@ -20,6 +20,7 @@ use crate::{
         view::{Frame, masked, when, zone},
     },
     db::{self, console::CallRow},
+    flow::{change, question},
     startup::AppState,
     texml::{APOLOGY, APOLOGY_HANDOFF, docs::NAMES},
 };
@@ -92,14 +93,15 @@ fn documents_in_effect(saved: &[(String, i64)]) -> String {
         .join(", ")
 }
 
-/// How the call went, from what the line answered and what it booked.
+/// How the call went, from what the line answered and what it booked: an apology is an
+/// error; a booking made on the call wins; then a move or a cancellation (the line's own
+/// words after one, `flow::change::{MOVED, CANCELLED}`), a hand-off, a question (an answer
+/// followed by the booking question, or "I don't know that"), alternatives offered.
 fn outcome(call: &CallRow, answers: &[(String, Vec<Verb>)]) -> &'static str {
-    let said = |t: &str| {
-        answers.iter().any(|(_, vs)| {
-            vs.iter()
-                .any(|v| matches!(v, Verb::Say { text, .. } if text == t))
-        })
-    };
+    let verbs = || answers.iter().flat_map(|(_, vs)| vs.iter());
+    let said = |t: &str| verbs().any(|v| matches!(v, Verb::Say { text, .. } if text == t));
+    let says =
+        |lead: &str| verbs().any(|v| matches!(v, Verb::Say { text, .. } if text.starts_with(lead)));
     if said(APOLOGY) || said(APOLOGY_HANDOFF) {
         return "error";
     }
@@ -108,29 +110,32 @@ fn outcome(call: &CallRow, answers: &[(String, Vec<Verb>)]) -> &'static str {
         Some("held") => return "holding a time",
         _ => {}
     }
-    if answers
-        .iter()
-        .any(|(_, vs)| vs.iter().any(|v| matches!(v, Verb::Dial(_))))
-    {
+    if says(change::MOVED) {
+        return "moved";
+    }
+    if says(change::CANCELLED) {
+        return "cancelled";
+    }
+    if verbs().any(|v| matches!(v, Verb::Dial(_))) {
         return "hand-off";
     }
-    if let Some((step, verbs)) = answers.last() {
-        let asks_again = verbs.iter().any(|v| matches!(v, Verb::Gather(_)));
-        if !asks_again && step.starts_with('m') {
-            return "moved";
+    let answered = verbs().any(|v| match v {
+        Verb::Gather(g) => {
+            g.greeting.ends_with(question::THEN_BOOK) || g.greeting.starts_with(question::DONT_KNOW)
         }
-        if !asks_again && step.starts_with('x') {
-            return "cancelled";
-        }
-        if !asks_again && call.offered {
-            return "alternatives offered";
-        }
-        if !asks_again {
-            return "ended without a booking";
-        }
+        Verb::Say { text, .. } => text.starts_with(question::DONT_KNOW),
+        _ => false,
+    });
+    if answered {
+        return "question";
     }
     if call.offered {
         return "alternatives offered";
+    }
+    if let Some((_, last)) = answers.last()
+        && !last.iter().any(|v| matches!(v, Verb::Gather(_)))
+    {
+        return "ended without a booking";
     }
     if db::calls::is_final(&call.status) {
         "abandoned"
@@ -245,10 +250,40 @@ mod tests {
             vec![say("One moment."), Verb::Dial(vec!["+13125550100".into()])],
         )];
         assert_eq!(outcome(&call("completed", None), &dial), "hand-off");
-        let moved = [("m3".to_string(), vec![say("Moved."), Verb::Hangup])];
+        // Moved in the first turn (a `g` step) or the reschedule turn alike.
+        let moved = [(
+            "g1".to_string(),
+            vec![
+                say("Done. Your Cut with Ana is now on Friday."),
+                Verb::Hangup,
+            ],
+        )];
         assert_eq!(outcome(&call("completed", None), &moved), "moved");
-        let cancelled = [("x2".to_string(), vec![say("Cancelled."), Verb::Hangup])];
+        let cancelled = [(
+            "x2".to_string(),
+            vec![say("Done: your Cut with Ana is cancelled."), Verb::Hangup],
+        )];
         assert_eq!(outcome(&call("completed", None), &cancelled), "cancelled");
+        // A "no" to cancelling is not a cancellation.
+        let kept = [(
+            "x2".to_string(),
+            vec![
+                say("No problem, your Cut with Ana stays as it is. Goodbye."),
+                Verb::Hangup,
+            ],
+        )];
+        assert_eq!(
+            outcome(&call("completed", None), &kept),
+            "ended without a booking"
+        );
+        let unknown = [(
+            "g1".to_string(),
+            vec![
+                say("I'm sorry, I don't know that. Please contact us directly. Goodbye."),
+                Verb::Hangup,
+            ],
+        )];
+        assert_eq!(outcome(&call("completed", None), &unknown), "question");
         assert_eq!(outcome(&call("completed", None), &[]), "abandoned");
         assert_eq!(outcome(&call("in-progress", None), &[]), "in progress");
         let offered = CallRow {
