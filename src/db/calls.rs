@@ -4,7 +4,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::DbError;
 
-/// Records that a call reached a tenant's line (idempotent per `CallSid`).
+/// Records that a call reached a tenant's line (idempotent per `CallSid`). Starts are
+/// written in batches after the call has begun, so the call's first gather answer (the
+/// funnel's "gathered") or its alternatives ("offered", [`mark_offered`]) may already be
+/// in: the first is read from the stored answers, the second kept from the row
+/// `mark_offered` made.
 pub fn record_start(
     conn: &Connection,
     call_sid: &str,
@@ -14,9 +18,16 @@ pub fn record_start(
     now: i64,
 ) -> Result<(), DbError> {
     conn.prepare_cached(
-        "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status, started_at)
-         VALUES (?1, ?2, ?3, ?4, 'in-progress', ?5)
-         ON CONFLICT (call_sid) DO NOTHING",
+        "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status, started_at, gathered_at)
+         VALUES (?1, ?2, ?3, ?4, 'in-progress', ?5,
+                 (SELECT MIN(created_at) FROM callback_answers WHERE call_sid = ?1))
+         ON CONFLICT (call_sid) DO UPDATE SET
+             tenant_id = COALESCE(calls.tenant_id, excluded.tenant_id),
+             from_number = COALESCE(calls.from_number, excluded.from_number),
+             to_number = COALESCE(calls.to_number, excluded.to_number),
+             started_at = MIN(calls.started_at, excluded.started_at),
+             gathered_at = COALESCE(calls.gathered_at, excluded.gathered_at)
+         WHERE calls.tenant_id IS NULL",
     )?
     .execute(params![call_sid, tenant_id, from, to, now])?;
     Ok(())
@@ -43,9 +54,12 @@ pub fn record_starts(
 }
 
 /// Marks that call `call_sid` was offered alternatives (first time only), for the funnel.
+/// The call's start may not be written yet (starts go in batches): then a row without a
+/// tenant holds the mark until [`record_start`] fills it in.
 pub fn mark_offered(conn: &Connection, call_sid: &str, now: i64) -> Result<(), DbError> {
     conn.prepare_cached(
-        "UPDATE calls SET offered_at = ?2 WHERE call_sid = ?1 AND offered_at IS NULL",
+        "INSERT INTO calls (call_sid, status, started_at, offered_at) VALUES (?1, 'in-progress', ?2, ?2)
+         ON CONFLICT (call_sid) DO UPDATE SET offered_at = ?2 WHERE calls.offered_at IS NULL",
     )?
     .execute(params![call_sid, now])?;
     Ok(())
@@ -182,4 +196,52 @@ pub fn stats(conn: &Connection, tenant: i64, from: i64, to: i64) -> Result<CallS
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_gathered_and_offered_before_its_start_is_written_keeps_both_marks() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrations::apply(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tenants (id, slug, name, phone_number, timezone, voice, greeting, slot_minutes,
+                min_notice_minutes, horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at)
+             VALUES (1, 't', 'T', '+13125550100', 'UTC', 'v', 'g', 15, 0, 30, 0, '[]', 3, 0, 0);
+             INSERT INTO callback_answers (call_sid, step, answer, created_at) VALUES ('v3:early', 'g1', '<Response/>', 105);",
+        )
+        .unwrap();
+        mark_offered(&conn, "v3:early", 106).unwrap();
+        // The batched start arrives last, with the time the call really began.
+        record_start(&conn, "v3:early", Some(1), Some("+13125550199"), None, 100).unwrap();
+        let row: (Option<i64>, i64, Option<i64>, Option<i64>, Option<String>) = conn
+            .query_row(
+                "SELECT tenant_id, started_at, gathered_at, offered_at, from_number FROM calls WHERE call_sid = 'v3:early'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            (
+                Some(1),
+                100,
+                Some(105),
+                Some(106),
+                Some("+13125550199".into())
+            )
+        );
+        // A second start (a retried voice request) changes nothing.
+        record_start(&conn, "v3:early", Some(1), Some("+10000000000"), None, 200).unwrap();
+        let from: String = conn
+            .query_row(
+                "SELECT from_number FROM calls WHERE call_sid = 'v3:early'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(from, "+13125550199");
+    }
 }
