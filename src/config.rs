@@ -711,6 +711,22 @@ mod tests {
     }
 
     #[test]
+    fn the_inference_wait_is_read_in_milliseconds_and_bounded_and_zero_is_off() {
+        let s = settings(&[
+            ("SLOTLINE_INFERENCE_TIMEOUT_MS", "0"),
+            ("SLOTLINE_INFERENCE_MODEL", " openai/gpt-4o "),
+        ])
+        .unwrap();
+        assert_eq!(s.inference.timeout, Duration::ZERO);
+        assert_eq!(s.inference.model, "openai/gpt-4o");
+        for bad in ["soon", "-1", "9000"] {
+            let err = settings(&[("SLOTLINE_INFERENCE_TIMEOUT_MS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "SLOTLINE_INFERENCE_TIMEOUT_MS");
+            assert!(err.message.contains("0 (off) to 5000"), "{}", err.message);
+        }
+    }
+
+    #[test]
     fn without_a_key_serve_refuses_unless_dry_run_is_asked_for() {
         let err = settings(&[]).unwrap().sms_mode().unwrap_err();
         assert_eq!(err.variable, "TELNYX_API_KEY");

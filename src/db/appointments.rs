@@ -18,6 +18,18 @@ use serde::Serialize;
 use super::{DbError, is_unique_violation};
 use crate::domain::redact::{Hidden, Masked};
 
+/// The columns [`row`] reads, in its order.
+macro_rules! row_columns {
+    () => {
+        "a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at, a.end_at, a.status, a.call_sid, a.reminder_calls"
+    };
+}
+/// Where [`row_columns`] come from.
+macro_rules! row_from {
+    () => {
+        "FROM appointments a JOIN services s ON s.id = a.service_id JOIN providers p ON p.id = a.provider_id"
+    };
+}
 /// Seconds per overlap cell (see `domain::tenant::CELL_MINUTES`).
 pub const CELL_SECONDS: i64 = 300;
 
@@ -243,13 +255,7 @@ pub fn cancel(
     now: i64,
 ) -> Result<AppointmentRow, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let before: Option<String> = tx
-        .query_row(
-            "SELECT status FROM appointments WHERE id = ?1 AND tenant_id = ?2",
-            params![id, tenant],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let before = status_of(&tx, tenant, id)?;
     match before.as_deref() {
         None => return Err(DbError::NotFound),
         // Cancelling twice changes nothing and announces nothing.
@@ -313,14 +319,7 @@ fn move_in(
     default_profile: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
-    let status: Option<String> = tx
-        .query_row(
-            "SELECT status FROM appointments WHERE id = ?1 AND tenant_id = ?2",
-            params![id, tenant],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match status.as_deref() {
+    match status_of(tx, tenant, id)?.as_deref() {
         None => return Err(DbError::NotFound),
         Some("booked") => {}
         Some(other) => {
@@ -348,6 +347,14 @@ fn move_in(
     super::webhooks::appointment_event(tx, tenant, id, "rescheduled", now)?;
     super::reminder_calls::plan_for(tx, id, now)?;
     Ok(true)
+}
+
+/// The status of appointment `id` of `tenant`, or `None` when it is not the tenant's.
+fn status_of(conn: &Connection, tenant: i64, id: i64) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .prepare_cached("SELECT status FROM appointments WHERE id = ?1 AND tenant_id = ?2")?
+        .query_row(params![id, tenant], |r| r.get(0))
+        .optional()?)
 }
 
 /// Where a text about a change goes: (to, from, messaging profile).
@@ -458,14 +465,7 @@ pub fn cancel_for_call(
     if let Some(previous) = callback_answer(&tx, sid, step)? {
         return Ok(ChangeOutcome::AlreadyAnswered(previous));
     }
-    let mine: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM appointments WHERE id = ?1 AND tenant_id = ?2",
-            params![id, tenant],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if mine.is_none() || !cancel_appointment(&tx, id)? {
+    if status_of(&tx, tenant, id)?.is_none() || !cancel_appointment(&tx, id)? {
         return Ok(ChangeOutcome::NotBooked);
     }
     tx.execute(
@@ -501,21 +501,27 @@ pub fn decline_hold(conn: &mut Connection, answer: Answer) -> Result<String, DbE
 }
 
 /// A caller's upcoming booked appointments with `tenant`, soonest first (at most 10): those
-/// booked from `number` or texting it.
+/// booked from `number` or texting it, each with its service and provider ids.
 pub fn upcoming_of(
     conn: &Connection,
     tenant: i64,
     number: &str,
     now: i64,
-) -> Result<Vec<AppointmentRow>, DbError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT_ROW} WHERE a.id IN (
+) -> Result<Vec<(AppointmentRow, i64, i64)>, DbError> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        row_columns!(),
+        ", a.service_id, a.provider_id ",
+        row_from!(),
+        " WHERE a.id IN (
              SELECT id FROM appointments WHERE tenant_id = ?1 AND customer_phone = ?2 AND start_at > ?3 AND status = 'booked'
              UNION
              SELECT id FROM appointments WHERE tenant_id = ?1 AND caller_number = ?2 AND start_at > ?3 AND status = 'booked')
          ORDER BY a.start_at, a.id LIMIT 10"
     ))?;
-    let rows = stmt.query_map(params![tenant, number, now], row)?;
+    let rows = stmt.query_map(params![tenant, number, now], |r| {
+        Ok((row(r)?, r.get(ROW_COLUMNS)?, r.get(ROW_COLUMNS + 1)?))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -615,8 +621,9 @@ pub struct AppointmentRow {
     pub reminder_calls: serde_json::Value,
 }
 
-const SELECT_ROW: &str = "SELECT a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at, a.end_at, a.status, a.call_sid, a.reminder_calls
-     FROM appointments a JOIN services s ON s.id = a.service_id JOIN providers p ON p.id = a.provider_id";
+const SELECT_ROW: &str = concat!("SELECT ", row_columns!(), " ", row_from!());
+/// How many columns [`row`] reads (the next ones are a query's own).
+const ROW_COLUMNS: usize = 10;
 
 /// One appointment of `tenant`.
 pub fn get(conn: &Connection, tenant: i64, id: i64) -> Result<AppointmentRow, DbError> {

@@ -846,6 +846,28 @@ mod tests {
     }
 
     #[test]
+    fn a_service_price_is_optional_short_plain_text_and_a_bad_one_names_its_field() {
+        let with = |price: Value| {
+            let mut v = bella();
+            v["services"][0]["price"] = price;
+            TenantSpec::from_json(&v)
+        };
+        assert_eq!(
+            with(json!("$45")).unwrap().services[0].price.as_deref(),
+            Some("$45")
+        );
+        for bad in [
+            json!(45),
+            json!("x".repeat(41)),
+            json!("$4\u{202E}5"),
+            json!(""),
+        ] {
+            let err = with(bad.clone()).unwrap_err();
+            assert_eq!(err.field, "services[0].price", "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn names_with_control_or_bidi_characters_are_refused_naming_the_field() {
         for bad in [
             "Bella\u{202E}nolaS",

@@ -107,7 +107,7 @@ impl Turn<'_> {
         let theirs = self.upcoming(&number).await?;
         let choices: Vec<String> = theirs.iter().map(|t| self.label(&t.row)).collect();
         let said = self
-            .fields(schema::pick_schema(&choices))
+            .fields(&[schema::APPOINTMENT], || schema::pick_schema(&choices))
             .await
             .and_then(|r| ask::field(&r, &[schema::APPOINTMENT]).map(str::to_string));
         let picked = said.as_deref().and_then(|s| {
@@ -156,7 +156,9 @@ impl Turn<'_> {
         };
         let today = today_local(self.now, &self.entry.rules.tz);
         let result = self
-            .fields(schema::move_schema(&self.entry.tenant.spec, today, &[]))
+            .fields(&schema::MOVE_FIELDS, || {
+                schema::move_schema(&self.entry.tenant.spec, today, &[])
+            })
             .await;
         match result.as_ref().map(ask::read_when) {
             Some(Ok(when)) => self.move_into(&appt, service, when).await,
@@ -276,7 +278,7 @@ impl Turn<'_> {
             return self.gone().await;
         };
         let answer = self
-            .fields(schema::yes_no_schema(CANCEL_ABOUT))
+            .fields(&[schema::CONFIRM], || schema::yes_no_schema(CANCEL_ABOUT))
             .await
             .as_ref()
             .and_then(yes_or_no);
@@ -398,20 +400,15 @@ impl Turn<'_> {
         Ok(self
             .state
             .db
-            .run(move |c| {
-                db::appointments::upcoming_of(c, tenant, &number, now)?
-                    .into_iter()
-                    .map(|row| {
-                        let (service_id, provider_id) = db::appointments::refs(c, tenant, row.id)?;
-                        Ok(Theirs {
-                            row,
-                            service_id,
-                            provider_id,
-                        })
-                    })
-                    .collect()
+            .run(move |c| db::appointments::upcoming_of(c, tenant, &number, now))
+            .await?
+            .into_iter()
+            .map(|(row, service_id, provider_id)| Theirs {
+                row,
+                service_id,
+                provider_id,
             })
-            .await?)
+            .collect())
     }
 
     /// One appointment is meant: refuse inside the notice window, else ask for the new

@@ -145,7 +145,9 @@ impl Turn<'_> {
     async fn gather(&self) -> Result<Texml, FlowError> {
         let today = today_local(self.now, &self.entry.rules.tz);
         let result = self
-            .fields(schema::booking_schema(&self.entry.tenant.spec, today, &[]))
+            .fields(&schema::BOOKING_FIELDS, || {
+                schema::booking_schema(&self.entry.tenant.spec, today, &[])
+            })
             .await;
         match ask::intent(result.as_ref()) {
             Intent::Book => {}
@@ -261,7 +263,7 @@ impl Turn<'_> {
     /// The caller answered "shall I book it?" for a held slot.
     async fn confirm(&self) -> Result<Texml, FlowError> {
         let answer = self
-            .fields(schema::yes_no_schema(CONFIRM_ABOUT))
+            .fields(&[CONFIRM], || schema::yes_no_schema(CONFIRM_ABOUT))
             .await
             .as_ref()
             .and_then(yes_or_no);
@@ -323,19 +325,20 @@ impl Turn<'_> {
     }
 
     /// The gathered fields of this callback; when the status is valid but the result has
-    /// none of `schema`'s fields (or there is no result), they are read from the
-    /// conversation through AI Inference, and that answer is taken like a gathered one. No
-    /// client, a timeout or an unusable answer leave the result as it came.
-    pub(super) async fn fields(&self, schema: serde_json::Value) -> Option<Map<String, Value>> {
+    /// none of the `wanted` fields (or there is no result), they are read from the
+    /// conversation through AI Inference with the turn's `schema` (built only then), and
+    /// that answer is taken like a gathered one. No client, a timeout or an unusable answer
+    /// leave the result as it came.
+    pub(super) async fn fields(
+        &self,
+        wanted: &[&str],
+        schema: impl FnOnce() -> serde_json::Value,
+    ) -> Option<Map<String, Value>> {
         if !self.cb.is_valid() {
             return None;
         }
-        let wanted = |r: &Map<String, Value>| {
-            schema["properties"]
-                .as_object()
-                .is_some_and(|p| p.keys().any(|k| r.contains_key(k)))
-        };
-        if self.cb.result.as_ref().is_some_and(wanted) {
+        let has_fields = |r: &Map<String, Value>| wanted.iter().any(|k| r.contains_key(*k));
+        if self.cb.result.as_ref().is_some_and(has_fields) {
             return self.cb.result.clone();
         }
         let client = self.state.inference.as_ref()?;
@@ -358,7 +361,7 @@ impl Turn<'_> {
             &self.state.settings.inference.model,
             &context,
             &self.cb.history,
-            schema,
+            schema(),
         );
         match client.fields(&req, timeout).await {
             Ok(fields) => {

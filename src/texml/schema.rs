@@ -30,6 +30,21 @@ pub const APPOINTMENT: &str = "appointment";
 /// A yes/no answer.
 pub const CONFIRM: &str = "confirm";
 
+/// Every field the booking question may ask (offers included).
+pub const BOOKING_FIELDS: [&str; 9] = [
+    INTENT,
+    CUSTOMER_NAME,
+    SERVICE,
+    DATE,
+    TIME,
+    PROVIDER,
+    CALLBACK_NUMBER,
+    OFFERED_TIME,
+    QUESTION_TOPIC,
+];
+/// Every field the reschedule question may ask.
+pub const MOVE_FIELDS: [&str; 3] = [DATE, TIME, OFFERED_TIME];
+
 /// The intents, booking first (what a caller who says nothing else wants).
 pub const INTENTS: [&str; 4] = ["book", "reschedule", "cancel", "question"];
 /// Said in a booking field when the caller wants something else than a booking.
