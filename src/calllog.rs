@@ -37,6 +37,10 @@ pub struct CallStart {
     pub to: Option<String>,
     /// Unix seconds.
     pub at: i64,
+    /// What the line said first (the greeting, or the lines of `closed.xml`).
+    pub said: String,
+    /// The operator documents the first answer was served from, if any.
+    pub documents: Option<String>,
 }
 
 /// Redacted: the numbers are masked.
@@ -175,6 +179,8 @@ mod tests {
             from: Some("+13125550100".into()),
             to: Some("+13125550123".into()),
             at: 1_800_000_000,
+            said: "Hello.".into(),
+            documents: None,
         }
     }
 

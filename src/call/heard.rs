@@ -172,13 +172,47 @@ impl Walk {
             }
             (Some("Dial"), "Number") => self.dial.push(body),
             (Some("Response"), "Dial") => {
-                let numbers = std::mem::take(&mut self.dial);
+                let mut numbers = std::mem::take(&mut self.dial);
+                // `<Dial>+13125550111</Dial>`: the number as the verb's own text.
+                if numbers.is_empty() && !body.is_empty() {
+                    numbers.push(body);
+                }
                 self.verbs.push(Verb::Dial(numbers));
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// What a caller hears from `doc`, one line per spoken part: the words said, the gather's
+/// greeting, a hand-off (numbers masked) and a hang-up in brackets. Unreadable TeXML gives
+/// no lines.
+pub fn spoken_lines(doc: &str) -> Vec<String> {
+    read(doc)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(spoken)
+        .collect()
+}
+
+/// One verb as [`spoken_lines`] shows it.
+fn spoken(v: &Verb) -> Option<String> {
+    let line = match v {
+        Verb::Say { text, .. } => text.clone(),
+        Verb::Gather(g) => g.greeting.clone(),
+        Verb::Dial(numbers) => format!(
+            "(handed to {})",
+            numbers
+                .iter()
+                .map(|n| crate::domain::phone::mask(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Verb::Hangup => "(hung up)".into(),
+        Verb::Other(_) => return None,
+    };
+    (!line.is_empty()).then_some(line)
 }
 
 #[cfg(test)]
@@ -234,6 +268,20 @@ mod tests {
                 Verb::Hangup,
             ]
         );
+    }
+
+    #[test]
+    fn a_dial_with_the_number_as_its_text_and_the_spoken_lines_mask_it() {
+        let doc = r#"<Response><Say>One moment.</Say><Dial callerId="+13125550100">+13125550111</Dial></Response>"#;
+        assert_eq!(
+            read(doc).unwrap()[1],
+            Verb::Dial(vec!["+13125550111".into()])
+        );
+        let lines = spoken_lines(doc);
+        assert_eq!(lines[0], "One moment.");
+        assert!(lines[1].starts_with("(handed to +1"), "{lines:?}");
+        assert!(!lines[1].contains("5550111"), "{lines:?}");
+        assert!(spoken_lines("not TeXML <").is_empty());
     }
 
     #[test]

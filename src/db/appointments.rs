@@ -15,7 +15,11 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::{DbError, is_unique_violation};
+use super::{
+    DbError,
+    calls::{Answer, store_answer},
+    is_unique_violation,
+};
 use crate::domain::redact::{Hidden, Masked};
 
 /// The columns [`row`] reads, in its order.
@@ -79,18 +83,18 @@ fn cells(start: i64, blocked_until: i64) -> std::ops::Range<i64> {
     start.div_euclid(CELL_SECONDS)..(blocked_until + CELL_SECONDS - 1).div_euclid(CELL_SECONDS)
 }
 
-/// Books `appt` unless its time is taken. When `answer` is given as (call_sid, step,
-/// document), the TeXML answer is stored in the same transaction, and a callback already
-/// answered returns that answer instead of booking again.
+/// Books `appt` unless its time is taken. When `answer` is given, it is stored in the same
+/// transaction, and a callback already answered returns that answer instead of booking
+/// again.
 pub fn book(
     conn: &mut Connection,
     appt: &NewAppointment,
-    answer: Option<(&str, &str, &str)>,
+    answer: Option<&Answer>,
     now: i64,
 ) -> Result<BookOutcome, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if let Some((sid, step, _)) = answer
-        && let Some(previous) = callback_answer(&tx, sid, step)?
+    if let Some(a) = answer
+        && let Some(previous) = callback_answer(&tx, &a.call_sid, &a.step)?
     {
         return Ok(BookOutcome::AlreadyAnswered(previous));
     }
@@ -122,8 +126,8 @@ pub fn book(
         super::webhooks::appointment_event(&tx, appt.tenant_id, id, "booked", now)?;
         super::reminder_calls::plan_for(&tx, id, now)?;
     }
-    if let Some((sid, step, doc)) = answer {
-        store_answer(&tx, sid, step, doc)?;
+    if let Some(a) = answer {
+        store_answer(&tx, a)?;
     }
     tx.commit()?;
     Ok(BookOutcome::Booked(id))
@@ -178,19 +182,17 @@ pub enum ConfirmOutcome {
     AlreadyAnswered(String),
 }
 
-/// Confirms the slot held for `call_sid`, storing `answer` (call_sid, step, doc) and
-/// queueing `texts` with it. A hold past its expiry is still confirmed if nobody booked over
-/// it: it kept its cells.
+/// Confirms the slot held for the answer's call, storing `answer` and queueing `texts` with
+/// it. A hold past its expiry is still confirmed if nobody booked over it: it kept its cells.
 pub fn confirm_hold(
     conn: &mut Connection,
-    call_sid: &str,
-    step: &str,
-    doc: &str,
+    answer: &Answer,
     texts: &[crate::sms::PlannedText],
     now: i64,
 ) -> Result<ConfirmOutcome, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if let Some(previous) = callback_answer(&tx, call_sid, step)? {
+    let call_sid = answer.call_sid.as_str();
+    if let Some(previous) = callback_answer(&tx, call_sid, &answer.step)? {
         return Ok(ConfirmOutcome::AlreadyAnswered(previous));
     }
     let held: Option<(i64, i64)> = tx
@@ -211,7 +213,7 @@ pub fn confirm_hold(
     )?;
     super::webhooks::appointment_event(&tx, tenant_id, id, "booked", now)?;
     super::reminder_calls::plan_for(&tx, id, now)?;
-    store_answer(&tx, call_sid, step, doc)?;
+    store_answer(&tx, answer)?;
     tx.commit()?;
     Ok(ConfirmOutcome::Confirmed(id))
 }
@@ -368,9 +370,6 @@ pub struct Notify {
     pub profile: Option<String>,
 }
 
-/// A callback's answer key and document: (call_sid, step, TeXML).
-pub type Answer<'a> = (&'a str, &'a str, &'a str);
-
 /// What happened when a caller moved or cancelled an appointment by phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeOutcome {
@@ -396,12 +395,11 @@ pub fn move_for_call(
     to: Move,
     default_profile: Option<&str>,
     notify: Option<&Notify>,
-    answer: Answer,
+    answer: &Answer,
     now: i64,
 ) -> Result<ChangeOutcome, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (sid, step, _) = answer;
-    if let Some(previous) = callback_answer(&tx, sid, step)? {
+    if let Some(previous) = callback_answer(&tx, &answer.call_sid, &answer.step)? {
         return Ok(ChangeOutcome::AlreadyAnswered(previous));
     }
     match move_in(&tx, tenant, id, to, default_profile, now) {
@@ -431,7 +429,7 @@ fn tell_and_answer(
     id: i64,
     kind: crate::sms::Kind,
     notify: Option<&Notify>,
-    (sid, step, doc): Answer,
+    answer: &Answer,
     now: i64,
 ) -> Result<(), DbError> {
     if let Some(n) = notify {
@@ -447,7 +445,7 @@ fn tell_and_answer(
             now,
         )?;
     }
-    store_answer(tx, sid, step, doc)
+    store_answer(tx, answer)
 }
 
 /// Cancels booked appointment `id` for a caller: its time freed, its waiting texts
@@ -457,12 +455,11 @@ pub fn cancel_for_call(
     tenant: i64,
     id: i64,
     notify: Option<&Notify>,
-    answer: Answer,
+    answer: &Answer,
     now: i64,
 ) -> Result<ChangeOutcome, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (sid, step, _) = answer;
-    if let Some(previous) = callback_answer(&tx, sid, step)? {
+    if let Some(previous) = callback_answer(&tx, &answer.call_sid, &answer.step)? {
         return Ok(ChangeOutcome::AlreadyAnswered(previous));
     }
     if status_of(&tx, tenant, id)?.is_none() || !cancel_appointment(&tx, id)? {
@@ -488,16 +485,15 @@ pub fn cancel_for_call(
 /// The caller said "no" to a held slot: releases the call's hold and stores `answer`, unless
 /// this callback was answered before (then nothing is released, so a late duplicate "no"
 /// never releases a newer hold). Returns the answer now stored.
-pub fn decline_hold(conn: &mut Connection, answer: Answer) -> Result<String, DbError> {
+pub fn decline_hold(conn: &mut Connection, answer: &Answer) -> Result<String, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (sid, step, doc) = answer;
-    if let Some(previous) = callback_answer(&tx, sid, step)? {
+    if let Some(previous) = callback_answer(&tx, &answer.call_sid, &answer.step)? {
         return Ok(previous);
     }
-    release_hold(&tx, sid)?;
-    store_answer(&tx, sid, step, doc)?;
+    release_hold(&tx, &answer.call_sid)?;
+    store_answer(&tx, answer)?;
     tx.commit()?;
-    Ok(doc.to_string())
+    Ok(answer.texml.clone())
 }
 
 /// A caller's upcoming booked appointments with `tenant`, soonest first (at most 10): those
@@ -539,35 +535,17 @@ pub fn callback_answer(
 
 /// Stores an answer unless one exists; returns the answer that is now stored, so two
 /// racing duplicates both answer with the first one.
-pub fn remember_answer(
-    conn: &mut Connection,
-    call_sid: &str,
-    step: &str,
-    doc: &str,
-) -> Result<String, DbError> {
+pub fn remember_answer(conn: &mut Connection, answer: &Answer) -> Result<String, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let stored = match callback_answer(&tx, call_sid, step)? {
+    let stored = match callback_answer(&tx, &answer.call_sid, &answer.step)? {
         Some(previous) => previous,
         None => {
-            store_answer(&tx, call_sid, step, doc)?;
-            doc.to_string()
+            store_answer(&tx, answer)?;
+            answer.texml.clone()
         }
     };
     tx.commit()?;
     Ok(stored)
-}
-
-fn store_answer(conn: &Connection, call_sid: &str, step: &str, doc: &str) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "INSERT INTO callback_answers (call_sid, step, answer, created_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
-        call_sid,
-        step,
-        doc,
-        jiff::Timestamp::now().as_second()
-    ])?;
-    Ok(())
 }
 
 /// Busy time of `tenant`'s providers overlapping `[from, to)` at `now` (booked, or held and

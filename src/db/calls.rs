@@ -4,32 +4,163 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::DbError;
 
-/// Records that a call reached a tenant's line (idempotent per `CallSid`). Starts are
-/// written in batches after the call has begun, so the call's first gather answer (the
-/// funnel's "gathered") or its alternatives ("offered", [`mark_offered`]) may already be
-/// in: the first is read from the stored answers, the second kept from the row
-/// `mark_offered` made.
-pub fn record_start(
-    conn: &Connection,
-    call_sid: &str,
-    tenant_id: Option<i64>,
-    from: Option<&str>,
-    to: Option<&str>,
-    now: i64,
-) -> Result<(), DbError> {
+/// One answer of a call as it is stored: the TeXML kept for a retried callback (in
+/// `callback_answers`, pruned after a day) and the turn as the console's calls page shows
+/// it (in `call_turns`, kept as long as the call).
+#[derive(Clone)]
+pub struct Answer {
+    /// The call.
+    pub call_sid: String,
+    /// The callback's idempotency key (`Claims::step_key`).
+    pub step: String,
+    /// The TeXML answered.
+    pub texml: String,
+    /// What the caller said in this turn (their words, else the gathered fields).
+    pub heard: String,
+    /// What the line said, one spoken line per line.
+    pub said: String,
+    /// What the turn settled ([`Outcome`]), or `None` while the call goes on.
+    pub outcome: Option<Outcome>,
+    /// The operator documents the answer was served from (`name:source:fingerprint`,
+    /// space-separated), if any.
+    pub documents: Option<String>,
+}
+
+impl Answer {
+    /// `texml` as the answer to (`call_sid`, `step`), with nothing heard or said recorded
+    /// and nothing settled (tools and tests that store an answer without a call).
+    pub fn bare(call_sid: &str, step: &str, texml: &str) -> Self {
+        Self {
+            call_sid: call_sid.into(),
+            step: step.into(),
+            texml: texml.into(),
+            heard: String::new(),
+            said: String::new(),
+            outcome: None,
+            documents: None,
+        }
+    }
+}
+
+/// What a turn of a call settled; the call's outcome is that of its latest turn that
+/// settled one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An appointment was booked.
+    Booked,
+    /// A time is held until the caller confirms.
+    Held,
+    /// The caller's appointment was moved.
+    Moved,
+    /// The caller's appointment was cancelled.
+    Cancelled,
+    /// A question was answered (or could not be).
+    Question,
+    /// Other times were offered.
+    Alternatives,
+    /// The call was handed to a person (or the caller asked to contact the business).
+    HandOff,
+    /// The line said goodbye without changing anything (a "no" to cancelling, an
+    /// appointment no longer there).
+    Ended,
+    /// Something failed; the caller heard the apology.
+    Error,
+}
+
+impl Outcome {
+    /// As stored and shown: `booked`, `held`, `moved`, `cancelled`, `question`,
+    /// `alternatives`, `hand-off`, `ended`, `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Booked => "booked",
+            Outcome::Held => "held",
+            Outcome::Moved => "moved",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Question => "question",
+            Outcome::Alternatives => "alternatives",
+            Outcome::HandOff => "hand-off",
+            Outcome::Ended => "ended",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// Stores `answer` for retries and as a turn of its call, in the caller's transaction.
+pub(crate) fn store_answer(conn: &Connection, answer: &Answer) -> Result<(), DbError> {
+    let now = jiff::Timestamp::now().as_second();
     conn.prepare_cached(
-        "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status, started_at, gathered_at)
+        "INSERT INTO callback_answers (call_sid, step, answer, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![answer.call_sid, answer.step, answer.texml, now])?;
+    conn.prepare_cached(
+        "INSERT INTO call_turns (call_sid, step, seq, at, heard, said, outcome, documents)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM call_turns WHERE call_sid = ?1),
+                 ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        answer.call_sid,
+        answer.step,
+        now,
+        answer.heard,
+        answer.said,
+        answer.outcome.map(Outcome::as_str),
+        answer.documents,
+    ])?;
+    Ok(())
+}
+
+/// Records that call `call_sid` heard the apology (an internal error), as a turn of its
+/// own; written off the request path, after the failure. A call whose start is not written
+/// yet (or never will be: the voice URL failed) gets a row without a tenant, as
+/// [`mark_offered`] makes, so retention prunes the turn with it.
+pub fn record_error(conn: &Connection, call_sid: &str, said: &str, at: i64) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO calls (call_sid, status, started_at) VALUES (?1, 'in-progress', ?2)
+         ON CONFLICT (call_sid) DO NOTHING",
+    )?
+    .execute(params![call_sid, at])?;
+    conn.prepare_cached(
+        "INSERT INTO call_turns (call_sid, step, seq, at, heard, said, outcome)
+         VALUES (?1, 'error:' || ?3,
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM call_turns WHERE call_sid = ?1),
+                 ?3, '', ?2, 'error')
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![call_sid, said, at])?;
+    Ok(())
+}
+
+/// Records that a call reached a tenant's line, with what the line said first
+/// (idempotent per `CallSid`). Starts are written in batches after the call has begun, so
+/// the call's first gather answer (the funnel's "gathered") or its alternatives
+/// ("offered", [`mark_offered`]) may already be in: the first is read from the stored
+/// answers, the second kept from the row `mark_offered` made.
+pub fn record_start(conn: &Connection, s: &crate::calllog::CallStart) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status, started_at,
+                            gathered_at, first_said, documents)
          VALUES (?1, ?2, ?3, ?4, 'in-progress', ?5,
-                 (SELECT MIN(created_at) FROM callback_answers WHERE call_sid = ?1))
+                 (SELECT MIN(created_at) FROM callback_answers WHERE call_sid = ?1), ?6, ?7)
          ON CONFLICT (call_sid) DO UPDATE SET
              tenant_id = COALESCE(calls.tenant_id, excluded.tenant_id),
              from_number = COALESCE(calls.from_number, excluded.from_number),
              to_number = COALESCE(calls.to_number, excluded.to_number),
              started_at = MIN(calls.started_at, excluded.started_at),
-             gathered_at = COALESCE(calls.gathered_at, excluded.gathered_at)
+             gathered_at = COALESCE(calls.gathered_at, excluded.gathered_at),
+             first_said = COALESCE(calls.first_said, excluded.first_said),
+             documents = COALESCE(calls.documents, excluded.documents)
          WHERE calls.tenant_id IS NULL",
     )?
-    .execute(params![call_sid, tenant_id, from, to, now])?;
+    .execute(params![
+        s.call_sid,
+        s.tenant_id,
+        s.from,
+        s.to,
+        s.at,
+        s.said,
+        s.documents
+    ])?;
     Ok(())
 }
 
@@ -40,14 +171,7 @@ pub fn record_starts(
 ) -> Result<(), DbError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for s in starts {
-        record_start(
-            &tx,
-            &s.call_sid,
-            Some(s.tenant_id),
-            s.from.as_deref(),
-            s.to.as_deref(),
-            s.at,
-        )?;
+        record_start(&tx, s)?;
     }
     tx.commit()?;
     Ok(())
@@ -202,6 +326,18 @@ pub fn stats(conn: &Connection, tenant: i64, from: i64, to: i64) -> Result<CallS
 mod tests {
     use super::*;
 
+    fn start(from: &str, at: i64) -> crate::calllog::CallStart {
+        crate::calllog::CallStart {
+            call_sid: "v3:early".into(),
+            tenant_id: 1,
+            from: Some(from.into()),
+            to: None,
+            at,
+            said: "Hello.".into(),
+            documents: None,
+        }
+    }
+
     #[test]
     fn a_call_gathered_and_offered_before_its_start_is_written_keeps_both_marks() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -215,7 +351,7 @@ mod tests {
         .unwrap();
         mark_offered(&conn, "v3:early", 106).unwrap();
         // The batched start arrives last, with the time the call really began.
-        record_start(&conn, "v3:early", Some(1), Some("+13125550199"), None, 100).unwrap();
+        record_start(&conn, &start("+13125550199", 100)).unwrap();
         let row: (Option<i64>, i64, Option<i64>, Option<i64>, Option<String>) = conn
             .query_row(
                 "SELECT tenant_id, started_at, gathered_at, offered_at, from_number FROM calls WHERE call_sid = 'v3:early'",
@@ -234,7 +370,7 @@ mod tests {
             )
         );
         // A second start (a retried voice request) changes nothing.
-        record_start(&conn, "v3:early", Some(1), Some("+10000000000"), None, 200).unwrap();
+        record_start(&conn, &start("+10000000000", 200)).unwrap();
         let from: String = conn
             .query_row(
                 "SELECT from_number FROM calls WHERE call_sid = 'v3:early'",

@@ -101,7 +101,7 @@ pub fn agenda(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// One call, with what is known of how it went.
+/// One call, with what it heard and said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRow {
     /// Telnyx's CallSid.
@@ -116,24 +116,36 @@ pub struct CallRow {
     pub started_at: i64,
     /// Seconds, once the call ended.
     pub duration_seconds: Option<i64>,
-    /// Status of the appointment this call booked, if any.
-    pub appointment_status: Option<String>,
-    /// The line offered the caller other times.
-    pub offered: bool,
-    /// What the line answered at each callback, oldest first: (step, TeXML).
-    pub answers: Vec<(String, String)>,
-    /// The document versions in effect when the call started: (name, version id).
-    pub documents: Vec<(String, i64)>,
+    /// What the line said first (the greeting, or `closed.xml`); `None` for calls recorded
+    /// before the line kept it.
+    pub first_said: Option<String>,
+    /// The documents the first answer was served from.
+    pub documents: Option<String>,
+    /// Every later turn, in the order they were stored.
+    pub turns: Vec<TurnRow>,
 }
 
-/// Tenant `tenant`'s latest `limit` calls, newest first.
+/// One stored turn of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnRow {
+    /// What the caller said.
+    pub heard: String,
+    /// What the line said, a line per spoken part.
+    pub said: String,
+    /// What the turn settled (`db::calls::Outcome::as_str`), if anything.
+    pub outcome: Option<String>,
+    /// The documents the answer was served from.
+    pub documents: Option<String>,
+}
+
+/// Tenant `tenant`'s latest `limit` inbound calls, newest first (in the order they were
+/// recorded within a second), with their turns.
 pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT c.call_sid, c.from_number, c.direction, c.status, c.started_at, c.duration_seconds,
-                (SELECT a.status FROM appointments a WHERE a.tenant_id = c.tenant_id
-                   AND a.call_sid = c.call_sid ORDER BY a.id DESC LIMIT 1),
-                c.offered_at IS NOT NULL
-         FROM calls c WHERE c.tenant_id = ?1 AND c.direction = 'inbound' ORDER BY c.started_at DESC, c.call_sid LIMIT ?2",
+        "SELECT call_sid, from_number, direction, status, started_at, duration_seconds,
+                first_said, documents
+         FROM calls WHERE tenant_id = ?1 AND direction = 'inbound'
+         ORDER BY started_at DESC, rowid DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![tenant, limit as i64], |r| {
         Ok(CallRow {
@@ -143,33 +155,42 @@ pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow
             status: r.get(3)?,
             started_at: r.get(4)?,
             duration_seconds: r.get(5)?,
-            appointment_status: r.get(6)?,
-            offered: r.get(7)?,
-            answers: Vec::new(),
-            documents: Vec::new(),
+            first_said: r.get(6)?,
+            documents: r.get(7)?,
+            turns: Vec::new(),
         })
     })?;
     let mut calls: Vec<CallRow> = rows.collect::<Result<_, _>>()?;
-    let mut answers = conn.prepare_cached(
-        "SELECT step, answer FROM callback_answers WHERE call_sid = ?1 ORDER BY created_at, step",
+    let mut turns = conn.prepare_cached(
+        "SELECT heard, said, outcome, documents FROM call_turns WHERE call_sid = ?1 ORDER BY seq",
     )?;
     for call in &mut calls {
-        let rows = answers.query_map([&call.call_sid], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        call.answers = rows.collect::<Result<_, _>>()?;
-        call.documents = versions_at(conn, tenant, call.started_at)?;
+        let rows = turns.query_map([&call.call_sid], |r| {
+            Ok(TurnRow {
+                heard: r.get(0)?,
+                said: r.get(1)?,
+                outcome: r.get(2)?,
+                documents: r.get(3)?,
+            })
+        })?;
+        call.turns = rows.collect::<Result<_, _>>()?;
     }
     Ok(calls)
 }
 
-/// The newest version of each of tenant `tenant`'s documents saved at or before `at`
-/// (Unix seconds): (document name, version id). A document without one is served from the
-/// defaults.
-pub fn versions_at(conn: &Connection, tenant: i64, at: i64) -> Result<Vec<(String, i64)>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT name, MAX(id) FROM texml_versions WHERE tenant_id = ?1 AND saved_at <= ?2
-         GROUP BY name ORDER BY name",
-    )?;
-    let rows = stmt.query_map(params![tenant, at], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// Every saved version of tenant `tenant`'s documents, by the fingerprint of its text
+/// (`texml::docs::fingerprint`): (fingerprint, document name, version id), so the calls
+/// page can name the version a call was served.
+pub fn version_fingerprints(
+    conn: &Connection,
+    tenant: i64,
+) -> Result<Vec<(String, String, i64)>, DbError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, body FROM texml_versions WHERE tenant_id = ?1")?;
+    let rows = stmt.query_map([tenant], |r| {
+        let body: String = r.get(2)?;
+        Ok((crate::texml::docs::fingerprint(&body), r.get(1)?, r.get(0)?))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

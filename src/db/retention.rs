@@ -99,7 +99,7 @@ pub fn reminder_calls(conn: &mut Connection, cutoff: i64, limit: usize) -> Resul
 }
 
 /// Calls started before `cutoff`: the oldest `limit` (or a few more sharing the last
-/// second) are added to their tenant's `call_days` and deleted.
+/// second) are added to their tenant's `call_days` and deleted, with their turns.
 pub fn calls(conn: &mut Connection, cutoff: i64, limit: usize) -> Result<usize, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // The batch is every call before `end`: the limit-th oldest call's second, plus one.
@@ -136,6 +136,11 @@ pub fn calls(conn: &mut Connection, cutoff: i64, limit: usize) -> Result<usize, 
            duration_count = duration_count + excluded.duration_count,
            gathered = gathered + excluded.gathered,
            offered = offered + excluded.offered",
+    )?
+    .execute(params![end])?;
+    tx.prepare_cached(
+        "DELETE FROM call_turns WHERE call_sid IN
+           (SELECT call_sid FROM calls INDEXED BY calls_by_start WHERE started_at < ?1)",
     )?
     .execute(params![end])?;
     let deleted = tx

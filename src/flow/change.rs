@@ -19,6 +19,7 @@ use crate::{
     db::{
         self,
         appointments::{AppointmentRow, ChangeOutcome, Move, Notify},
+        calls::Outcome,
     },
     sms::reminders,
     texml::{Texml, schema},
@@ -238,7 +239,10 @@ impl Turn<'_> {
             end: slot.end.as_second(),
             blocked_until: slot.blocked_until.as_second(),
         };
-        let ((sid, key, text), now) = (self.answer_key(&doc), self.now.as_second());
+        let (answer, now) = (
+            self.answer(&doc, Some(Outcome::Moved)),
+            self.now.as_second(),
+        );
         let (tenant, id) = (self.entry.tenant.id, appt.row.id);
         let profile = self.state.settings.messaging_profile_id.clone();
         let outcome = self
@@ -252,7 +256,7 @@ impl Turn<'_> {
                     to,
                     profile.as_deref(),
                     notify.as_ref(),
-                    (&sid, &key, &text),
+                    &answer,
                     now,
                 )
             })
@@ -322,20 +326,16 @@ impl Turn<'_> {
             "{CANCELLED}{} is cancelled.{mention}",
             self.describe(&appt.row)
         ));
-        let ((sid, key, text), now) = (self.answer_key(&doc), self.now.as_second());
+        let (answer, now) = (
+            self.answer(&doc, Some(Outcome::Cancelled)),
+            self.now.as_second(),
+        );
         let (tenant, id) = (self.entry.tenant.id, appt.row.id);
         let outcome = self
             .state
             .db
             .write(move |c| {
-                db::appointments::cancel_for_call(
-                    c,
-                    tenant,
-                    id,
-                    notify.as_ref(),
-                    (&sid, &key, &text),
-                    now,
-                )
+                db::appointments::cancel_for_call(c, tenant, id, notify.as_ref(), &answer, now)
             })
             .await?;
         match outcome {

@@ -5,7 +5,10 @@
 //! `question`. Idempotent per (CallSid, round): a retried callback gets the answer stored
 //! the first time and changes nothing more.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc, Mutex, PoisonError,
+    atomic::{AtomicBool, Ordering},
+};
 
 use jiff::{Timestamp, civil::Date};
 use serde_json::{Map, Value};
@@ -21,6 +24,7 @@ use crate::{
     db::{
         self,
         appointments::{BookOutcome, ConfirmOutcome, NewAppointment},
+        calls::{Answer, Outcome},
         tenants::Tenant,
     },
     directory::Entry,
@@ -107,6 +111,33 @@ pub(super) struct Turn<'a> {
     pub(super) claims: Claims,
     pub(super) cb: GatherCallback,
     pub(super) now: Timestamp,
+    /// Set by [`hand_off`](Self::hand_off): this turn's answer hands the call over.
+    handed_off: AtomicBool,
+    /// The operator documents this turn's answer was served from ([`docs::used`]).
+    ///
+    /// [`docs::used`]: crate::texml::docs::used
+    used: Mutex<Vec<String>>,
+}
+
+impl<'a> Turn<'a> {
+    /// A turn of `cb` for the tenant in `entry`, at `now`.
+    pub(super) fn new(
+        state: &'a AppState,
+        entry: Arc<Entry>,
+        claims: Claims,
+        cb: GatherCallback,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            state,
+            entry,
+            claims,
+            cb,
+            now,
+            handed_off: AtomicBool::new(false),
+            used: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// Answers a verified gather callback whose token has been checked.
@@ -119,13 +150,7 @@ pub async fn answer(
     // for a stored answer first (book, confirm_hold, remember_answer) and returns it, so a
     // retried callback gets the identical answer without costing every first one a query.
     let entry = state.directory.by_id(&state.db, claims.tenant_id).await?;
-    let turn = Turn {
-        state,
-        entry,
-        claims,
-        cb,
-        now: state.clock.now(),
-    };
+    let turn = Turn::new(state, entry, claims, cb, state.clock.now());
     match claims.step {
         Step::Gather => turn.gather().await,
         Step::Confirm => turn.confirm().await,
@@ -233,11 +258,15 @@ impl Turn<'_> {
                 hold_until,
                 texts: self.plan_texts(ask.phone.as_ref().map(|p| p.as_str()), slot.start),
             };
-            let ((sid, key, text), now) = (self.answer_key(&doc), self.now.as_second());
+            let outcome = match hold_until {
+                None => Outcome::Booked,
+                Some(_) => Outcome::Held,
+            };
+            let (answer, now) = (self.answer(&doc, Some(outcome)), self.now.as_second());
             match self
                 .state
                 .db
-                .write(move |c| db::appointments::book(c, &appt, Some((&sid, &key, &text)), now))
+                .write(move |c| db::appointments::book(c, &appt, Some(&answer), now))
                 .await?
             {
                 BookOutcome::Booked(id) => {
@@ -273,11 +302,11 @@ impl Turn<'_> {
                 // Released and answered together: a late duplicate of this "no" gets the
                 // stored answer and never releases a hold made after it.
                 let doc = self.retry_doc("No problem.", &[]);
-                let (sid, key, text) = self.answer_key(&doc);
+                let answer = self.answer(&doc, None);
                 let stored = self
                     .state
                     .db
-                    .write(move |c| db::appointments::decline_hold(c, (&sid, &key, &text)))
+                    .write(move |c| db::appointments::decline_hold(c, &answer))
                     .await?;
                 return Ok(Texml(stored));
             }
@@ -303,11 +332,14 @@ impl Turn<'_> {
             .map_err(|e| FlowError::BadRequest(e.to_string()))?;
         let doc = self.booked_doc(&row.customer_name, &row.service, &row.provider, start);
         let texts = self.plan_texts(row.customer_phone.as_deref(), start);
-        let ((sid, key, text), now) = (self.answer_key(&doc), self.now.as_second());
+        let (answer, now) = (
+            self.answer(&doc, Some(Outcome::Booked)),
+            self.now.as_second(),
+        );
         match self
             .state
             .db
-            .write(move |c| db::appointments::confirm_hold(c, &sid, &key, &text, &texts, now))
+            .write(move |c| db::appointments::confirm_hold(c, &answer, &texts, now))
             .await?
         {
             ConfirmOutcome::Confirmed(id) => {
@@ -432,13 +464,29 @@ impl Turn<'_> {
         self.claims.turn >= MAX_TURNS
     }
 
-    /// What this turn's answer is stored under, and the answer: (CallSid, step, document).
-    pub(super) fn answer_key(&self, doc: &Texml) -> (String, String, String) {
-        (
-            self.cb.call_sid.clone(),
-            self.claims.step_key(),
-            doc.0.clone(),
-        )
+    /// This turn's answer `doc` as it is stored: under the call and round, with what the
+    /// caller said, what the line says, the documents it came from and what it settled:
+    /// a hand-off when [`hand_off`](Self::hand_off) made it, else `outcome` when given,
+    /// else nothing while the answer asks on (an `<AIGather>`), else the call's end.
+    pub(super) fn answer(&self, doc: &Texml, outcome: Option<Outcome>) -> Answer {
+        let said = crate::call::heard::spoken_lines(doc.as_str());
+        let outcome = if self.handed_off.load(Ordering::Relaxed) {
+            Some(Outcome::HandOff)
+        } else if outcome.is_some() || doc.as_str().contains("<AIGather") {
+            outcome
+        } else {
+            Some(Outcome::Ended)
+        };
+        let used = std::mem::take(&mut *self.used.lock().unwrap_or_else(PoisonError::into_inner));
+        Answer {
+            call_sid: self.cb.call_sid.clone(),
+            step: self.claims.step_key(),
+            texml: doc.0.clone(),
+            heard: heard(&self.cb),
+            said: said.join("\n"),
+            outcome,
+            documents: (!used.is_empty()).then(|| used.join(" ")),
+        }
     }
 
     /// A stable number per call, for spreading ties between providers.
@@ -590,8 +638,18 @@ impl Turn<'_> {
             let line = wording::fill(spec.wording(&wording::TRANSFER_LINE), &values);
             let values =
                 DocValues::for_tenant(spec).with("transfer_line", &format!("{reason} {line}"));
-            self.state.docs.serve(Some(&spec.slug), "transfer", &values)
+            let (doc, used) = self
+                .state
+                .docs
+                .serve_used(Some(&spec.slug), "transfer", &values);
+            self.handed_off.store(true, Ordering::Relaxed);
+            self.used
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(used);
+            doc
         } else {
+            self.handed_off.store(true, Ordering::Relaxed);
             let goodbye = wording::fill(spec.wording(&wording::GOODBYE), &values);
             Texml::render(&SayDoc {
                 voice: Some(&spec.voice),
@@ -605,18 +663,19 @@ impl Turn<'_> {
     /// Asks again saying why, or hands over after the tenant's maximum of attempts.
     async fn retry(&self, reason: &str, offers: &[Offer]) -> Result<Texml, FlowError> {
         let doc = self.retry_doc(reason, offers);
-        let (sid, key, text) = self.answer_key(&doc);
+        let offered = !offers.is_empty();
+        let answer = self.answer(&doc, offered.then_some(Outcome::Alternatives));
         // A call that was offered alternatives is marked so for the funnel, in the same
         // writer job as the answer (no second round trip).
-        let (offered, now) = (!offers.is_empty(), self.now.as_second());
+        let now = self.now.as_second();
         let stored = self
             .state
             .db
             .write(move |c| {
                 if offered {
-                    db::calls::mark_offered(c, &sid, now)?;
+                    db::calls::mark_offered(c, &answer.call_sid, now)?;
                 }
-                db::appointments::remember_answer(c, &sid, &key, &text)
+                db::appointments::remember_answer(c, &answer)
             })
             .await?;
         Ok(Texml(stored))
@@ -657,16 +716,55 @@ impl Turn<'_> {
     }
 
     /// Stores `doc` as this turn's answer (a retried callback gets the same), and returns
-    /// the answer stored first.
+    /// the answer stored first. What it settled is read from the answer ([`answer`]).
+    ///
+    /// [`answer`]: Self::answer
     pub(super) async fn remember(&self, doc: Texml) -> Result<Texml, FlowError> {
-        let (sid, key, text) = self.answer_key(&doc);
+        self.remember_as(doc, None).await
+    }
+
+    /// [`remember`](Self::remember), with what the turn settled when the answer alone does
+    /// not tell (a question answered).
+    pub(super) async fn remember_as(
+        &self,
+        doc: Texml,
+        outcome: Option<Outcome>,
+    ) -> Result<Texml, FlowError> {
+        let answer = self.answer(&doc, outcome);
         let stored = self
             .state
             .db
-            .write(move |c| db::appointments::remember_answer(c, &sid, &key, &text))
+            .write(move |c| db::appointments::remember_answer(c, &answer))
             .await?;
         Ok(Texml(stored))
     }
+}
+
+/// What the caller said in the turn `cb` answers: their words since the line last spoke,
+/// else the gathered fields (`name: value`), else nothing.
+pub(crate) fn heard(cb: &GatherCallback) -> String {
+    let since = cb
+        .history
+        .iter()
+        .rposition(|m| m.role != "user")
+        .map_or(0, |i| i + 1);
+    let words: Vec<&str> = cb.history[since..]
+        .iter()
+        .map(|m| m.content.trim())
+        .filter(|c| !c.is_empty())
+        .collect();
+    if !words.is_empty() {
+        return words.join(" ");
+    }
+    cb.result
+        .iter()
+        .flatten()
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}: {s}"),
+            other => format!("{k}: {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// How long AI Inference may take: the setting, cut to what the request deadline leaves

@@ -40,6 +40,26 @@ fn weekday(index: usize) -> jiff::civil::Weekday {
         .unwrap_or(jiff::civil::Weekday::Monday)
 }
 
+/// Records, off the request path and after the deadline, that call `call_sid` heard the
+/// apology `doc` (the calls page shows it as an error). Best effort: when the database is
+/// what failed, this may fail too, and that is only logged.
+pub fn record_failure(
+    state: &crate::startup::AppState,
+    call_sid: String,
+    doc: &crate::texml::Texml,
+) {
+    let said = crate::call::heard::spoken_lines(doc.as_str()).join("\n");
+    let (db, at) = (state.db.clone(), state.clock.now().as_second());
+    tokio::spawn(async move {
+        if let Err(e) = db
+            .write(move |c| crate::db::calls::record_error(c, &call_sid, &said, at))
+            .await
+        {
+            tracing::warn!(error = %e, "could not record that a call heard the apology");
+        }
+    });
+}
+
 /// What failed inside the flow; the handler answers the apology document for it.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {

@@ -38,7 +38,7 @@ pub fn document(state: &AppState, tenant: &Tenant, step: PreviewStep) -> Result<
     match step {
         PreviewStep::Voice => {
             let entry = crate::directory::Entry::new(tenant.clone())?;
-            voice::first_answer(state, &entry, PREVIEW_CALL_SID, now)
+            Ok(voice::first_answer(state, &entry, PREVIEW_CALL_SID, now))
         }
         PreviewStep::Fallback => {
             Ok(state

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::{FlowError, ask, gather::Turn};
 use crate::{
     booking::today_local,
+    db::calls::Outcome,
     domain::{TenantSpec, tenant::DAY_KEYS},
     texml::{Texml, schema},
     token::Step,
@@ -52,7 +53,7 @@ impl Turn<'_> {
                 &booking,
             ),
         };
-        self.remember(doc).await
+        self.remember_as(doc, Some(Outcome::Question)).await
     }
 }
 

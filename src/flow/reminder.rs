@@ -319,13 +319,27 @@ impl<'a> Call<'a> {
             .await?)
     }
 
+    /// This round's answer `doc` as it is stored. The attempt's outcome is the reminder
+    /// call's own (`reminder_calls`), so the turn settles nothing.
+    fn answer(&self, doc: &Texml) -> db::calls::Answer {
+        db::calls::Answer {
+            call_sid: self.call_sid.clone(),
+            step: self.claims.step_key(),
+            texml: doc.0.clone(),
+            heard: String::new(),
+            said: crate::call::heard::spoken_lines(doc.as_str()).join("\n"),
+            outcome: None,
+            documents: None,
+        }
+    }
+
     /// Stores `doc` as this round's answer (or returns the one stored first).
     async fn remember(&self, doc: Texml) -> Result<Texml, FlowError> {
-        let (sid, key) = (self.call_sid.clone(), self.claims.step_key());
+        let answer = self.answer(&doc);
         let stored = self
             .state
             .db
-            .write(move |c| db::appointments::remember_answer(c, &sid, &key, &doc.0))
+            .write(move |c| db::appointments::remember_answer(c, &answer))
             .await?;
         Ok(Texml(stored))
     }
@@ -438,26 +452,17 @@ async fn cancel(call: &Call<'_>) -> Result<Texml, FlowError> {
         profile: reminders::profile(spec, call.state.settings.messaging_profile_id.as_deref()),
     });
     let doc = call.say(&call.words(&CANCELLED));
-    let (tenant, appt, sid, key, text, now) = (
+    let (tenant, appt, answer, now) = (
         call.facts.tenant_id,
         call.facts.appointment_id,
-        call.call_sid.clone(),
-        call.claims.step_key(),
-        doc.0.clone(),
+        call.answer(&doc),
         call.now.as_second(),
     );
     let done = call
         .state
         .db
         .write(move |c| {
-            db::appointments::cancel_for_call(
-                c,
-                tenant,
-                appt,
-                notify.as_ref(),
-                (&sid, &key, &text),
-                now,
-            )
+            db::appointments::cancel_for_call(c, tenant, appt, notify.as_ref(), &answer, now)
         })
         .await?;
     match done {
@@ -480,16 +485,16 @@ async fn cancel(call: &Call<'_>) -> Result<Texml, FlowError> {
 async fn reschedule(call: &Call<'_>) -> Result<Texml, FlowError> {
     let spec = &call.entry.tenant.spec;
     if spec.line.recognize_callers {
-        let turn = Turn {
-            state: call.state,
-            entry: call.entry.clone(),
-            claims: Claims {
+        let turn = Turn::new(
+            call.state,
+            call.entry.clone(),
+            Claims {
                 step: Step::Move,
                 attempt: 1,
                 subject: call.facts.appointment_id,
                 ..call.claims
             },
-            cb: GatherCallback {
+            GatherCallback {
                 call_sid: call.call_sid.clone(),
                 // On a call the line placed, `From` is the line and the person is `To`.
                 from: Some(spec.phone_number.as_str().to_string()),
@@ -498,8 +503,8 @@ async fn reschedule(call: &Call<'_>) -> Result<Texml, FlowError> {
                 result: None,
                 history: Vec::new(),
             },
-            now: call.now,
-        };
+            call.now,
+        );
         return turn.move_reminded().await;
     }
     Ok(match &spec.transfer_number {

@@ -63,40 +63,62 @@ pub async fn answer(state: &AppState, req: VoiceRequest) -> Result<Texml, FlowEr
     };
     let tenant = &entry.tenant;
     tracing::info!(tenant = tenant.id, call = %req.call_sid, from = %mask(req.from.as_deref().unwrap_or_default()), "call answered");
-    // Stats only, written in batches off the request path.
+    let first = first(state, &entry, &req.call_sid, now);
+    // For stats and the calls page, written in batches off the request path.
     state.calls.record(CallStart {
         call_sid: req.call_sid.clone(),
         tenant_id: tenant.id,
         from: req.from.clone(),
         to: req.to.clone(),
         at: now.as_second(),
+        said: first.said,
+        documents: first.documents,
     });
-    first_answer(state, &entry, &req.call_sid, now)
+    Ok(first.doc)
+}
+
+/// The first answer of a call, and what the caller hears of it.
+struct First {
+    doc: Texml,
+    /// The greeting, or the lines of `closed.xml`.
+    said: String,
+    /// `closed.xml` as served ([`crate::texml::docs::used`]), when it was.
+    documents: Option<String>,
 }
 
 /// The first answer for a known tenant: `closed.xml` while it is marked closed, otherwise
 /// the booking `<AIGather>`. Writes nothing (also used by `texml preview`).
-pub fn first_answer(
-    state: &AppState,
-    entry: &Entry,
-    call_sid: &str,
-    now: Timestamp,
-) -> Result<Texml, FlowError> {
+pub fn first_answer(state: &AppState, entry: &Entry, call_sid: &str, now: Timestamp) -> Texml {
+    first(state, entry, call_sid, now).doc
+}
+
+fn first(state: &AppState, entry: &Entry, call_sid: &str, now: Timestamp) -> First {
     let tenant = &entry.tenant;
     if tenant.spec.closed {
         tracing::info!(tenant = tenant.id, call = %call_sid, "tenant is closed; answered closed.xml");
         let values = DocValues::for_tenant(&tenant.spec);
-        return Ok(state.docs.serve(Some(&tenant.spec.slug), "closed", &values));
+        let (doc, used) = state
+            .docs
+            .serve_used(Some(&tenant.spec.slug), "closed", &values);
+        return First {
+            said: crate::call::heard::spoken_lines(doc.as_str()).join("\n"),
+            documents: Some(used),
+            doc,
+        };
     }
     let claims = Claims::first(tenant.id, now.as_second() + LIFETIME_SECONDS);
     let today = today_local(now, &entry.rules.tz);
-    Ok(ask_doc(
-        state,
-        tenant,
-        &claims,
-        call_sid,
-        &entry.greeting,
-        &[],
-        &entry.parameters(today),
-    ))
+    First {
+        doc: ask_doc(
+            state,
+            tenant,
+            &claims,
+            call_sid,
+            &entry.greeting,
+            &[],
+            &entry.parameters(today),
+        ),
+        said: entry.greeting.clone(),
+        documents: None,
+    }
 }

@@ -63,7 +63,7 @@ async fn in_time<T>(
 pub async fn voice(state: Data<&AppState>, body: Verified) -> Texml {
     match body.form::<flow::voice::VoiceRequest>() {
         Ok(req) => {
-            let to = req.to.clone();
+            let (to, call_sid) = (req.to.clone(), req.call_sid.clone());
             let tenant = || {
                 let number = crate::domain::PhoneNumber::parse(to.as_deref()?).ok()?;
                 state.cards.by_number(number.as_str())
@@ -73,7 +73,12 @@ pub async fn voice(state: Data<&AppState>, body: Verified) -> Texml {
                 flow::voice::answer(&state, req),
             )
             .await;
-            or_apology(answer, tenant)
+            let failed = answer.is_err();
+            let doc = or_apology(answer, tenant);
+            if failed {
+                flow::record_failure(&state, call_sid, &doc);
+            }
+            doc
         }
         Err(e) => or_apology(
             Err(FlowError::BadRequest(format!("voice request: {e}"))),
@@ -113,13 +118,18 @@ pub async fn gather(
             tracing::warn!(reason = %e, "refused a gather callback");
             poem::Error::from_string(e.to_string(), StatusCode::FORBIDDEN)
         })?;
-    let tenant_id = claims.tenant_id;
+    let (tenant_id, call_sid) = (claims.tenant_id, cb.call_sid.clone());
     let answer = in_time(
         state.settings.request_deadline,
         flow::gather::answer(&state, claims, cb),
     )
     .await;
-    Ok(or_apology(answer, || state.cards.by_id(tenant_id)))
+    let failed = answer.is_err();
+    let doc = or_apology(answer, || state.cards.by_id(tenant_id));
+    if failed {
+        flow::record_failure(&state, call_sid, &doc);
+    }
+    Ok(doc)
 }
 
 /// Checks a reminder call's token (403 when it is bad or for another step) and reads the

@@ -303,9 +303,20 @@ impl Library {
     /// the operator's document does not render to valid TeXML with these values, the
     /// built-in default is served instead (and the problem logged), then the apology.
     pub fn serve(&self, slug: Option<&str>, name: &str, values: &DocValues) -> Texml {
+        self.serve_used(slug, name, values).0
+    }
+
+    /// [`serve`](Self::serve), and which document text it was served from, as
+    /// [`used`] names it (the calls page matches it to a saved version).
+    pub fn serve_used(
+        &self,
+        slug: Option<&str>,
+        name: &str,
+        values: &DocValues,
+    ) -> (Texml, String) {
         if let Some((text, source)) = self.get(slug, name) {
             match render_checked(&text, values) {
-                Ok(doc) => return Texml(doc),
+                Ok(doc) => return (Texml(doc), used(name, source.as_str(), &text)),
                 Err(e) => tracing::error!(
                     document = name,
                     tenant = slug.unwrap_or_default(),
@@ -314,10 +325,11 @@ impl Library {
                 ),
             }
         }
-        built_in(name)
-            .and_then(|t| render_checked(t, values).ok())
+        let built_in = built_in(name).unwrap_or_default();
+        let doc = render_checked(built_in, values)
             .map(Texml)
-            .unwrap_or_else(|| Texml::apology(None, ""))
+            .unwrap_or_else(|_| Texml::apology(None, ""));
+        (doc, used(name, "built-in", built_in))
     }
 
     /// Polls the directory every [`POLL_EVERY`] on the blocking pool, for as long as the
@@ -345,6 +357,21 @@ impl Library {
             }
         })
     }
+}
+
+/// A document as served, for the record of a call: `name:source:fingerprint`, source
+/// `tenant`, `default` or `built-in`.
+pub fn used(name: &str, source: &str, text: &str) -> String {
+    format!("{name}:{source}:{}", fingerprint(text))
+}
+
+/// A stable fingerprint of a document's text: FNV-1a 64 in 16 hex digits (the same in every
+/// build, unlike the standard library's hasher).
+pub fn fingerprint(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// The compiled-in default document `name`.

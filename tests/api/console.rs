@@ -740,37 +740,6 @@ async fn settings_refuse_bad_input_field_by_field_and_save_good_input() {
 }
 
 #[tokio::test]
-async fn the_calls_page_masks_the_caller_and_shows_the_outcome_and_what_was_said() {
-    let app = spawn_app().await;
-    let fallback = "<Response>\n  <Say>Call {business} later.</Say>\n  <Hangup/>\n</Response>\n";
-    let saved = app
-        .admin(reqwest::Method::PUT, "/tenants/bella-salon/texml/fallback")
-        .body(fallback)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(saved.status(), 200);
-    let version = saved.json::<serde_json::Value>().await.unwrap()["version"].clone();
-    book(&app, "v3:calls", "2026-11-23", "10:00").await;
-    app.state.calls.flush().await;
-    let console = sign_in(&app).await;
-
-    let (status, page) = console.get("/console/tenants/bella-salon/calls").await;
-
-    assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("+1********99"), "{page}");
-    assert!(!page.contains("3125550199"), "the caller is masked");
-    assert!(page.contains("<strong>booked</strong>"), "{page}");
-    assert!(page.contains("is booked for"), "the line's words: {page}");
-    assert!(
-        page.contains(&format!(
-            "closed default, fallback v{version}, transfer default"
-        )),
-        "the versions in effect: {page}"
-    );
-}
-
-#[tokio::test]
 async fn the_console_is_served_on_the_admin_listener_only_when_there_is_one() {
     let app = spawn_with(Options {
         admin_listen: true,

@@ -70,6 +70,23 @@ async fn a_booking_the_caller_was_not_told_about_is_never_committed_later() {
         .await;
     assert!(doc.contains("is booked for"), "{doc}");
     assert_eq!(app.appointments("bella-salon").await.len(), 1);
+    // The call's record keeps both turns: the apology it heard, then the booking.
+    let turns: Vec<(String, String)> = app
+        .state
+        .db
+        .run(|c| {
+            let mut stmt = c.prepare(
+                "SELECT outcome, said FROM call_turns WHERE call_sid = 'v3:stalled' ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(turns.len(), 2, "{turns:?}");
+    assert_eq!(turns[0].0, "error");
+    assert!(turns[0].1.contains("technical trouble"), "{turns:?}");
+    assert_eq!(turns[1].0, "booked");
     app.shut_down().await;
 }
 

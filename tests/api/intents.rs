@@ -877,3 +877,143 @@ async fn prism_accepts_our_inference_request_as_valid_for_the_telnyx_schema() {
         "Prism validates requests against the schema"
     );
 }
+
+/// The rows of the console's calls table, newest first, each cell's text with the tags
+/// taken out.
+fn call_rows(page: &str) -> Vec<Vec<String>> {
+    let table = &page[page.find("<tbody>").unwrap()..page.find("</tbody>").unwrap()];
+    table
+        .split("<tr>")
+        .skip(1)
+        .map(|row| {
+            row.split("<td>")
+                .skip(1)
+                .map(|cell| {
+                    let mut text = String::new();
+                    let mut in_tag = false;
+                    for ch in cell.split("</td>").next().unwrap().chars() {
+                        match ch {
+                            '<' => in_tag = true,
+                            '>' => {
+                                in_tag = false;
+                                text.push(' ');
+                            }
+                            c if !in_tag => text.push(c),
+                            _ => {}
+                        }
+                    }
+                    text.replace("&#39;", "'")
+                        .replace("&quot;", "\"")
+                        .replace("&amp;", "&")
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_calls_page_shows_each_turn_as_spoken_the_outcome_recorded_and_the_documents_used() {
+    let mut tenant = salon();
+    tenant["transfer_number"] = "+13125550111".into();
+    let (app, _) = app_with(tenant).await;
+    let transfer = "<Response>\n  <Say>{transfer_line}</Say>\n  <Dial callerId=\"{phone_number}\">{transfer_number}</Dial>\n</Response>\n";
+    let saved = app
+        .admin(Method::PUT, "/tenants/intent-salon/texml/transfer")
+        .body(transfer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+    let version = saved.json::<Value>().await.unwrap()["version"].clone();
+    // Oldest first: a booking, a question answered, one the data cannot answer (handed to
+    // the transfer document), and a call that hung up after the greeting.
+    book(&app, "v3:p-book", JANE, "2026-11-23", "10:00").await;
+    let (mut call, _) = Call::dial(&app, "v3:p-hours", JANE).await;
+    let mut ask = not_booking("question");
+    ask["question_topic"] = "opening hours".into();
+    call.say(ask).await;
+    let (mut call, _) = Call::dial(&app, "v3:p-unknown", OMAR).await;
+    let mut ask = not_booking("question");
+    ask["question_topic"] = "something else".into();
+    let doc = call.say(ask).await;
+    assert!(doc.contains("<Dial"), "{doc}");
+    Call::dial(&app, "v3:p-silent", OMAR).await;
+    let ended = form(&[
+        ("CallSid", "v3:p-silent"),
+        ("CallStatus", "completed"),
+        ("CallDuration", "4"),
+    ]);
+    texml_ok(app.post_signed("/texml/status", ended).await).await;
+    app.state.calls.flush().await;
+    // What the calls page reads is on the call itself, not the answers kept for retries
+    // (pruned after a day).
+    app.state
+        .db
+        .write(|c| {
+            c.execute("DELETE FROM callback_answers", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let console = crate::console::sign_in(&app).await;
+
+    let (status, page) = console.get("/console/tenants/intent-salon/calls").await;
+
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(
+        !page.contains("3125550181") && !page.contains("3125550182"),
+        "callers masked"
+    );
+    let rows = call_rows(&page);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    let (silent, unknown, hours, booked) = (&rows[0], &rows[1], &rows[2], &rows[3]);
+    // Columns: started, caller, status, length, outcome, turns, documents.
+    assert_eq!(silent[4], "abandoned", "{silent:?}");
+    assert_eq!(silent[3], "0:04");
+    assert_eq!(
+        silent[5],
+        "Line: Thanks for calling Intent Salon. What can I book for you?"
+    );
+    assert_eq!(unknown[4], "hand-off", "{unknown:?}");
+    assert!(
+        unknown[5].contains("Caller: Hello"),
+        "the caller's words: {unknown:?}"
+    );
+    assert!(
+        unknown[5].contains("Line: I'm sorry, I don't know that."),
+        "{unknown:?}"
+    );
+    assert!(unknown[5].contains("(handed to +1"), "{unknown:?}");
+    assert!(
+        !unknown[5].contains("5550111"),
+        "the transfer number is masked"
+    );
+    assert_eq!(unknown[6], format!("transfer v{version}"), "{unknown:?}");
+    assert_eq!(hours[4], "question", "{hours:?}");
+    assert!(
+        hours[5].contains("What would you like to book?"),
+        "{hours:?}"
+    );
+    assert_eq!(booked[4], "booked", "{booked:?}");
+    assert!(booked[5].contains("is booked for"), "{booked:?}");
+    assert!(booked[6].starts_with("none"), "{booked:?}");
+    // The admin API lists the same outcomes (null for a call that settled nothing).
+    let listed: Vec<Value> = app
+        .admin_json(Method::GET, "/tenants/intent-salon/calls")
+        .await;
+    let outcomes: Vec<&Value> = listed.iter().map(|c| &c["outcome"]).collect();
+    assert_eq!(
+        outcomes,
+        [
+            &Value::Null,
+            &json!("hand-off"),
+            &json!("question"),
+            &json!("booked")
+        ],
+        "{listed:?}"
+    );
+    app.shut_down().await;
+}

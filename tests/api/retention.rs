@@ -110,6 +110,11 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
             rusqlite::types::Value::Null,
         ],
     );
+    // Their turns go with them; a recent call keeps its own.
+    let turn = "INSERT INTO call_turns (call_sid, step, seq, at, heard, said, outcome)
+                VALUES (?1, 'g1', 1, ?2, 'a cut', 'Booked.', 'booked')";
+    exec(&app, turn, vec![s("v3:ancient-1"), v(now - 500 * DAY)]);
+    exec(&app, turn, vec![s("v3:recent"), v(now - 30 * DAY)]);
     let appt = "INSERT INTO appointments (tenant_id, service_id, provider_id, customer_name, start_at, end_at, blocked_until, status, created_at, updated_at)
                 VALUES (?1, ?2, ?3, 'Sam', ?4, ?4 + 1800, ?4 + 1800, ?5, ?4, ?4)";
     exec(
@@ -179,6 +184,10 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
     );
     assert_eq!(
         text_of(&app, "SELECT group_concat(call_sid) FROM calls"),
+        "v3:recent"
+    );
+    assert_eq!(
+        text_of(&app, "SELECT group_concat(call_sid) FROM call_turns"),
         "v3:recent"
     );
     assert_eq!(

@@ -1,9 +1,7 @@
-//! A tenant's latest calls, newest first: when, the caller masked, how long, the outcome,
-//! what the line said at each turn (read back from the answers it stored per callback),
-//! and which saved version of each TeXML document was in effect when it started. Calls
-//! record neither an outcome nor the versions, so the outcome is inferred from the
-//! answers and the appointment the call booked, and the versions from their save times.
-//! Below them, the reminder calls slotline placed, with their outcome.
+//! A tenant's latest calls, newest first: when, the caller masked, how long, the outcome
+//! the line recorded, each turn as spoken (what the caller said, what the line said), and
+//! the saved version of each operator document the call was served. Below them, the
+//! reminder calls slotline placed, with their outcome.
 
 use askama::Template;
 use poem::{
@@ -13,16 +11,13 @@ use poem::{
 };
 
 use crate::{
-    call::heard::{self, Verb},
     console::{
         auth::Operator,
         render, tenant,
         view::{Frame, masked, when, zone},
     },
     db::{self, console::CallRow},
-    flow::{change, question},
     startup::AppState,
-    texml::{APOLOGY, APOLOGY_HANDOFF, docs::NAMES},
 };
 
 /// Calls shown on the page.
@@ -36,8 +31,16 @@ pub struct Row {
     status: String,
     duration: String,
     outcome: &'static str,
-    turns: Vec<Vec<String>>,
+    turns: Vec<Turn>,
     documents: String,
+}
+
+/// One turn as the page shows it.
+pub struct Turn {
+    /// What the caller said (empty for the first answer and when nothing was heard).
+    heard: String,
+    /// What the line said, line by line.
+    said: Vec<String>,
 }
 
 /// One reminder-call attempt as the page shows it.
@@ -59,88 +62,73 @@ struct Page {
     reminders: Vec<ReminderRow>,
 }
 
-/// What the line said in one stored answer, line by line.
-fn spoken(doc: &[Verb]) -> Vec<String> {
-    doc.iter()
-        .filter_map(|v| match v {
-            Verb::Say { text, .. } => Some(text.clone()),
-            Verb::Gather(g) => Some(g.greeting.clone()),
-            Verb::Dial(numbers) => Some(format!(
-                "(handed to {})",
-                numbers
-                    .iter()
-                    .map(|n| masked(Some(n)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-            Verb::Hangup => Some("(hung up)".into()),
-            Verb::Other(_) => None,
+/// How the call went: what its latest turn that settled something recorded; a call that
+/// settled nothing was abandoned once it ended (or is still going on).
+fn outcome(call: &CallRow) -> &'static str {
+    let settled = call.turns.iter().rev().find_map(|t| t.outcome.as_deref());
+    match settled {
+        Some("booked") => "booked",
+        Some("held") => "holding a time",
+        Some("moved") => "moved",
+        Some("cancelled") => "cancelled",
+        Some("question") => "question",
+        Some("alternatives") => "alternatives offered",
+        Some("hand-off") => "hand-off",
+        Some("ended") => "ended without a change",
+        Some("error") => "error",
+        Some(_) => "unknown",
+        None if db::calls::is_final(&call.status) => "abandoned",
+        None => "in progress",
+    }
+}
+
+/// The call's turns as spoken: the first answer, then each stored turn.
+fn turns(call: &CallRow) -> Vec<Turn> {
+    let lines = |s: &str| s.lines().map(str::to_string).collect::<Vec<_>>();
+    call.first_said
+        .iter()
+        .map(|said| Turn {
+            heard: String::new(),
+            said: lines(said),
         })
-        .filter(|s| !s.is_empty())
+        .chain(call.turns.iter().map(|t| Turn {
+            heard: t.heard.clone(),
+            said: lines(&t.said),
+        }))
         .collect()
 }
 
-/// `closed v3, fallback default, transfer default`: which saved version of each document
-/// was being served when the call started.
-fn documents_in_effect(saved: &[(String, i64)]) -> String {
-    NAMES
+/// `closed v3, transfer default`: each operator document the call was served, named by
+/// its saved version (`saved` holds (fingerprint, name, version id) of the tenant's
+/// versions), as the default, or as a file edited by hand and not saved through slotline.
+fn documents_used(call: &CallRow, saved: &[(String, String, i64)]) -> String {
+    let mut named: Vec<String> = Vec::new();
+    let all = call
+        .documents
         .iter()
-        .map(|name| match saved.iter().find(|(n, _)| n == name) {
-            Some((_, id)) => format!("{name} v{id}"),
-            None => format!("{name} default"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// How the call went, from what the line answered and what it booked: an apology is an
-/// error; a booking made on the call wins; then a move or a cancellation (the line's own
-/// words after one, `flow::change::{MOVED, CANCELLED}`), a hand-off, a question (an answer
-/// followed by the booking question, or "I don't know that"), alternatives offered.
-fn outcome(call: &CallRow, answers: &[(String, Vec<Verb>)]) -> &'static str {
-    let verbs = || answers.iter().flat_map(|(_, vs)| vs.iter());
-    let said = |t: &str| verbs().any(|v| matches!(v, Verb::Say { text, .. } if text == t));
-    let says =
-        |lead: &str| verbs().any(|v| matches!(v, Verb::Say { text, .. } if text.starts_with(lead)));
-    if said(APOLOGY) || said(APOLOGY_HANDOFF) {
-        return "error";
-    }
-    match call.appointment_status.as_deref() {
-        Some("booked") => return "booked",
-        Some("held") => return "holding a time",
-        _ => {}
-    }
-    if says(change::MOVED) {
-        return "moved";
-    }
-    if says(change::CANCELLED) {
-        return "cancelled";
-    }
-    if verbs().any(|v| matches!(v, Verb::Dial(_))) {
-        return "hand-off";
-    }
-    let answered = verbs().any(|v| match v {
-        Verb::Gather(g) => {
-            g.greeting.ends_with(question::THEN_BOOK) || g.greeting.starts_with(question::DONT_KNOW)
+        .chain(call.turns.iter().filter_map(|t| t.documents.as_ref()));
+    for used in all.flat_map(|d| d.split(' ')) {
+        let mut parts = used.splitn(3, ':');
+        let (Some(name), Some(source), Some(print)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let label = match source {
+            "tenant" => match saved.iter().find(|(p, n, _)| p == print && n == name) {
+                Some((_, _, id)) => format!("{name} v{id}"),
+                None => format!("{name} (edited on disk, not saved through slotline)"),
+            },
+            "built-in" => format!("{name} built-in"),
+            _ => format!("{name} default"),
+        };
+        if !named.contains(&label) {
+            named.push(label);
         }
-        Verb::Say { text, .. } => text.starts_with(question::DONT_KNOW),
-        _ => false,
-    });
-    if answered {
-        return "question";
     }
-    if call.offered {
-        return "alternatives offered";
-    }
-    if let Some((_, last)) = answers.last()
-        && !last.iter().any(|v| matches!(v, Verb::Gather(_)))
-    {
-        return "ended without a booking";
-    }
-    if db::calls::is_final(&call.status) {
-        "abandoned"
+    if named.is_empty() {
+        "none (greeting and questions from the wording)".into()
     } else {
-        "in progress"
+        named.join(", ")
     }
 }
 
@@ -154,12 +142,13 @@ pub async fn page(
     let tenant = tenant(&state, id).await?;
     let tz = zone(&tenant);
     let tenant_id = tenant.id;
-    let (calls, reminder_calls) = state
+    let (calls, reminder_calls, saved) = state
         .db
         .run(move |c| {
             Ok((
                 db::console::calls(c, tenant_id, SHOWN)?,
                 db::console::reminder_calls(c, tenant_id, SHOWN)?,
+                db::console::version_fingerprints(c, tenant_id)?,
             ))
         })
         .await
@@ -182,24 +171,17 @@ pub async fn page(
         .collect();
     let rows = calls
         .iter()
-        .map(|call| {
-            let answers: Vec<(String, Vec<Verb>)> = call
-                .answers
-                .iter()
-                .map(|(step, doc)| (step.clone(), heard::read(doc).unwrap_or_default()))
-                .collect();
-            Row {
-                started: when(call.started_at, &tz),
-                caller: masked(call.from_number.as_deref()),
-                direction: call.direction.clone(),
-                status: call.status.clone(),
-                duration: call
-                    .duration_seconds
-                    .map_or_else(String::new, |s| format!("{}:{:02}", s / 60, s % 60)),
-                outcome: outcome(call, &answers),
-                turns: answers.iter().map(|(_, vs)| spoken(vs)).collect(),
-                documents: documents_in_effect(&call.documents),
-            }
+        .map(|call| Row {
+            started: when(call.started_at, &tz),
+            caller: masked(call.from_number.as_deref()),
+            direction: call.direction.clone(),
+            status: call.status.clone(),
+            duration: call
+                .duration_seconds
+                .map_or_else(String::new, |s| format!("{}:{:02}", s / 60, s % 60)),
+            outcome: outcome(call),
+            turns: turns(call),
+            documents: documents_used(call, &saved),
         })
         .collect();
     let html = Page {
@@ -213,8 +195,9 @@ pub async fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::console::TurnRow;
 
-    fn call(status: &str, appointment: Option<&str>) -> CallRow {
+    fn call(status: &str, turns: &[(Option<&str>, Option<&str>)]) -> CallRow {
         CallRow {
             call_sid: "c".into(),
             from_number: Some("+13125550199".into()),
@@ -222,100 +205,69 @@ mod tests {
             status: status.into(),
             started_at: 0,
             duration_seconds: None,
-            appointment_status: appointment.map(str::to_string),
-            offered: false,
-            answers: Vec::new(),
-            documents: Vec::new(),
+            first_said: Some("Hello.".into()),
+            documents: None,
+            turns: turns
+                .iter()
+                .map(|(outcome, documents)| TurnRow {
+                    heard: "a cut tomorrow at 3".into(),
+                    said: "Booked.\n(hung up)".into(),
+                    outcome: outcome.map(str::to_string),
+                    documents: documents.map(str::to_string),
+                })
+                .collect(),
         }
     }
 
-    fn say(text: &str) -> Verb {
-        Verb::Say {
-            voice: None,
-            text: text.into(),
-        }
+    #[test]
+    fn the_outcome_is_the_latest_settled_turns_or_abandoned() {
+        let c = call(
+            "completed",
+            &[
+                (Some("question"), None),
+                (None, None),
+                (Some("booked"), None),
+            ],
+        );
+        assert_eq!(outcome(&c), "booked");
+        let c = call(
+            "completed",
+            &[(Some("alternatives"), None), (Some("hand-off"), None)],
+        );
+        assert_eq!(outcome(&c), "hand-off");
+        assert_eq!(outcome(&call("completed", &[(None, None)])), "abandoned");
+        assert_eq!(outcome(&call("in-progress", &[])), "in progress");
+        let c = call(
+            "completed",
+            &[(Some("booked"), None), (Some("error"), None)],
+        );
+        assert_eq!(outcome(&c), "error");
     }
 
     #[test]
-    fn the_outcome_follows_what_the_line_answered() {
-        let booked = [("c2".to_string(), vec![say("Booked."), Verb::Hangup])];
-        assert_eq!(
-            outcome(&call("completed", Some("booked")), &booked),
-            "booked"
+    fn each_document_is_named_by_its_saved_version_the_default_or_a_hand_edit() {
+        let saved = [("00000000000000aa".to_string(), "transfer".to_string(), 7)];
+        let mut c = call(
+            "completed",
+            &[(Some("hand-off"), Some("transfer:tenant:00000000000000aa"))],
         );
-        let error = [("g1".to_string(), vec![say(APOLOGY), Verb::Hangup])];
-        assert_eq!(outcome(&call("completed", None), &error), "error");
-        let dial = [(
-            "g1".to_string(),
-            vec![say("One moment."), Verb::Dial(vec!["+13125550100".into()])],
-        )];
-        assert_eq!(outcome(&call("completed", None), &dial), "hand-off");
-        // Moved in the first turn (a `g` step) or the reschedule turn alike.
-        let moved = [(
-            "g1".to_string(),
-            vec![
-                say("Done. Your Cut with Ana is now on Friday."),
-                Verb::Hangup,
-            ],
-        )];
-        assert_eq!(outcome(&call("completed", None), &moved), "moved");
-        let cancelled = [(
-            "x2".to_string(),
-            vec![say("Done: your Cut with Ana is cancelled."), Verb::Hangup],
-        )];
-        assert_eq!(outcome(&call("completed", None), &cancelled), "cancelled");
-        // A "no" to cancelling is not a cancellation.
-        let kept = [(
-            "x2".to_string(),
-            vec![
-                say("No problem, your Cut with Ana stays as it is. Goodbye."),
-                Verb::Hangup,
-            ],
-        )];
+        c.documents = Some("closed:default:1234".into());
+        assert_eq!(documents_used(&c, &saved), "closed default, transfer v7");
+        let c = call("completed", &[(None, Some("transfer:tenant:ffff"))]);
         assert_eq!(
-            outcome(&call("completed", None), &kept),
-            "ended without a booking"
+            documents_used(&c, &saved),
+            "transfer (edited on disk, not saved through slotline)"
         );
-        let unknown = [(
-            "g1".to_string(),
-            vec![
-                say("I'm sorry, I don't know that. Please contact us directly. Goodbye."),
-                Verb::Hangup,
-            ],
-        )];
-        assert_eq!(outcome(&call("completed", None), &unknown), "question");
-        assert_eq!(outcome(&call("completed", None), &[]), "abandoned");
-        assert_eq!(outcome(&call("in-progress", None), &[]), "in progress");
-        let offered = CallRow {
-            offered: true,
-            ..call("completed", None)
-        };
-        assert_eq!(outcome(&offered, &[]), "alternatives offered");
+        assert!(documents_used(&call("completed", &[]), &saved).starts_with("none"));
     }
 
     #[test]
-    fn each_document_is_named_with_its_version_or_the_default() {
-        let saved = [("fallback".to_string(), 7)];
-        let line = documents_in_effect(&saved);
-        assert!(
-            line.starts_with("closed default, fallback v7, transfer default"),
-            "{line}"
-        );
-        assert_eq!(
-            line.matches(", ").count(),
-            NAMES.len() - 1,
-            "every document: {line}"
-        );
-    }
-
-    #[test]
-    fn the_turns_are_the_spoken_lines_and_numbers_are_masked() {
-        let lines = spoken(&[
-            say("Hello."),
-            Verb::Dial(vec!["+13125550100".into()]),
-            Verb::Other("Pause".into()),
-        ]);
-        assert_eq!(lines[0], "Hello.");
-        assert!(!lines[1].contains("5550100"), "{}", lines[1]);
+    fn the_turns_start_with_the_first_answer_and_keep_the_callers_words() {
+        let t = turns(&call("completed", &[(Some("booked"), None)]));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].said, ["Hello."]);
+        assert!(t[0].heard.is_empty());
+        assert_eq!(t[1].heard, "a cut tomorrow at 3");
+        assert_eq!(t[1].said, ["Booked.", "(hung up)"]);
     }
 }

@@ -20,7 +20,9 @@ pub struct CallRow {
     /// Row status (`queued`, `live`, `done`, ...; Telnyx's call status for inbound).
     pub status: String,
     /// For outbound: confirmed, cancelled, rescheduled, stopped, voicemail, no_answer,
-    /// busy, failed, ...
+    /// busy, failed, ...; for inbound, what the call's latest turn that settled something
+    /// recorded (`db::calls::Outcome`: booked, held, moved, cancelled, question,
+    /// alternatives, hand-off, ended, error), `null` while it settled nothing.
     pub outcome: Option<String>,
     /// The appointment (outbound).
     pub appointment_id: Option<i64>,
@@ -51,9 +53,11 @@ pub fn list(
                   appointment_id, attempt, last_error, duration_seconds, answered_by, id * 2 + 1 AS k
            FROM reminder_calls WHERE tenant_id = ?1
            UNION ALL
-           SELECT 'inbound', call_sid, from_number, started_at, status, NULL, NULL, NULL, NULL,
-                  duration_seconds, NULL, rowid * 2
-           FROM calls WHERE tenant_id = ?1 AND direction = 'inbound')
+           SELECT 'inbound', c.call_sid, c.from_number, c.started_at, c.status,
+                  (SELECT t.outcome FROM call_turns t WHERE t.call_sid = c.call_sid
+                     AND t.outcome IS NOT NULL ORDER BY t.seq DESC LIMIT 1),
+                  NULL, NULL, NULL, c.duration_seconds, NULL, c.rowid * 2
+           FROM calls c WHERE c.tenant_id = ?1 AND c.direction = 'inbound')
          WHERE (at, k) < (?2, ?3) ORDER BY at DESC, k DESC LIMIT ?4",
     )?;
     let rows = stmt.query_map(params![tenant_id, at, key, limit as i64], |r| {

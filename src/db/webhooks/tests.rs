@@ -291,8 +291,15 @@ fn a_hold_is_announced_only_once_confirmed() {
     db.run_blocking(|c| appointments::cancel(c, t.id, dropped_id, NOW))
         .unwrap();
     assert!(event_types(&db).is_empty(), "nor is its end a cancellation");
-    db.run_blocking(|c| appointments::confirm_hold(c, "v3:kept", "s1", "<Response/>", &[], NOW))
-        .unwrap();
+    db.run_blocking(|c| {
+        appointments::confirm_hold(
+            c,
+            &crate::db::calls::Answer::bare("v3:kept", "s1", "<Response/>"),
+            &[],
+            NOW,
+        )
+    })
+    .unwrap();
     assert_eq!(event_types(&db), ["appointment.booked"]);
 }
 

@@ -336,7 +336,14 @@ async fn a_held_slot_plans_its_call_only_when_the_caller_confirms() {
     );
     app.state
         .db
-        .write(move |c| db::appointments::confirm_hold(c, "v3:held", "c2", "<Response/>", &[], now))
+        .write(move |c| {
+            db::appointments::confirm_hold(
+                c,
+                &db::calls::Answer::bare("v3:held", "c2", "<Response/>"),
+                &[],
+                now,
+            )
+        })
         .await
         .unwrap();
     let planned = calls_of(&app, id).await;

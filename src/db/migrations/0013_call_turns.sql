@@ -1,0 +1,23 @@
+-- What each call heard and said, kept as long as the call (issue 15's calls page).
+-- The voice URL's answer goes on the call row itself (written in the call-log batch, so the
+-- hot path gains no statement); every later answer is a row of `call_turns`, written in
+-- the flow's own transaction with the answer stored for retries (`callback_answers`, which
+-- is pruned after a day). `outcome` is what that turn settled (booked, held, moved,
+-- cancelled, question, alternatives, hand-off, error), NULL while the call goes on; the
+-- call's outcome is that of its latest turn that settled one. `documents` names the operator documents a turn was
+-- served from, each as `name:source:fingerprint` (FNV-1a 64 of the text as served, which
+-- the console matches against `texml_versions`).
+ALTER TABLE calls ADD COLUMN first_said TEXT;
+ALTER TABLE calls ADD COLUMN documents TEXT;
+
+CREATE TABLE call_turns (
+    call_sid  TEXT NOT NULL,
+    step      TEXT NOT NULL,
+    seq       INTEGER NOT NULL,              -- 1, 2, ... in the order the turns were stored
+    at        INTEGER NOT NULL,
+    heard     TEXT NOT NULL,
+    said      TEXT NOT NULL,
+    outcome   TEXT,
+    documents TEXT,
+    PRIMARY KEY (call_sid, step)
+) WITHOUT ROWID;
