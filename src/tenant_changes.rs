@@ -67,27 +67,45 @@ pub async fn create(
     db: &Db,
     docs: &Library,
     spec: TenantSpec,
+    by: String,
     now: Timestamp,
 ) -> Result<Tenant, ChangeError> {
     let docs = docs.clone();
     together(
         db,
-        move |tx| db::tenants::insert_in(tx, &spec),
+        move |tx| {
+            let tenant = db::tenants::insert_in(tx, &spec)?;
+            record_wording(tx, &tenant, &by, now)?;
+            Ok(tenant)
+        },
         move |tenant| docs.archive(&tenant.spec.slug, "unowned", now),
     )
     .await
+}
+
+/// Records `tenant`'s wording as its newest version when it differs from the last one.
+fn record_wording(
+    tx: &rusqlite::Transaction,
+    tenant: &Tenant,
+    by: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let body = serde_json::Value::Object(crate::wording::snapshot(&tenant.spec)).to_string();
+    db::wording::record(tx, tenant.id, &body, by, now.as_second())
 }
 
 /// Replaces the tenant named by `key` (id or slug) with what `merge` makes of the stored
 /// one (see `db::tenants::replace_in` for what happens to services and providers it no
 /// longer lists), read and written in one transaction so nothing changes in between; on a
 /// slug change the documents directory is renamed with it. A refusal from `merge` (a stale
-/// `If-Match`, an invalid field) writes and moves nothing.
+/// `If-Match`, an invalid field) writes and moves nothing. A change to the wording is
+/// recorded as its newest version, by `by`.
 pub async fn update(
     db: &Db,
     docs: &Library,
     key: String,
     merge: impl FnOnce(&Tenant) -> Result<TenantSpec, AppError> + Send + 'static,
+    by: String,
     now: Timestamp,
 ) -> Result<Result<Tenant, AppError>, ChangeError> {
     let docs = docs.clone();
@@ -104,7 +122,18 @@ pub async fn update(
                 Err(e) => return Err(e),
             };
             match merge(&stored) {
-                Ok(spec) => db::tenants::replace_in(tx, stored.id, &spec, now.as_second()).map(Ok),
+                Ok(spec) => {
+                    // A tenant stored before versions were kept (or by `slotline` itself)
+                    // keeps its wording as it was as the first version, so it can be
+                    // restored.
+                    if db::wording::versions(tx, stored.id)?.is_empty() {
+                        record_wording(tx, &stored, "as it was before", now)?;
+                    }
+                    let (before, tenant) =
+                        db::tenants::replace_in(tx, stored.id, &spec, now.as_second())?;
+                    record_wording(tx, &tenant, &by, now)?;
+                    Ok(Ok((before, tenant)))
+                }
                 Err(refused) => Ok(Err(refused)),
             }
         },

@@ -97,6 +97,19 @@ pub const FIELDS: [Field; 8] = [
     SMS_MOVED,
 ];
 
+/// The tenant's wording fields as one JSON object, each field its own text or `null` for
+/// the default: what `wording_versions` records and a restore patches back.
+pub fn snapshot(spec: &crate::domain::TenantSpec) -> serde_json::Map<String, serde_json::Value> {
+    let json = spec.to_json();
+    FIELDS
+        .iter()
+        .map(|f| {
+            let value = json.get(f.name).cloned().unwrap_or(serde_json::Value::Null);
+            (f.name.to_string(), value)
+        })
+        .collect()
+}
+
 /// Said when slotline gives up without anyone to hand over to; the goodbye follows.
 pub const GIVE_UP: &str =
     "Sorry, I couldn't find a time that works. Please call again or visit us.";

@@ -53,6 +53,7 @@ pub fn routes() -> impl Endpoint {
             "/tenants/:id/wording",
             get(wording::page).post(wording::save),
         )
+        .at("/tenants/:id/wording/restore", post(wording::restore))
         .at(
             "/tenants/:id/documents/:name",
             get(documents::page).post(documents::save),

@@ -24,6 +24,7 @@ pub mod settings;
 pub mod tenants;
 pub mod upkeep;
 pub mod webhooks;
+pub mod wording;
 
 use std::{
     panic::AssertUnwindSafe,

@@ -102,11 +102,13 @@ pub(super) async fn json_body(body: Vec<u8>) -> Result<Value, AppError> {
 #[handler]
 pub async fn create_tenant(
     _: Admin,
+    req: &Request,
     state: Data<&AppState>,
     AdminBody(body): AdminBody,
 ) -> poem::Result<(StatusCode, Json<Value>)> {
+    let by = super::documents::actor(req)?;
     let spec = TenantSpec::from_json(&json_body(body).await?).map_err(AppError::from)?;
-    let tenant = tenant_changes::create(&state.db, &state.docs, spec, state.clock.now())
+    let tenant = tenant_changes::create(&state.db, &state.docs, spec, by, state.clock.now())
         .await
         .map_err(AppError::from)?;
     state.cards.put(tenant.id, &tenant.spec);
@@ -170,6 +172,7 @@ pub async fn patch_tenant(
         .headers()
         .get(header::IF_MATCH)
         .map(|v| v.to_str().unwrap_or_default().to_string());
+    let by = super::documents::actor(req)?;
     let patch = json_body(body).await?;
     let Some(patch) = patch.as_object() else {
         return Err(
@@ -193,7 +196,7 @@ pub async fn patch_tenant(
         }
         TenantSpec::from_json(&merged).map_err(AppError::from)
     };
-    let tenant = tenant_changes::update(&state.db, &state.docs, id, merge, state.clock.now())
+    let tenant = tenant_changes::update(&state.db, &state.docs, id, merge, by, state.clock.now())
         .await
         .map_err(AppError::from)??;
     state.cards.put(tenant.id, &tenant.spec);

@@ -23,6 +23,21 @@ use crate::{
 /// so the label is the caller's own description, not an authenticated identity.
 pub const ACTOR_HEADER: &str = "x-slotline-actor";
 
+/// Who a change is recorded under: `admin`, or `admin (label)` from [`ACTOR_HEADER`].
+pub(super) fn actor(req: &Request) -> Result<String, AppError> {
+    let Some(value) = req.headers().get(ACTOR_HEADER) else {
+        return Ok("admin".into());
+    };
+    let label = value.to_str().ok().map(str::trim).unwrap_or_default();
+    if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
+        return Err(AppError::Invalid(FieldError {
+            field: "X-Slotline-Actor".into(),
+            message: "must be 1 to 64 printable ASCII characters naming who made the change".into(),
+        }));
+    }
+    Ok(format!("admin ({label})"))
+}
+
 /// Checks a document name from the URL: `[a-z0-9_-]+` (so no path can be built from it),
 /// and one of the documents slotline serves.
 fn document_name(name: &str) -> Result<&'static str, AppError> {
@@ -43,20 +58,6 @@ fn document_name(name: &str) -> Result<&'static str, AppError> {
 }
 
 /// Who the change is recorded under.
-fn actor(req: &Request) -> Result<String, AppError> {
-    let Some(value) = req.headers().get(ACTOR_HEADER) else {
-        return Ok("admin".into());
-    };
-    let label = value.to_str().ok().map(str::trim).unwrap_or_default();
-    if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
-        return Err(AppError::Invalid(FieldError {
-            field: "X-Slotline-Actor".into(),
-            message: "must be 1 to 64 printable ASCII characters naming who made the change".into(),
-        }));
-    }
-    Ok(format!("admin ({label})"))
-}
-
 fn xml(body: String, source: Option<&str>) -> Response {
     let mut resp = Response::builder()
         .status(StatusCode::OK)

@@ -593,6 +593,83 @@ async fn a_greeting_with_an_unknown_placeholder_is_refused_in_place_and_a_good_o
 }
 
 #[tokio::test]
+async fn every_change_to_the_wording_is_kept_with_its_author_and_an_older_one_can_be_restored() {
+    let app = spawn_app().await;
+    let patched = app
+        .admin(reqwest::Method::PATCH, "/tenants/bella-salon")
+        .header("x-slotline-actor", "ana")
+        .json(&serde_json::json!({"goodbye": "Bye from {business}!"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    let console = sign_in(&app).await;
+    console
+        .post_and_follow(
+            "/console/tenants/bella-salon/wording",
+            &[("greeting", "Welcome to {business}!")],
+        )
+        .await;
+
+    let (_, page) = console.get("/console/tenants/bella-salon/wording").await;
+
+    let history = &page[page.find("id=\"history-h\"").expect("a history")..];
+    let history = &history[..history.find("</ol>").unwrap()];
+    let entries: Vec<&str> = history.split("<li>").skip(1).collect();
+    assert_eq!(entries.len(), 3, "{history}");
+    assert!(
+        entries[0].contains("by console") && entries[0].contains("in use now"),
+        "{}",
+        entries[0]
+    );
+    assert!(entries[1].contains("by admin (ana)"), "{}", entries[1]);
+    assert!(
+        entries[1].contains("differs in: greeting, goodbye"),
+        "{}",
+        entries[1]
+    );
+    assert!(entries[2].contains("by as it was before"), "{}", entries[2]);
+    let ana: String = entries[1]
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+
+    let restored = console
+        .post_and_follow(
+            "/console/tenants/bella-salon/wording/restore",
+            &[("version", &ana)],
+        )
+        .await;
+
+    assert!(
+        restored.contains("Restored as the newest version."),
+        "{restored}"
+    );
+    let tenant: serde_json::Value = app
+        .admin_json(reqwest::Method::GET, "/tenants/bella-salon")
+        .await;
+    assert_eq!(tenant["goodbye"], "Bye from {business}!");
+    assert_eq!(
+        tenant["greeting"],
+        "Thanks for calling Bella Salon. What can I book for you?"
+    );
+    assert!(
+        restored.contains(&format!("by console (restored version {ana})")),
+        "{restored}"
+    );
+    // A version that is not this tenant's is refused and changes nothing.
+    let missing = console
+        .post(
+            "/console/tenants/bella-salon/wording/restore",
+            &[("version", "9999")],
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn a_document_is_saved_only_when_valid_and_an_older_version_can_be_restored() {
     let app = spawn_app().await;
     let console = sign_in(&app).await;

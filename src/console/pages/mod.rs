@@ -26,6 +26,16 @@ pub async fn apply_patch(
     id: i64,
     patch: Map<String, Value>,
 ) -> Result<Result<Tenant, FieldError>, ConsoleError> {
+    apply_patch_by(state, id, patch, "console".into()).await
+}
+
+/// [`apply_patch`], recorded (in the wording history) under `by`.
+pub async fn apply_patch_by(
+    state: &AppState,
+    id: i64,
+    patch: Map<String, Value>,
+    by: String,
+) -> Result<Result<Tenant, FieldError>, ConsoleError> {
     let merge = move |stored: &Tenant| {
         let mut merged = stored.spec.to_json();
         for (k, v) in patch {
@@ -38,6 +48,7 @@ pub async fn apply_patch(
         &state.docs,
         id.to_string(),
         merge,
+        by,
         state.clock.now(),
     )
     .await

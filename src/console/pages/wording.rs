@@ -2,7 +2,8 @@
 //! accepts it all, with the refusal shown under its field), the documents to edit, and a
 //! preview of what a caller hears at each step, built by the functions that answer
 //! Telnyx with the tenant's real values, plus each booking text filled with a sample
-//! booking.
+//! booking; and the wording's history (who changed it, when, what differs from now),
+//! each version one click from being restored.
 
 use askama::Template;
 use poem::{
@@ -13,16 +14,17 @@ use poem::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::apply_patch;
+use super::{apply_patch, apply_patch_by};
 use crate::{
     call::heard::{self, Verb},
     cli::PreviewStep,
     console::{
+        ConsoleError,
         auth::{Operator, Posted},
         render, see_other, tenant,
-        view::Frame,
+        view::{Frame, when, zone},
     },
-    db::tenants::Tenant,
+    db::{self, tenants::Tenant},
     domain::FieldError,
     flow::preview,
     startup::AppState,
@@ -47,6 +49,15 @@ pub struct Step {
     lines: Vec<String>,
 }
 
+/// One version of the wording in the history.
+pub struct VersionRow {
+    id: i64,
+    saved: String,
+    by: String,
+    /// The fields in which it differs from the wording now; empty for the current one.
+    differs: String,
+}
+
 #[derive(Template)]
 #[template(path = "console/wording.html")]
 struct Page {
@@ -55,8 +66,32 @@ struct Page {
     fields: Vec<FieldRow>,
     steps: Vec<Step>,
     documents: &'static [&'static str],
+    versions: Vec<VersionRow>,
     notice: Option<&'static str>,
     other_error: Option<String>,
+}
+
+/// The history rows of `tenant`'s wording, newest first.
+fn version_rows(tenant: &Tenant, versions: Vec<db::wording::Version>) -> Vec<VersionRow> {
+    let tz = zone(tenant);
+    let now = wording::snapshot(&tenant.spec);
+    versions
+        .into_iter()
+        .map(|v| {
+            let body: Map<String, Value> = serde_json::from_str(&v.body).unwrap_or_default();
+            let differs: Vec<&str> = FIELDS
+                .iter()
+                .map(|f| f.name)
+                .filter(|name| body.get(*name).unwrap_or(&Value::Null) != &now[*name])
+                .collect();
+            VersionRow {
+                id: v.id,
+                saved: when(v.saved_at, &tz),
+                by: v.saved_by,
+                differs: differs.join(", "),
+            }
+        })
+        .collect()
 }
 
 /// The page's query.
@@ -146,27 +181,33 @@ fn rows(tenant: &Tenant, posted: Option<&Posted>, error: Option<&FieldError>) ->
         .collect()
 }
 
-fn page_for(
+async fn page_for(
     state: &AppState,
     tenant: &Tenant,
     form_token: &str,
     posted: Option<&Posted>,
     error: Option<FieldError>,
     notice: Option<&'static str>,
-) -> Page {
+) -> Result<Page, ConsoleError> {
+    let tenant_id = tenant.id;
+    let versions = state
+        .db
+        .run(move |c| db::wording::versions(c, tenant_id))
+        .await?;
     let other_error = error
         .as_ref()
         .filter(|e| !FIELDS.iter().any(|f| f.name == e.field))
         .map(|e| e.to_string());
-    Page {
+    Ok(Page {
         frame: Frame::of(tenant, "What the line says", form_token, "wording"),
         slug: tenant.spec.slug.clone(),
         fields: rows(tenant, posted, error.as_ref()),
         steps: steps(state, tenant),
         documents: &NAMES,
+        versions: version_rows(tenant, versions),
         notice,
         other_error,
-    }
+    })
 }
 
 /// `GET /console/tenants/{id}/wording`.
@@ -178,9 +219,16 @@ pub async fn page(
     Query(q): Query<WordingQuery>,
 ) -> poem::Result<Response> {
     let tenant = tenant(&state, id).await?;
-    let notice = (q.done.as_deref() == Some("saved"))
-        .then_some("Saved. The next call hears the new wording; the preview below shows it.");
-    let html = page_for(&state, &tenant, &session.form_token, None, None, notice);
+    let notice = match q.done.as_deref() {
+        Some("saved") => {
+            Some("Saved. The next call hears the new wording; the preview below shows it.")
+        }
+        Some("restored") => Some(
+            "Restored as the newest version. The next call hears it; the preview below shows it.",
+        ),
+        _ => None,
+    };
+    let html = page_for(&state, &tenant, &session.form_token, None, None, notice).await?;
     Ok(render(&html, StatusCode::OK)?)
 }
 
@@ -216,7 +264,53 @@ pub async fn save(
                 Some(&form),
                 Some(e),
                 None,
-            );
+            )
+            .await?;
+            Ok(render(&html, StatusCode::UNPROCESSABLE_ENTITY)?)
+        }
+    }
+}
+
+/// `POST /console/tenants/{id}/wording/restore` with `version`: that version's wording
+/// becomes the tenant's (checked again, as any change) and the newest version.
+#[handler]
+pub async fn restore(
+    form: Posted,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> poem::Result<Response> {
+    let tenant = tenant(&state, id).await?;
+    let wanted: i64 = form
+        .text("version")
+        .parse()
+        .map_err(|_| ConsoleError::NotFound("no such version; pick one from the history".into()))?;
+    let tenant_id = tenant.id;
+    let old = state
+        .db
+        .run(move |c| db::wording::version(c, tenant_id, wanted))
+        .await
+        .map_err(ConsoleError::from)?
+        .ok_or_else(|| ConsoleError::NotFound(format!("the wording has no version {wanted}")))?;
+    let patch: Map<String, Value> = serde_json::from_str(&old.body)
+        .map_err(|e| ConsoleError::NotFound(format!("version {wanted} cannot be read: {e}")))?;
+    let by = format!("console (restored version {wanted})");
+    match apply_patch_by(&state, tenant.id, patch, by).await? {
+        Ok(saved) => Ok(see_other(&format!(
+            "/console/tenants/{}/wording?done=restored",
+            saved.spec.slug
+        ))),
+        Err(e) => {
+            // An old version the tenant check no longer takes (a placeholder dropped
+            // since, say): refused in place, nothing changed.
+            let html = page_for(
+                &state,
+                &tenant,
+                &form.session.form_token,
+                None,
+                Some(e),
+                None,
+            )
+            .await?;
             Ok(render(&html, StatusCode::UNPROCESSABLE_ENTITY)?)
         }
     }

@@ -21,3 +21,15 @@ CREATE TABLE call_turns (
     documents TEXT,
     PRIMARY KEY (call_sid, step)
 ) WITHOUT ROWID;
+
+-- Every version of a tenant's wording (issue 15's "what the line says"): the wording fields
+-- as one JSON object (null = the built-in default), recorded whenever a create or change
+-- alters any of them, with who made it, so the console can list and restore them.
+CREATE TABLE wording_versions (
+    id        INTEGER PRIMARY KEY,
+    tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    body      TEXT NOT NULL,
+    saved_at  INTEGER NOT NULL,
+    saved_by  TEXT NOT NULL
+);
+CREATE INDEX wording_versions_by_tenant ON wording_versions (tenant_id, id);
