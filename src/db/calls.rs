@@ -85,6 +85,21 @@ impl Outcome {
     }
 }
 
+/// SQL for the outcome of the call aliased `c` in a query: that of its latest turn that
+/// settled something, where a held time counts only while it is the call's last turn (a
+/// "no" to it asks again). The calls page and the call list read it alike.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! call_outcome_sql {
+    () => {
+        "(SELECT t.outcome FROM call_turns t WHERE t.call_sid = c.call_sid
+            AND t.outcome IS NOT NULL
+            AND (t.outcome <> 'held'
+                 OR t.seq = (SELECT MAX(u.seq) FROM call_turns u WHERE u.call_sid = c.call_sid))
+          ORDER BY t.seq DESC LIMIT 1)"
+    };
+}
+
 /// Stores `answer` for retries and as a turn of its call, in the caller's transaction.
 pub(crate) fn store_answer(conn: &Connection, answer: &Answer) -> Result<(), DbError> {
     let now = jiff::Timestamp::now().as_second();
@@ -336,6 +351,54 @@ mod tests {
             said: "Hello.".into(),
             documents: None,
         }
+    }
+
+    #[test]
+    fn a_calls_outcome_is_its_latest_settled_turn_and_a_hold_only_while_it_is_the_last() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrations::apply(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO calls (call_sid, status, started_at) VALUES ('v3:o', 'completed', 1);",
+        )
+        .unwrap();
+        let outcome = |conn: &Connection| -> Option<String> {
+            conn.query_row(
+                concat!(
+                    "SELECT ",
+                    crate::call_outcome_sql!(),
+                    " FROM calls c WHERE c.call_sid = 'v3:o'"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let turn = |step: &str, outcome: Option<Outcome>| Answer {
+            outcome,
+            ..Answer::bare("v3:o", step, "<Response/>")
+        };
+        assert_eq!(outcome(&conn), None, "no turns: nothing settled");
+        store_answer(&conn, &turn("g1", Some(Outcome::Question))).unwrap();
+        store_answer(&conn, &turn("g2", Some(Outcome::Held))).unwrap();
+        assert_eq!(outcome(&conn).as_deref(), Some("held"));
+        // "No" to the held time asks again: the hold no longer counts.
+        store_answer(&conn, &turn("c3", None)).unwrap();
+        assert_eq!(outcome(&conn).as_deref(), Some("question"));
+        store_answer(&conn, &turn("g4", Some(Outcome::Booked))).unwrap();
+        store_answer(&conn, &turn("g5", None)).unwrap();
+        assert_eq!(outcome(&conn).as_deref(), Some("booked"));
+        // An apology recorded afterwards is the latest word; a repeated one is kept once.
+        record_error(&conn, "v3:o", "Sorry.", 9).unwrap();
+        record_error(&conn, "v3:o", "Sorry.", 9).unwrap();
+        assert_eq!(outcome(&conn).as_deref(), Some("error"));
+        let seqs: Vec<i64> = conn
+            .prepare("SELECT seq FROM call_turns WHERE call_sid = 'v3:o' ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

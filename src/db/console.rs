@@ -121,6 +121,8 @@ pub struct CallRow {
     pub first_said: Option<String>,
     /// The documents the first answer was served from.
     pub documents: Option<String>,
+    /// What the call settled (`call_outcome_sql!`), if anything.
+    pub outcome: Option<String>,
     /// Every later turn, in the order they were stored.
     pub turns: Vec<TurnRow>,
 }
@@ -141,12 +143,13 @@ pub struct TurnRow {
 /// Tenant `tenant`'s latest `limit` inbound calls, newest first (in the order they were
 /// recorded within a second), with their turns.
 pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT call_sid, from_number, direction, status, started_at, duration_seconds,
-                first_said, documents
-         FROM calls WHERE tenant_id = ?1 AND direction = 'inbound'
-         ORDER BY started_at DESC, rowid DESC LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT c.call_sid, c.from_number, c.direction, c.status, c.started_at,
+                c.duration_seconds, c.first_said, c.documents, ",
+        crate::call_outcome_sql!(),
+        " FROM calls c WHERE c.tenant_id = ?1 AND c.direction = 'inbound'
+         ORDER BY c.started_at DESC, c.rowid DESC LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(params![tenant, limit as i64], |r| {
         Ok(CallRow {
             call_sid: r.get(0)?,
@@ -157,6 +160,7 @@ pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow
             duration_seconds: r.get(5)?,
             first_said: r.get(6)?,
             documents: r.get(7)?,
+            outcome: r.get(8)?,
             turns: Vec::new(),
         })
     })?;

@@ -47,19 +47,18 @@ pub fn list(
     limit: usize,
 ) -> Result<Vec<CallRow>, DbError> {
     let (at, key) = before.unwrap_or((i64::MAX, i64::MAX));
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(concat!(
         "SELECT * FROM (
            SELECT 'outbound' AS dir, call_sid, to_number, COALESCE(dialed_at, due_at) AS at, status, outcome,
                   appointment_id, attempt, last_error, duration_seconds, answered_by, id * 2 + 1 AS k
            FROM reminder_calls WHERE tenant_id = ?1
            UNION ALL
-           SELECT 'inbound', c.call_sid, c.from_number, c.started_at, c.status,
-                  (SELECT t.outcome FROM call_turns t WHERE t.call_sid = c.call_sid
-                     AND t.outcome IS NOT NULL ORDER BY t.seq DESC LIMIT 1),
-                  NULL, NULL, NULL, c.duration_seconds, NULL, c.rowid * 2
+           SELECT 'inbound', c.call_sid, c.from_number, c.started_at, c.status, ",
+        crate::call_outcome_sql!(),
+        ", NULL, NULL, NULL, c.duration_seconds, NULL, c.rowid * 2
            FROM calls c WHERE c.tenant_id = ?1 AND c.direction = 'inbound')
-         WHERE (at, k) < (?2, ?3) ORDER BY at DESC, k DESC LIMIT ?4",
-    )?;
+         WHERE (at, k) < (?2, ?3) ORDER BY at DESC, k DESC LIMIT ?4"
+    ))?;
     let rows = stmt.query_map(params![tenant_id, at, key, limit as i64], |r| {
         let dir: String = r.get(0)?;
         Ok(CallRow {
