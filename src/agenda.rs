@@ -224,11 +224,43 @@ pub struct MoveRequest {
     pub time: Option<String>,
     /// New provider by name (default: the current one if free, else anyone who offers it).
     pub provider: Option<String>,
+    /// Text the customer the new time (default: yes, when the booking has a number the
+    /// tenant can text).
+    pub notify: Option<bool>,
+}
+
+/// Cancels appointment `id` of `tenant` for an operator, freeing its time; a booked one's
+/// customer is texted about it unless `notify` is false (or the booking has no number the
+/// tenant can text). `profile` is the server's default messaging profile.
+pub async fn cancel(
+    db: &Db,
+    profile: Option<String>,
+    tenant: &Tenant,
+    id: i64,
+    notify: bool,
+    now: Timestamp,
+) -> Result<db::appointments::AppointmentRow, DbError> {
+    let tenant_id = tenant.id;
+    let notify = if notify {
+        let current = db
+            .run(move |c| db::appointments::get(c, tenant_id, id))
+            .await?;
+        crate::sms::reminders::notify_for(
+            &tenant.spec,
+            current.customer_phone.as_deref(),
+            profile.as_deref(),
+        )
+    } else {
+        None
+    };
+    db.write(move |c| db::appointments::cancel(c, tenant_id, id, notify.as_ref(), now.as_second()))
+        .await
 }
 
 /// Moves appointment `id` under the booking rules (except minimum notice, which protects
-/// callers, not operators), re-planning its reminders (`profile` is the server's default
-/// messaging profile). Returns the moved appointment.
+/// callers, not operators), re-planning its reminders and texting the customer the new
+/// time unless `req.notify` is false (`profile` is the server's default messaging
+/// profile). Returns the moved appointment.
 pub async fn reschedule(
     db: &Db,
     profile: Option<String>,
@@ -333,9 +365,28 @@ pub async fn reschedule(
         end: slot.end.as_second(),
         blocked_until: slot.blocked_until.as_second(),
     };
+    let notify = req
+        .notify
+        .unwrap_or(true)
+        .then(|| {
+            crate::sms::reminders::notify_for(
+                &tenant.spec,
+                current.customer_phone.as_deref(),
+                profile.as_deref(),
+            )
+        })
+        .flatten();
     let moved = db
         .write(move |c| {
-            db::appointments::reschedule(c, tenant_id, id, to, profile.as_deref(), now.as_second())
+            db::appointments::reschedule(
+                c,
+                tenant_id,
+                id,
+                to,
+                profile.as_deref(),
+                notify.as_ref(),
+                now.as_second(),
+            )
         })
         .await?;
     if !moved {

@@ -249,11 +249,14 @@ pub fn sweep_expired_holds(conn: &Connection, now: i64) -> Result<usize, DbError
     )?)
 }
 
-/// Cancels appointment `id` of `tenant`, freeing its time. Cancelling twice is harmless.
+/// Cancels appointment `id` of `tenant`, freeing its time and withdrawing its waiting
+/// texts; a booked one is announced, and texted about to `notify` when given, in the same
+/// transaction. Cancelling twice is harmless (and texts nobody).
 pub fn cancel(
     conn: &mut Connection,
     tenant: i64,
     id: i64,
+    notify: Option<&Notify>,
     now: i64,
 ) -> Result<AppointmentRow, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -274,6 +277,7 @@ pub fn cancel(
     // A hold was never announced as booked, so its end is not announced either.
     if before.as_deref() == Some("booked") {
         super::webhooks::appointment_event(&tx, tenant, id, "cancelled", now)?;
+        queue_change_text(&tx, tenant, id, crate::sms::Kind::Cancelled, notify, now)?;
     }
     let row = get(&tx, tenant, id)?;
     tx.commit()?;
@@ -293,20 +297,22 @@ pub struct Move {
     pub blocked_until: i64,
 }
 
-/// Moves booked appointment `id` of `tenant`; `Ok(false)` when the new time is taken (and
-/// nothing changed).
+/// Moves booked appointment `id` of `tenant`, with a `moved` text to `notify` when given;
+/// `Ok(false)` when the new time is taken (and nothing changed).
 pub fn reschedule(
     conn: &mut Connection,
     tenant: i64,
     id: i64,
     to: Move,
     default_profile: Option<&str>,
+    notify: Option<&Notify>,
     now: i64,
 ) -> Result<bool, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !move_in(&tx, tenant, id, to, default_profile, now)? {
         return Ok(false);
     }
+    queue_change_text(&tx, tenant, id, crate::sms::Kind::Moved, notify, now)?;
     tx.commit()?;
     Ok(true)
 }
@@ -432,20 +438,32 @@ fn tell_and_answer(
     answer: &Answer,
     now: i64,
 ) -> Result<(), DbError> {
-    if let Some(n) = notify {
-        super::outbox::queue_one(
-            tx,
-            tenant,
-            Some(id),
-            kind,
-            &n.to,
-            &n.from,
-            n.profile.as_deref(),
-            None,
-            now,
-        )?;
-    }
+    queue_change_text(tx, tenant, id, kind, notify, now)?;
     store_answer(tx, answer)
+}
+
+/// Queues the `kind` text about appointment `id` to `notify`, if given.
+fn queue_change_text(
+    tx: &Transaction,
+    tenant: i64,
+    id: i64,
+    kind: crate::sms::Kind,
+    notify: Option<&Notify>,
+    now: i64,
+) -> Result<(), DbError> {
+    let Some(n) = notify else { return Ok(()) };
+    super::outbox::queue_one(
+        tx,
+        tenant,
+        Some(id),
+        kind,
+        &n.to,
+        &n.from,
+        n.profile.as_deref(),
+        None,
+        now,
+    )?;
+    Ok(())
 }
 
 /// Cancels booked appointment `id` for a caller: its time freed, its waiting texts

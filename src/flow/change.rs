@@ -605,13 +605,11 @@ impl Turn<'_> {
     /// Where the text about the change goes: the number the booking texts, when the tenant
     /// can text it.
     fn notify(&self, row: &AppointmentRow) -> Option<Notify> {
-        let spec = &self.entry.tenant.spec;
-        let to = row.customer_phone.as_deref()?;
-        reminders::textable(spec, to).then(|| Notify {
-            to: to.to_string(),
-            from: reminders::sender(spec).to_string(),
-            profile: reminders::profile(spec, self.state.settings.messaging_profile_id.as_deref()),
-        })
+        reminders::notify_for(
+            &self.entry.tenant.spec,
+            row.customer_phone.as_deref(),
+            self.state.settings.messaging_profile_id.as_deref(),
+        )
     }
 
     /// "your Haircut with Anna on Tuesday, December 8 at 3:00 PM".

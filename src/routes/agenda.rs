@@ -96,20 +96,47 @@ pub async fn availability(
     })))
 }
 
-/// `DELETE /tenants/{id}/appointments/{appt}`: cancels, freeing the time.
+/// The query of `DELETE /tenants/{id}/appointments/{appt}`.
+#[derive(Debug, Deserialize)]
+pub struct CancelQuery {
+    /// `false`: do not text the customer.
+    #[serde(default)]
+    notify: Option<String>,
+}
+
+/// `DELETE /tenants/{id}/appointments/{appt}[?notify=false]`: cancels, freeing the time,
+/// and texts the customer unless `notify=false`.
 #[handler]
 pub async fn cancel(
     _: Admin,
     state: Data<&AppState>,
     Path((id, appt)): Path<(String, i64)>,
+    Query(q): Query<CancelQuery>,
 ) -> poem::Result<Json<Value>> {
+    let notify = match q.notify.as_deref() {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(AppError::Invalid(crate::domain::FieldError {
+                field: "notify".into(),
+                message: format!("{other:?} is not true or false"),
+            })
+            .into());
+        }
+    };
     let tenant = find(&state, id).await?;
-    let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
-    let row = state
-        .db
-        .write(move |c| db::appointments::cancel(c, tenant_id, appt, now))
-        .await
-        .map_err(|e| AppError::from(AgendaError::from(e)))?;
+    let tenant_id = tenant.id;
+    let row = agenda::cancel(
+        &state.db,
+        state.settings.messaging_profile_id.clone(),
+        &tenant,
+        appt,
+        notify,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| AppError::from(AgendaError::from(e)))?;
+    state.outbox.notify_one();
     tracing::info!(
         tenant = tenant_id,
         appointment = appt,
@@ -118,7 +145,7 @@ pub async fn cancel(
     Ok(Json(serde_json::to_value(row).unwrap_or_default()))
 }
 
-/// `PATCH /tenants/{id}/appointments/{appt}` with `{"date", "time", "provider"}`.
+/// `PATCH /tenants/{id}/appointments/{appt}` with `{"date", "time", "provider", "notify"}`.
 #[handler]
 pub async fn reschedule(
     _: Admin,
@@ -128,7 +155,7 @@ pub async fn reschedule(
 ) -> poem::Result<Json<Value>> {
     let req: MoveRequest = serde_json::from_slice(&body).map_err(|e| {
         AppError::BadJson(format!(
-            "{e}; send {{\"date\": \"YYYY-MM-DD\", \"time\": \"HH:MM\", \"provider\": \"Name\"}}"
+            "{e}; send {{\"date\": \"YYYY-MM-DD\", \"time\": \"HH:MM\", \"provider\": \"Name\", \"notify\": true}}"
         ))
     })?;
     let tenant = find(&state, id).await?;
@@ -142,6 +169,7 @@ pub async fn reschedule(
     )
     .await
     .map_err(AppError::from)?;
+    state.outbox.notify_one();
     Ok(Json(serde_json::to_value(row).unwrap_or_default()))
 }
 

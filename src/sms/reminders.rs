@@ -113,6 +113,20 @@ pub fn plan_texts(
     out
 }
 
+/// Where a text about a change to an appointment goes: the number the booking texts,
+/// when the tenant can text it (`default_profile`: the server's messaging profile).
+pub fn notify_for(
+    tenant: &TenantSpec,
+    customer_phone: Option<&str>,
+    default_profile: Option<&str>,
+) -> Option<crate::db::appointments::Notify> {
+    let to = customer_phone?;
+    textable(tenant, to).then(|| crate::db::appointments::Notify {
+        to: to.to_string(),
+        from: sender(tenant).to_string(),
+        profile: profile(tenant, default_profile),
+    })
+}
 /// True when `to` shares the tenant's country calling code (the only numbers it texts).
 pub fn textable(tenant: &TenantSpec, to: &str) -> bool {
     PhoneNumber::parse(to)

@@ -449,11 +449,16 @@ async fn moving_by_the_form_follows_the_api_rules_with_field_errors_in_place_and
                 ("time", "14:00"),
                 ("provider", "Marco"),
                 ("back_date", "2026-11-23"),
+                ("notify", "yes"),
             ],
         )
         .await;
 
     assert!(moved.contains("The appointment was moved"));
+    assert!(
+        moved.contains("name=\"notify\" value=\"yes\" checked"),
+        "texting the customer is the default"
+    );
     let marco = &moved[moved.find("<h3>Marco</h3>").unwrap()..];
     assert!(
         marco.contains("<strong>14:00–14:45</strong> <span class=\"badge\">booked</span>"),
@@ -467,6 +472,13 @@ async fn moving_by_the_form_follows_the_api_rules_with_field_errors_in_place_and
     assert!(
         texts.contains("Mon 23 Nov 2026, 14:00"),
         "the new reminder is due 24 h before: {texts}"
+    );
+    let list: Vec<serde_json::Value> = app
+        .admin_json(reqwest::Method::GET, "/tenants/bella-salon/messages")
+        .await;
+    assert!(
+        list.iter().any(|m| m["kind"] == "moved"),
+        "the customer is texted the new time: {list:?}"
     );
 }
 

@@ -1017,3 +1017,70 @@ async fn the_calls_page_shows_each_turn_as_spoken_the_outcome_recorded_and_the_d
     );
     app.shut_down().await;
 }
+
+#[tokio::test]
+async fn an_operators_move_or_cancel_texts_the_customer_unless_told_not_to() {
+    let (app, _) = app_with(salon()).await;
+    let moved = book(&app, "v3:op-1", JANE, "2026-11-23", "10:00").await;
+    let quiet = book(&app, "v3:op-2", OMAR, "2026-11-23", "11:00").await;
+    let patch = |id: i64, body: Value| {
+        app.admin(
+            Method::PATCH,
+            &format!("/tenants/intent-salon/appointments/{id}"),
+        )
+        .json(&body)
+        .send()
+    };
+
+    let resp = patch(moved, json!({"time": "14:00"})).await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let resp = patch(quiet, json!({"time": "15:00", "notify": false}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let texts = texts_of(&app, moved).await;
+    let words: Vec<&str> = texts
+        .iter()
+        .filter(|m| m["kind"] == "moved")
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(words.len(), 1, "one moved text: {texts:?}");
+    assert!(words[0].contains("2:00"), "the new time: {}", words[0]);
+    assert!(
+        !kinds(&texts_of(&app, quiet).await)
+            .iter()
+            .any(|(k, _)| k == "moved"),
+        "notify: false texts nobody"
+    );
+
+    let cancel = |id: i64, query: &'static str| {
+        app.admin(
+            Method::DELETE,
+            &format!("/tenants/intent-salon/appointments/{id}{query}"),
+        )
+        .send()
+    };
+    let resp = cancel(quiet, "?notify=maybe").await.unwrap();
+    assert_eq!(resp.status(), 422);
+    assert_eq!(resp.json::<Value>().await.unwrap()["field"], "notify");
+    assert_eq!(appointment(&app, quiet).await["status"], "booked");
+    assert_eq!(cancel(moved, "").await.unwrap().status(), 200);
+    assert_eq!(cancel(quiet, "?notify=false").await.unwrap().status(), 200);
+    // Cancelling twice texts nobody twice.
+    assert_eq!(cancel(moved, "").await.unwrap().status(), 200);
+
+    let count = |texts: &[Value], kind: &str| texts.iter().filter(|m| m["kind"] == kind).count();
+    let texts = texts_of(&app, moved).await;
+    assert_eq!(count(&texts, "cancelled"), 1, "{texts:?}");
+    let texts = texts_of(&app, quiet).await;
+    assert_eq!(count(&texts, "cancelled"), 0, "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .filter(|m| m["kind"] == "reminder")
+            .all(|m| m["status"] == "cancelled"),
+        "the waiting reminder is withdrawn either way: {texts:?}"
+    );
+    app.shut_down().await;
+}

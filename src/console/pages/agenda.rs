@@ -388,6 +388,8 @@ pub async fn move_appointment(
         date: optional(form.text("date")),
         time: optional(form.text("time")),
         provider: optional(form.text("provider")),
+        // An unticked box is not sent.
+        notify: Some(form.text("notify") == "yes"),
     };
     let view = if form.text("view") == "week" {
         "week"
@@ -410,6 +412,7 @@ pub async fn move_appointment(
                 appointment = appt,
                 "appointment moved from the console"
             );
+            state.outbox.notify_one();
             let date = Timestamp::from_second(moved.start_at)
                 .map(|t| t.to_zoned(zone(&tenant)).date().to_string())
                 .unwrap_or_default();
@@ -469,16 +472,20 @@ pub async fn cancel(
     Path((id, appt)): Path<(String, i64)>,
 ) -> poem::Result<Response> {
     let tenant = tenant(&state, id).await?;
-    let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
     let view = if form.text("view") == "week" {
         "week"
     } else {
         "day"
     };
-    match state
-        .db
-        .write(move |c| db::appointments::cancel(c, tenant_id, appt, now))
-        .await
+    match agenda::cancel(
+        &state.db,
+        state.settings.messaging_profile_id.clone(),
+        &tenant,
+        appt,
+        form.text("notify") == "yes",
+        state.clock.now(),
+    )
+    .await
     {
         Ok(_) => {
             tracing::info!(
@@ -486,6 +493,7 @@ pub async fn cancel(
                 appointment = appt,
                 "appointment cancelled from the console"
             );
+            state.outbox.notify_one();
             let (date, _) = back(&form, &tenant, state.clock.now());
             Ok(see_other(&format!(
                 "/console/tenants/{}?date={date}&view={view}&done=cancelled",

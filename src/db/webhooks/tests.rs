@@ -90,9 +90,9 @@ fn event_types(db: &Db) -> Vec<String> {
 fn a_booking_and_its_cancellation_each_queue_one_event_for_a_subscribed_endpoint() {
     let (_dir, db, t, _) = with_endpoint(&["appointment.booked", "appointment.cancelled"]);
     let id = book(&db, &t, NOW + 86_400);
-    db.run_blocking(|c| appointments::cancel(c, t.id, id, NOW + 60))
+    db.run_blocking(|c| appointments::cancel(c, t.id, id, None, NOW + 60))
         .unwrap();
-    db.run_blocking(|c| appointments::cancel(c, t.id, id, NOW + 120))
+    db.run_blocking(|c| appointments::cancel(c, t.id, id, None, NOW + 120))
         .unwrap();
     assert_eq!(
         event_types(&db),
@@ -129,7 +129,7 @@ fn nothing_is_queued_for_events_no_endpoint_wants() {
 fn a_later_event_of_the_same_appointment_waits_for_the_earlier_one() {
     let (_dir, db, t, endpoint) = with_endpoint(&["appointment.booked", "appointment.cancelled"]);
     let first = book(&db, &t, NOW + 86_400);
-    db.run_blocking(|c| appointments::cancel(c, t.id, first, NOW + 60))
+    db.run_blocking(|c| appointments::cancel(c, t.id, first, None, NOW + 60))
         .unwrap();
     let now_ms = wall_ms() + 1000;
     let due = db.run_blocking(|c| candidates(c, now_ms, &[], 10)).unwrap();
@@ -288,7 +288,7 @@ fn a_hold_is_announced_only_once_confirmed() {
     db.run_blocking(|c| appointments::book(c, &kept, None, NOW))
         .unwrap();
     assert!(event_types(&db).is_empty(), "a hold is not a booking yet");
-    db.run_blocking(|c| appointments::cancel(c, t.id, dropped_id, NOW))
+    db.run_blocking(|c| appointments::cancel(c, t.id, dropped_id, None, NOW))
         .unwrap();
     assert!(event_types(&db).is_empty(), "nor is its end a cancellation");
     db.run_blocking(|c| {
