@@ -32,7 +32,15 @@ fn assert_no_overlaps(app: &TestApp, tenant: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_callers_for_one_slot_get_one_booking_and_49_alternatives() {
-    let app = Arc::new(spawn_app().await);
+    // About the race, not the deadline: fifty answers at once on a loaded 2-core machine
+    // can take longer than the default 1.5 s (then a caller would hear the apology).
+    let app = Arc::new(
+        spawn_with(Options {
+            request_deadline: std::time::Duration::from_secs(20),
+            ..Options::default()
+        })
+        .await,
+    );
     let t = app
         .create_tenant(&open_every_day(
             "solo",
