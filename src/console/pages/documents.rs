@@ -219,10 +219,7 @@ pub async fn restore(
 ) -> poem::Result<Response> {
     let name = document_name(&name)?;
     let tenant = tenant(&state, id).await?;
-    let wanted: i64 = form
-        .text("version")
-        .parse()
-        .map_err(|_| ConsoleError::NotFound("no such version; pick one from the history".into()))?;
+    let wanted = super::chosen_version(&form)?;
     let tenant_id = tenant.id;
     let versions = state
         .db

@@ -18,6 +18,13 @@ use crate::{
     startup::AppState, tenant_changes,
 };
 
+/// The `version` a restore form names.
+pub fn chosen_version(form: &crate::console::auth::Posted) -> Result<i64, ConsoleError> {
+    form.text("version")
+        .parse()
+        .map_err(|_| ConsoleError::NotFound("no such version; pick one from the history".into()))
+}
+
 /// Replaces the fields in `patch` on tenant `id` exactly as `PATCH /tenants/{id}` does
 /// (merged onto the stored tenant, validated whole, written in one transaction). A field
 /// the tenant check refuses comes back as `Ok(Err(..))` and nothing is written.

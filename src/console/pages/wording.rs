@@ -251,22 +251,29 @@ pub async fn save(
         };
         patch.insert(f.name.to_string(), value);
     }
-    match apply_patch(&state, tenant.id, patch).await? {
+    let outcome = apply_patch(&state, tenant.id, patch).await?;
+    Ok(saved_or_refused(&state, &form, &tenant, outcome, "saved", Some(&form)).await?)
+}
+
+/// After a change: back to the page saying `done`, or the page again with the refusal in
+/// place (and what was `posted` kept).
+async fn saved_or_refused(
+    state: &AppState,
+    form: &Posted,
+    tenant: &Tenant,
+    outcome: Result<Tenant, FieldError>,
+    done: &str,
+    posted: Option<&Posted>,
+) -> Result<Response, ConsoleError> {
+    match outcome {
         Ok(saved) => Ok(see_other(&format!(
-            "/console/tenants/{}/wording?done=saved",
+            "/console/tenants/{}/wording?done={done}",
             saved.spec.slug
         ))),
         Err(e) => {
-            let html = page_for(
-                &state,
-                &tenant,
-                &form.session.form_token,
-                Some(&form),
-                Some(e),
-                None,
-            )
-            .await?;
-            Ok(render(&html, StatusCode::UNPROCESSABLE_ENTITY)?)
+            let token = &form.session.form_token;
+            let html = page_for(state, tenant, token, posted, Some(e), None).await?;
+            render(&html, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
 }
@@ -280,10 +287,7 @@ pub async fn restore(
     Path(id): Path<String>,
 ) -> poem::Result<Response> {
     let tenant = tenant(&state, id).await?;
-    let wanted: i64 = form
-        .text("version")
-        .parse()
-        .map_err(|_| ConsoleError::NotFound("no such version; pick one from the history".into()))?;
+    let wanted = super::chosen_version(&form)?;
     let tenant_id = tenant.id;
     let old = state
         .db
@@ -294,24 +298,8 @@ pub async fn restore(
     let patch: Map<String, Value> = serde_json::from_str(&old.body)
         .map_err(|e| ConsoleError::NotFound(format!("version {wanted} cannot be read: {e}")))?;
     let by = format!("console (restored version {wanted})");
-    match apply_patch_by(&state, tenant.id, patch, by).await? {
-        Ok(saved) => Ok(see_other(&format!(
-            "/console/tenants/{}/wording?done=restored",
-            saved.spec.slug
-        ))),
-        Err(e) => {
-            // An old version the tenant check no longer takes (a placeholder dropped
-            // since, say): refused in place, nothing changed.
-            let html = page_for(
-                &state,
-                &tenant,
-                &form.session.form_token,
-                None,
-                Some(e),
-                None,
-            )
-            .await?;
-            Ok(render(&html, StatusCode::UNPROCESSABLE_ENTITY)?)
-        }
-    }
+    // An old version the tenant check no longer takes (a placeholder dropped since, say)
+    // is refused in place, and nothing changes.
+    let outcome = apply_patch_by(&state, tenant.id, patch, by).await?;
+    Ok(saved_or_refused(&state, &form, &tenant, outcome, "restored", None).await?)
 }
