@@ -192,9 +192,10 @@ impl<'a> FromRequest<'a> for Verified {
 }
 
 impl Verified {
-    /// Decodes the body as `application/x-www-form-urlencoded`.
+    /// Decodes the body as `application/x-www-form-urlencoded`, reading only the fields
+    /// `T` names ([`crate::form`]).
     pub fn form<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_urlencoded::de::Error> {
-        serde_urlencoded::from_bytes(&self.body)
+        crate::form::from_bytes(&self.body)
     }
 }
 
