@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod feeds;
 pub mod flow;
+pub mod form;
 pub mod heartbeat;
 pub mod ics;
 pub mod inference;

@@ -86,6 +86,11 @@ impl Verifier {
         self
     }
 
+    /// Whether checks are skipped (`SLOTLINE_INSECURE_SKIP_SIGNATURES=1`).
+    pub fn skips(&self) -> bool {
+        self.skip
+    }
+
     /// Whether any request can pass: a key is configured or checks are skipped.
     pub fn can_verify(&self) -> bool {
         self.skip || !self.keys.is_empty()
@@ -165,10 +170,16 @@ impl<'a> FromRequest<'a> for Verified {
             .verifier
             .verify(timestamp, signature, &bytes, now)
             .map_err(|e| refuse(&e))?;
-        // Verified, so both headers decode (unless checks are skipped: nothing to remember).
-        let raw = signature.and_then(|s| STANDARD.decode(s.trim()).ok());
-        let ts = timestamp.and_then(|t| t.trim().parse::<i64>().ok());
-        if let (Some(raw), Some(ts)) = (raw, ts) {
+        // Verified, so both headers decode. With checks skipped nothing was verified, so
+        // nothing is remembered (the replay window holds verified signatures only).
+        let remembered = (!state.verifier.skips())
+            .then(|| {
+                let raw = STANDARD.decode(signature?.trim()).ok()?;
+                let ts = timestamp?.trim().parse::<i64>().ok()?;
+                Some((raw, ts))
+            })
+            .flatten();
+        if let Some((raw, ts)) = remembered {
             // The path, not the query: a gather body re-sent to another turn's URL of the
             // same call is identical to what Telnyx may send, and that URL's token binds
             // the CallSid anyway.
@@ -192,9 +203,10 @@ impl<'a> FromRequest<'a> for Verified {
 }
 
 impl Verified {
-    /// Decodes the body as `application/x-www-form-urlencoded`.
+    /// Decodes the body as `application/x-www-form-urlencoded`, reading only the fields
+    /// `T` names ([`crate::form`]).
     pub fn form<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_urlencoded::de::Error> {
-        serde_urlencoded::from_bytes(&self.body)
+        crate::form::from_bytes(&self.body)
     }
 }
 

@@ -15,21 +15,37 @@ pub fn is_xml_char(c: char) -> bool {
 pub struct Xml;
 
 impl askama::filters::Escaper for Xml {
+    /// Scans bytes, not characters: the only characters it changes are ASCII (markup, and
+    /// the control characters XML forbids) and U+FFFE/U+FFFF, whose UTF-8 (`EF BF BE`,
+    /// `EF BF BF`) starts with a byte no ASCII character has. Runs between them are
+    /// written whole. (Surrogates cannot occur in a `str`; every other character is
+    /// allowed.)
     fn write_escaped_str<W: Write>(&self, mut dest: W, string: &str) -> fmt::Result {
+        let bytes = string.as_bytes();
         let mut last = 0;
-        for (i, c) in string.char_indices() {
-            let replacement = match c {
-                '&' => "&amp;",
-                '<' => "&lt;",
-                '>' => "&gt;",
-                '"' => "&quot;",
-                '\'' => "&apos;",
-                c if !is_xml_char(c) => "",
-                _ => continue,
+        let mut i = 0;
+        while i < bytes.len() {
+            let (replacement, len) = match bytes[i] {
+                b'&' => ("&amp;", 1),
+                b'<' => ("&lt;", 1),
+                b'>' => ("&gt;", 1),
+                b'"' => ("&quot;", 1),
+                b'\'' => ("&apos;", 1),
+                b'\t' | b'\n' | b'\r' => {
+                    i += 1;
+                    continue;
+                }
+                0..0x20 => ("", 1),
+                0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => ("", 3),
+                _ => {
+                    i += 1;
+                    continue;
+                }
             };
             dest.write_str(&string[last..i])?;
             dest.write_str(replacement)?;
-            last = i + c.len_utf8();
+            i += len;
+            last = i;
         }
         dest.write_str(&string[last..])
     }
@@ -103,7 +119,40 @@ mod tests {
         );
     }
 
+    /// The escaper as first written, character by character: the byte scan must agree.
+    fn escape_by_char(string: &str) -> String {
+        let mut out = String::new();
+        for c in string.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&apos;"),
+                c if !is_xml_char(c) => {}
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_two_non_characters_are_dropped_and_their_neighbours_kept() {
+        let s = "a\u{fffe}b\u{ffff}c\u{fffd}d\u{feff}e\u{10ffff}";
+        assert_eq!(escape(s), "abc\u{fffd}d\u{feff}e\u{10ffff}");
+        assert_eq!(escape(s), escape_by_char(s));
+    }
+
     proptest! {
+        #[test]
+        fn the_byte_scan_escapes_as_the_character_scan_did(
+            s in any::<String>(),
+            t in "[\u{0}-\u{7f}\u{fffc}-\u{ffff}\u{efbf}\u{ef}]{0,24}",
+        ) {
+            prop_assert_eq!(escape(&s), escape_by_char(&s));
+            prop_assert_eq!(escape(&t), escape_by_char(&t));
+        }
+
         #[test]
         fn cdata_json_round_trips_any_string(s in "\\PC*|[\\x00-\\x1f\\]>]{0,20}") {
             let v = serde_json::json!({"s": s});

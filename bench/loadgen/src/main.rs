@@ -11,6 +11,8 @@
 //! - `pool`: latencies of several `paced` rounds as one sample (percentiles, counts over
 //!   1, 2 and 5 ms);
 //! - `book`: voice call then booking gather callback, on distinct free slots;
+//! - `count`: sends a fixed number of requests from a `sign-requests` file, closed loop
+//!   (for instruction counts per request: `bench/instructions`);
 //! - `verify-us`: microseconds per Ed25519 `verify_strict` over a ~400-byte message.
 //!
 //! Every request is signed the way Telnyx signs: Ed25519 over `timestamp|body`, headers
@@ -51,6 +53,7 @@ const USAGE: &str = "usage: slotline-loadgen <command> [options]
   timer-lateness [--rate 2000] [--duration 5s]
   pool          --files A,B,.. (latency files written by paced --latencies)
   book          --url BASE --tenants FILE [--connections 64] [--duration 10s] [--count N]
+  count         --url URL --requests FILE [--connections 8] [--skip 0] [--count all] [--expect TEXT]
   verify-us     [--iterations 20000]";
 
 type Res<T> = Result<T, String>;
@@ -84,6 +87,7 @@ fn main() {
         "timer-lateness" => runtime().and_then(|rt| rt.block_on(paced::timer_lateness(&opts))),
         "pool" => paced::pool(&opts),
         "book" => runtime().and_then(|rt| rt.block_on(book::run(&opts))),
+        "count" => runtime().and_then(|rt| rt.block_on(count(&opts))),
         "verify-us" => verify_us(&opts),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -497,6 +501,56 @@ fn read_requests(path: &str, url: &Url) -> Res<Vec<Vec<u8>>> {
         return Err(format!("{path}: no requests"));
     }
     Ok(out)
+}
+
+/// Sends requests `skip..skip + count` of a `sign-requests` file, each once, over
+/// `connections` keep-alive connections (each sends its next as soon as it has the last
+/// answer). Fails unless every answer is a 200 containing `--expect` (default
+/// `<Response`), so a count of instructions is never a count of errors.
+async fn count(o: &Opts) -> Res<()> {
+    let url = Url::parse(o.str("url")?)?;
+    let all = read_requests(o.str("requests")?, &url)?;
+    let skip = o.usize_or("skip", 0)?.min(all.len());
+    let n = o.usize_or("count", all.len() - skip)?.min(all.len() - skip);
+    let expect =
+        o.0.get("expect")
+            .cloned()
+            .unwrap_or_else(|| "<Response".into());
+    let requests = Arc::new(all[skip..skip + n].to_vec());
+    let conns = o.usize_or("connections", 8)?.clamp(1, n.max(1));
+    let mut pool = Conn::pool(&url.authority, conns).await?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for mut conn in pool.drain(..) {
+        let (requests, next, expect) = (requests.clone(), next.clone(), expect.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(req) = requests.get(i) else {
+                    return Ok::<(), String>(());
+                };
+                let resp = conn.send(req).await.map_err(|e| e.to_string())?;
+                let body = String::from_utf8_lossy(&resp.body);
+                if resp.status != 200 || !body.contains(&expect) {
+                    return Err(format!(
+                        "request {} answered {}: {}",
+                        skip + i,
+                        resp.status,
+                        body.chars().take(300).collect::<String>()
+                    ));
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    println!(
+        "count: sent={n} connections={conns} seconds={:.2}",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
