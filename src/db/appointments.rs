@@ -12,7 +12,7 @@
 //! moving and cancelling queue their webhook event in the same transaction
 //! ([`super::webhooks`]), so every caller announces its change without doing anything.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{DbError, is_unique_violation};
@@ -88,7 +88,7 @@ pub fn book(
     answer: Option<(&str, &str, &str)>,
     now: i64,
 ) -> Result<BookOutcome, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     if let Some((sid, step, _)) = answer
         && let Some(previous) = callback_answer(&tx, sid, step)?
     {
@@ -131,7 +131,7 @@ pub fn book(
 
 /// Inserts the cells of `[start, blocked_until)` for `appointment`; false when any is taken.
 fn claim_cells(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     provider: i64,
     start: i64,
     blocked_until: i64,
@@ -152,7 +152,7 @@ fn claim_cells(
 
 /// Deletes expired holds of `provider` overlapping `[start, end)` (their cells cascade).
 fn drop_expired_holds(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     provider: i64,
     start: i64,
     end: i64,
@@ -189,7 +189,7 @@ pub fn confirm_hold(
     texts: &[crate::sms::PlannedText],
     now: i64,
 ) -> Result<ConfirmOutcome, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     if let Some(previous) = callback_answer(&tx, call_sid, step)? {
         return Ok(ConfirmOutcome::AlreadyAnswered(previous));
     }
@@ -254,7 +254,7 @@ pub fn cancel(
     id: i64,
     now: i64,
 ) -> Result<AppointmentRow, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let before = status_of(&tx, tenant, id)?;
     match before.as_deref() {
         None => return Err(DbError::NotFound),
@@ -301,7 +301,7 @@ pub fn reschedule(
     default_profile: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     if !move_in(&tx, tenant, id, to, default_profile, now)? {
         return Ok(false);
     }
@@ -312,7 +312,7 @@ pub fn reschedule(
 /// [`reschedule`] inside the caller's transaction; on `Ok(false)` the caller must roll
 /// back (the old cells are already deleted).
 fn move_in(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     tenant: i64,
     id: i64,
     to: Move,
@@ -399,7 +399,7 @@ pub fn move_for_call(
     answer: Answer,
     now: i64,
 ) -> Result<ChangeOutcome, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let (sid, step, _) = answer;
     if let Some(previous) = callback_answer(&tx, sid, step)? {
         return Ok(ChangeOutcome::AlreadyAnswered(previous));
@@ -426,7 +426,7 @@ pub fn move_for_call(
 /// The end of a change by phone, in its transaction: the text about it queued to `notify`
 /// (if any) and the callback's answer stored.
 fn tell_and_answer(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     tenant: i64,
     id: i64,
     kind: crate::sms::Kind,
@@ -460,7 +460,7 @@ pub fn cancel_for_call(
     answer: Answer,
     now: i64,
 ) -> Result<ChangeOutcome, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let (sid, step, _) = answer;
     if let Some(previous) = callback_answer(&tx, sid, step)? {
         return Ok(ChangeOutcome::AlreadyAnswered(previous));
@@ -489,7 +489,7 @@ pub fn cancel_for_call(
 /// this callback was answered before (then nothing is released, so a late duplicate "no"
 /// never releases a newer hold). Returns the answer now stored.
 pub fn decline_hold(conn: &mut Connection, answer: Answer) -> Result<String, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let (sid, step, doc) = answer;
     if let Some(previous) = callback_answer(&tx, sid, step)? {
         return Ok(previous);
@@ -545,7 +545,7 @@ pub fn remember_answer(
     step: &str,
     doc: &str,
 ) -> Result<String, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let stored = match callback_answer(&tx, call_sid, step)? {
         Some(previous) => previous,
         None => {

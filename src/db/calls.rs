@@ -38,7 +38,7 @@ pub fn record_starts(
     conn: &mut Connection,
     starts: &[crate::calllog::CallStart],
 ) -> Result<(), DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     for s in starts {
         record_start(
             &tx,
@@ -94,7 +94,7 @@ pub fn is_final(status: &str) -> bool {
 /// by the dialled number. Out-of-order callbacks never reopen an ended call. The callback
 /// that ends a call queues `call.completed` in the same transaction.
 pub fn record_status(conn: &mut Connection, u: &StatusUpdate, now: i64) -> Result<(), DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let ended_before: Option<Option<i64>> = tx
         .prepare_cached("SELECT ended_at FROM calls WHERE call_sid = ?1")?
         .query_row([&u.call_sid], |r| r.get(0))

@@ -291,7 +291,7 @@ pub fn settle(
     duration: Option<i64>,
     now: i64,
 ) -> Result<Settled, DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     type Row = (String, Option<String>, u32, i64, i64, u32, i64, String, i64);
     let row: Option<Row> = tx
         .query_row(
