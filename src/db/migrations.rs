@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_caller_intents.sql"),
     include_str!("migrations/0011_reminder_calls.sql"),
     include_str!("migrations/0012_retention_of_webhooks_and_calls.sql"),
+    include_str!("migrations/0014_call_list_in_index_order.sql"),
 ];
 
 /// The schema version this binary migrates databases to.
