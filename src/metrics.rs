@@ -62,6 +62,8 @@ pub struct WriterStats {
     pub grouped: AtomicU64,
     /// How long each group held the writer, BEGIN to the end of COMMIT.
     pub hold: AtomicHistogram,
+    /// The longest of those holds so far, in microseconds (a benchmark resets it).
+    pub longest_hold_us: AtomicU64,
 }
 
 type Labels = [(&'static str, &'static str); 1];

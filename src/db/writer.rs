@@ -291,7 +291,11 @@ fn run_group(conn: &mut Connection, mut jobs: Vec<Job>, stats: &WriterStats) {
     if open {
         finish(conn, done);
     }
-    stats.hold.observe(started.elapsed());
+    let held = started.elapsed();
+    stats.hold.observe(held);
+    stats
+        .longest_hold_us
+        .fetch_max(held.as_micros() as u64, Ordering::Relaxed);
 }
 
 /// Approves the group's tickets in order, cuts it at the first refusal, commits, answers.
