@@ -98,6 +98,12 @@ mod tests {
                 "appointments_held",
             ),
             (
+                // `+status`: reminder_calls_due (status, due_at) would walk every queued call
+                // of every tenant.
+                "UPDATE reminder_calls SET status = 'cancelled' WHERE appointment_id = ?1 AND +status = 'queued'",
+                "sqlite_autoindex_reminder_calls_1",
+            ),
+            (
                 "SELECT t.id FROM tenants t WHERE t.phone_number = ?1 OR t.sms_from = ?1 ORDER BY t.id LIMIT 1",
                 "tenants_by_sender",
             ),
