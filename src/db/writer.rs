@@ -289,17 +289,20 @@ fn run_group(conn: &mut Connection, mut jobs: Vec<Job>, stats: &WriterStats) {
         });
     }
     if open {
-        finish(conn, done);
+        finish(conn, done, || {
+            // Recorded before anyone is answered, so whoever hears back sees it.
+            let held = started.elapsed();
+            stats.hold.observe(held);
+            stats
+                .longest_hold_us
+                .fetch_max(held.as_micros() as u64, Ordering::Relaxed);
+        });
     }
-    let held = started.elapsed();
-    stats.hold.observe(held);
-    stats
-        .longest_hold_us
-        .fetch_max(held.as_micros() as u64, Ordering::Relaxed);
 }
 
-/// Approves the group's tickets in order, cuts it at the first refusal, commits, answers.
-fn finish(conn: &mut Connection, mut done: Vec<Done>) {
+/// Approves the group's tickets in order, cuts it at the first refusal, commits, calls
+/// `held` (the group no longer holds the writer), answers.
+fn finish(conn: &mut Connection, mut done: Vec<Done>, held: impl FnOnce()) {
     let cut = done
         .iter()
         .position(|d| d.ran.is_some() && d.ticket.as_ref().is_some_and(|t| !t.may_commit()));
@@ -333,6 +336,7 @@ fn finish(conn: &mut Connection, mut done: Vec<Done>) {
             })
             .map_err(DbError::from)
     };
+    held();
     for d in done {
         if let Some(ran) = d.ran {
             let instead = match &committed {
