@@ -7,7 +7,7 @@
 
 use std::{
     path::Path,
-    sync::Arc,
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -274,13 +274,10 @@ impl Run {
     }
 }
 
-/// Voice URL at `rate`/s open loop for `secs`: latencies (ms) from each scheduled send.
-async fn paced_voice(run: &Arc<Run>, tag: &str, rate: u32, secs: u32) -> Vec<f64> {
-    let total = rate * secs;
-    let gap = Duration::from_secs(1) / rate;
-    let start = tokio::time::Instant::now() + Duration::from_millis(20);
-    let mut tasks = Vec::with_capacity(total as usize);
-    let bodies: Vec<(String, String, String)> = (0..total)
+/// Signed voice requests for distinct calls to the measured tenant, one per line as
+/// `body<TAB>timestamp<TAB>signature` (what `bench/loadgen paced --requests` reads).
+fn voice_requests(run: &Run, tag: &str, n: u32) -> String {
+    (0..n)
         .map(|i| {
             let body = serde_urlencoded::to_string([
                 ("CallSid", format!("v3:{tag}-paced-{i}").as_str()),
@@ -289,7 +286,24 @@ async fn paced_voice(run: &Arc<Run>, tag: &str, rate: u32, secs: u32) -> Vec<f64
             ])
             .unwrap();
             let (ts, sig) = sign(&run.key, run.now, &body);
-            (body, ts, sig)
+            format!("{body}\t{ts}\t{sig}\n")
+        })
+        .collect()
+}
+
+/// Voice URL at `rate`/s open loop for `secs`, in process: latencies (ms) from each
+/// scheduled send. Only without `SCALE_LOADGEN` (the client shares this process and the
+/// two cores with the server, so its tail is the machine's).
+async fn paced_voice(run: &Arc<Run>, tag: &str, rate: u32, secs: u32) -> Vec<f64> {
+    let total = rate * secs;
+    let gap = Duration::from_secs(1) / rate;
+    let start = tokio::time::Instant::now() + Duration::from_millis(20);
+    let mut tasks = Vec::with_capacity(total as usize);
+    let bodies: Vec<(String, String, String)> = voice_requests(run, tag, total)
+        .lines()
+        .map(|l| {
+            let mut p = l.split('\t').map(str::to_string);
+            (p.next().unwrap(), p.next().unwrap(), p.next().unwrap())
         })
         .collect();
     for (i, (body, ts, sig)) in bodies.into_iter().enumerate() {
@@ -315,6 +329,133 @@ async fn paced_voice(run: &Arc<Run>, tag: &str, rate: u32, secs: u32) -> Vec<f64
         out.push(t.await.unwrap());
     }
     out
+}
+
+/// `bench/loadgen paced` (`loadgen`) at `rate`/s for `secs` against `url` with the
+/// requests in `file`, over 64 connections, as bench/run runs it: (p50, p99, p99.9) in ms,
+/// and the answers that failed.
+async fn loadgen_paced(loadgen: &Path, url: &str, file: &Path, rate: u32, secs: u32) -> [f64; 4] {
+    let mut cmd = std::process::Command::new(loadgen);
+    cmd.args(["paced", "--url", url, "--rate", &rate.to_string()])
+        .args(["--duration", &format!("{secs}s"), "--connections", "64"])
+        .arg("--requests")
+        .arg(file);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("bench/loadgen runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "loadgen paced failed: {text}");
+    let kv = |key: &str| -> f64 {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    [kv("p50_ms"), kv("p99_ms"), kv("p999_ms"), kv("errors")]
+}
+
+/// nginx (`SCALE_NGINX`) serving `doc` as a static file to every request on a free port in
+/// `dir`, 2 workers, no access log, as in bench/run. Stopped when dropped.
+struct Nginx {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Nginx {
+    fn start(bin: &Path, dir: &Path, doc: &str) -> Self {
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("voice.xml"), doc).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.display();
+        let conf = format!(
+            "worker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 1024; }}\nhttp {{\n access_log off;\n\
+             client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+             server {{\n  listen 127.0.0.1:{port};\n  root {w};\n  location / {{\n\
+             default_type application/xml;\n   try_files /voice.xml =404;\n   error_page 405 =200 $uri;\n  }}\n }}\n}}\n",
+            w = www.display()
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let url = format!("http://127.0.0.1:{port}/texml/voice");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, url }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT: nginx's master stops its workers and exits.
+        let _ = std::process::Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The voice URL at 2,000/s: from `bench/loadgen paced` with nginx in the same run when
+/// `SCALE_LOADGEN` and `SCALE_NGINX` are set (bench/scale sets them), else in process.
+async fn voice_figures(run: &Arc<Run>, label: &str, dir: &Path) -> Vec<Figure> {
+    let secs: u32 = std::env::var("SCALE_PACED_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let (Some(loadgen), Some(nginx)) = (
+        std::env::var_os("SCALE_LOADGEN"),
+        std::env::var_os("SCALE_NGINX"),
+    ) else {
+        let _ = paced_voice(run, &format!("{label}-warm"), 500, 1).await;
+        return latency(
+            "voice URL at 2,000/s (in process), p50",
+            "voice URL at 2,000/s (in process), p99",
+            paced_voice(run, label, 2000, secs).await,
+        )
+        .to_vec();
+    };
+    let (loadgen, nginx) = (Path::new(&loadgen), Path::new(&nginx));
+    let url = format!("{}/texml/voice", run.base);
+    let warm = dir.join("warm.tsv");
+    std::fs::write(&warm, voice_requests(run, &format!("{label}-warm"), 1000)).unwrap();
+    let _ = loadgen_paced(loadgen, &url, &warm, 500, 2).await;
+    let file = dir.join("paced.tsv");
+    std::fs::write(&file, voice_requests(run, label, 2000 * secs)).unwrap();
+    let [p50, p99, p999, errors] = loadgen_paced(loadgen, &url, &file, 2000, secs).await;
+    // One real answer for nginx to serve, then the same requests.
+    let doc = run.voice(&format!("v3:{label}-doc"), "+17730000000").await;
+    let server = Nginx::start(nginx, &dir.join("nginx"), &doc);
+    let [n50, n99, n999, _] = loadgen_paced(loadgen, &server.url, &file, 2000, secs).await;
+    drop(server);
+    vec![
+        ("voice URL at 2,000/s (loadgen), p50", p50, "ms"),
+        ("voice URL at 2,000/s (loadgen), p99", p99, "ms"),
+        ("voice URL at 2,000/s (loadgen), p99.9", p999, "ms"),
+        ("  voice URL errors", errors, ""),
+        ("  nginx, same requests, p50", n50, "ms"),
+        ("  nginx, same requests, p99", n99, "ms"),
+        ("  nginx, same requests, p99.9", n999, "ms"),
+    ]
 }
 
 /// Bookings on the measured tenant by 32 concurrent callers, `per` each: (bookings/s,
@@ -403,14 +544,12 @@ async fn pruning_hold(db: &Db, now: i64, batches: usize) -> Vec<Figure> {
     for (name, prune, cutoff, batch) in steps {
         let mut longest = Duration::ZERO;
         for _ in 0..batches {
-            let (n, held) = db
-                .write(move |c| {
-                    let t = Instant::now();
-                    let n = prune(c, cutoff, batch)?;
-                    Ok((n, t.elapsed()))
-                })
-                .await
-                .unwrap();
+            // The writer's own hold, BEGIN to the end of COMMIT (its fsync included), of
+            // the group the batch ran in: with nothing else queued, the batch alone.
+            let stats = db.writer_stats();
+            stats.longest_hold_us.store(0, Ordering::Relaxed);
+            let n = db.write(move |c| prune(c, cutoff, batch)).await.unwrap();
+            let held = Duration::from_micros(stats.longest_hold_us.load(Ordering::Relaxed));
             longest = longest.max(held);
             if n < batch {
                 break;
@@ -419,6 +558,41 @@ async fn pruning_hold(db: &Db, now: i64, batches: usize) -> Vec<Figure> {
         figures.push((name, longest.as_secs_f64() * 1e3, "ms"));
     }
     figures
+}
+
+/// Latencies (ms) of 50 GETs of a provider's calendar feed (`P0` of the measured tenant,
+/// initials), 25 on each of two feeds: one feed may be fetched 30 times a minute.
+async fn feed_series(run: &Run) -> Vec<f64> {
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        let created: Value = run
+            .client
+            .post(format!("{}/tenants/bench/feeds", run.base))
+            .bearer_auth(TOKEN)
+            .json(&json!({"scope": "provider", "provider": "P0", "detail": "initials"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let url = created["url"].as_str().expect("a feed URL");
+        let path = url.replace("https://bench.example.com", "");
+        for _ in 0..25 {
+            let started = Instant::now();
+            let resp = run
+                .client
+                .get(format!("{}{path}", run.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "feed {path}");
+            let body = resp.text().await.unwrap();
+            out.push(started.elapsed().as_secs_f64() * 1e3);
+            assert!(body.starts_with("BEGIN:VCALENDAR"));
+        }
+    }
+    out
 }
 
 fn file_bytes(p: &Path) -> u64 {
@@ -475,13 +649,7 @@ async fn measure(label: &str, sizes: Option<&Sizes>) -> Vec<Figure> {
         now,
     });
     let mut figures = Vec::new();
-    // Warm the connection pool and caches.
-    let _ = paced_voice(&run, &format!("{label}-warm"), 500, 1).await;
-    figures.extend(latency(
-        "voice URL at 2,000/s, p50",
-        "voice URL at 2,000/s, p99",
-        paced_voice(&run, label, 2000, 5).await,
-    ));
+    figures.extend(voice_figures(&run, label, dir.path()).await);
     let (rate, booked) = bookings(&run, label, 10).await;
     figures.push(("bookings/s (32 callers)", rate, "/s"));
     figures.push(("  booked", booked as f64, ""));
@@ -567,6 +735,11 @@ async fn measure(label: &str, sizes: Option<&Sizes>) -> Vec<Figure> {
             "/tenants/bench/messages",
         ),
         (
+            "calls, first page, p50",
+            "calls, first page, p99",
+            "/tenants/bench/calls",
+        ),
+        (
             "stats for 30 days, p50",
             "stats for 30 days, p99",
             "/tenants/bench/stats?period=30d",
@@ -582,6 +755,11 @@ async fn measure(label: &str, sizes: Option<&Sizes>) -> Vec<Figure> {
         }
         figures.extend(latency(p50, p99, run.admin_series(path, 50).await));
     }
+    figures.extend(latency(
+        "a provider's feed (ICS), p50",
+        "a provider's feed (ICS), p99",
+        feed_series(&run).await,
+    ));
     let mut ready = Vec::new();
     for _ in 0..5 {
         tokio::time::sleep(slotline::readiness::REUSE + Duration::from_millis(50)).await;

@@ -56,6 +56,14 @@ pub struct WriterStats {
     pub depth: AtomicI64,
     /// Time from a job's queueing to its start.
     pub wait: AtomicHistogram,
+    /// Group commits (one transaction, one fsync, for up to 64 jobs).
+    pub groups: AtomicU64,
+    /// Jobs run in those groups.
+    pub grouped: AtomicU64,
+    /// How long each group held the writer, BEGIN to the end of COMMIT.
+    pub hold: AtomicHistogram,
+    /// The longest of those holds so far, in microseconds (a benchmark resets it).
+    pub longest_hold_us: AtomicU64,
 }
 
 type Labels = [(&'static str, &'static str); 1];
@@ -125,6 +133,29 @@ impl Collector for WriterCollector {
         self.0.wait.encode(encoder.encode_descriptor(
             "db_write_wait_seconds",
             "Time write jobs waited in the queue before the writer started them.",
+            None,
+            MetricType::Histogram,
+        )?)?;
+        let counter = |v: &AtomicU64| {
+            let c = Counter::<u64>::default();
+            c.inc_by(v.load(std::sync::atomic::Ordering::Relaxed));
+            c
+        };
+        counter(&self.0.groups).encode(encoder.encode_descriptor(
+            "db_write_groups",
+            "Group commits of the database writer (one transaction and fsync each).",
+            None,
+            MetricType::Counter,
+        )?)?;
+        counter(&self.0.grouped).encode(encoder.encode_descriptor(
+            "db_write_grouped_jobs",
+            "Write jobs run in group commits.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        self.0.hold.encode(encoder.encode_descriptor(
+            "db_write_group_hold_seconds",
+            "How long each group commit held the database writer, BEGIN to the end of COMMIT.",
             None,
             MetricType::Histogram,
         )?)?;

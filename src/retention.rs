@@ -61,7 +61,8 @@ pub struct Pruned {
     pub webhook_events: usize,
     /// Finished reminder-call attempts.
     pub reminder_calls: usize,
-    /// The longest one batch held the writer.
+    /// The longest one batch held the writer with its statements (its commit is its
+    /// group's: `db_write_group_hold_seconds` counts both).
     pub longest_hold: Duration,
 }
 

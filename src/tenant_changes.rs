@@ -6,7 +6,6 @@
 //! archived, and a new tenant never serves documents it did not write.
 
 use jiff::Timestamp;
-use rusqlite::TransactionBehavior;
 
 use crate::{
     db::{self, Db, DbError, tenants::Tenant},
@@ -39,12 +38,12 @@ impl From<ChangeError> for AppError {
 /// only when both succeeded, and undoes the files step if the commit fails.
 async fn together<T: Send + 'static>(
     db: &Db,
-    write: impl FnOnce(&rusqlite::Transaction) -> Result<T, DbError> + Send + 'static,
+    write: impl FnOnce(&crate::db::Tx<'_>) -> Result<T, DbError> + Send + 'static,
     files: impl FnOnce(&T) -> std::io::Result<Moved> + Send + 'static,
 ) -> Result<T, ChangeError> {
     let outcome = db
-        .write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        .write_alone(move |c| {
+            let tx = crate::db::begin(c)?;
             let value = write(&tx)?;
             let moved = match files(&value) {
                 Ok(moved) => moved,
@@ -85,7 +84,7 @@ pub async fn create(
 
 /// Records `tenant`'s wording as its newest version when it differs from the last one.
 fn record_wording(
-    tx: &rusqlite::Transaction,
+    tx: &rusqlite::Connection,
     tenant: &Tenant,
     by: &str,
     now: Timestamp,

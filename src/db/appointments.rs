@@ -12,7 +12,7 @@
 //! moving and cancelling queue their webhook event in the same transaction
 //! ([`super::webhooks`]), so every caller announces its change without doing anything.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{
@@ -92,7 +92,7 @@ pub fn book(
     answer: Option<&Answer>,
     now: i64,
 ) -> Result<BookOutcome, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     if let Some(a) = answer
         && let Some(previous) = callback_answer(&tx, &a.call_sid, &a.step)?
     {
@@ -135,7 +135,7 @@ pub fn book(
 
 /// Inserts the cells of `[start, blocked_until)` for `appointment`; false when any is taken.
 fn claim_cells(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     provider: i64,
     start: i64,
     blocked_until: i64,
@@ -156,7 +156,7 @@ fn claim_cells(
 
 /// Deletes expired holds of `provider` overlapping `[start, end)` (their cells cascade).
 fn drop_expired_holds(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     provider: i64,
     start: i64,
     end: i64,
@@ -190,7 +190,7 @@ pub fn confirm_hold(
     texts: &[crate::sms::PlannedText],
     now: i64,
 ) -> Result<ConfirmOutcome, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let call_sid = answer.call_sid.as_str();
     if let Some(previous) = callback_answer(&tx, call_sid, &answer.step)? {
         return Ok(ConfirmOutcome::AlreadyAnswered(previous));
@@ -259,7 +259,7 @@ pub fn cancel(
     notify: Option<&Notify>,
     now: i64,
 ) -> Result<AppointmentRow, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let before = status_of(&tx, tenant, id)?;
     match before.as_deref() {
         None => return Err(DbError::NotFound),
@@ -308,7 +308,7 @@ pub fn reschedule(
     notify: Option<&Notify>,
     now: i64,
 ) -> Result<bool, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     if !move_in(&tx, tenant, id, to, default_profile, now)? {
         return Ok(false);
     }
@@ -320,7 +320,7 @@ pub fn reschedule(
 /// [`reschedule`] inside the caller's transaction; on `Ok(false)` the caller must roll
 /// back (the old cells are already deleted).
 fn move_in(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     tenant: i64,
     id: i64,
     to: Move,
@@ -404,7 +404,7 @@ pub fn move_for_call(
     answer: &Answer,
     now: i64,
 ) -> Result<ChangeOutcome, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     if let Some(previous) = callback_answer(&tx, &answer.call_sid, &answer.step)? {
         return Ok(ChangeOutcome::AlreadyAnswered(previous));
     }
@@ -430,7 +430,7 @@ pub fn move_for_call(
 /// The end of a change by phone, in its transaction: the text about it queued to `notify`
 /// (if any) and the callback's answer stored.
 fn tell_and_answer(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     tenant: i64,
     id: i64,
     kind: crate::sms::Kind,
@@ -444,7 +444,7 @@ fn tell_and_answer(
 
 /// Queues the `kind` text about appointment `id` to `notify`, if given.
 fn queue_change_text(
-    tx: &Transaction,
+    tx: &Connection,
     tenant: i64,
     id: i64,
     kind: crate::sms::Kind,
@@ -476,7 +476,7 @@ pub fn cancel_for_call(
     answer: &Answer,
     now: i64,
 ) -> Result<ChangeOutcome, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     if let Some(previous) = callback_answer(&tx, &answer.call_sid, &answer.step)? {
         return Ok(ChangeOutcome::AlreadyAnswered(previous));
     }
@@ -504,7 +504,7 @@ pub fn cancel_for_call(
 /// this callback was answered before (then nothing is released, so a late duplicate "no"
 /// never releases a newer hold). Returns the answer now stored.
 pub fn decline_hold(conn: &mut Connection, answer: &Answer) -> Result<String, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     if let Some(previous) = callback_answer(&tx, &answer.call_sid, &answer.step)? {
         return Ok(previous);
     }
@@ -554,7 +554,7 @@ pub fn callback_answer(
 /// Stores an answer unless one exists; returns the answer that is now stored, so two
 /// racing duplicates both answer with the first one.
 pub fn remember_answer(conn: &mut Connection, answer: &Answer) -> Result<String, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let stored = match callback_answer(&tx, &answer.call_sid, &answer.step)? {
         Some(previous) => previous,
         None => {

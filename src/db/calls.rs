@@ -92,11 +92,12 @@ impl Outcome {
 #[doc(hidden)]
 macro_rules! call_outcome_sql {
     () => {
-        "(SELECT t.outcome FROM call_turns t WHERE t.call_sid = c.call_sid
-            AND t.outcome IS NOT NULL
-            AND (t.outcome <> 'held'
-                 OR t.seq = (SELECT MAX(u.seq) FROM call_turns u WHERE u.call_sid = c.call_sid))
-          ORDER BY t.seq DESC LIMIT 1)"
+        "(SELECT t.outcome FROM call_turns t WHERE t.call_sid = c.call_sid AND t.seq =
+            (SELECT MAX(v.seq) FROM call_turns v WHERE v.call_sid = c.call_sid
+               AND v.outcome IS NOT NULL
+               AND (v.outcome <> 'held'
+                    OR v.seq = (SELECT MAX(u.seq) FROM call_turns u
+                                WHERE u.call_sid = c.call_sid))))"
     };
 }
 
@@ -184,7 +185,7 @@ pub fn record_starts(
     conn: &mut Connection,
     starts: &[crate::calllog::CallStart],
 ) -> Result<(), DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     for s in starts {
         record_start(&tx, s)?;
     }
@@ -233,7 +234,7 @@ pub fn is_final(status: &str) -> bool {
 /// by the dialled number. Out-of-order callbacks never reopen an ended call. The callback
 /// that ends a call queues `call.completed` in the same transaction.
 pub fn record_status(conn: &mut Connection, u: &StatusUpdate, now: i64) -> Result<(), DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let ended_before: Option<Option<i64>> = tx
         .prepare_cached("SELECT ended_at FROM calls WHERE call_sid = ?1")?
         .query_row([&u.call_sid], |r| r.get(0))

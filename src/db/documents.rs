@@ -1,7 +1,7 @@
 //! The history of operator-edited TeXML documents (`texml_versions`): every version saved
 //! through the admin API, with when and by whom, and the hand-edited file it replaced.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::DbError;
@@ -34,7 +34,7 @@ pub fn record(
     saved_by: &str,
     now: i64,
 ) -> Result<i64, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     if let Some((previous, modified)) = on_disk {
         let newest: Option<String> = tx
             .query_row(

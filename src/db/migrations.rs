@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_reminder_calls.sql"),
     include_str!("migrations/0012_retention_of_webhooks_and_calls.sql"),
     include_str!("migrations/0013_call_turns_and_wording_versions.sql"),
+    include_str!("migrations/0014_call_list_and_sender_indexes.sql"),
 ];
 
 /// The schema version this binary migrates databases to.
@@ -96,6 +97,16 @@ mod tests {
             (
                 "DELETE FROM appointments WHERE status = 'held' AND hold_expires_at <= ?1",
                 "appointments_held",
+            ),
+            (
+                // `+status`: reminder_calls_due (status, due_at) would walk every queued call
+                // of every tenant.
+                "UPDATE reminder_calls SET status = 'cancelled' WHERE appointment_id = ?1 AND +status = 'queued'",
+                "sqlite_autoindex_reminder_calls_1",
+            ),
+            (
+                "SELECT t.id FROM tenants t WHERE t.phone_number = ?1 OR t.sms_from = ?1 ORDER BY t.id LIMIT 1",
+                "tenants_by_sender",
             ),
             (
                 "SELECT id FROM appointments WHERE tenant_id = ?1 AND customer_phone = ?2 AND status = 'booked' AND start_at > ?3 ORDER BY start_at LIMIT 1",

@@ -5,8 +5,10 @@
 //! writer at a time anyway; queueing in-process avoids its busy handler (which sleeps in
 //! steps of up to 100 ms when writers collide) and a pile of blocked threads. The writer
 //! never checkpoints the WAL itself: [`Db::checkpoint`] does, off the commit path.
-//! The writer's queue is bounded and fails fast when full, and inside a request's
-//! [`deadline::scope`] no write commits after the deadline.
+//! Queued writes are committed in groups, one fsync for many ([`writer`]); a write's own
+//! transaction is [`begin`], which nests in the group. The writer's queue is bounded and
+//! fails fast when full, and inside a request's [`deadline::scope`] no write commits after
+//! the deadline.
 
 pub mod appointments;
 pub mod backup;
@@ -25,16 +27,17 @@ pub mod tenants;
 pub mod upkeep;
 pub mod webhooks;
 pub mod wording;
+mod writer;
 
 use std::{
-    panic::AssertUnwindSafe,
+    ops::Deref,
     path::Path,
     sync::{Arc, atomic::Ordering, mpsc},
     time::{Duration, Instant},
 };
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Savepoint, Transaction, TransactionBehavior};
 
 use crate::metrics::WriterStats;
 
@@ -72,40 +75,58 @@ pub enum DbError {
 /// rather than pile up in memory behind a stalled disk or an outside lock.
 pub const WRITE_QUEUE: usize = 4096;
 /// How long SQLite waits for a lock held by another process, outside request deadlines.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A job for the writer thread.
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The read pool and the writer's queue, cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
-    /// Each job with the time it was queued.
-    writer: mpsc::SyncSender<(Instant, Job)>,
+    writer: mpsc::SyncSender<writer::Job>,
     /// The queue's depth and wait, for metrics.
     stats: Arc<WriterStats>,
 }
 
-/// Runs write jobs one after another on `conn` until every `Db` is dropped. A job that
-/// panics rolls its transaction back as it unwinds; the thread carries on.
-fn spawn_writer(
-    mut conn: Connection,
-    stats: Arc<WriterStats>,
-) -> std::io::Result<mpsc::SyncSender<(Instant, Job)>> {
-    let (tx, rx) = mpsc::sync_channel::<(Instant, Job)>(WRITE_QUEUE);
-    std::thread::Builder::new()
-        .name("slotline-writer".into())
-        .spawn(move || {
-            while let Ok((queued, job)) = rx.recv() {
-                stats.depth.fetch_sub(1, Ordering::Relaxed);
-                stats.wait.observe(queued.elapsed());
-                if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
-                    tracing::error!("a database write panicked; its transaction was rolled back");
-                }
-            }
-        })?;
-    Ok(tx)
+/// A write's own transaction ([`begin`]): `BEGIN IMMEDIATE` on a connection outside any
+/// transaction (start-up, the CLI, tests), or a savepoint inside the writer's group
+/// transaction. Either way dropping it undoes what it did and [`Tx::commit`] keeps it (in
+/// a group, for the group's one COMMIT).
+pub enum Tx<'c> {
+    /// A transaction of its own.
+    Own(Transaction<'c>),
+    /// A savepoint in the group's transaction.
+    Nested(Savepoint<'c>),
+}
+
+impl Deref for Tx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Tx::Own(t) => t,
+            Tx::Nested(s) => s,
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Keeps what the transaction did.
+    pub fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            Tx::Own(t) => t.commit(),
+            Tx::Nested(s) => s.commit(),
+        }
+    }
+}
+
+/// Starts a write's transaction on `conn` (see [`Tx`]).
+pub fn begin(conn: &mut Connection) -> rusqlite::Result<Tx<'_>> {
+    if conn.is_autocommit() {
+        Ok(Tx::Own(conn.transaction_with_behavior(
+            TransactionBehavior::Immediate,
+        )?))
+    } else {
+        Ok(Tx::Nested(conn.savepoint()?))
+    }
 }
 
 /// Applied to every new pooled connection.
@@ -143,7 +164,7 @@ impl Db {
         // commits on a power cut (and the slot be booked twice). Cost: docs/operations.md.
         writer.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
         let stats = Arc::new(WriterStats::default());
-        let writer = spawn_writer(writer, stats.clone())
+        let writer = writer::spawn(writer, stats.clone(), WRITE_QUEUE)
             .map_err(|e| DbError::Join(format!("cannot start the writer thread: {e}")))?;
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         let pool = r2d2::Pool::builder()
@@ -196,30 +217,50 @@ impl Db {
         })
     }
 
-    /// Runs `f` on the writer thread; writes queue here in arrival order. Inside a request's
-    /// [`deadline::scope`], `f` does not start after the deadline, SQLite waits for an
-    /// outside lock only until then, and a COMMIT after it is rolled back
-    /// ([`DbError::Deadline`]); a commit already under way at the deadline is waited for.
+    /// Runs `f` on the writer thread, usually in a group with other queued writes that
+    /// commits once ([`writer`]); `f`'s transaction is [`begin`]. The answer comes once
+    /// the group has committed. Inside a request's [`deadline::scope`], `f` does not start
+    /// after the deadline, SQLite waits for an outside lock only until then, and what has
+    /// not been approved to commit by then is rolled back ([`DbError::Deadline`]); a commit
+    /// already under way at the deadline is waited for.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
+        self.write_as(false, f).await
+    }
+
+    /// [`Db::write`] in a transaction of its own, never in a group: for a write whose
+    /// effects outside the database must follow its commit exactly (files moved before the
+    /// commit and undone when it fails). Under a deadline, a commit hook refuses a late
+    /// COMMIT.
+    pub async fn write_alone<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        self.write_as(true, f).await
+    }
+
+    async fn write_as<T, F>(&self, alone: bool, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
         let (done, mut result) = tokio::sync::oneshot::channel();
-        let Some(deadline) = deadline::current() else {
-            self.enqueue(Box::new(move |c| {
-                let _ = done.send(f(c));
-            }))?;
-            return result
-                .await
-                .map_err(|_| DbError::Join("a database write panicked".into()))?;
-        };
-        let ticket = deadline::Ticket::new(deadline);
-        let job_ticket = ticket.clone();
-        self.enqueue(Box::new(move |c| {
-            let _ = done.send(run_bounded(c, &job_ticket, f));
-        }))?;
+        let deadline = deadline::current();
+        let ticket = deadline.map(deadline::Ticket::new);
+        self.enqueue(writer::Job {
+            queued: Instant::now(),
+            ticket: ticket.clone(),
+            alone,
+            work: Box::new(writer::Pending { f, done }),
+        })?;
         let gone = || DbError::Join("a database write panicked".into());
+        let (Some(deadline), Some(ticket)) = (deadline, ticket) else {
+            return result.await.map_err(|_| gone())?;
+        };
         tokio::select! {
             r = &mut result => r.map_err(|_| gone())?,
             () = tokio::time::sleep_until(deadline.into()) => {
@@ -232,9 +273,9 @@ impl Db {
         }
     }
 
-    fn enqueue(&self, job: Job) -> Result<(), DbError> {
+    fn enqueue(&self, job: writer::Job) -> Result<(), DbError> {
         self.stats.depth.fetch_add(1, Ordering::Relaxed);
-        self.writer.try_send((Instant::now(), job)).map_err(|e| {
+        self.writer.try_send(job).map_err(|e| {
             self.stats.depth.fetch_sub(1, Ordering::Relaxed);
             match e {
                 mpsc::TrySendError::Full(_) => DbError::Overloaded,
@@ -314,28 +355,6 @@ impl Db {
     }
 }
 
-/// Runs one write job under its request's deadline (see [`Db::write`]).
-fn run_bounded<T>(
-    conn: &mut Connection,
-    ticket: &deadline::Ticket,
-    f: impl FnOnce(&mut Connection) -> Result<T, DbError>,
-) -> Result<T, DbError> {
-    if !ticket.start() {
-        return Err(DbError::Deadline);
-    }
-    let hook = ticket.clone();
-    conn.commit_hook(Some(move || !hook.may_commit()))?;
-    conn.busy_timeout(deadline::remaining(ticket.deadline()).max(Duration::from_millis(1)))?;
-    let result = f(conn);
-    conn.commit_hook(None::<fn() -> bool>)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    match result {
-        // The hook refused the commit (or the lock wait ran out with the deadline).
-        Err(_) if ticket.is_abandoned() => Err(DbError::Deadline),
-        other => other,
-    }
-}
-
 /// True when `e` is a UNIQUE or PRIMARY KEY violation.
 pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
@@ -377,7 +396,7 @@ mod tests {
         let result = deadline::scope(
             deadline,
             db.write(|c| {
-                let tx = c.transaction()?;
+                let tx = begin(c)?;
                 tx.execute("INSERT INTO t VALUES (1)", [])?;
                 std::thread::sleep(Duration::from_millis(120));
                 tx.commit()?;
@@ -483,21 +502,16 @@ mod tests {
     #[tokio::test]
     async fn a_full_write_queue_refuses_at_once() {
         let (_dir, db) = with_table().await;
-        let (release, wait) = mpsc::channel::<()>();
-        db.enqueue(Box::new(move |_| {
-            let _ = wait.recv();
-        }))
-        .unwrap();
+        let release = writer::tests::hold(&db);
         // The writer holds the blocking job; fill the queue behind it.
         let mut queued = 0;
-        while db.enqueue(Box::new(|_| {})).is_ok() {
+        while db.enqueue(writer::tests::job(None, |_| Ok(()))).is_ok() {
             queued += 1;
-            assert!(queued <= WRITE_QUEUE + 1, "the queue never filled");
+            assert!(queued <= WRITE_QUEUE, "the queue never filled");
         }
-        // One fewer when the writer had not taken the blocking job off the queue yet.
-        assert!(queued >= WRITE_QUEUE - 1, "{queued}");
+        assert_eq!(queued, WRITE_QUEUE);
         assert!(matches!(
-            db.enqueue(Box::new(|_| {})),
+            db.enqueue(writer::tests::job(None, |_| Ok(()))),
             Err(DbError::Overloaded)
         ));
         release.send(()).unwrap();

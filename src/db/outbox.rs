@@ -246,7 +246,7 @@ pub fn claim(
     now_ms: i64,
     lease_ms: i64,
 ) -> Result<Option<Claimed>, DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let row = tx
         .prepare_cached(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ?4,
@@ -400,7 +400,7 @@ pub fn retry_later(conn: &Connection, id: i64, next_ms: i64, reason: &str) -> Re
 /// unknown meanwhile), then applies any delivery status
 /// that arrived by webhook before this was recorded.
 pub fn mark_sent(conn: &mut Connection, id: i64, message_id: &str) -> Result<(), DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     // Only from `sending` (held included): a delivery webhook that matched a held text
     // first may already have moved it on.
     tx.prepare_cached(

@@ -69,7 +69,7 @@ pub fn plan_for(conn: &Connection, appointment_id: i64, now: i64) -> Result<usiz
     };
     conn.prepare_cached(
         "UPDATE reminder_calls SET status = 'cancelled', last_error = 'appointment moved', updated_at = ?3
-         WHERE appointment_id = ?1 AND status = 'queued' AND for_start != ?2",
+         WHERE appointment_id = ?1 AND +status = 'queued' AND for_start != ?2",
     )?
     .execute(params![appointment_id, start, now])?;
     if status != "booked" {
@@ -117,7 +117,7 @@ pub fn withdraw_for(conn: &Connection, appointment_id: i64, now: i64) -> Result<
     Ok(conn
         .prepare_cached(
             "UPDATE reminder_calls SET status = 'cancelled', last_error = 'appointment cancelled', updated_at = ?2
-             WHERE appointment_id = ?1 AND status = 'queued'",
+             WHERE appointment_id = ?1 AND +status = 'queued'",
         )?
         .execute(params![appointment_id, now])?)
 }
@@ -291,7 +291,7 @@ pub fn settle(
     duration: Option<i64>,
     now: i64,
 ) -> Result<Settled, DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     type Row = (String, Option<String>, u32, i64, i64, u32, i64, String, i64);
     let row: Option<Row> = tx
         .query_row(

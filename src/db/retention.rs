@@ -4,7 +4,7 @@
 //! writes in between batches. Calls are counted into `call_days` in the same transaction
 //! that deletes them, so stats keep their totals.
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 use super::DbError;
 
@@ -101,7 +101,7 @@ pub fn reminder_calls(conn: &mut Connection, cutoff: i64, limit: usize) -> Resul
 /// Calls started before `cutoff`: the oldest `limit` (or a few more sharing the last
 /// second) are added to their tenant's `call_days` and deleted, with their turns.
 pub fn calls(conn: &mut Connection, cutoff: i64, limit: usize) -> Result<usize, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     // The batch is every call before `end`: the limit-th oldest call's second, plus one.
     let last: Option<i64> = tx
         .prepare_cached(
@@ -156,7 +156,7 @@ fn delete_oldest(
     cutoff: i64,
     limit: usize,
 ) -> Result<usize, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let n = tx
         .prepare_cached(sql)?
         .execute(params![cutoff, limit as i64])?;

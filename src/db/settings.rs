@@ -7,7 +7,7 @@ use super::DbError;
 /// The stored URL secret, generated and stored on first use so state tokens stay valid
 /// across restarts without the operator configuring anything.
 pub fn url_secret(conn: &mut Connection) -> Result<String, DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let existing: Option<String> = tx
         .query_row(
             "SELECT value FROM settings WHERE key = 'url_secret'",

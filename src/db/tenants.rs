@@ -2,7 +2,7 @@
 //! always written whole, in one transaction, so a failed update leaves nothing half-written.
 
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DbError, is_unique_violation};
 
@@ -197,14 +197,14 @@ fn bind<'p>(
 
 /// Inserts a new tenant; a taken slug or phone number is a `Conflict` naming the field.
 pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let tenant = insert_in(&tx, spec)?;
     tx.commit()?;
     Ok(tenant)
 }
 
 /// [`insert`] inside the caller's transaction (which commits it, or not).
-pub fn insert_in(tx: &Transaction, spec: &TenantSpec) -> Result<Tenant, DbError> {
+pub fn insert_in(tx: &crate::db::Tx<'_>, spec: &TenantSpec) -> Result<Tenant, DbError> {
     let columns = Columns::new(spec);
     let sql = format!(
         "INSERT INTO tenants ({}, created_at, updated_at) VALUES ({}, :now, :now)",
@@ -232,7 +232,7 @@ pub fn insert_in(tx: &Transaction, spec: &TenantSpec) -> Result<Tenant, DbError>
 /// appointments in the way while the service or provider has one that has not started
 /// (booked, or held and not expired), at `now` (Unix seconds).
 pub fn replace_in(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     id: i64,
     spec: &TenantSpec,
     now: i64,
@@ -294,7 +294,7 @@ pub fn replace_in(
 }
 
 /// Upserts services and providers by name, and writes hours and closures.
-fn write_children(tx: &Transaction, tenant: i64, spec: &TenantSpec) -> Result<(), DbError> {
+fn write_children(tx: &crate::db::Tx<'_>, tenant: i64, spec: &TenantSpec) -> Result<(), DbError> {
     let mut service_ids = Vec::with_capacity(spec.services.len());
     for (
         pos,
@@ -465,14 +465,14 @@ pub fn list(conn: &Connection) -> Result<Vec<Tenant>, DbError> {
 
 /// Deletes a tenant and everything that belongs to it.
 pub fn delete(conn: &mut Connection, id: i64) -> Result<(), DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     delete_in(&tx, id)?;
     tx.commit()?;
     Ok(())
 }
 
 /// [`delete`] inside the caller's transaction; returns the slug the tenant had.
-pub fn delete_in(tx: &Transaction, id: i64) -> Result<String, DbError> {
+pub fn delete_in(tx: &crate::db::Tx<'_>, id: i64) -> Result<String, DbError> {
     let slug: String = tx
         .query_row("SELECT slug FROM tenants WHERE id = ?1", [id], |r| r.get(0))
         .optional()?

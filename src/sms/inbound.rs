@@ -192,7 +192,7 @@ async fn delivery(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
     state
         .db
         .write(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = crate::db::begin(c)?;
             if !db::messaging::record_event(
                 &tx,
                 &id,
@@ -240,7 +240,7 @@ async fn received(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
     let outcome = state
         .db
         .write(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = crate::db::begin(c)?;
             let at = now.as_second();
             if !db::messaging::record_event(&tx, &id, &kind, None, None, None, at)? {
                 return Ok(Outcome::Duplicate);

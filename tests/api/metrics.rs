@@ -87,6 +87,17 @@ async fn metrics_move_when_a_booking_is_made() {
         after.contains("slotline_db_write_wait_seconds_bucket{le=\"0.000025\"}"),
         "{after}"
     );
+    // The booking's writes were committed in groups, each group at least one job.
+    let groups = sample(&after, "slotline_db_write_groups_total");
+    assert!(groups >= 1.0, "{after}");
+    assert!(
+        sample(&after, "slotline_db_write_grouped_jobs_total") >= groups,
+        "{after}"
+    );
+    assert!(
+        after.contains("slotline_db_write_group_hold_seconds_count"),
+        "{after}"
+    );
     assert!(after.trim_end().ends_with("# EOF"), "{after}");
 }
 
@@ -175,6 +186,8 @@ async fn the_exposition_parses_with_the_official_python_parser() {
         "slotline_http_request_duration_seconds histogram",
         "slotline_bookings counter",
         "slotline_db_write_wait_seconds histogram",
+        "slotline_db_write_groups counter",
+        "slotline_db_write_group_hold_seconds histogram",
         "slotline_outbox_lag_seconds gauge",
     ] {
         assert!(stdout.contains(family), "{family} missing: {stdout}");

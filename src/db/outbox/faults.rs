@@ -52,7 +52,7 @@ pub fn sweep_leases(
     hold_ms: i64,
     max_reclaims: u32,
 ) -> Result<Swept, DbError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let now = Timestamp::now().as_second();
     let held = tx
         .prepare_cached(

@@ -3,7 +3,7 @@
 //! still have appointments to come.
 
 use jiff::{Timestamp, tz::TimeZone};
-use rusqlite::{Transaction, params};
+use rusqlite::params;
 
 use crate::db::DbError;
 
@@ -83,7 +83,7 @@ impl Blocked {
 /// nothing of theirs changes. A retired row's expired holds go with it, so no caller can
 /// confirm one later.
 pub(super) fn retire_missing(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     tenant: i64,
     table: Table,
     keep: &[&str],

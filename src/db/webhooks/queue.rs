@@ -3,7 +3,7 @@
 //! given up, the endpoint disabled after its failure streak).
 
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::get_endpoint;
@@ -157,7 +157,7 @@ pub fn record_attempt(
     disable_after_ms: i64,
     now: i64,
 ) -> Result<bool, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = crate::db::begin(conn)?;
     let endpoint: Option<i64> = tx
         .query_row(
             "SELECT endpoint_id FROM webhook_deliveries WHERE id = ?1",
@@ -199,7 +199,7 @@ pub fn record_attempt(
 }
 
 fn fail(
-    tx: &Transaction,
+    tx: &crate::db::Tx<'_>,
     id: i64,
     endpoint: i64,
     attempt: &Attempt,
