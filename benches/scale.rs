@@ -1,7 +1,7 @@
 //! A database ten years full (`bench/scale`, or `cargo bench --bench scale`): the same
 //! measurements on an empty database and on one with 10,000 tenants, 1,000,000
-//! appointments, 10,000,000 calls, 1,000,000 queued texts and a year of messaging webhook
-//! events (`SCALE=0.1` builds a tenth of each). Everything runs in this process over
+//! appointments, 10,000,000 calls (each with a recorded turn), 1,000,000 queued texts and
+//! a year of messaging webhook events (`SCALE=0.1` builds a tenth of each). Everything runs in this process over
 //! loopback, one after the other; figures are printed side by side with their ratio.
 //! Asserts nothing about time (the machines are shared).
 
@@ -141,20 +141,32 @@ fn fill(db: &Db, s: &Sizes, now: i64) {
         }
         Ok(())
     });
-    // Calls over the last 450 days (the oldest past the 400-day retention).
+    // Calls over the last 450 days (the oldest past the 400-day retention), each with its
+    // greeting and one turn as the calls page records them (a booking in one answer).
     chunk(s.calls, &|tx, i| {
         let (tenant, _, _) = ids[i % n];
+        let sid = format!("v3:scale-{i}");
+        let start = now - 450 * DAY + (i as i64 * 450 * DAY) / s.calls.max(1) as i64;
         tx.prepare_cached(
-            "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status, started_at, ended_at, duration_seconds)
-             VALUES (?1, ?2, ?3, ?4, 'completed', ?5, ?5 + 90, 90)",
+            "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status, started_at, ended_at,
+                                duration_seconds, first_said)
+             VALUES (?1, ?2, ?3, ?4, 'completed', ?5, ?5 + 90, 90,
+                     'Thanks for calling Scale Salon. What can I book for you?')",
         )?
         .execute(params![
-            format!("v3:scale-{i}"),
+            sid,
             tenant,
             format!("+1312{:07}", i % 9_000_000),
             format!("+1415{:07}", i % n),
-            now - 450 * DAY + (i as i64 * 450 * DAY) / s.calls.max(1) as i64
+            start
         ])?;
+        tx.prepare_cached(
+            "INSERT INTO call_turns (call_sid, step, seq, at, heard, said, outcome)
+             VALUES (?1, 'g1', 1, ?2 + 40, 'A cut tomorrow at three, please. It is Sam.',
+                     'Thanks Sam. Your cut with Ana is booked for Tuesday, December 8 at 3:00 PM. We''ll text you a confirmation. Goodbye.
+(hung up)', 'booked')",
+        )?
+        .execute(params![sid, start])?;
         Ok(())
     });
     // Queued texts: a reminder a day before every future booked appointment, and the rest
@@ -519,13 +531,13 @@ async fn bookings(run: &Arc<Run>, tag: &str, per: usize) -> (f64, usize) {
 /// and the number of batches that deleted rows.
 async fn pruning_hold(db: &Db, now: i64, batches: usize) -> Vec<Figure> {
     type Prune = fn(&mut rusqlite::Connection, i64, usize) -> Result<usize, db::DbError>;
-    use slotline::retention::{BATCH, CALL_BATCH};
+    use slotline::retention::{BATCH, CALL_BATCH, EVENT_BATCH};
     let steps: [(&'static str, Prune, i64, usize); 3] = [
         (
             "pruning, longest batch hold: events",
             db::retention::messaging_events,
             now - 90 * DAY,
-            BATCH,
+            EVENT_BATCH,
         ),
         (
             "pruning, longest batch hold: calls",
