@@ -62,6 +62,10 @@ pub struct NewAppointment {
     pub call_sid: Option<String>,
     /// `Some(expiry)` to hold the slot while the caller confirms, `None` to book it.
     pub hold_until: Option<i64>,
+    /// The most upcoming appointments its numbers (`customer_phone`, `caller_number`) may
+    /// have with the tenant (`max_future_bookings_per_caller`), checked in the booking's
+    /// own transaction so two bookings from one number at once cannot both pass.
+    pub cap: Option<u32>,
     /// Texts to queue with the booking, in the same transaction (see
     /// `sms::reminders::plan_texts`); empty queues nothing.
     pub texts: Vec<crate::sms::PlannedText>,
@@ -76,6 +80,8 @@ pub enum BookOutcome {
     Taken,
     /// This callback was answered before (a retry); here is that answer.
     AlreadyAnswered(String),
+    /// Its numbers already have this many upcoming appointments, the cap; nothing booked.
+    OverCap(u32),
 }
 
 /// The cells `[start, blocked_until)` occupies.
@@ -97,6 +103,19 @@ pub fn book(
         && let Some(previous) = callback_answer(&tx, &a.call_sid, &a.step)?
     {
         return Ok(BookOutcome::AlreadyAnswered(previous));
+    }
+    if let Some(cap) = appt.cap {
+        let numbers: Vec<&str> = [&appt.customer_phone, &appt.caller_number]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if !numbers.is_empty() {
+            let held = future_bookings_of(&tx, appt.tenant_id, &numbers, now)?;
+            if held >= cap {
+                return Ok(BookOutcome::OverCap(held));
+            }
+        }
     }
     drop_expired_holds(&tx, appt.provider_id, appt.start, appt.blocked_until, now)?;
     let status = if appt.hold_until.is_some() {
@@ -883,6 +902,7 @@ mod redaction_tests {
             blocked_until: 1,
             call_sid: None,
             hold_until: None,
+            cap: None,
             texts: Vec::new(),
         };
         let shown = format!("{new:?}");

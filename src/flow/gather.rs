@@ -256,6 +256,7 @@ impl Turn<'_> {
                 blocked_until: slot.blocked_until.as_second(),
                 call_sid: Some(self.cb.call_sid.clone()),
                 hold_until,
+                cap: Some(spec.max_future_bookings_per_caller),
                 texts: self.plan_texts(ask.phone.as_ref().map(|p| p.as_str()), slot.start),
             };
             let outcome = match hold_until {
@@ -279,6 +280,9 @@ impl Turn<'_> {
                     return Ok(doc);
                 }
                 BookOutcome::AlreadyAnswered(previous) => return Ok(Texml(previous)),
+                // Another booking from this number got in first (the check before the
+                // search read the count outside this transaction).
+                BookOutcome::OverCap(held) => return self.remember(self.cap_refusal(held)).await,
                 BookOutcome::Taken => {
                     self.state.metrics.booking(BookingOutcome::Taken);
                     lost.push(provider_id)
@@ -619,12 +623,17 @@ impl Turn<'_> {
         if held < cap {
             return Ok(None);
         }
-        tracing::info!(tenant = tenant, call = %self.cb.call_sid, upcoming = held, cap, "booking refused: caller is at the future-bookings cap");
+        self.remember(self.cap_refusal(held)).await.map(Some)
+    }
+
+    /// The answer for a caller whose numbers have `held` upcoming appointments, the cap:
+    /// told so and handed to a person (or asked to contact the business).
+    fn cap_refusal(&self, held: u32) -> Texml {
+        tracing::info!(tenant = self.entry.tenant.id, call = %self.cb.call_sid, upcoming = held, "booking refused: caller is at the future-bookings cap");
         let reason = format!(
             "I'm sorry, this number already has {held} upcoming appointments with us, which is as many as I can book by phone."
         );
-        let doc = self.hand_off(&reason, "To book more, please contact us directly.");
-        self.remember(doc).await.map(Some)
+        self.hand_off(&reason, "To book more, please contact us directly.")
     }
 
     /// Hands the call to the tenant's transfer (its `transfer.xml`, `reason` leading the

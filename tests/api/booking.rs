@@ -267,6 +267,54 @@ async fn an_expired_hold_frees_the_slot_for_the_next_caller() {
     assert_eq!(app.appointments("hold").await.len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bookings_from_one_number_at_once_stop_at_the_per_caller_cap() {
+    let app = Arc::new(
+        spawn_with(Options {
+            request_deadline: std::time::Duration::from_secs(20),
+            ..Options::default()
+        })
+        .await,
+    );
+    let mut tenant = open_every_day("capped", "+13125550161", "America/Chicago", &["Ana", "Bo"]);
+    tenant["max_future_bookings_per_caller"] = 1.into();
+    app.create_tenant(&tenant).await;
+    // Eight calls from the same number, each asking for its own free time, answered at
+    // once: the count read before the slot search sees none booked for all of them.
+    let mut paths = Vec::new();
+    for i in 0..8 {
+        let sid = format!("v3:capped{i}");
+        paths.push((i, sid.clone(), app.start_call(&sid, "+13125550161").await.1));
+    }
+    let tasks: Vec<_> = paths
+        .into_iter()
+        .map(|(i, sid, path)| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let time = format!("{}:00", 9 + i);
+                app.answer(&path, &sid, &ask("Cut", "2026-11-24", &time))
+                    .await
+            })
+        })
+        .collect();
+    let mut booked = 0;
+    for t in tasks {
+        let doc = t.await.unwrap();
+        if texts(&doc, "Say").join(" ").contains("is booked for") {
+            booked += 1;
+        } else {
+            assert!(
+                texts(&doc, "Say")
+                    .join(" ")
+                    .contains("already has 1 upcoming appointments with us"),
+                "{doc}"
+            );
+        }
+    }
+    assert_eq!(booked, 1, "the cap holds however the answers interleave");
+    assert_eq!(app.appointments("capped").await.len(), 1);
+}
+
 #[tokio::test]
 async fn operators_cancel_move_and_see_free_times() {
     let app = spawn_app().await;

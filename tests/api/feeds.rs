@@ -51,6 +51,7 @@ pub fn try_book_at(
                 blocked_until: start + 2700,
                 call_sid: Some(format!("v3:direct-{start}-{provider}")),
                 hold_until,
+                cap: None,
                 texts: Vec::new(),
             };
             match db::appointments::book(c, &appt, None, now)? {

@@ -37,6 +37,7 @@ fn booked() -> (tempfile::TempDir, Db, i64) {
                 blocked_until: start.as_second() + 2700,
                 call_sid: None,
                 hold_until: None,
+                cap: None,
                 texts: reminders::plan_texts(
                     &t.spec,
                     None,

@@ -57,6 +57,7 @@ fn a_reply_goes_to_who_texted_last_else_to_who_has_a_booking_else_to_the_lines_o
             blocked_until: start + 2700,
             call_sid: None,
             hold_until: None,
+            cap: None,
             texts: Vec::new(),
         };
         appointments::book(c, &appt, None, NOW).map(drop)

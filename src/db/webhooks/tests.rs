@@ -48,6 +48,7 @@ fn book(db: &Db, t: &tenants::Tenant, start: i64) -> i64 {
         blocked_until: start + 1800,
         call_sid: None,
         hold_until: None,
+        cap: None,
         texts: Vec::new(),
     };
     match db
@@ -274,6 +275,7 @@ fn a_hold_is_announced_only_once_confirmed() {
         blocked_until: start + 1800,
         call_sid: Some(sid.into()),
         hold_until: Some(NOW + 300),
+        cap: None,
         texts: Vec::new(),
     };
     let dropped = hold("v3:dropped", NOW + 86_400);

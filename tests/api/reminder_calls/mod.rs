@@ -81,6 +81,7 @@ async fn book_at(app: &TestApp, phone: &str, at: &str, provider: usize) -> i64 {
                 blocked_until: start + 1800,
                 call_sid: None,
                 hold_until: None,
+                cap: None,
                 texts: Vec::new(),
             };
             match db::appointments::book(c, &appt, None, now)? {
@@ -321,6 +322,7 @@ async fn a_held_slot_plans_its_call_only_when_the_caller_confirms() {
                 blocked_until: start + 1800,
                 call_sid: Some("v3:held".into()),
                 hold_until: Some(now + 120),
+                cap: None,
                 texts: Vec::new(),
             };
             db::appointments::book(c, &appt, None, now)
