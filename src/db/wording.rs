@@ -46,15 +46,18 @@ pub fn versions(conn: &Connection, tenant: i64) -> Result<Vec<Version>, DbError>
         "SELECT id, body, saved_at, saved_by FROM wording_versions WHERE tenant_id = ?1
          ORDER BY id DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![tenant, LISTED as i64], |r| {
-        Ok(Version {
-            id: r.get(0)?,
-            body: r.get(1)?,
-            saved_at: r.get(2)?,
-            saved_by: r.get(3)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![tenant, LISTED as i64], version_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A row of `SELECT id, body, saved_at, saved_by FROM wording_versions`.
+fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
+    Ok(Version {
+        id: r.get(0)?,
+        body: r.get(1)?,
+        saved_at: r.get(2)?,
+        saved_by: r.get(3)?,
+    })
 }
 
 /// Version `id` of tenant `tenant`'s wording, if it has one.
@@ -65,13 +68,6 @@ pub fn version(conn: &Connection, tenant: i64, id: i64) -> Result<Option<Version
             "SELECT id, body, saved_at, saved_by FROM wording_versions
              WHERE tenant_id = ?1 AND id = ?2",
         )?
-        .query_row(params![tenant, id], |r| {
-            Ok(Version {
-                id: r.get(0)?,
-                body: r.get(1)?,
-                saved_at: r.get(2)?,
-                saved_by: r.get(3)?,
-            })
-        })
+        .query_row(params![tenant, id], version_row)
         .optional()?)
 }

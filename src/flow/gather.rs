@@ -751,7 +751,7 @@ impl Turn<'_> {
 
 /// What the caller said in the turn `cb` answers: their words since the line last spoke,
 /// else the gathered fields (`name: value`), else nothing.
-pub(crate) fn heard(cb: &GatherCallback) -> String {
+fn heard(cb: &GatherCallback) -> String {
     let since = cb
         .history
         .iter()

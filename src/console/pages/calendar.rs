@@ -151,6 +151,39 @@ fn refused(e: AppError) -> Result<FieldError, ConsoleError> {
     }
 }
 
+/// The page after a create (`made`: the value shown once, or the refusal shown in place:
+/// `refused_in` names the form and what was typed in its URL field) or a rotate (`made`
+/// always a value).
+async fn show_made(
+    state: &AppState,
+    tenant: &Tenant,
+    form: &Posted,
+    made: Result<String, AppError>,
+    shown: (&'static str, &'static str),
+    refused_in: (&'static str, String),
+    status: StatusCode,
+) -> Result<Response, ConsoleError> {
+    let ((what, label), (form_name, typed_url)) = (shown, refused_in);
+    let (outcome, status) = match made {
+        Ok(value) => (
+            Outcome {
+                shown: Some(Shown { what, label, value }),
+                ..Outcome::default()
+            },
+            status,
+        ),
+        Err(e) => (
+            Outcome {
+                error: Some((form_name, refused(e)?)),
+                typed_url,
+                ..Outcome::default()
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    };
+    show(state, tenant, &form.session.form_token, outcome, status).await
+}
+
 fn optional(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
@@ -192,27 +225,19 @@ pub async fn create_feed_form(
         optional(form.text("detail")),
     )
     .await;
-    let (outcome, status) = match made {
-        Ok((_, url)) => (
-            Outcome {
-                shown: Some(Shown {
-                    what: "The new feed's address",
-                    label: "Feed URL",
-                    value: url,
-                }),
-                ..Outcome::default()
-            },
-            StatusCode::CREATED,
-        ),
-        Err(e) => (
-            Outcome {
-                error: Some(("feed", refused(e)?)),
-                ..Outcome::default()
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
-    };
-    Ok(show(&state, &tenant, &form.session.form_token, outcome, status).await?)
+    let made = made.map(|(_, url)| url);
+    let shown = ("The new feed's address", "Feed URL");
+    let status = StatusCode::CREATED;
+    Ok(show_made(
+        &state,
+        &tenant,
+        &form,
+        made,
+        shown,
+        ("feed", String::new()),
+        status,
+    )
+    .await?)
 }
 
 /// `POST /console/tenants/{id}/feeds/{feed}/rotate`.
@@ -226,20 +251,19 @@ pub async fn rotate_feed_form(
     let (_, url) = rotate_feed(&state, tenant.id, feed)
         .await
         .map_err(ConsoleError::from)?;
-    let outcome = Outcome {
-        shown: Some(Shown {
-            what: "The feed's new address (the old one no longer works)",
-            label: "Feed URL",
-            value: url,
-        }),
-        ..Outcome::default()
-    };
-    Ok(show(
+    let shown = (
+        "The feed's new address (the old one no longer works)",
+        "Feed URL",
+    );
+    let status = StatusCode::OK;
+    Ok(show_made(
         &state,
         &tenant,
-        &form.session.form_token,
-        outcome,
-        StatusCode::OK,
+        &form,
+        Ok(url),
+        shown,
+        ("feed", String::new()),
+        status,
     )
     .await?)
 }
@@ -301,28 +325,19 @@ pub async fn create_endpoint_form(
         (false, Err(e)) => Err(e),
         (false, Ok(events)) => create_endpoint(&state, tenant.id, &url, events).await,
     };
-    let (outcome, status) = match made {
-        Ok((_, secret)) => (
-            Outcome {
-                shown: Some(Shown {
-                    what: "The endpoint's signing secret",
-                    label: "Signing secret",
-                    value: secret,
-                }),
-                ..Outcome::default()
-            },
-            StatusCode::CREATED,
-        ),
-        Err(e) => (
-            Outcome {
-                error: Some(("webhook", refused(e)?)),
-                typed_url: url,
-                ..Outcome::default()
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
-    };
-    Ok(show(&state, &tenant, &form.session.form_token, outcome, status).await?)
+    let made = made.map(|(_, secret)| secret);
+    let shown = ("The endpoint's signing secret", "Signing secret");
+    let status = StatusCode::CREATED;
+    Ok(show_made(
+        &state,
+        &tenant,
+        &form,
+        made,
+        shown,
+        ("webhook", url),
+        status,
+    )
+    .await?)
 }
 
 /// `POST /console/tenants/{id}/webhooks/{w}/rotate`.
@@ -336,20 +351,16 @@ pub async fn rotate_endpoint_form(
     let (_, secret) = rotate_endpoint(&state, tenant.id, endpoint)
         .await
         .map_err(ConsoleError::from)?;
-    let outcome = Outcome {
-        shown: Some(Shown {
-            what: "The endpoint's new signing secret",
-            label: "Signing secret",
-            value: secret,
-        }),
-        ..Outcome::default()
-    };
-    Ok(show(
+    let shown = ("The endpoint's new signing secret", "Signing secret");
+    let status = StatusCode::OK;
+    Ok(show_made(
         &state,
         &tenant,
-        &form.session.form_token,
-        outcome,
-        StatusCode::OK,
+        &form,
+        Ok(secret),
+        shown,
+        ("webhook", String::new()),
+        status,
     )
     .await?)
 }
