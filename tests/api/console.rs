@@ -607,6 +607,19 @@ async fn a_greeting_with_an_unknown_placeholder_is_refused_in_place_and_a_good_o
 #[tokio::test]
 async fn every_change_to_the_wording_is_kept_with_its_author_and_an_older_one_can_be_restored() {
     let app = spawn_app().await;
+    // An author label that cannot be recorded is refused, and nothing changes.
+    let refused = app
+        .admin(reqwest::Method::PATCH, "/tenants/bella-salon")
+        .header("x-slotline-actor", "x".repeat(65))
+        .json(&serde_json::json!({"goodbye": "Never saved."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.json::<serde_json::Value>().await.unwrap()["field"],
+        "X-Slotline-Actor"
+    );
     let patched = app
         .admin(reqwest::Method::PATCH, "/tenants/bella-salon")
         .header("x-slotline-actor", "ana")

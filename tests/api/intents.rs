@@ -1032,6 +1032,17 @@ async fn an_operators_move_or_cancel_texts_the_customer_unless_told_not_to() {
         .send()
     };
 
+    // `notify` must be a boolean; a refusal moves nothing.
+    let resp = patch(moved, json!({"time": "14:00", "notify": "yes"}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let error = resp.json::<Value>().await.unwrap()["error"].to_string();
+    assert!(
+        error.contains("boolean") && error.contains("notify"),
+        "{error}"
+    );
+    assert_eq!(appointment(&app, moved).await["status"], "booked");
     let resp = patch(moved, json!({"time": "14:00"})).await.unwrap();
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     let resp = patch(quiet, json!({"time": "15:00", "notify": false}))
