@@ -18,8 +18,9 @@ pub mod deadline;
 pub mod documents;
 pub mod feeds;
 pub mod messaging;
-mod migrations;
+pub(crate) mod migrations;
 pub mod outbox;
+pub mod postgres;
 pub mod reminder_calls;
 pub mod retention;
 pub mod settings;
@@ -54,6 +55,12 @@ pub enum DbError {
     /// SQLite itself failed.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed or refused a statement.
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The database server could not be reached (PostgreSQL).
+    #[error("{0}")]
+    Unreachable(String),
     /// No pooled connection could be had.
     #[error(transparent)]
     Pool(#[from] r2d2::Error),

@@ -20,6 +20,7 @@ mod intents;
 mod metrics;
 mod oracles;
 mod paging;
+mod postgres;
 mod ready;
 mod reminder_calls;
 mod retention;

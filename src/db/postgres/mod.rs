@@ -1,0 +1,45 @@
+//! The PostgreSQL store (`SLOTLINE_DB=postgres://…`, issue 16): connecting, and the
+//! migration ladder that is the twin of SQLite's (same numbering, same tables and
+//! columns). SQL for PostgreSQL lives here and below, as SQLite's lives in its modules.
+
+pub mod migrations;
+
+use tokio_postgres::{Client, NoTls};
+
+use super::DbError;
+
+/// True when `db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// Opens one connection to `url`, driven by a task of its own; the task ends when the
+/// client is dropped or the server goes away (then every call on the client fails).
+pub async fn connect(url: &str) -> Result<Client, DbError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| DbError::Unreachable(format!("cannot connect to PostgreSQL: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// SQLSTATEs the store gives meaning to.
+pub mod sqlstate {
+    /// A unique or primary key clash (an occupied cell, a duplicate number).
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    /// An exclusion constraint refused a row (an overlapping appointment).
+    pub const EXCLUSION_VIOLATION: &str = "23P01";
+    /// Serializable isolation gave up on this transaction: run it again.
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    /// This transaction was chosen to end a deadlock: run it again.
+    pub const DEADLOCK_DETECTED: &str = "40P01";
+}
+
+/// The SQLSTATE of `e`, when the server answered with one.
+pub fn code(e: &tokio_postgres::Error) -> Option<&str> {
+    e.code().map(|c| c.code())
+}
