@@ -26,8 +26,18 @@ pub enum Command {
         #[arg(long, default_value = "data/demo-tenant.json")]
         demo_file: PathBuf,
     },
-    /// Create or upgrade the database schema, then exit.
-    Migrate,
+    /// Create or upgrade the database schema, then exit. With --from and --to: copy a
+    /// SQLite database into a new PostgreSQL one instead.
+    Migrate {
+        /// The SQLite file to copy (at this slotline's schema version; a server may keep
+        /// running on it: the copy is the database as it was when reading began).
+        #[arg(long, value_name = "FILE", requires = "to")]
+        from: Option<PathBuf>,
+        /// The PostgreSQL database to copy into (`postgres://…`), migrated first; it must
+        /// hold no rows.
+        #[arg(long, value_name = "URL", requires = "from")]
+        to: Option<String>,
+    },
     /// Write a consistent copy of the database (SLOTLINE_DB) to PATH while the server
     /// runs (`VACUUM INTO`), checked before it gets its name.
     Backup {

@@ -1,6 +1,6 @@
 //! The `slotline` binary: parse the command line, load settings, run.
 
-use std::process::ExitCode;
+use std::{path::Path, process::ExitCode};
 
 use clap::Parser;
 use slotline::{
@@ -66,7 +66,11 @@ async fn main() -> ExitCode {
             let confirm = (yes || no).then_some(yes);
             return place_call(request, &settings, &answers, confirm).await;
         }
-        Command::Migrate => Db::open(&settings.db_path)
+        Command::Migrate {
+            from: Some(from),
+            to: Some(to),
+        } => copy_to_postgres(&from, &to).await,
+        Command::Migrate { .. } => Db::open(&settings.db_path)
             .map(|_| println!("database {} is up to date", settings.db_path.display()))
             .map_err(|e| e.to_string()),
         Command::Backup { path } => backup(&settings, &path),
@@ -85,6 +89,28 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `slotline migrate --from FILE --to URL`: the copy, then what it copied.
+async fn copy_to_postgres(from: &Path, to: &str) -> Result<(), String> {
+    if !slotline::db::postgres::is_url(to) {
+        return Err(format!(
+            "--to must be a postgres:// URL (got {to:?}); --from names the SQLite file"
+        ));
+    }
+    let copied = slotline::db::postgres::copy::copy(from, to)
+        .await
+        .map_err(|e| format!("nothing was copied: {e}"))?;
+    let rows: i64 = copied.tables.iter().map(|(_, n)| n).sum();
+    for (table, n) in &copied.tables {
+        println!("{table:<24} {n:>10}");
+    }
+    println!(
+        "copied {rows} rows in {} tables from {}; counts match and no appointments overlap",
+        copied.tables.len(),
+        from.display()
+    );
+    Ok(())
 }
 
 /// `slotline call`: exit 0 when the call booked, 3 when it ended without a booking, 1 on

@@ -273,3 +273,250 @@ async fn postgres_itself_refuses_a_second_live_appointment_over_a_providers_time
     drop(client);
     db.drop_database().await;
 }
+
+/// Runs `slotline migrate --from FILE --to URL`: (exit code, stdout, stderr).
+fn migrate(from: &std::path::Path, to: &str) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slotline"))
+        .args(["migrate", "--from"])
+        .arg(from)
+        .args(["--to", to])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Row counts of every table in the SQLite file.
+fn sqlite_counts(path: &std::path::Path) -> BTreeMap<String, i64> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    sqlite_schema()
+        .into_keys()
+        .map(|t| {
+            let n = conn
+                .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap();
+            (t, n)
+        })
+        .collect()
+}
+
+async fn postgres_counts(client: &Client) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for table in postgres_schema(client).await.into_keys() {
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        counts.insert(table, n);
+    }
+    counts
+}
+
+/// A running slotline whose SQLite file has a tenant, three booked calls with their
+/// texts, call records and turns, a feed (a BLOB secret) and a webhook endpoint.
+async fn app_with_bookings() -> crate::helpers::TestApp {
+    use crate::helpers::*;
+    use serde_json::json;
+    let app = spawn_app().await;
+    app.create_tenant(&open_every_day(
+        "copy",
+        "+13125550177",
+        "America/Chicago",
+        &["Ana", "Bo"],
+    ))
+    .await;
+    for (i, time) in ["09:00", "10:00", "11:30"].iter().enumerate() {
+        let sid = format!("v3:copy-{i}");
+        let (_, path) = app.start_call(&sid, "+13125550177").await;
+        let said = app
+            .answer(
+                &path,
+                &sid,
+                &json!({"customer_name": "Sam", "service": "Cut",
+                    "preferred_date": "2026-11-24", "preferred_time": time,
+                    "phone": "+13125550199"}),
+            )
+            .await;
+        assert!(said.contains("is booked for"), "{said}");
+    }
+    app.post_created("/tenants/copy/feeds", &json!({"scope": "tenant"}))
+        .await;
+    app.post_created(
+        "/tenants/copy/webhooks",
+        &json!({"url": "http://127.0.0.1:9/in", "events": ["appointment.booked"]}),
+    )
+    .await;
+    // The call log writes starts in batches: wait for all three, so later counts hold.
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    for _ in 0..500 {
+        let calls: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM calls WHERE tenant_id IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if calls == 3 {
+            return app;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the three calls were never recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: .ci/run starts one"]
+async fn postgres_migrate_copies_a_live_sqlite_database_whole_and_new_rows_continue_its_ids() {
+    let Some(db) = Scratch::new().await else {
+        return;
+    };
+    let app = app_with_bookings().await;
+    // The server keeps running: the copy is the database as it was when reading began.
+    let (code, out, err) = migrate(&app.db_path, &db.url);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("counts match and no appointments overlap"),
+        "{out}"
+    );
+    let client = db.client().await;
+    let sqlite = sqlite_counts(&app.db_path);
+    assert_eq!(postgres_counts(&client).await, sqlite);
+    for table in [
+        "tenants",
+        "appointments",
+        "appointment_cells",
+        "outbox",
+        "calls",
+        "feeds",
+    ] {
+        assert!(sqlite[table] > 0, "{table} has rows to copy");
+    }
+    assert_eq!(sqlite["appointments"], 3);
+    // Rows arrive as they were, the feed's secret hash byte for byte.
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let (start, phone, hash): (i64, String, Vec<u8>) = conn
+        .query_row(
+            "SELECT a.start_at, a.customer_phone, f.secret_hash
+             FROM appointments a, feeds f ORDER BY a.id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let row = client
+        .query_one(
+            "SELECT a.start_at, a.customer_phone, f.secret_hash
+             FROM appointments a, feeds f ORDER BY a.id LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get(0), row.get(1), row.get(2)), (start, phone, hash));
+    // A row inserted after the copy takes the next id, not one already copied.
+    let next: i64 = client
+        .query_one(
+            "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
+             SELECT id, 'fallback', '<Response/>', 0, 'test' FROM tenants LIMIT 1
+             RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let max: i64 = conn
+        .query_row("SELECT COALESCE(max(id), 0) FROM texml_versions", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(next, max + 1);
+    let tenant: i64 = client
+        .query_one(
+            "INSERT INTO tenants (slug, name, phone_number, timezone, voice, greeting,
+                 slot_minutes, min_notice_minutes, horizon_days, buffer_minutes,
+                 reminder_hours, max_attempts, created_at, updated_at)
+             VALUES ('next', 'Next', '+13125550178', 'UTC', 'Polly.Joanna', 'Hi',
+                 30, 0, 30, 0, '[]', 3, 0, 0) RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let max: i64 = conn
+        .query_row("SELECT max(id) FROM tenants", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tenant, max + 1);
+    drop(client);
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: .ci/run starts one"]
+async fn postgres_migrate_refuses_a_target_that_holds_rows_and_changes_nothing() {
+    let Some(db) = Scratch::new().await else {
+        return;
+    };
+    let app = app_with_bookings().await;
+    assert_eq!(migrate(&app.db_path, &db.url).0, 0);
+    let client = db.client().await;
+    let before = postgres_counts(&client).await;
+    let (code, out, err) = migrate(&app.db_path, &db.url);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("not empty") && err.contains("tenants"),
+        "{err}"
+    );
+    assert!(err.contains("copy into a new database"), "{err}");
+    assert_eq!(postgres_counts(&client).await, before);
+    drop(client);
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: .ci/run starts one"]
+async fn postgres_migrate_refuses_a_sqlite_file_with_overlapping_appointments_and_writes_nothing() {
+    let Some(db) = Scratch::new().await else {
+        return;
+    };
+    let app = app_with_bookings().await;
+    // Hand-edited: a second appointment over the first one's time, without its cells.
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    conn.execute(
+        "INSERT INTO appointments (tenant_id, service_id, provider_id, customer_name,
+             customer_phone, start_at, end_at, blocked_until, status, created_at, updated_at)
+         SELECT tenant_id, service_id, provider_id, 'Twin', customer_phone, start_at, end_at,
+             blocked_until, 'booked', created_at, updated_at
+         FROM appointments ORDER BY id LIMIT 1",
+        [],
+    )
+    .unwrap();
+    let (code, out, err) = migrate(&app.db_path, &db.url);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("overlap") && err.contains("nothing was written"),
+        "{err}"
+    );
+    let client = db.client().await;
+    let counts = postgres_counts(&client).await;
+    assert!(counts.values().all(|n| *n == 0), "{counts:?}");
+    drop(client);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn migrate_to_postgres_says_what_to_fix_for_a_missing_file_or_a_url_that_is_not_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.db");
+    let (code, _, err) = migrate(&missing, "postgres://127.0.0.1:1/x");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("no SQLite database at") && err.contains("none.db"),
+        "{err}"
+    );
+    let (code, _, err) = migrate(&missing, "mysql://db/x");
+    assert_ne!(code, 0);
+    assert!(err.contains("--to must be a postgres:// URL"), "{err}");
+}

@@ -2,6 +2,7 @@
 //! migration ladder that is the twin of SQLite's (same numbering, same tables and
 //! columns). SQL for PostgreSQL lives here and below, as SQLite's lives in its modules.
 
+pub mod copy;
 pub mod migrations;
 
 use tokio_postgres::{Client, NoTls};
