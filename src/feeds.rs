@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     calendar::{self, Calendar, Detail},
-    db::{self, Db, DbError, feeds::Feed},
+    db::{DbError, feeds::Feed, store::Store},
 };
 
 /// A new URL secret and the hash to store for it.
@@ -98,7 +98,7 @@ pub struct Served {
 /// The document of feed `id` if `secret` is its current secret; `None` for an unknown,
 /// revoked or rotated URL (all look the same to the caller).
 pub async fn serve(
-    db: &Db,
+    store: &Store,
     public_url: &str,
     id: i64,
     secret: &str,
@@ -109,40 +109,39 @@ pub async fn serve(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| "slotline".into());
-    db.run(move |c| {
-        let Some((feed, stored)) = db::feeds::for_url(c, id)? else {
-            return Ok(None);
-        };
-        if !bool::from(given.as_slice().ct_eq(stored.as_slice())) {
-            return Ok(None);
-        }
-        let tenant = db::tenants::load(c, feed.tenant_id)?;
-        let horizon = (i64::from(tenant.spec.horizon_days) + 2) * 86_400;
-        let window = (now - calendar::DAYS_BACK * 86_400, now + horizon);
-        let cancelled_since = now - calendar::CANCELLED_KEPT_DAYS * 86_400;
-        let events = db::feeds::events(
-            c,
+    let Some(access) = store.feeds().for_url(id).await? else {
+        return Ok(None);
+    };
+    if !bool::from(given.as_slice().ct_eq(access.secret_hash.as_slice())) {
+        return Ok(None);
+    }
+    let feed = access.feed;
+    let horizon = (access.horizon_days + 2) * 86_400;
+    let window = (now - calendar::DAYS_BACK * 86_400, now + horizon);
+    let cancelled_since = now - calendar::CANCELLED_KEPT_DAYS * 86_400;
+    let events = store
+        .feeds()
+        .events(
             feed.tenant_id,
             feed.provider_id,
             window,
             cancelled_since,
             now,
-        )?;
-        let detail = Detail::parse(&feed.detail)
-            .ok_or_else(|| DbError::Corrupt(format!("feed {id} has detail {:?}", feed.detail)))?;
-        let name = name(&tenant.spec.name, &feed, detail);
-        let body = calendar::render(&Calendar {
-            name: &name,
-            uid_domain: &uid_domain,
-            detail,
-            events: &events,
-        });
-        Ok(Some(Served {
-            body,
-            filename: format!("{}.ics", tenant.spec.slug),
-        }))
-    })
-    .await
+        )
+        .await?;
+    let detail = Detail::parse(&feed.detail)
+        .ok_or_else(|| DbError::Corrupt(format!("feed {id} has detail {:?}", feed.detail)))?;
+    let name = name(&access.tenant_name, &feed, detail);
+    let body = calendar::render(&Calendar {
+        name: &name,
+        uid_domain: &uid_domain,
+        detail,
+        events: &events,
+    });
+    Ok(Some(Served {
+        body,
+        filename: format!("{}.ics", access.tenant_slug),
+    }))
 }
 
 /// The calendar's display name: "Salon", "Salon — Anna", "Salon (busy)".

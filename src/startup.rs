@@ -46,8 +46,10 @@ impl std::ops::Deref for AppState {
 pub struct State {
     /// Settings as loaded.
     pub settings: Arc<Settings>,
-    /// Storage.
+    /// Storage (SQLite; aggregates behind [`State::store`] are reached through it).
     pub db: Db,
+    /// The store's interfaces per aggregate (docs/storage.md).
+    pub store: db::store::Store,
     /// Telnyx signature check.
     pub verifier: Arc<Verifier>,
     /// State-token signer.
@@ -242,6 +244,7 @@ impl AppState {
             directory: Directory::default(),
             calls,
             settings,
+            store: db::store::Store::Sqlite(db.clone()),
             db,
             verifier: Arc::new(verifier),
             tokens: Arc::new(TokenSigner::new(secret.as_bytes())),

@@ -1,11 +1,12 @@
 //! ICS subscription feeds: one row per feed URL, holding only the SHA-256 of the URL's
 //! secret, and the appointments a feed shows. Deleting the row revokes the URL; rotating
 //! replaces the hash in one statement, so the old URL dies the moment the new one exists.
+//! This is the interface; the SQL is in [`super::sqlite::feeds`] and
+//! [`super::postgres::feeds`].
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::DbError;
+use super::{DbError, postgres, sqlite, store::Store};
 
 /// A feed as the admin API lists it (never with its secret).
 #[derive(Debug, Clone, Serialize)]
@@ -30,103 +31,30 @@ pub struct Feed {
     pub rotated_at: Option<i64>,
 }
 
-const SELECT_FEED: &str =
-    "SELECT f.id, f.tenant_id, f.provider_id, p.name, f.detail, f.created_at, f.rotated_at
-     FROM feeds f LEFT JOIN providers p ON p.id = f.provider_id";
-
-fn feed(r: &rusqlite::Row) -> rusqlite::Result<Feed> {
-    let provider_id: Option<i64> = r.get(2)?;
-    Ok(Feed {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        scope: if provider_id.is_some() {
+impl Feed {
+    /// `provider` when the feed shows one provider, else `tenant`.
+    pub fn scope_of(provider_id: Option<i64>) -> &'static str {
+        if provider_id.is_some() {
             "provider"
         } else {
             "tenant"
-        },
-        provider_id,
-        provider: r.get(3)?,
-        detail: r.get(4)?,
-        created_at: r.get(5)?,
-        rotated_at: r.get(6)?,
-    })
-}
-
-/// Stores a new feed of `tenant` (all providers when `provider_id` is `None`).
-pub fn create(
-    conn: &Connection,
-    tenant: i64,
-    provider_id: Option<i64>,
-    detail: &str,
-    secret_hash: &[u8; 32],
-    now: i64,
-) -> Result<Feed, DbError> {
-    conn.execute(
-        "INSERT INTO feeds (tenant_id, provider_id, detail, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![tenant, provider_id, detail, secret_hash.as_slice(), now],
-    )?;
-    get(conn, tenant, conn.last_insert_rowid())
-}
-
-/// One feed of `tenant`.
-pub fn get(conn: &Connection, tenant: i64, id: i64) -> Result<Feed, DbError> {
-    conn.query_row(
-        &format!("{SELECT_FEED} WHERE f.tenant_id = ?1 AND f.id = ?2"),
-        params![tenant, id],
-        feed,
-    )
-    .optional()?
-    .ok_or(DbError::NotFound)
-}
-
-/// The tenant's feeds, oldest first.
-pub fn list(conn: &Connection, tenant: i64) -> Result<Vec<Feed>, DbError> {
-    let mut stmt = conn.prepare(&format!(
-        "{SELECT_FEED} WHERE f.tenant_id = ?1 ORDER BY f.id"
-    ))?;
-    let rows = stmt.query_map([tenant], feed)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Revokes a feed of `tenant`.
-pub fn delete(conn: &Connection, tenant: i64, id: i64) -> Result<(), DbError> {
-    match conn.execute(
-        "DELETE FROM feeds WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant, id],
-    )? {
-        0 => Err(DbError::NotFound),
-        _ => Ok(()),
+        }
     }
 }
 
-/// Gives a feed of `tenant` a new secret; the old one stops working with this statement.
-pub fn rotate(
-    conn: &Connection,
-    tenant: i64,
-    id: i64,
-    secret_hash: &[u8; 32],
-    now: i64,
-) -> Result<Feed, DbError> {
-    let n = conn.execute(
-        "UPDATE feeds SET secret_hash = ?3, rotated_at = ?4 WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant, id, secret_hash.as_slice(), now],
-    )?;
-    if n == 0 {
-        return Err(DbError::NotFound);
-    }
-    get(conn, tenant, id)
-}
-
-/// Feed `id` with its secret's hash, for serving its URL.
-pub fn for_url(conn: &Connection, id: i64) -> Result<Option<(Feed, Vec<u8>)>, DbError> {
-    Ok(conn
-        .query_row(
-                            "SELECT f.id, f.tenant_id, f.provider_id, p.name, f.detail, f.created_at, f.rotated_at, f.secret_hash
-                 FROM feeds f LEFT JOIN providers p ON p.id = f.provider_id WHERE f.id = ?1",
-            [id],
-            |r| Ok((feed(r)?, r.get::<_, Vec<u8>>(7)?)),
-        )
-        .optional()?)
+/// What serving a feed's URL needs: the feed, its secret's hash, and its tenant.
+#[derive(Debug, Clone)]
+pub struct FeedAccess {
+    /// The feed.
+    pub feed: Feed,
+    /// SHA-256 of the URL's current secret.
+    pub secret_hash: Vec<u8>,
+    /// The tenant's slug (the file name).
+    pub tenant_slug: String,
+    /// The tenant's name (the calendar's name).
+    pub tenant_name: String,
+    /// How far ahead the tenant books, in days (the feed's window).
+    pub horizon_days: i64,
 }
 
 /// An appointment as a feed shows it.
@@ -156,45 +84,97 @@ pub struct FeedEvent {
     pub created_at: i64,
 }
 
-/// The appointments of `tenant` (of one provider, when given) starting in `[from, to)`:
-/// booked ones, holds not yet expired at `now`, and cancellations changed since
-/// `cancelled_since`. Ordered by start, then id.
-pub fn events(
-    conn: &Connection,
-    tenant: i64,
-    provider_id: Option<i64>,
-    (from, to): (i64, i64),
-    cancelled_since: i64,
-    now: i64,
-) -> Result<Vec<FeedEvent>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at, a.end_at,
-                a.status, a.sequence, a.updated_at, a.created_at
-         FROM appointments a JOIN services s ON s.id = a.service_id JOIN providers p ON p.id = a.provider_id
-         WHERE a.tenant_id = ?1 AND (?2 IS NULL OR a.provider_id = ?2)
-           AND a.start_at >= ?3 AND a.start_at < ?4
-           AND (a.status = 'booked'
-                OR (a.status = 'held' AND a.hold_expires_at > ?6)
-                OR (a.status = 'cancelled' AND a.updated_at >= ?5))
-         ORDER BY a.start_at, a.id",
-    )?;
-    let rows = stmt.query_map(
-        params![tenant, provider_id, from, to, cancelled_since, now],
-        |r| {
-            Ok(FeedEvent {
-                id: r.get(0)?,
-                service: r.get(1)?,
-                provider: r.get(2)?,
-                customer_name: r.get(3)?,
-                customer_phone: r.get(4)?,
-                start_at: r.get(5)?,
-                end_at: r.get(6)?,
-                status: r.get(7)?,
-                sequence: r.get(8)?,
-                updated_at: r.get(9)?,
-                created_at: r.get(10)?,
-            })
-        },
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// The feeds of a store ([`Store::feeds`]).
+pub struct Feeds<'s>(pub(super) &'s Store);
+
+impl Feeds<'_> {
+    /// Stores a new feed of `tenant` (all providers when `provider_id` is `None`).
+    pub async fn create(
+        &self,
+        tenant: i64,
+        provider_id: Option<i64>,
+        detail: &'static str,
+        secret_hash: [u8; 32],
+        now: i64,
+    ) -> Result<Feed, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::feeds::create(c, tenant, provider_id, detail, &secret_hash, now)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::feeds::create(pg, tenant, provider_id, detail, &secret_hash, now).await
+            }
+        }
+    }
+
+    /// The tenant's feeds, oldest first.
+    pub async fn list(&self, tenant: i64) -> Result<Vec<Feed>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(move |c| sqlite::feeds::list(c, tenant)).await,
+            Store::Postgres(pg) => postgres::feeds::list(pg, tenant).await,
+        }
+    }
+
+    /// Revokes feed `id` of `tenant` ([`DbError::NotFound`] when it has no such feed).
+    pub async fn delete(&self, tenant: i64, id: i64) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::feeds::delete(c, tenant, id))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::feeds::delete(pg, tenant, id).await,
+        }
+    }
+
+    /// Gives feed `id` of `tenant` a new secret; the old one stops working at once.
+    pub async fn rotate(
+        &self,
+        tenant: i64,
+        id: i64,
+        secret_hash: [u8; 32],
+        now: i64,
+    ) -> Result<Feed, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::feeds::rotate(c, tenant, id, &secret_hash, now))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::feeds::rotate(pg, tenant, id, &secret_hash, now).await,
+        }
+    }
+
+    /// Feed `id` with what serving its URL needs; `None` when there is no such feed.
+    pub async fn for_url(&self, id: i64) -> Result<Option<FeedAccess>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(move |c| sqlite::feeds::for_url(c, id)).await,
+            Store::Postgres(pg) => postgres::feeds::for_url(pg, id).await,
+        }
+    }
+
+    /// The appointments of `tenant` (of one provider, when given) starting in `[from, to)`:
+    /// booked ones, holds not yet expired at `now`, and cancellations changed since
+    /// `cancelled_since`. Ordered by start, then id.
+    pub async fn events(
+        &self,
+        tenant: i64,
+        provider_id: Option<i64>,
+        window: (i64, i64),
+        cancelled_since: i64,
+        now: i64,
+    ) -> Result<Vec<FeedEvent>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| {
+                    sqlite::feeds::events(c, tenant, provider_id, window, cancelled_since, now)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::feeds::events(pg, tenant, provider_id, window, cancelled_since, now).await
+            }
+        }
+    }
 }

@@ -24,6 +24,8 @@ pub mod postgres;
 pub mod reminder_calls;
 pub mod retention;
 pub mod settings;
+pub mod sqlite;
+pub mod store;
 pub mod tenants;
 pub mod upkeep;
 pub mod webhooks;

@@ -141,8 +141,9 @@ pub async fn create_feed(
     let (secret, hash) = feeds::new_secret();
     let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
     let feed = state
-        .db
-        .write(move |c| db::feeds::create(c, tenant_id, provider, detail.as_str(), &hash, now))
+        .store
+        .feeds()
+        .create(tenant_id, provider, detail.as_str(), hash, now)
         .await?;
     tracing::info!(
         tenant = tenant_id,
@@ -163,8 +164,9 @@ pub async fn list(
 ) -> poem::Result<Json<Value>> {
     let tenant_id = find(&state, id).await?.id;
     let list = state
-        .db
-        .run(move |c| db::feeds::list(c, tenant_id))
+        .store
+        .feeds()
+        .list(tenant_id)
         .await
         .map_err(AppError::from)?;
     Ok(Json(list.iter().map(|f| feed_json(f, None)).collect()))
@@ -179,8 +181,9 @@ pub async fn revoke(
 ) -> poem::Result<StatusCode> {
     let tenant_id = find(&state, id).await?.id;
     state
-        .db
-        .write(move |c| db::feeds::delete(c, tenant_id, feed))
+        .store
+        .feeds()
+        .delete(tenant_id, feed)
         .await
         .map_err(feed_error)?;
     tracing::info!(tenant = tenant_id, feed, "calendar feed revoked");
@@ -210,8 +213,9 @@ pub async fn rotate_feed(
     let (secret, hash) = feeds::new_secret();
     let now = state.clock.now().as_second();
     let stored = state
-        .db
-        .write(move |c| db::feeds::rotate(c, tenant_id, feed, &hash, now))
+        .store
+        .feeds()
+        .rotate(tenant_id, feed, hash, now)
         .await
         .map_err(feed_error)?;
     tracing::info!(tenant = tenant_id, feed, "calendar feed rotated");
@@ -249,7 +253,7 @@ pub async fn serve(
                 feeds::REQUESTS_PER_WINDOW
             )));
     }
-    let served = feeds::serve(&state.db, &state.settings.public_url, feed, secret, now)
+    let served = feeds::serve(&state.store, &state.settings.public_url, feed, secret, now)
         .await
         .map_err(AppError::from)?;
     let Some(served) = served else {

@@ -30,6 +30,7 @@ mod sms;
 mod sms_faults;
 mod sms_replies;
 mod sms_wording;
+mod store;
 mod tenant_documents;
 mod texml_cli;
 mod texml_docs;

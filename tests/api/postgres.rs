@@ -28,14 +28,16 @@ fn server() -> Option<String> {
 }
 
 /// A new empty database on the test server, dropped by [`Scratch::drop_database`].
-struct Scratch {
+pub struct Scratch {
     admin: Client,
     name: String,
-    url: String,
+    /// Its URL.
+    pub url: String,
 }
 
 impl Scratch {
-    async fn new() -> Option<Self> {
+    /// `None` (skipped) without a server, outside CI.
+    pub async fn new() -> Option<Self> {
         let server = server()?;
         let admin = postgres::connect(&server).await.unwrap();
         let name = format!("slotline_test_{:016x}", rand::random::<u64>());
@@ -48,11 +50,13 @@ impl Scratch {
         Some(Self { admin, name, url })
     }
 
-    async fn client(&self) -> Client {
+    /// A connection of its own.
+    pub async fn client(&self) -> Client {
         postgres::connect(&self.url).await.unwrap()
     }
 
-    async fn drop_database(self) {
+    /// Drops the database, whoever is still connected.
+    pub async fn drop_database(self) {
         self.admin
             .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
             .await

@@ -92,14 +92,10 @@ async fn show(
 ) -> Result<Response, ConsoleError> {
     let tz = zone(tenant);
     let tenant_id = tenant.id;
-    let (feeds, endpoints) = state
+    let feeds = state.store.feeds().list(tenant_id).await?;
+    let endpoints = state
         .db
-        .run(move |c| {
-            Ok((
-                db::feeds::list(c, tenant_id)?,
-                db::webhooks::list_endpoints(c, tenant_id)?,
-            ))
-        })
+        .run(move |c| db::webhooks::list_endpoints(c, tenant_id))
         .await?;
     let html = Page {
         frame: Frame::of(tenant, "Feeds and webhooks", form_token, "calendar"),
@@ -278,8 +274,9 @@ pub async fn revoke_feed(
     let tenant = tenant(&state, id).await?;
     let tenant_id = tenant.id;
     state
-        .db
-        .write(move |c| db::feeds::delete(c, tenant_id, feed))
+        .store
+        .feeds()
+        .delete(tenant_id, feed)
         .await
         .map_err(not_found("feed"))?;
     tracing::info!(

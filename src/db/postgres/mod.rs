@@ -3,7 +3,11 @@
 //! columns). SQL for PostgreSQL lives here and below, as SQLite's lives in its modules.
 
 pub mod copy;
+pub mod feeds;
 pub mod migrations;
+pub mod pool;
+
+pub use pool::Pg;
 
 use tokio_postgres::{Client, NoTls};
 

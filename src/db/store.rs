@@ -1,0 +1,23 @@
+//! The store the server runs on, SQLite (the embedded default) or PostgreSQL, behind one
+//! handle. Each aggregate's interface (`store.feeds()`, …) takes whole units of work and
+//! runs each in one transaction of whichever backend this is, so callers never know
+//! which it is. Aggregates move behind it one at a time (docs/storage.md); until all
+//! have, the server runs on SQLite only.
+
+use super::{Db, postgres::Pg};
+
+/// SQLite or PostgreSQL; cheap to clone.
+#[derive(Clone)]
+pub enum Store {
+    /// One SQLite file, written by one writer thread.
+    Sqlite(Db),
+    /// A PostgreSQL database, shared by every node.
+    Postgres(Pg),
+}
+
+impl Store {
+    /// ICS subscription feeds.
+    pub fn feeds(&self) -> super::feeds::Feeds<'_> {
+        super::feeds::Feeds(self)
+    }
+}

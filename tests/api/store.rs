@@ -1,0 +1,198 @@
+//! The store's contract (issue 16, docs/storage.md): each aggregate's interface tells the
+//! same story on SQLite and on PostgreSQL. Every test runs against a SQLite file always,
+//! and against a PostgreSQL database when `SLOTLINE_TEST_POSTGRES` names a server (see
+//! `tests/api/postgres.rs`; `.ci/run` starts one, and under `CI=true` a missing server
+//! fails the PostgreSQL half).
+
+use std::time::{Duration, Instant};
+
+use slotline::db::{Db, DbError, deadline, postgres::Pg, store::Store};
+
+use crate::postgres::Scratch;
+
+/// The same rows on either backend: one tenant (id 1, `copy`, horizon 30 days) with
+/// providers 1 (Anna) and 2 (Bo) and service 1 (Cut), plus `extra` statements.
+const SEED: &str = "
+    INSERT INTO tenants (id, slug, name, phone_number, timezone, voice, greeting,
+        slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder_hours,
+        max_attempts, created_at, updated_at)
+    VALUES (1, 'acme', 'Acme Salon', '+13125550100', 'America/Chicago', 'Polly.Joanna',
+        'Hello', 30, 0, 30, 0, '[24]', 3, 0, 0),
+        (2, 'other', 'Other', '+13125550101', 'America/Chicago', 'Polly.Joanna',
+        'Hello', 30, 0, 30, 0, '[24]', 3, 0, 0);
+    INSERT INTO services (id, tenant_id, name, duration_minutes, position) VALUES (1, 1, 'Cut', 30, 0);
+    INSERT INTO providers (id, tenant_id, name, position) VALUES (1, 1, 'Anna', 0), (2, 1, 'Bo', 1);
+";
+
+/// A store of each kind with [`SEED`] and `extra` in it, named for messages; the
+/// PostgreSQL one only when a server is configured.
+async fn stores(extra: &str) -> Vec<(&'static str, Store, Option<Scratch>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("s.db")).unwrap();
+    let sql = format!("{SEED}{extra}");
+    db.run_blocking(|c| Ok(c.execute_batch(&sql)?)).unwrap();
+    let mut stores = vec![("sqlite", Store::Sqlite(db), None, dir)];
+    if let Some(scratch) = Scratch::new().await {
+        let pg = Pg::open(&scratch.url).await.unwrap();
+        scratch.client().await.batch_execute(&sql).await.unwrap();
+        stores.push((
+            "postgres",
+            Store::Postgres(pg),
+            Some(scratch),
+            tempfile::tempdir().unwrap(),
+        ));
+    }
+    stores
+}
+
+async fn done(stores: Vec<(&'static str, Store, Option<Scratch>, tempfile::TempDir)>) {
+    for (_, store, scratch, _) in stores {
+        drop(store);
+        if let Some(s) = scratch {
+            s.drop_database().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn store_feeds_are_created_listed_rotated_and_revoked_alike_on_both_backends() {
+    let stores = stores("").await;
+    for (backend, store, _, _) in &stores {
+        let feeds = store.feeds();
+        let all = feeds.create(1, None, "full", [1; 32], 100).await.unwrap();
+        let anna = feeds
+            .create(1, Some(1), "busy", [2; 32], 101)
+            .await
+            .unwrap();
+        assert_eq!(
+            (all.scope, all.provider.as_deref()),
+            ("tenant", None),
+            "{backend}"
+        );
+        assert_eq!(
+            (anna.scope, anna.provider.as_deref()),
+            ("provider", Some("Anna")),
+            "{backend}"
+        );
+        let listed: Vec<i64> = feeds.list(1).await.unwrap().iter().map(|f| f.id).collect();
+        assert_eq!(listed, [all.id, anna.id], "{backend}: oldest first");
+        assert!(feeds.list(2).await.unwrap().is_empty(), "{backend}");
+
+        let access = feeds.for_url(anna.id).await.unwrap().unwrap();
+        assert_eq!(access.secret_hash, [2; 32], "{backend}");
+        assert_eq!(
+            (
+                access.tenant_slug.as_str(),
+                access.tenant_name.as_str(),
+                access.horizon_days
+            ),
+            ("acme", "Acme Salon", 30),
+            "{backend}"
+        );
+        assert!(
+            feeds.for_url(anna.id + 100).await.unwrap().is_none(),
+            "{backend}"
+        );
+
+        let rotated = feeds.rotate(1, anna.id, [3; 32], 200).await.unwrap();
+        assert_eq!(rotated.rotated_at, Some(200), "{backend}");
+        assert_eq!(
+            feeds.for_url(anna.id).await.unwrap().unwrap().secret_hash,
+            [3; 32]
+        );
+        assert!(
+            matches!(
+                feeds.rotate(2, anna.id, [4; 32], 201).await,
+                Err(DbError::NotFound)
+            ),
+            "{backend}: another tenant's feed"
+        );
+
+        assert!(
+            matches!(feeds.delete(2, anna.id).await, Err(DbError::NotFound)),
+            "{backend}"
+        );
+        feeds.delete(1, anna.id).await.unwrap();
+        assert!(
+            feeds.for_url(anna.id).await.unwrap().is_none(),
+            "{backend}: revoked"
+        );
+        assert!(
+            matches!(feeds.delete(1, anna.id).await, Err(DbError::NotFound)),
+            "{backend}: twice"
+        );
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_a_feed_shows_booked_live_holds_and_recent_cancellations_in_its_window_alike() {
+    // now = 10,000; window [1,000, 50,000); cancellations kept since 5,000.
+    let appointments = "
+        INSERT INTO appointments (id, tenant_id, service_id, provider_id, customer_name,
+            customer_phone, start_at, end_at, blocked_until, status, hold_expires_at,
+            created_at, updated_at)
+        VALUES (1, 1, 1, 1, 'Booked', '+13125550199', 20000, 21800, 21800, 'booked', NULL, 1, 1),
+               (2, 1, 1, 2, 'Live hold', NULL, 12000, 13800, 13800, 'held', 10500, 2, 2),
+               (3, 1, 1, 1, 'Lapsed hold', NULL, 30000, 31800, 31800, 'held', 9000, 3, 3),
+               (4, 1, 1, 2, 'Fresh cancel', NULL, 40000, 41800, 41800, 'cancelled', NULL, 4, 6000),
+               (5, 1, 1, 1, 'Old cancel', NULL, 42000, 43800, 43800, 'cancelled', NULL, 5, 4000),
+               (6, 1, 1, 1, 'Too late', NULL, 60000, 61800, 61800, 'booked', NULL, 6, 6),
+               (7, 1, 1, 1, 'Earlier', NULL, 1000, 2800, 2800, 'booked', NULL, 7, 7);";
+    let stores = stores(appointments).await;
+    for (backend, store, _, _) in &stores {
+        let events = store
+            .feeds()
+            .events(1, None, (1_000, 50_000), 5_000, 10_000)
+            .await
+            .unwrap();
+        let shown: Vec<(i64, &str)> = events.iter().map(|e| (e.id, e.status.as_str())).collect();
+        assert_eq!(
+            shown,
+            [(7, "booked"), (2, "held"), (1, "booked"), (4, "cancelled")],
+            "{backend}: by start; lapsed holds, old cancellations and later ones left out"
+        );
+        assert_eq!(
+            (events[2].provider.as_str(), events[2].service.as_str()),
+            ("Anna", "Cut")
+        );
+        let bo: Vec<i64> = store
+            .feeds()
+            .events(1, Some(2), (1_000, 50_000), 5_000, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(bo, [2, 4], "{backend}: one provider's feed");
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_nothing_runs_once_the_requests_deadline_has_passed_on_either_backend() {
+    let stores = stores("").await;
+    for (backend, store, _, _) in &stores {
+        let past = Instant::now() - Duration::from_millis(1);
+        let created =
+            deadline::scope(past, store.feeds().create(1, None, "full", [9; 32], 1)).await;
+        assert!(
+            matches!(created, Err(DbError::Deadline)),
+            "{backend}: {created:?}"
+        );
+        let listed = deadline::scope(past, store.feeds().list(1)).await;
+        assert!(
+            matches!(listed, Err(DbError::Deadline)),
+            "{backend}: {listed:?}"
+        );
+        assert!(
+            store.feeds().list(1).await.unwrap().is_empty(),
+            "{backend}: nothing written"
+        );
+        let later = Instant::now() + Duration::from_secs(30);
+        deadline::scope(later, store.feeds().create(1, None, "full", [9; 32], 1))
+            .await
+            .unwrap();
+    }
+    done(stores).await;
+}
