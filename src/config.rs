@@ -374,6 +374,12 @@ impl Settings {
             s.listen = v;
         }
         if let Some(v) = get("SLOTLINE_DB") {
+            if crate::db::postgres::is_url(&v) {
+                return Err(ConfigError {
+                    variable: "SLOTLINE_DB",
+                    message: "is a postgres:// URL, which the server cannot run on yet (docs/storage.md); set it to a SQLite file path, e.g. data/slotline.db (`slotline migrate --from FILE --to postgres://…` copies a SQLite database over)".into(),
+                });
+            }
             s.db_path = PathBuf::from(v);
         }
         // Without a public URL, absolute URLs point at the listen address (right for local use).
@@ -599,6 +605,19 @@ mod tests {
         );
         let e = settings(&[("SLOTLINE_CHECKPOINTS", "off")]).unwrap_err();
         assert_eq!(e.message, "\"off\" must be 1 or 0");
+    }
+
+    #[test]
+    fn a_postgres_url_in_slotline_db_is_refused_until_the_server_runs_on_postgres() {
+        let e = settings(&[("SLOTLINE_DB", "postgres://db.example.com/slotline")]).unwrap_err();
+        assert_eq!(e.variable, "SLOTLINE_DB");
+        assert!(
+            e.message.contains("set it to a SQLite file path"),
+            "{}",
+            e.message
+        );
+        let s = settings(&[("SLOTLINE_DB", "/var/lib/slotline/s.db")]).unwrap();
+        assert_eq!(s.db_path, PathBuf::from("/var/lib/slotline/s.db"));
     }
 
     #[test]
