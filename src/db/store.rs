@@ -20,4 +20,9 @@ impl Store {
     pub fn feeds(&self) -> super::feeds::Feeds<'_> {
         super::feeds::Feeds(self)
     }
+
+    /// Webhook endpoints and their deliveries.
+    pub fn webhooks(&self) -> super::webhooks::Webhooks<'_> {
+        super::webhooks::Webhooks(self)
+    }
 }

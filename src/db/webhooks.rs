@@ -10,7 +10,6 @@
 mod events;
 mod queue;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 pub use events::{appointment_event, call_event, enqueue, message_event, reminder_call_event};
@@ -19,7 +18,9 @@ pub use queue::{
     record_attempt, wall_ms,
 };
 
-use super::DbError;
+use super::{DbError, postgres, sqlite, store::Store};
+// The queue (still SQLite's only) reads the endpoint it delivers to.
+use super::sqlite::webhooks::get_endpoint;
 
 /// The events an endpoint may subscribe to.
 pub const EVENT_TYPES: &[&str] = &[
@@ -50,95 +51,113 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
 }
 
-const SELECT_ENDPOINT: &str = "SELECT id, url, events, created_at, failing_since_ms, disabled_at, disabled_reason FROM webhook_endpoints";
+/// The webhooks of a store ([`Store::webhooks`]): endpoints and what was delivered to
+/// them. (Events and the delivery queue are still SQLite's only, in `events`/`queue`.)
+pub struct Webhooks<'s>(pub(super) &'s Store);
 
-fn endpoint(r: &rusqlite::Row) -> rusqlite::Result<Endpoint> {
-    let events: String = r.get(2)?;
-    Ok(Endpoint {
-        id: r.get(0)?,
-        url: r.get(1)?,
-        events: serde_json::from_str(&events).unwrap_or_default(),
-        created_at: r.get(3)?,
-        failing_since_ms: r.get(4)?,
-        disabled_at: r.get(5)?,
-        disabled_reason: r.get(6)?,
-    })
-}
-
-/// Stores an endpoint of `tenant`.
-pub fn create_endpoint(
-    conn: &Connection,
-    tenant: i64,
-    url: &str,
-    events: &[String],
-    secret: &str,
-    now: i64,
-) -> Result<Endpoint, DbError> {
-    let events = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
-    conn.execute(
-        "INSERT INTO webhook_endpoints (tenant_id, url, events, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![tenant, url, events, secret, now],
-    )?;
-    get_endpoint(conn, tenant, conn.last_insert_rowid())
-}
-
-/// One endpoint of `tenant`.
-pub fn get_endpoint(conn: &Connection, tenant: i64, id: i64) -> Result<Endpoint, DbError> {
-    conn.query_row(
-        &format!("{SELECT_ENDPOINT} WHERE tenant_id = ?1 AND id = ?2"),
-        params![tenant, id],
-        endpoint,
-    )
-    .optional()?
-    .ok_or(DbError::NotFound)
-}
-
-/// The tenant's endpoints, oldest first.
-pub fn list_endpoints(conn: &Connection, tenant: i64) -> Result<Vec<Endpoint>, DbError> {
-    let mut stmt = conn.prepare(&format!(
-        "{SELECT_ENDPOINT} WHERE tenant_id = ?1 ORDER BY id"
-    ))?;
-    let rows = stmt.query_map([tenant], endpoint)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Deletes an endpoint of `tenant` with its queue and history.
-pub fn delete_endpoint(conn: &Connection, tenant: i64, id: i64) -> Result<(), DbError> {
-    match conn.execute(
-        "DELETE FROM webhook_endpoints WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant, id],
-    )? {
-        0 => Err(DbError::NotFound),
-        _ => Ok(()),
+impl Webhooks<'_> {
+    /// Stores an endpoint of `tenant` subscribed to `events`, signing with `secret`.
+    pub async fn create_endpoint(
+        &self,
+        tenant: i64,
+        url: String,
+        events: Vec<String>,
+        secret: String,
+        now: i64,
+    ) -> Result<Endpoint, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::webhooks::create_endpoint(c, tenant, &url, &events, &secret, now)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::webhooks::create_endpoint(pg, tenant, &url, &events, &secret, now).await
+            }
+        }
     }
-}
 
-/// Gives an endpoint a new secret; deliveries from now on are signed with it.
-pub fn rotate_endpoint(
-    conn: &Connection,
-    tenant: i64,
-    id: i64,
-    secret: &str,
-) -> Result<Endpoint, DbError> {
-    match conn.execute(
-        "UPDATE webhook_endpoints SET secret = ?3 WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant, id, secret],
-    )? {
-        0 => Err(DbError::NotFound),
-        _ => get_endpoint(conn, tenant, id),
+    /// One endpoint of `tenant` ([`DbError::NotFound`] when it has no such endpoint).
+    pub async fn get_endpoint(&self, tenant: i64, id: i64) -> Result<Endpoint, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::webhooks::get_endpoint(c, tenant, id))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::webhooks::get_endpoint(pg, tenant, id).await,
+        }
     }
-}
 
-/// Enables a disabled endpoint of `tenant` again and forgets its failure streak; its
-/// pending deliveries go out again, each until its own retry period ends.
-pub fn enable_endpoint(conn: &Connection, tenant: i64, id: i64) -> Result<Endpoint, DbError> {
-    match conn.execute(
-        "UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since_ms = NULL
-         WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant, id],
-    )? {
-        0 => Err(DbError::NotFound),
-        _ => get_endpoint(conn, tenant, id),
+    /// The tenant's endpoints, oldest first.
+    pub async fn list_endpoints(&self, tenant: i64) -> Result<Vec<Endpoint>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::webhooks::list_endpoints(c, tenant))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::webhooks::list_endpoints(pg, tenant).await,
+        }
+    }
+
+    /// Deletes an endpoint of `tenant` with its queue and history.
+    pub async fn delete_endpoint(&self, tenant: i64, id: i64) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::webhooks::delete_endpoint(c, tenant, id))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::webhooks::delete_endpoint(pg, tenant, id).await,
+        }
+    }
+
+    /// Gives an endpoint a new secret; deliveries from now on are signed with it.
+    pub async fn rotate_endpoint(
+        &self,
+        tenant: i64,
+        id: i64,
+        secret: String,
+    ) -> Result<Endpoint, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::webhooks::rotate_endpoint(c, tenant, id, &secret))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::webhooks::rotate_endpoint(pg, tenant, id, &secret).await
+            }
+        }
+    }
+
+    /// Enables a disabled endpoint of `tenant` again and forgets its failure streak; its
+    /// pending deliveries go out again, each until its own retry period ends.
+    pub async fn enable_endpoint(&self, tenant: i64, id: i64) -> Result<Endpoint, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::webhooks::enable_endpoint(c, tenant, id))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::webhooks::enable_endpoint(pg, tenant, id).await,
+        }
+    }
+
+    /// The newest `limit` deliveries to endpoint `endpoint` of `tenant`, newest first, each
+    /// with its attempts ([`DbError::NotFound`] when the tenant has no such endpoint).
+    pub async fn deliveries(
+        &self,
+        tenant: i64,
+        endpoint: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| queue::deliveries(c, tenant, endpoint, limit))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::webhooks::deliveries(pg, tenant, endpoint, limit).await
+            }
+        }
     }
 }
 

@@ -135,10 +135,9 @@ pub async fn create_endpoint(
     let secret = sign::new_secret();
     let (now, stored_secret) = (state.clock.now().as_second(), secret.clone());
     let endpoint = state
-        .db
-        .write(move |c| {
-            db::webhooks::create_endpoint(c, tenant_id, &url, &events, &stored_secret, now)
-        })
+        .store
+        .webhooks()
+        .create_endpoint(tenant_id, url, events, stored_secret, now)
         .await?;
     tracing::info!(
         tenant = tenant_id,
@@ -158,8 +157,9 @@ pub async fn list(
 ) -> poem::Result<Json<Value>> {
     let tenant_id = find(&state, id).await?.id;
     let list = state
-        .db
-        .run(move |c| db::webhooks::list_endpoints(c, tenant_id))
+        .store
+        .webhooks()
+        .list_endpoints(tenant_id)
         .await
         .map_err(AppError::from)?;
     Ok(Json(list.iter().map(|e| endpoint_json(e, None)).collect()))
@@ -174,8 +174,9 @@ pub async fn delete(
 ) -> poem::Result<StatusCode> {
     let tenant_id = find(&state, id).await?.id;
     state
-        .db
-        .write(move |c| db::webhooks::delete_endpoint(c, tenant_id, endpoint))
+        .store
+        .webhooks()
+        .delete_endpoint(tenant_id, endpoint)
         .await
         .map_err(endpoint_error)?;
     tracing::info!(tenant = tenant_id, endpoint, "webhook endpoint deleted");
@@ -205,8 +206,9 @@ pub async fn rotate_endpoint(
     let secret = sign::new_secret();
     let stored_secret = secret.clone();
     let e = state
-        .db
-        .write(move |c| db::webhooks::rotate_endpoint(c, tenant_id, endpoint, &stored_secret))
+        .store
+        .webhooks()
+        .rotate_endpoint(tenant_id, endpoint, stored_secret)
         .await
         .map_err(endpoint_error)?;
     tracing::info!(tenant = tenant_id, endpoint, "webhook secret rotated");
@@ -223,8 +225,9 @@ pub async fn enable(
 ) -> poem::Result<Json<Value>> {
     let tenant_id = find(&state, id).await?.id;
     let e = state
-        .db
-        .write(move |c| db::webhooks::enable_endpoint(c, tenant_id, endpoint))
+        .store
+        .webhooks()
+        .enable_endpoint(tenant_id, endpoint)
         .await
         .map_err(endpoint_error)?;
     tracing::info!(tenant = tenant_id, endpoint, "webhook endpoint enabled");
@@ -243,8 +246,9 @@ pub async fn deliveries(
     let tenant_id = find(&state, id).await?.id;
     let limit = paging::limit(paging::arg(&query, "limit"))?;
     let rows = state
-        .db
-        .run(move |c| db::webhooks::deliveries(c, tenant_id, endpoint, limit))
+        .store
+        .webhooks()
+        .deliveries(tenant_id, endpoint, limit)
         .await
         .map_err(endpoint_error)?;
     Ok(Json(serde_json::to_value(rows).unwrap_or_default()))

@@ -196,3 +196,185 @@ async fn store_nothing_runs_once_the_requests_deadline_has_passed_on_either_back
     }
     done(stores).await;
 }
+
+#[tokio::test]
+async fn store_webhook_endpoints_are_made_listed_rotated_enabled_and_deleted_alike() {
+    let stores = stores("").await;
+    for (backend, store, _, _) in &stores {
+        let hooks = store.webhooks();
+        let events = vec![
+            "appointment.booked".to_string(),
+            "call.completed".to_string(),
+        ];
+        let first = hooks
+            .create_endpoint(
+                1,
+                "https://a.example.com/in".into(),
+                events.clone(),
+                "whsec_a".into(),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.url.as_str(), &first.events, first.created_at),
+            ("https://a.example.com/in", &events, 10),
+            "{backend}"
+        );
+        let second = hooks
+            .create_endpoint(
+                1,
+                "https://b.example.com/in".into(),
+                vec![],
+                "whsec_b".into(),
+                11,
+            )
+            .await
+            .unwrap();
+        let ids: Vec<i64> = hooks
+            .list_endpoints(1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, [first.id, second.id], "{backend}: oldest first");
+        assert!(
+            hooks.list_endpoints(2).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        assert!(
+            matches!(
+                hooks.get_endpoint(2, first.id).await,
+                Err(DbError::NotFound)
+            ),
+            "{backend}: another tenant's"
+        );
+
+        hooks
+            .rotate_endpoint(1, first.id, "whsec_c".into())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                hooks.rotate_endpoint(2, first.id, "x".into()).await,
+                Err(DbError::NotFound)
+            ),
+            "{backend}"
+        );
+        let again = hooks.enable_endpoint(1, first.id).await.unwrap();
+        assert_eq!(
+            (again.disabled_at, again.failing_since_ms),
+            (None, None),
+            "{backend}"
+        );
+
+        hooks.delete_endpoint(1, second.id).await.unwrap();
+        assert!(
+            matches!(
+                hooks.delete_endpoint(1, second.id).await,
+                Err(DbError::NotFound)
+            ),
+            "{backend}: twice"
+        );
+        let left: Vec<i64> = hooks
+            .list_endpoints(1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(left, [first.id], "{backend}");
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_an_endpoints_deliveries_come_newest_first_with_their_attempts_alike() {
+    // Endpoint 1 (disabled after failing) with three deliveries; endpoint 2 has one.
+    let seeded = "
+        INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at,
+            failing_since_ms, disabled_at, disabled_reason)
+        VALUES (1, 1, 'https://a.example.com/in', '[\"appointment.booked\"]', 'whsec_a', 1,
+                5000, 9, 'failing for 3 days'),
+               (2, 1, 'https://b.example.com/in', '[]', 'whsec_b', 1, NULL, NULL, NULL);
+        INSERT INTO webhook_events (id, event_id, tenant_id, type, appointment_id, payload, created_at)
+        VALUES (1, 'evt_1', 1, 'appointment.booked', 7, '{}', 1),
+               (2, 'evt_2', 1, 'appointment.cancelled', 7, '{}', 2),
+               (3, 'evt_3', 1, 'call.completed', NULL, '{}', 3);
+        INSERT INTO webhook_deliveries (id, endpoint_id, event_id, appointment_id, status,
+            attempts, next_attempt_ms, last_error, created_ms)
+        VALUES (1, 1, 1, 7, 'delivered', 2, 0, NULL, 1000),
+               (2, 1, 2, 7, 'pending', 1, 9000, 'answered HTTP 500', 2000),
+               (3, 1, 3, NULL, 'failed', 5, 0, 'timed out', 3000),
+               (4, 2, 1, 7, 'pending', 0, 1000, NULL, 1000);
+        INSERT INTO webhook_attempts (id, delivery_id, attempted_ms, http_status, error, duration_ms)
+        VALUES (1, 1, 1100, 503, NULL, 40), (2, 1, 1200, 200, NULL, 30),
+               (3, 2, 2100, 500, NULL, 25), (4, 3, 3100, NULL, 'timed out', 10000);";
+    let stores = stores(seeded).await;
+    for (backend, store, _, _) in &stores {
+        let hooks = store.webhooks();
+        let disabled = hooks.get_endpoint(1, 1).await.unwrap();
+        assert_eq!(
+            disabled.disabled_reason.as_deref(),
+            Some("failing for 3 days"),
+            "{backend}"
+        );
+        let rows = hooks.deliveries(1, 1, 10).await.unwrap();
+        let shown: Vec<(i64, &str, &str, Option<i64>)> = rows
+            .iter()
+            .map(|d| {
+                (
+                    d.id,
+                    d.event_id.as_str(),
+                    d.status.as_str(),
+                    d.next_attempt_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (3, "evt_3", "failed", None),
+                (2, "evt_2", "pending", Some(9000)),
+                (1, "evt_1", "delivered", None)
+            ],
+            "{backend}: newest first; only a pending one has a next attempt"
+        );
+        let history: Vec<(i64, Option<u16>)> = rows[2]
+            .history
+            .iter()
+            .map(|a| (a.at_ms, a.http_status))
+            .collect();
+        assert_eq!(
+            history,
+            [(1100, Some(503)), (1200, Some(200))],
+            "{backend}: oldest first"
+        );
+        assert_eq!(
+            rows[0].history[0].error.as_deref(),
+            Some("timed out"),
+            "{backend}"
+        );
+        assert_eq!(
+            hooks.deliveries(1, 1, 1).await.unwrap().len(),
+            1,
+            "{backend}: the limit"
+        );
+        assert!(
+            matches!(hooks.deliveries(2, 1, 10).await, Err(DbError::NotFound)),
+            "{backend}: another tenant's"
+        );
+        let enabled = hooks.enable_endpoint(1, 1).await.unwrap();
+        assert_eq!(
+            (
+                enabled.disabled_at,
+                enabled.failing_since_ms,
+                enabled.disabled_reason
+            ),
+            (None, None, None),
+            "{backend}"
+        );
+    }
+    done(stores).await;
+}

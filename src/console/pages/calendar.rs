@@ -20,7 +20,7 @@ use crate::{
         render, see_other, tenant,
         view::{Frame, when, zone},
     },
-    db::{self, DbError, tenants::Tenant, webhooks::EVENT_TYPES},
+    db::{DbError, tenants::Tenant, webhooks::EVENT_TYPES},
     domain::FieldError,
     error::AppError,
     routes::{create_endpoint, create_feed, parse_events, rotate_endpoint, rotate_feed},
@@ -93,10 +93,7 @@ async fn show(
     let tz = zone(tenant);
     let tenant_id = tenant.id;
     let feeds = state.store.feeds().list(tenant_id).await?;
-    let endpoints = state
-        .db
-        .run(move |c| db::webhooks::list_endpoints(c, tenant_id))
-        .await?;
+    let endpoints = state.store.webhooks().list_endpoints(tenant_id).await?;
     let html = Page {
         frame: Frame::of(tenant, "Feeds and webhooks", form_token, "calendar"),
         slug: tenant.spec.slug.clone(),
@@ -372,8 +369,9 @@ pub async fn enable_endpoint(
     let tenant = tenant(&state, id).await?;
     let tenant_id = tenant.id;
     state
-        .db
-        .write(move |c| db::webhooks::enable_endpoint(c, tenant_id, endpoint))
+        .store
+        .webhooks()
+        .enable_endpoint(tenant_id, endpoint)
         .await
         .map_err(not_found("webhook endpoint"))?;
     Ok(see_other(&format!(
@@ -392,8 +390,9 @@ pub async fn delete_endpoint(
     let tenant = tenant(&state, id).await?;
     let tenant_id = tenant.id;
     state
-        .db
-        .write(move |c| db::webhooks::delete_endpoint(c, tenant_id, endpoint))
+        .store
+        .webhooks()
+        .delete_endpoint(tenant_id, endpoint)
         .await
         .map_err(not_found("webhook endpoint"))?;
     tracing::info!(
@@ -435,14 +434,13 @@ pub async fn deliveries(
     let tenant = tenant(&state, id).await?;
     let tz = zone(&tenant);
     let tenant_id = tenant.id;
-    let (e, rows) = state
-        .db
-        .run(move |c| {
-            Ok((
-                db::webhooks::get_endpoint(c, tenant_id, endpoint)?,
-                db::webhooks::deliveries(c, tenant_id, endpoint, 100)?,
-            ))
-        })
+    let webhooks = state.store.webhooks();
+    let e = webhooks
+        .get_endpoint(tenant_id, endpoint)
+        .await
+        .map_err(not_found("webhook endpoint"))?;
+    let rows = webhooks
+        .deliveries(tenant_id, endpoint, 100)
         .await
         .map_err(not_found("webhook endpoint"))?;
     let at = |ms: i64| Timestamp::from_millisecond(ms).map_or(0, |t| t.as_second());

@@ -6,6 +6,7 @@ pub mod copy;
 pub mod feeds;
 pub mod migrations;
 pub mod pool;
+pub mod webhooks;
 
 pub use pool::Pg;
 

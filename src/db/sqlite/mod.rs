@@ -4,3 +4,4 @@
 //! still keep their SQL in `src/db/<aggregate>.rs`.
 
 pub mod feeds;
+pub mod webhooks;

@@ -2,6 +2,7 @@
 //! the 3-day disable.
 
 use super::*;
+use crate::db::sqlite::webhooks::{create_endpoint, enable_endpoint};
 use crate::{
     db::{Db, appointments, tenants},
     domain::TenantSpec,

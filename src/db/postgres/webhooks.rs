@@ -1,0 +1,221 @@
+//! Webhook endpoints and their deliveries on PostgreSQL ([`crate::db::webhooks`] is the
+//! interface).
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::{Pg, pool::bounded};
+use crate::db::{
+    DbError,
+    webhooks::{AttemptRow, DeliveryRow, Endpoint},
+};
+
+const SELECT_ENDPOINT: &str = "SELECT id, url, events, created_at, failing_since_ms, disabled_at, disabled_reason FROM webhook_endpoints";
+
+fn endpoint(r: &Row) -> Endpoint {
+    let events: String = r.get(2);
+    Endpoint {
+        id: r.get(0),
+        url: r.get(1),
+        events: serde_json::from_str(&events).unwrap_or_default(),
+        created_at: r.get(3),
+        failing_since_ms: r.get(4),
+        disabled_at: r.get(5),
+        disabled_reason: r.get(6),
+    }
+}
+
+async fn get(c: &impl GenericClient, tenant: i64, id: i64) -> Result<Endpoint, DbError> {
+    c.query_opt(
+        &format!("{SELECT_ENDPOINT} WHERE tenant_id = $1 AND id = $2"),
+        &[&tenant, &id],
+    )
+    .await?
+    .map(|r| endpoint(&r))
+    .ok_or(DbError::NotFound)
+}
+
+/// Runs one statement changing endpoint `id` of `tenant`, then reads it back, in one
+/// transaction; [`DbError::NotFound`] when no row changed.
+async fn change(
+    pg: &Pg,
+    tenant: i64,
+    id: i64,
+    sql: &str,
+    extra: Option<&str>,
+) -> Result<Endpoint, DbError> {
+    let mut conn = pg.conn().await?;
+    let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
+    let changed = bounded(async {
+        let n = match extra {
+            Some(v) => tx.execute(sql, &[&tenant, &id, &v]).await?,
+            None => tx.execute(sql, &[&tenant, &id]).await?,
+        };
+        if n == 0 {
+            return Err(DbError::NotFound);
+        }
+        get(&tx, tenant, id).await
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Stores an endpoint of `tenant`.
+pub async fn create_endpoint(
+    pg: &Pg,
+    tenant: i64,
+    url: &str,
+    events: &[String],
+    secret: &str,
+    now: i64,
+) -> Result<Endpoint, DbError> {
+    let events = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
+    let mut conn = pg.conn().await?;
+    let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
+    let made = bounded(async {
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO webhook_endpoints (tenant_id, url, events, secret, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[&tenant, &url, &events, &secret, &now],
+            )
+            .await?
+            .get(0);
+        get(&tx, tenant, id).await
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(made)
+}
+
+/// One endpoint of `tenant`.
+pub async fn get_endpoint(pg: &Pg, tenant: i64, id: i64) -> Result<Endpoint, DbError> {
+    let conn = pg.conn().await?;
+    bounded(get(&conn, tenant, id)).await
+}
+
+/// The tenant's endpoints, oldest first.
+pub async fn list_endpoints(pg: &Pg, tenant: i64) -> Result<Vec<Endpoint>, DbError> {
+    let conn = pg.conn().await?;
+    bounded(async {
+        let rows = conn
+            .query(
+                &format!("{SELECT_ENDPOINT} WHERE tenant_id = $1 ORDER BY id"),
+                &[&tenant],
+            )
+            .await?;
+        Ok(rows.iter().map(endpoint).collect())
+    })
+    .await
+}
+
+/// Deletes an endpoint of `tenant` with its queue and history (by cascade).
+pub async fn delete_endpoint(pg: &Pg, tenant: i64, id: i64) -> Result<(), DbError> {
+    let conn = pg.conn().await?;
+    let n = bounded(async {
+        Ok(conn
+            .execute(
+                "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2",
+                &[&tenant, &id],
+            )
+            .await?)
+    })
+    .await?;
+    if n == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
+/// Gives an endpoint a new secret.
+pub async fn rotate_endpoint(
+    pg: &Pg,
+    tenant: i64,
+    id: i64,
+    secret: &str,
+) -> Result<Endpoint, DbError> {
+    change(
+        pg,
+        tenant,
+        id,
+        "UPDATE webhook_endpoints SET secret = $3 WHERE tenant_id = $1 AND id = $2",
+        Some(secret),
+    )
+    .await
+}
+
+/// Enables a disabled endpoint again and forgets its failure streak.
+pub async fn enable_endpoint(pg: &Pg, tenant: i64, id: i64) -> Result<Endpoint, DbError> {
+    change(
+        pg,
+        tenant,
+        id,
+        "UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL,
+             failing_since_ms = NULL
+         WHERE tenant_id = $1 AND id = $2",
+        None,
+    )
+    .await
+}
+
+/// The newest `limit` deliveries to endpoint `endpoint` of `tenant`, newest first, with
+/// their attempts oldest first.
+pub async fn deliveries(
+    pg: &Pg,
+    tenant: i64,
+    endpoint: i64,
+    limit: usize,
+) -> Result<Vec<DeliveryRow>, DbError> {
+    let conn = pg.conn().await?;
+    bounded(async {
+        get(&conn, tenant, endpoint).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = conn
+            .query(
+                "SELECT d.id, e.event_id, e.type, d.appointment_id, d.status, d.attempts,
+                        d.next_attempt_ms, d.last_error
+                 FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+                 WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2",
+                &[&endpoint, &limit],
+            )
+            .await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        let attempts = conn
+            .query(
+                "SELECT delivery_id, attempted_ms, http_status, error, duration_ms
+                 FROM webhook_attempts WHERE delivery_id = ANY($1) ORDER BY id",
+                &[&ids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let (id, status): (i64, String) = (r.get(0), r.get(4));
+                DeliveryRow {
+                    id,
+                    event_id: r.get(1),
+                    kind: r.get(2),
+                    appointment_id: r.get(3),
+                    next_attempt_ms: (status == "pending").then(|| r.get(6)),
+                    status,
+                    attempts: r.get(5),
+                    last_error: r.get(7),
+                    history: attempts
+                        .iter()
+                        .filter(|a| a.get::<_, i64>(0) == id)
+                        .map(|a| AttemptRow {
+                            at_ms: a.get(1),
+                            http_status: a
+                                .get::<_, Option<i64>>(2)
+                                .and_then(|s| u16::try_from(s).ok()),
+                            error: a.get(3),
+                            duration_ms: a.get(4),
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    })
+    .await
+}
