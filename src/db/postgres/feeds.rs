@@ -3,7 +3,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::{Pg, pool::bounded};
+use super::Pg;
 use crate::db::{
     DbError,
     feeds::{Feed, FeedAccess, FeedEvent},
@@ -46,9 +46,7 @@ pub async fn create(
     secret_hash: &[u8; 32],
     now: i64,
 ) -> Result<Feed, DbError> {
-    let mut conn = pg.conn().await?;
-    let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
-    let feed = bounded(async {
+    pg.write(async |tx| {
         let id: i64 = tx
             .query_one(
                 "INSERT INTO feeds (tenant_id, provider_id, detail, secret_hash, created_at)
@@ -63,18 +61,15 @@ pub async fn create(
             )
             .await?
             .get(0);
-        get(&tx, tenant, id).await
+        get(tx, tenant, id).await
     })
-    .await?;
-    tx.commit().await?;
-    Ok(feed)
+    .await
 }
 
 /// The tenant's feeds, oldest first.
 pub async fn list(pg: &Pg, tenant: i64) -> Result<Vec<Feed>, DbError> {
-    let conn = pg.conn().await?;
-    bounded(async {
-        let rows = conn
+    pg.run(async |c| {
+        let rows = c
             .query(
                 &format!("{SELECT_FEED} WHERE f.tenant_id = $1 ORDER BY f.id"),
                 &[&tenant],
@@ -87,20 +82,14 @@ pub async fn list(pg: &Pg, tenant: i64) -> Result<Vec<Feed>, DbError> {
 
 /// Revokes a feed of `tenant`.
 pub async fn delete(pg: &Pg, tenant: i64, id: i64) -> Result<(), DbError> {
-    let conn = pg.conn().await?;
-    let n = bounded(async {
-        Ok(conn
-            .execute(
-                "DELETE FROM feeds WHERE tenant_id = $1 AND id = $2",
-                &[&tenant, &id],
-            )
-            .await?)
-    })
-    .await?;
-    if n == 0 {
-        return Err(DbError::NotFound);
+    let sql = "DELETE FROM feeds WHERE tenant_id = $1 AND id = $2";
+    match pg
+        .run(async |c| Ok(c.execute(sql, &[&tenant, &id]).await?))
+        .await?
+    {
+        0 => Err(DbError::NotFound),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Gives a feed of `tenant` a new secret; the old one stops working with this statement.
@@ -111,9 +100,7 @@ pub async fn rotate(
     secret_hash: &[u8; 32],
     now: i64,
 ) -> Result<Feed, DbError> {
-    let mut conn = pg.conn().await?;
-    let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
-    let feed = bounded(async {
+    pg.write(async |tx| {
         let n = tx
             .execute(
                 "UPDATE feeds SET secret_hash = $3, rotated_at = $4
@@ -124,18 +111,15 @@ pub async fn rotate(
         if n == 0 {
             return Err(DbError::NotFound);
         }
-        get(&tx, tenant, id).await
+        get(tx, tenant, id).await
     })
-    .await?;
-    tx.commit().await?;
-    Ok(feed)
+    .await
 }
 
 /// Feed `id` with its secret's hash and its tenant's name, for serving its URL.
 pub async fn for_url(pg: &Pg, id: i64) -> Result<Option<FeedAccess>, DbError> {
-    let conn = pg.conn().await?;
-    bounded(async {
-        let row = conn
+    pg.run(async |c| {
+        let row = c
             .query_opt(
                 "SELECT f.id, f.tenant_id, f.provider_id, p.name, f.detail, f.created_at,
                         f.rotated_at, f.secret_hash, t.slug, t.name, t.horizon_days
@@ -164,9 +148,8 @@ pub async fn events(
     cancelled_since: i64,
     now: i64,
 ) -> Result<Vec<FeedEvent>, DbError> {
-    let conn = pg.conn().await?;
-    bounded(async {
-        let rows = conn
+    pg.run(async |c| {
+        let rows = c
             .query(
                 "SELECT a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at,
                         a.end_at, a.status, a.sequence, a.updated_at, a.created_at

@@ -8,7 +8,7 @@
 use std::future::Future;
 
 use deadpool_postgres::{
-    Config, ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime,
+    Config, ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime, Transaction,
 };
 use tokio_postgres::NoTls;
 
@@ -61,6 +61,32 @@ impl Pg {
                 .map_err(|e| DbError::Unreachable(format!("no PostgreSQL connection: {e}")))
         })
         .await
+    }
+}
+
+impl Pg {
+    /// Runs `work` on a pooled connection outside any transaction (reads, and writes of
+    /// one statement), within the request's deadline.
+    pub async fn run<T>(
+        &self,
+        work: impl AsyncFnOnce(&Object) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let conn = self.conn().await?;
+        bounded(work(&conn)).await
+    }
+
+    /// Runs `work` in a transaction and commits it. Within a request's deadline, `work`
+    /// runs only until the deadline (then the transaction rolls back and nothing was
+    /// written); the COMMIT, once sent, is waited for.
+    pub async fn write<T>(
+        &self,
+        work: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.conn().await?;
+        let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
+        let out = bounded(work(&tx)).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 }
 

@@ -4,7 +4,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::{Pg, pool::bounded};
+use super::Pg;
 use crate::db::{
     DbError,
     webhooks::{AttemptRow, DeliveryRow, Endpoint},
@@ -35,8 +35,8 @@ async fn get(c: &impl GenericClient, tenant: i64, id: i64) -> Result<Endpoint, D
     .ok_or(DbError::NotFound)
 }
 
-/// Runs one statement changing endpoint `id` of `tenant`, then reads it back, in one
-/// transaction; [`DbError::NotFound`] when no row changed.
+/// Runs `sql` (changing endpoint `$2` of tenant `$1`, with `$3` when given), then reads
+/// the endpoint back, in one transaction; [`DbError::NotFound`] when no row changed.
 async fn change(
     pg: &Pg,
     tenant: i64,
@@ -44,9 +44,7 @@ async fn change(
     sql: &str,
     extra: Option<&str>,
 ) -> Result<Endpoint, DbError> {
-    let mut conn = pg.conn().await?;
-    let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
-    let changed = bounded(async {
+    pg.write(async |tx| {
         let n = match extra {
             Some(v) => tx.execute(sql, &[&tenant, &id, &v]).await?,
             None => tx.execute(sql, &[&tenant, &id]).await?,
@@ -54,11 +52,9 @@ async fn change(
         if n == 0 {
             return Err(DbError::NotFound);
         }
-        get(&tx, tenant, id).await
+        get(tx, tenant, id).await
     })
-    .await?;
-    tx.commit().await?;
-    Ok(changed)
+    .await
 }
 
 /// Stores an endpoint of `tenant`.
@@ -71,9 +67,7 @@ pub async fn create_endpoint(
     now: i64,
 ) -> Result<Endpoint, DbError> {
     let events = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
-    let mut conn = pg.conn().await?;
-    let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
-    let made = bounded(async {
+    pg.write(async |tx| {
         let id: i64 = tx
             .query_one(
                 "INSERT INTO webhook_endpoints (tenant_id, url, events, secret, created_at)
@@ -82,24 +76,20 @@ pub async fn create_endpoint(
             )
             .await?
             .get(0);
-        get(&tx, tenant, id).await
+        get(tx, tenant, id).await
     })
-    .await?;
-    tx.commit().await?;
-    Ok(made)
+    .await
 }
 
 /// One endpoint of `tenant`.
 pub async fn get_endpoint(pg: &Pg, tenant: i64, id: i64) -> Result<Endpoint, DbError> {
-    let conn = pg.conn().await?;
-    bounded(get(&conn, tenant, id)).await
+    pg.run(async |c| get(c, tenant, id).await).await
 }
 
 /// The tenant's endpoints, oldest first.
 pub async fn list_endpoints(pg: &Pg, tenant: i64) -> Result<Vec<Endpoint>, DbError> {
-    let conn = pg.conn().await?;
-    bounded(async {
-        let rows = conn
+    pg.run(async |c| {
+        let rows = c
             .query(
                 &format!("{SELECT_ENDPOINT} WHERE tenant_id = $1 ORDER BY id"),
                 &[&tenant],
@@ -112,20 +102,14 @@ pub async fn list_endpoints(pg: &Pg, tenant: i64) -> Result<Vec<Endpoint>, DbErr
 
 /// Deletes an endpoint of `tenant` with its queue and history (by cascade).
 pub async fn delete_endpoint(pg: &Pg, tenant: i64, id: i64) -> Result<(), DbError> {
-    let conn = pg.conn().await?;
-    let n = bounded(async {
-        Ok(conn
-            .execute(
-                "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2",
-                &[&tenant, &id],
-            )
-            .await?)
-    })
-    .await?;
-    if n == 0 {
-        return Err(DbError::NotFound);
+    let sql = "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2";
+    match pg
+        .run(async |c| Ok(c.execute(sql, &[&tenant, &id]).await?))
+        .await?
+    {
+        0 => Err(DbError::NotFound),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Gives an endpoint a new secret.
@@ -167,9 +151,8 @@ pub async fn deliveries(
     endpoint: i64,
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, DbError> {
-    let conn = pg.conn().await?;
-    bounded(async {
-        get(&conn, tenant, endpoint).await?;
+    pg.run(async |conn| {
+        get(conn, tenant, endpoint).await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = conn
             .query(
