@@ -1,7 +1,7 @@
 //! Limits on accepted connections, so a stranger cannot hold the server with idle or
-//! trickling clients. poem starts hyper without a timer, which switches hyper's own
-//! header-read timeout off, and ignores accept errors; so this acceptor (what poem accepts
-//! from) enforces, per listener:
+//! trickling clients. hyper runs without a timer ([`super::conn`]), which switches its own
+//! header-read timeout off; so this acceptor (what each serving thread accepts from)
+//! enforces, per listener:
 //! - a cap on open connections shared by every serving thread (over it, a new connection
 //!   is closed at once rather than left to fill the kernel's queue);
 //! - a deadline for each request's header block, from the connection's start or from the
@@ -11,8 +11,8 @@
 //!   cap every second to keep Telnyx out, not every ten;
 //! - a pause after accept errors such as EMFILE, instead of retrying in a busy loop;
 //! - an idle limit in any state: a connection on which nothing was read or written for
-//!   [`IDLE_LIMIT`] is closed (this also bounds HTTP/2 without TLS, whose binary frames
-//!   the header scan cannot follow).
+//!   [`IDLE_LIMIT`] is closed (whatever bytes a client sends that are not an HTTP/1
+//!   header block, such as HTTP/2's binary frames, which hyper refuses anyway).
 //!
 //! Request bodies have their own deadline where they are read ([`crate::body`]).
 
@@ -180,7 +180,7 @@ impl Acceptor for GuardedAcceptor {
         vec![self.local.clone()]
     }
 
-    // Cancel-safe (poem races it against shutdown): only `accept` and `sleep` are awaited.
+    // Cancel-safe (raced against shutdown): only `accept` and `sleep` are awaited.
     async fn accept(&mut self) -> io::Result<(Guarded, LocalAddr, RemoteAddr, Scheme)> {
         loop {
             let (stream, peer): (TcpStream, SocketAddr) = match self.listener.accept().await {
