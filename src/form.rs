@@ -16,6 +16,8 @@ use std::cell::Cell;
 
 use serde::de::{self, DeserializeOwned, Visitor};
 
+use crate::scan::find;
+
 /// Decodes `body` as a form into `T`, as `serde_urlencoded::from_bytes` does.
 pub fn from_bytes<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_urlencoded::de::Error> {
     match fields_of::<T>() {
@@ -31,8 +33,14 @@ pub fn from_bytes<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_urlencode
 /// struct reads is dropped.
 fn only(body: &[u8], fields: &[&str]) -> Vec<u8> {
     let mut kept = Vec::with_capacity(body.len().min(512));
-    for pair in body.split(|&b| b == b'&') {
-        let key = pair.split(|&b| b == b'=').next().unwrap_or_default();
+    let mut rest = Some(body);
+    while let Some(left) = rest {
+        let (pair, after) = match find(left, b'&') {
+            Some(amp) => (&left[..amp], Some(&left[amp + 1..])),
+            None => (left, None),
+        };
+        rest = after;
+        let key = find(pair, b'=').map_or(pair, |eq| &pair[..eq]);
         let wanted = fields.iter().any(|f| f.as_bytes() == key)
             || key.iter().any(|&b| b == b'%' || b == b'+');
         if wanted && !pair.is_empty() {

@@ -29,6 +29,7 @@ pub mod reminder_calls;
 pub mod replay;
 pub mod retention;
 pub mod routes;
+pub mod scan;
 pub mod serve;
 pub mod signature;
 pub mod sms;

@@ -8,13 +8,15 @@
 //! requests/s (perf, bench/run's paced load).
 //!
 //! With `SLOTLINE_ADMIN_LISTEN` there are two sockets, and every thread accepts from both.
-//! Each socket's connections are held to [`HttpLimits`] by [`guard`].
+//! Each socket's connections are held to [`HttpLimits`] by [`guard`], and served (HTTP/1.1,
+//! through poem's route table) by [`conn`].
 
+pub mod conn;
 pub mod guard;
 
-use std::{future::Future, io, net::TcpListener, thread, time::Duration};
+use std::{future::Future, io, net::TcpListener, sync::Arc, thread, time::Duration};
 
-use poem::Server;
+use poem::{Endpoint, listener::Acceptor};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
@@ -22,6 +24,7 @@ use crate::{
     routes::{self, Surface},
     startup::AppState,
 };
+use conn::Connections;
 use guard::{GuardedAcceptor, OpenConnections};
 
 /// How long requests in flight may take to finish once shutdown is asked for.
@@ -119,18 +122,8 @@ fn serve(
         for (listener, surface, open) in sockets {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let acceptor = GuardedAcceptor::new(listener, limits.clone(), open)?;
-            let mut stopped = stopped.clone();
-            let stop = async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
-            let app = routes::app(state.clone(), surface);
-            servers.spawn(
-                Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                    app,
-                    stop,
-                    Some(GRACE),
-                ),
-            );
+            let app = Arc::new(routes::app(state.clone(), surface));
+            servers.spawn(accept_until_stopped(acceptor, app, stopped.clone()));
         }
         let mut result = Ok(());
         while let Some(served) = servers.join_next().await {
@@ -143,6 +136,37 @@ fn serve(
         }
         result
     })
+}
+
+/// Accepts connections from one socket and serves each on its own task until `stopped`
+/// turns true (or its sender is dropped); then stops accepting, lets the requests in
+/// flight finish for up to [`GRACE`], and returns (the runtime's end drops what is left).
+async fn accept_until_stopped<E: Endpoint + 'static>(
+    mut acceptor: GuardedAcceptor,
+    app: Arc<E>,
+    mut stopped: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let open = Arc::new(Connections::default());
+    loop {
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => break,
+            accepted = acceptor.accept() => {
+                let (io, local, remote, scheme) = accepted?;
+                tokio::spawn(conn::serve(io, local, remote, scheme, app.clone(), open.clone()));
+            }
+        }
+    }
+    // This thread's duplicate of the socket closes; the others close theirs.
+    drop(acceptor);
+    open.close();
+    if !open.drained(GRACE).await {
+        tracing::warn!(
+            open = open.len(),
+            grace_secs = GRACE.as_secs(),
+            "connections still open after the shutdown grace period; closing them"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -215,6 +239,173 @@ mod tests {
             TcpStream::connect(addr).is_err(),
             "still accepting after shutdown"
         );
+    }
+
+    /// Reads from `conn` until `answers` HTTP answers have arrived (each a status line and,
+    /// here, a `content-length` body) or the server closes it; the raw text. A safety
+    /// bound stops a broken server from hanging the tests; it is not a timing check.
+    async fn read_answers(conn: &mut tokio::net::TcpStream, answers: usize) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+            let mut buf = [0u8; 4096];
+            while complete_answers(&got) < answers {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    /// How many whole answers `bytes` holds (headers, then `content-length` bytes).
+    fn complete_answers(mut bytes: &[u8]) -> usize {
+        let mut n = 0;
+        while let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap_or(0));
+            if bytes.len() < end + 4 + len {
+                break;
+            }
+            bytes = &bytes[end + 4 + len..];
+            n += 1;
+        }
+        n
+    }
+
+    /// Reads until the server closes `conn`; true if it did (within the safety bound).
+    async fn closed_by_server(conn: &mut tokio::net::TcpStream) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 4096];
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
+
+    #[tokio::test]
+    async fn one_kept_alive_connection_is_answered_request_after_request() {
+        use tokio::io::AsyncWriteExt;
+        let (_dir, state, listener, addr) = setup();
+        let _serving = Serving::start(&[(&listener, Surface::All)], &state, 1).unwrap();
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for i in 1..=3 {
+            conn.write_all(HEALTH).await.unwrap();
+            let answer = read_answers(&mut conn, 1).await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "answer {i}: {answer:?}");
+            assert!(
+                !answer.to_ascii_lowercase().contains("connection: close"),
+                "answer {i} closes the connection: {answer:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn pipelined_requests_are_answered_in_order_on_one_connection() {
+        use tokio::io::AsyncWriteExt;
+        let (_dir, state, listener, addr) = setup();
+        let _serving = Serving::start(&[(&listener, Surface::All)], &state, 1).unwrap();
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let three = [HEALTH, b"GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n", HEALTH].concat();
+        conn.write_all(&three).await.unwrap();
+        let answers = read_answers(&mut conn, 3).await;
+        let statuses: Vec<&str> = answers
+            .split("HTTP/1.1 ")
+            .skip(1)
+            .map(|a| &a[..3])
+            .collect();
+        assert_eq!(statuses, ["200", "404", "200"], "{answers:?}");
+    }
+
+    #[tokio::test]
+    async fn an_http_1_0_request_is_answered_and_its_connection_closed() {
+        use tokio::io::AsyncWriteExt;
+        let (_dir, state, listener, addr) = setup();
+        let _serving = Serving::start(&[(&listener, Surface::All)], &state, 1).unwrap();
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /health HTTP/1.0\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_answers(&mut conn, 1).await;
+        assert!(answer.starts_with("HTTP/1.0 200"), "{answer:?}");
+        assert!(
+            closed_by_server(&mut conn).await,
+            "kept an HTTP/1.0 connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_answers_the_request_in_flight_then_closes_every_connection() {
+        use tokio::io::AsyncWriteExt;
+        let (_dir, state, listener, addr) = setup();
+        let serving = Serving::start(&[(&listener, Surface::All)], &state, 1).unwrap();
+        drop(listener);
+        // An idle kept-alive connection, and one whose request is half sent (its body is
+        // awaited inside the handler).
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        idle.write_all(HEALTH).await.unwrap();
+        assert!(read_answers(&mut idle, 1).await.starts_with("HTTP/1.1 200"));
+        let body = "CallSid=v3:shut&From=%2B13125550100&To=%2B13125550199";
+        let head = format!(
+            "POST /texml/voice HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+        busy.write_all(head.as_bytes()).await.unwrap();
+        busy.write_all(&body.as_bytes()[..10]).await.unwrap();
+        // Let the server read the head before shutdown is asked.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(serving.until(async move {
+            let _ = stopped.await;
+        }));
+        stop.send(()).unwrap();
+        assert!(
+            closed_by_server(&mut idle).await,
+            "an idle connection stayed open through shutdown"
+        );
+        busy.write_all(&body.as_bytes()[10..]).await.unwrap();
+        let answer = read_answers(&mut busy, 1).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 "),
+            "no answer in flight: {answer:?}"
+        );
+        assert!(
+            closed_by_server(&mut busy).await,
+            "kept the connection after its answer"
+        );
+        tokio::time::timeout(Duration::from_secs(15), run)
+            .await
+            .expect("serving threads still running 15 s after shutdown")
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_connection_register_empties_as_connections_end() {
+        let all = Arc::new(Connections::default());
+        let a = all.enter_for_test();
+        let b = all.enter_for_test();
+        assert_eq!(all.len(), 2);
+        all.close();
+        drop(a);
+        assert_eq!(all.len(), 1);
+        drop(b);
+        assert!(all.drained(Duration::from_secs(5)).await);
     }
 
     #[tokio::test]

@@ -22,10 +22,11 @@ pub use documents::write_checked;
 pub use feeds::{create_feed, rotate_feed};
 pub use webhooks::{create_endpoint, parse_events, rotate_endpoint};
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route, RouteMethod, get,
+    http::Method,
     middleware::{CatchPanic, PanicHandler},
     post,
 };
@@ -49,7 +50,7 @@ pub enum Surface {
 }
 
 /// The application as one listener serves it, ready to serve.
-pub fn app(state: AppState, surface: Surface) -> impl Endpoint {
+pub fn app(state: AppState, surface: Surface) -> impl Endpoint<Output = Response> {
     let mut table = Route::new()
         .at("/health", get(health::health))
         .at("/ready", get(health::ready));
@@ -59,18 +60,54 @@ pub fn app(state: AppState, surface: Surface) -> impl Endpoint {
     if surface != Surface::Telnyx {
         table = admin_routes(table);
     }
-    let http = state.metrics.http.clone();
-    table
-        .data(state)
-        .around(move |ep, req| logged(http.clone(), ep, req))
+    let voice =
+        (surface != Surface::Admin).then(|| guarded_handler(texml::voice).data(state.clone()));
+    Served {
+        http: state.metrics.http.clone(),
+        voice,
+        table: table.data(state),
+    }
 }
 
-/// Calls `ep`, counts the answer under its route template (never the raw path) and logs
-/// it with the path but never the query.
-async fn logged<E: Endpoint<Output = Response>>(
-    http: std::sync::Arc<HttpMetrics>,
-    ep: std::sync::Arc<E>,
+/// The route template of the voice URL, as the table names it.
+const VOICE: &str = "/texml/voice";
+
+/// The route table behind the request log and counters, with one shortcut: `POST
+/// /texml/voice`, which starts every call, goes straight to its handler (behind the same
+/// panic guard) instead of through the table's match, which costs every request a path
+/// search, the matched template stored in both the request and the answer, and another
+/// boxed future. Any other method or path, `/texml/voice/` included, takes the table.
+struct Served<V, T> {
+    http: Arc<HttpMetrics>,
+    voice: Option<V>,
+    table: T,
+}
+
+impl<V, T> Endpoint for Served<V, T>
+where
+    V: Endpoint,
+    T: Endpoint,
+{
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        if let Some(voice) = &self.voice
+            && req.method() == Method::POST
+            && req.uri().path() == VOICE
+        {
+            return logged(&self.http, voice, req, Some(VOICE)).await;
+        }
+        logged(&self.http, &self.table, req, None).await
+    }
+}
+
+/// Calls `ep`, counts the answer under its route template (`template`, or the one the
+/// table matched; never the raw path) and logs it with the path but never the query.
+async fn logged<E: Endpoint>(
+    http: &HttpMetrics,
+    ep: &E,
     req: Request,
+    template: Option<&'static str>,
 ) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
@@ -78,12 +115,12 @@ async fn logged<E: Endpoint<Output = Response>>(
     // (`RUST_LOG=warn` serves without it).
     let path = tracing::enabled!(tracing::Level::INFO)
         .then(|| crate::feeds::redacted_path(req.uri().path()).into_owned());
-    let resp = ep.call(req).await;
-    let (status, route) = match &resp {
+    let resp = ep.call(req).await.map(IntoResponse::into_response);
+    let (status, matched) = match &resp {
         Ok(r) => (r.status(), r.data::<PathPattern>()),
         Err(e) => (e.status(), e.data::<PathPattern>()),
     };
-    let route = route.map_or(UNMATCHED, |p| &p.0);
+    let route = template.unwrap_or_else(|| matched.map_or(UNMATCHED, |p| &p.0));
     let took = started.elapsed();
     http.observe(route, &method, status.as_u16(), took);
     if let Some(path) = path {
@@ -189,6 +226,11 @@ fn admin_routes(table: Route) -> Route {
 
 /// `ep` behind the panic guard of TeXML routes.
 fn guarded(ep: RouteMethod) -> impl Endpoint {
+    guarded_handler(ep)
+}
+
+/// A TeXML endpoint behind the panic guard.
+fn guarded_handler<E: Endpoint>(ep: E) -> impl Endpoint {
     ep.with(CatchPanic::new().with_handler(ApologyOnPanic))
 }
 

@@ -1,7 +1,7 @@
 //! Limits on accepted connections, so a stranger cannot hold the server with idle or
-//! trickling clients. poem starts hyper without a timer, which switches hyper's own
-//! header-read timeout off, and ignores accept errors; so this acceptor (what poem accepts
-//! from) enforces, per listener:
+//! trickling clients. hyper runs without a timer ([`super::conn`]), which switches its own
+//! header-read timeout off; so this acceptor (what each serving thread accepts from)
+//! enforces, per listener:
 //! - a cap on open connections shared by every serving thread (over it, a new connection
 //!   is closed at once rather than left to fill the kernel's queue);
 //! - a deadline for each request's header block, from the connection's start or from the
@@ -11,8 +11,8 @@
 //!   cap every second to keep Telnyx out, not every ten;
 //! - a pause after accept errors such as EMFILE, instead of retrying in a busy loop;
 //! - an idle limit in any state: a connection on which nothing was read or written for
-//!   [`IDLE_LIMIT`] is closed (this also bounds HTTP/2 without TLS, whose binary frames
-//!   the header scan cannot follow).
+//!   [`IDLE_LIMIT`] is closed (whatever bytes a client sends that are not an HTTP/1
+//!   header block, such as HTTP/2's binary frames, which hyper refuses anyway).
 //!
 //! Request bodies have their own deadline where they are read ([`crate::body`]).
 
@@ -180,7 +180,7 @@ impl Acceptor for GuardedAcceptor {
         vec![self.local.clone()]
     }
 
-    // Cancel-safe (poem races it against shutdown): only `accept` and `sleep` are awaited.
+    // Cancel-safe (raced against shutdown): only `accept` and `sleep` are awaited.
     async fn accept(&mut self) -> io::Result<(Guarded, LocalAddr, RemoteAddr, Scheme)> {
         loop {
             let (stream, peer): (TcpStream, SocketAddr) = match self.listener.accept().await {
@@ -235,7 +235,17 @@ pub struct HeaderEnd {
 impl HeaderEnd {
     /// Feeds the next bytes; true once the block has ended (at or before the last byte).
     pub fn feed(&mut self, bytes: &[u8]) -> bool {
-        for &b in bytes {
+        let mut at = 0;
+        while at < bytes.len() {
+            if self.content && self.state == 0 {
+                // Inside a line only a line feed changes anything: skip to the next one.
+                match crate::scan::find(&bytes[at..], b'\n') {
+                    Some(lf) => at += lf,
+                    None => return false,
+                }
+            }
+            let b = bytes[at];
+            at += 1;
             match (b, self.state) {
                 (b'\n', 1 | 2) if self.content => return true,
                 (b'\n', _) => self.state = 1,
@@ -469,6 +479,26 @@ mod tests {
         assert!(!HeaderEnd::default().feed(b"GET / HTTP/1.1\r\nHost: a\r\nX: \r\r\n"));
     }
 
+    /// The header block's end found one byte at a time, by the rule itself: a line feed
+    /// right after another (a CR between them allowed) once a byte other than CR or LF came.
+    fn ends_byte_by_byte(bytes: &[u8]) -> bool {
+        let mut content = false;
+        let mut after_lf: Option<bool> = None; // Some(cr_seen) just after a LF
+        for &b in bytes {
+            match (b, after_lf) {
+                (b'\n', Some(_)) if content => return true,
+                (b'\n', _) => after_lf = Some(false),
+                (b'\r', Some(false)) => after_lf = Some(true),
+                (b'\r', _) => after_lf = None,
+                _ => {
+                    content = true;
+                    after_lf = None;
+                }
+            }
+        }
+        false
+    }
+
     proptest! {
         #[test]
         fn the_end_is_found_wherever_the_bytes_are_split(split in 0..REQUEST.len()) {
@@ -479,6 +509,18 @@ mod tests {
             if !first {
                 prop_assert!(scan.feed(&REQUEST[split..]));
             }
+        }
+
+        #[test]
+        fn the_fast_scan_ends_where_a_byte_by_byte_scan_does(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'\r', b'\n', b' ']), 0..64),
+            split in 0usize..64,
+        ) {
+            let split = split.min(bytes.len());
+            let mut fast = HeaderEnd::default();
+            let ended = fast.feed(&bytes[..split]) || fast.feed(&bytes[split..]);
+            prop_assert_eq!(ended, ends_byte_by_byte(&bytes));
         }
 
         #[test]

@@ -242,6 +242,32 @@ async fn a_telnyx_body_that_does_not_arrive_in_time_gets_408() {
 }
 
 #[tokio::test]
+async fn a_chunked_telnyx_body_over_256_kib_gets_413_while_it_is_read() {
+    let app = spawn_app().await;
+    let mut c = TcpStream::connect(addr(&app)).await.unwrap();
+    c.write_all(
+        b"POST /texml/voice HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // Five chunks of 64 KiB, no length announced: the cap applies as the body arrives.
+    let chunk = [b"10000\r\n".as_slice(), &[b'a'; 0x10000], b"\r\n"].concat();
+    for _ in 0..5 {
+        if c.write_all(&chunk).await.is_err() {
+            break; // the server answered and stopped reading
+        }
+    }
+    let _ = c.write_all(b"0\r\n\r\n").await;
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(30), c.read(&mut answer))
+        .await
+        .expect("no answer within 30 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[tokio::test]
 async fn an_admin_body_over_one_mebibyte_gets_413() {
     let app = spawn_app().await;
     let resp = app

@@ -102,6 +102,53 @@ async fn metrics_move_when_a_booking_is_made() {
 }
 
 #[tokio::test]
+async fn the_voice_url_by_another_method_or_with_a_trailing_slash_is_answered_by_the_table() {
+    let app = spawn_app().await;
+    let get = app
+        .client
+        .get(format!("{}/texml/voice", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 405);
+    let slashed = app
+        .post_raw(
+            "/texml/voice/",
+            voice_body("v3:slash", "+13125550199", "+13125550100").into_bytes(),
+            None,
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    assert_eq!(slashed.status(), 404);
+    let unsigned = app
+        .post_raw(
+            "/texml/voice",
+            voice_body("v3:unsigned", "+13125550199", "+13125550100").into_bytes(),
+            None,
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    assert_eq!(unsigned.status(), 403);
+    let text = scrape(&app).await;
+    for (series, n) in [
+        (
+            r#"slotline_http_requests_total{route="/texml/voice",method="GET",status="405"}"#,
+            1.0,
+        ),
+        (
+            r#"slotline_http_requests_total{route="/texml/voice",method="POST",status="403"}"#,
+            1.0,
+        ),
+        (
+            r#"slotline_http_requests_total{route="unmatched",method="POST",status="404"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), n, "{series}: {text}");
+    }
+}
+
+#[tokio::test]
 async fn a_refused_signature_is_counted_by_reason_and_paths_are_never_labels() {
     let app = spawn_app().await;
     let resp = app
