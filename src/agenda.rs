@@ -29,6 +29,12 @@ pub async fn busy_by_provider(
     let rows = db
         .run(move |c| db::appointments::busy(c, tenant_id, from, to, now))
         .await?;
+    Ok(by_provider(tenant, rows))
+}
+
+/// [`db::appointments::busy`]'s rows (provider, start, blocked until) as each provider's
+/// busy time, in the tenant's provider order.
+pub fn by_provider(tenant: &Tenant, rows: Vec<(i64, i64, i64)>) -> BusyByProvider {
     let mut out: BusyByProvider = tenant
         .provider_ids
         .iter()
@@ -42,7 +48,7 @@ pub async fn busy_by_provider(
             list.push(Busy { start, end });
         }
     }
-    Ok(out)
+    out
 }
 
 /// The booking core's view of the providers for service `service` (an index).

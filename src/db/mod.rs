@@ -85,6 +85,8 @@ pub enum DbError {
 pub const WRITE_QUEUE: usize = 4096;
 /// How long SQLite waits for a lock held by another process, outside request deadlines.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prepared statements the writer connection keeps (rusqlite's default is 16).
+const WRITER_STATEMENTS: usize = 128;
 
 /// The read pool and the writer's queue, cheap to clone.
 #[derive(Clone)]
@@ -172,12 +174,23 @@ impl Db {
         // A commit is on disk before the caller hears "booked": NORMAL could lose the last
         // commits on a power cut (and the slot be booked twice). Cost: docs/operations.md.
         writer.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+        // The sub-journal of a group's savepoints (tens of pages per booking) stays in a
+        // temporary file: in memory (temp_store = MEMORY) it saved the writes' syscalls but
+        // added up to 8 MB a group to the server's memory, over its 64 MB target
+        // (bench/README.md, 2026-12-01 evening).
+        // Every statement the writer's jobs prepare stays prepared (the default 16 are
+        // fewer than one booking uses together with the other writers' statements).
+        writer.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         let stats = Arc::new(WriterStats::default());
         let writer = writer::spawn(writer, stats.clone(), WRITE_QUEUE)
             .map_err(|e| DbError::Join(format!("cannot start the writer thread: {e}")))?;
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         let pool = r2d2::Pool::builder()
             .max_size(8)
+            // r2d2 would run an empty statement on every checkout to see that the connection
+            // still works: a file's connection does not go stale, and a broken one fails
+            // its query with the error all the same.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
         Ok(Self {

@@ -16,6 +16,11 @@ use crate::sms::{Kind, PlannedText, reminders};
 /// Queues `texts` for an appointment (inside the caller's transaction). Texts to a number
 /// that opted out are not queued; one already queued for the same (appointment, kind,
 /// time) is not queued twice. Returns how many were queued.
+///
+/// Up to [`ROWS_PER_INSERT`] texts go in one multi-row `INSERT`: SQLite checks the
+/// outbox's `kind IN (...)` and `status IN (...)` constraints and its `outbox_finished`
+/// index condition against a temporary b-tree built once per statement run, so one
+/// statement for a booking's texts builds them once instead of once per text.
 pub fn queue_planned(
     conn: &Connection,
     tenant_id: i64,
@@ -23,30 +28,57 @@ pub fn queue_planned(
     texts: &[PlannedText],
     now: i64,
 ) -> Result<usize, DbError> {
-    let mut queued = 0;
+    let mut wanted = Vec::with_capacity(texts.len());
     for t in texts {
-        if super::messaging::is_opted_out(conn, &t.to, t.messaging_profile_id.as_deref())? {
-            continue;
+        if !super::messaging::is_opted_out(conn, &t.to, t.messaging_profile_id.as_deref())? {
+            wanted.push(t);
         }
-        queued += conn
-            .prepare_cached(
-                "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
-                    messaging_profile_id, due_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-                 ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![
-                tenant_id,
-                appointment_id,
-                t.kind.as_str(),
-                t.to,
-                t.from,
-                t.messaging_profile_id,
-                t.due_at,
-                now
-            ])?;
+    }
+    let mut queued = 0;
+    for chunk in wanted.chunks(ROWS_PER_INSERT) {
+        let mut stmt = conn.prepare_cached(&insert_planned_sql(chunk.len()))?;
+        let kinds: Vec<&str> = chunk.iter().map(|t| t.kind.as_str()).collect();
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant_id, &appointment_id, &now];
+        for (t, kind) in chunk.iter().zip(&kinds) {
+            values.extend([
+                kind as &dyn rusqlite::ToSql,
+                &t.to,
+                &t.from,
+                &t.messaging_profile_id,
+                &t.due_at,
+            ]);
+        }
+        queued += stmt.execute(values.as_slice())?;
     }
     Ok(queued)
+}
+
+/// Most planned texts one `INSERT` of [`queue_planned`] takes (a booking plans a
+/// confirmation and a reminder or two); more go in further statements.
+const ROWS_PER_INSERT: usize = 4;
+
+/// The `INSERT` of `rows` planned texts: `?1` tenant, `?2` appointment, `?3` now, then
+/// kind, to, from, profile and due time of each text.
+fn insert_planned_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|i| {
+            let p = 4 + 5 * i;
+            format!(
+                "(?1, ?2, ?{p}, ?{}, ?{}, ?{}, ?{}, ?3, ?3)",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
+            messaging_profile_id, due_at, created_at, updated_at)
+         VALUES {}
+         ON CONFLICT DO NOTHING",
+        values.join(", ")
+    )
 }
 
 /// Queues one text outside any appointment plan: a `cancelled` confirmation (rendered

@@ -188,19 +188,24 @@ impl Turn<'_> {
             Ok(ask) => ask,
             Err(reason) => return self.retry(&reason, &[]).await,
         };
-        if let Some(refusal) = self.over_booking_cap(&ask).await? {
-            return Ok(refusal);
-        }
         let duration = self.entry.tenant.spec.services[ask.service].duration_minutes;
         let slot =
-            match booking::check_request(&self.entry.rules, duration, ask.date, ask.time, self.now)
-            {
-                Ok(slot) => slot,
-                Err(rejection) => {
-                    let offers = self.offers(&ask).await?;
-                    return self.retry(&rejection.to_string(), &offers).await;
-                }
-            };
+            booking::check_request(&self.entry.rules, duration, ask.date, ask.time, self.now);
+        // One read for the cap and, when the time is bookable, its busy time: the cap is
+        // answered first whatever the time, as if read on its own.
+        let (held, busy) = self.cap_and_busy(&ask, slot.as_ref().ok()).await?;
+        if let Some(held) = held
+            && held >= self.entry.tenant.spec.max_future_bookings_per_caller
+        {
+            return self.remember(self.cap_refusal(held)).await;
+        }
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(rejection) => {
+                let offers = self.offers(&ask).await?;
+                return self.retry(&rejection.to_string(), &offers).await;
+            }
+        };
         let spec = &self.entry.tenant.spec;
         let hold_until = spec
             .confirm_before_booking
@@ -208,12 +213,7 @@ impl Turn<'_> {
         // One snapshot of busy time; the database has the last word. A provider whose time
         // was taken meanwhile really is taken, so a lost race moves on to the next free
         // provider without re-reading, until nobody is left.
-        let busy = self
-            .busy_between(
-                slot.start.as_second() - 86_400,
-                slot.blocked_until.as_second() + 86_400,
-            )
-            .await?;
+        let busy = agenda::by_provider(&self.entry.tenant, busy);
         let mut lost: Vec<i64> = Vec::new();
         loop {
             let providers: Vec<_> = provider_pool(&self.entry.tenant, ask.service, &busy)
@@ -601,29 +601,51 @@ impl Turn<'_> {
             .then(|| from.as_str().to_string())
     }
 
-    /// A caller number that already has the tenant's `max_future_bookings_per_caller`
-    /// upcoming appointments books no more: it is told so and handed to a person (or asked
-    /// to contact the business), so a bot cannot book out the week.
-    async fn over_booking_cap(&self, ask: &ask::Ask) -> Result<Option<Texml>, FlowError> {
-        let mut numbers: Vec<String> = ask.phone.iter().map(|p| p.as_str().into()).collect();
-        numbers.extend(self.caller_number());
-        if numbers.is_empty() {
-            return Ok(None);
-        }
+    /// In one read: how many upcoming appointments the caller's numbers hold (`None`
+    /// without a number), and when `slot` is given the busy time around it (a day either
+    /// side, as [`db::appointments::busy`] rows). A number that already has the tenant's
+    /// `max_future_bookings_per_caller` upcoming appointments books no more: it is told so
+    /// and handed to a person (or asked to contact the business), so a bot cannot book out
+    /// the week.
+    async fn cap_and_busy(
+        &self,
+        ask: &ask::Ask,
+        slot: Option<&booking::Slot>,
+    ) -> Result<(Option<u32>, Vec<(i64, i64, i64)>), FlowError> {
+        let caller = self.caller_number();
+        let number = ask
+            .phone
+            .as_ref()
+            .map(|p| p.as_str().to_string())
+            .or_else(|| caller.clone());
+        let range = slot.map(|s| {
+            (
+                s.start.as_second() - 86_400,
+                s.blocked_until.as_second() + 86_400,
+            )
+        });
         let (tenant, now) = (self.entry.tenant.id, self.now.as_second());
-        let held = self
+        Ok(self
             .state
             .db
             .run(move |c| {
-                let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
-                db::appointments::future_bookings_of(c, tenant, &numbers, now)
+                let held = match &number {
+                    Some(n) => Some(db::appointments::future_bookings_of(
+                        c,
+                        tenant,
+                        n,
+                        caller.as_deref(),
+                        now,
+                    )?),
+                    None => None,
+                };
+                let busy = match range {
+                    Some((from, to)) => db::appointments::busy(c, tenant, from, to, now)?,
+                    None => Vec::new(),
+                };
+                Ok((held, busy))
             })
-            .await?;
-        let cap = self.entry.tenant.spec.max_future_bookings_per_caller;
-        if held < cap {
-            return Ok(None);
-        }
-        self.remember(self.cap_refusal(held)).await.map(Some)
+            .await?)
     }
 
     /// The answer for a caller whose numbers have `held` upcoming appointments, the cap:

@@ -161,6 +161,18 @@ pub async fn run(o: &Opts) -> Res<()> {
         ));
     }
 
+    // Between the phases, untimed: `--between CMD` runs a shell command (bench/bookings
+    // zeroes callgrind's counters there, so only the gather phase is counted).
+    if let Some(cmd) = o.0.get("between") {
+        let status = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .status()
+            .map_err(|e| format!("--between: {e}"))?;
+        if !status.success() {
+            return Err(format!("--between {cmd:?} failed: {status}"));
+        }
+    }
+
     // Phase 2 (timed): the gather callbacks that book.
     let actions = Arc::new(actions);
     let next = Arc::new(AtomicUsize::new(0));

@@ -52,7 +52,7 @@ const USAGE: &str = "usage: slotline-loadgen <command> [options]
   paced         --url URL --rate R --duration 10s --requests FILE [--connections 64] [--latencies FILE]
   timer-lateness [--rate 2000] [--duration 5s]
   pool          --files A,B,.. (latency files written by paced --latencies)
-  book          --url BASE --tenants FILE [--connections 64] [--duration 10s] [--count N]
+  book          --url BASE --tenants FILE [--connections 64] [--duration 10s] [--count N] [--between CMD]
   count         --url URL --requests FILE [--connections 8] [--skip 0] [--count all] [--expect TEXT]
   verify-us     [--iterations 20000]";
 

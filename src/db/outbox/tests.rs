@@ -200,6 +200,52 @@ fn an_opt_out_blocks_queueing_and_start_lifts_it() {
     .unwrap();
 }
 
+#[test]
+fn more_texts_than_one_insert_takes_are_all_queued_once_and_none_to_an_opted_out_number() {
+    let (_dir, db, id) = booked();
+    let (tenant, queued) = db
+        .run_blocking(move |c| {
+            let tenant: i64 = c.query_row(
+                "SELECT tenant_id FROM appointments WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            record_opt_out(c, "+13125550177", None, 0)?;
+            let text = |to: &str, due_at: i64| PlannedText {
+                kind: Kind::Reminder,
+                due_at,
+                to: to.into(),
+                from: "+13125550100".into(),
+                messaging_profile_id: None,
+            };
+            // Seven reminders (two statements), one of them twice, one to an opted-out number.
+            let mut texts: Vec<PlannedText> = (1..=7).map(|i| text(CUSTOMER, 1_000 + i)).collect();
+            texts.push(text(CUSTOMER, 1_003));
+            texts.push(text("+13125550177", 1_009));
+            let queued = queue_planned(c, tenant, id, &texts, 5)?;
+            Ok((tenant, queued))
+        })
+        .unwrap();
+    assert_eq!(queued, 7, "the repeated text is not queued twice");
+    let r = rows(&db);
+    let reminders: Vec<i64> = r
+        .iter()
+        .filter(|(kind, _, due)| kind == "reminder" && *due < 2_000)
+        .map(|(_, _, due)| *due)
+        .collect();
+    assert_eq!(reminders, (1_001..=1_007).collect::<Vec<_>>());
+    let to_opted_out: i64 = db
+        .run_blocking(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE tenant_id = ?1 AND to_number = '+13125550177'",
+                [tenant],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(to_opted_out, 0);
+}
+
 const LATER: i64 = i64::MAX / 2;
 
 /// Claims the confirmation (row 1) at wall-clock `now_ms` with a 1 s lease.
