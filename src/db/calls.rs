@@ -147,28 +147,38 @@ pub fn record_error(conn: &Connection, call_sid: &str, said: &str, at: i64) -> R
     Ok(())
 }
 
-/// Records that a call reached a tenant's line, with what the line said first
-/// (idempotent per `CallSid`). Starts are written in batches after the call has begun, so
-/// the call's first gather answer (the funnel's "gathered") or its alternatives
-/// ("offered", [`mark_offered`]) may already be in: the first is read from the stored
-/// answers, the second kept from the row `mark_offered` made.
-pub fn record_start(conn: &Connection, s: &crate::calllog::CallStart) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status, started_at,
-                            gathered_at, first_said, documents)
-         VALUES (?1, ?2, ?3, ?4, 'in-progress', ?5,
-                 (SELECT MIN(created_at) FROM callback_answers WHERE call_sid = ?1), ?6, ?7)
-         ON CONFLICT (call_sid) DO UPDATE SET
-             tenant_id = COALESCE(calls.tenant_id, excluded.tenant_id),
-             from_number = COALESCE(calls.from_number, excluded.from_number),
-             to_number = COALESCE(calls.to_number, excluded.to_number),
-             started_at = MIN(calls.started_at, excluded.started_at),
-             gathered_at = COALESCE(calls.gathered_at, excluded.gathered_at),
-             first_said = COALESCE(calls.first_said, excluded.first_said),
-             documents = COALESCE(calls.documents, excluded.documents)
-         WHERE calls.tenant_id IS NULL",
-    )?
-    .execute(params![
+/// A new call's row, as most starts are written: a plain insert (no statement journal, no
+/// update) that does nothing when the call already has a row. The call's first gather
+/// answer may already be stored (starts go in batches): its time is the funnel's
+/// "gathered" (the answers' trigger found no row to mark).
+const INSERT_START: &str = "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status,
+                                             started_at, gathered_at, first_said, documents)
+     VALUES (?1, ?2, ?3, ?4, 'in-progress', ?5,
+             (SELECT MIN(created_at) FROM callback_answers WHERE call_sid = ?1), ?6, ?7)
+     ON CONFLICT (call_sid) DO NOTHING";
+
+/// A start for a call that already has a row: one that [`mark_offered`] or [`record_error`]
+/// made without a tenant is filled in (the mark kept, the start time the call's own);
+/// a row with a tenant (a retried voice request, or a status callback that came first
+/// and found the tenant by number) is left as it is.
+const MERGE_START: &str = "UPDATE calls SET
+         tenant_id = ?2,
+         from_number = COALESCE(from_number, ?3),
+         to_number = COALESCE(to_number, ?4),
+         started_at = MIN(started_at, ?5),
+         gathered_at = COALESCE(gathered_at,
+             (SELECT MIN(created_at) FROM callback_answers WHERE call_sid = ?1)),
+         first_said = COALESCE(first_said, ?6),
+         documents = COALESCE(documents, ?7)
+     WHERE call_sid = ?1 AND tenant_id IS NULL";
+
+/// Writes one start with the two statements, prepared once per batch by the caller.
+fn write_start(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    merge: &mut rusqlite::CachedStatement<'_>,
+    s: &crate::calllog::CallStart,
+) -> Result<(), DbError> {
+    let args = params![
         s.call_sid,
         s.tenant_id,
         s.from,
@@ -176,8 +186,24 @@ pub fn record_start(conn: &Connection, s: &crate::calllog::CallStart) -> Result<
         s.at,
         s.said,
         s.documents
-    ])?;
+    ];
+    if insert.execute(args)? == 0 {
+        merge.execute(args)?;
+    }
     Ok(())
+}
+
+/// Records that a call reached a tenant's line, with what the line said first
+/// (idempotent per `CallSid`). Starts are written in batches after the call has begun, so
+/// the call's first gather answer (the funnel's "gathered") or its alternatives
+/// ("offered", [`mark_offered`]) may already be in: the first is read from the stored
+/// answers, the second kept from the row `mark_offered` made.
+pub fn record_start(conn: &Connection, s: &crate::calllog::CallStart) -> Result<(), DbError> {
+    write_start(
+        &mut conn.prepare_cached(INSERT_START)?,
+        &mut conn.prepare_cached(MERGE_START)?,
+        s,
+    )
 }
 
 /// Records a batch of call starts in one transaction (idempotent per `CallSid`).
@@ -186,8 +212,12 @@ pub fn record_starts(
     starts: &[crate::calllog::CallStart],
 ) -> Result<(), DbError> {
     let tx = crate::db::begin(conn)?;
-    for s in starts {
-        record_start(&tx, s)?;
+    {
+        let mut insert = tx.prepare_cached(INSERT_START)?;
+        let mut merge = tx.prepare_cached(MERGE_START)?;
+        for s in starts {
+            write_start(&mut insert, &mut merge, s)?;
+        }
     }
     tx.commit()?;
     Ok(())
@@ -351,6 +381,117 @@ mod tests {
             at,
             said: "Hello.".into(),
             documents: None,
+        }
+    }
+
+    /// The start's single upsert as it was before the insert-first path (the reference the
+    /// two statements must agree with).
+    const OLD_UPSERT: &str =
+        "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status, started_at,
+                            gathered_at, first_said, documents)
+         VALUES (?1, ?2, ?3, ?4, 'in-progress', ?5,
+                 (SELECT MIN(created_at) FROM callback_answers WHERE call_sid = ?1), ?6, ?7)
+         ON CONFLICT (call_sid) DO UPDATE SET
+             tenant_id = COALESCE(calls.tenant_id, excluded.tenant_id),
+             from_number = COALESCE(calls.from_number, excluded.from_number),
+             to_number = COALESCE(calls.to_number, excluded.to_number),
+             started_at = MIN(calls.started_at, excluded.started_at),
+             gathered_at = COALESCE(calls.gathered_at, excluded.gathered_at),
+             first_said = COALESCE(calls.first_said, excluded.first_said),
+             documents = COALESCE(calls.documents, excluded.documents)
+         WHERE calls.tenant_id IS NULL";
+
+    fn with_tenant() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrations::apply(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tenants (id, slug, name, phone_number, timezone, voice, greeting, slot_minutes,
+                min_notice_minutes, horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at)
+             VALUES (1, 't', 'T', '+13125550100', 'UTC', 'v', 'g', 15, 0, 30, 0, '[]', 3, 0, 0);",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn calls_table(conn: &Connection) -> Vec<Vec<rusqlite::types::Value>> {
+        let mut stmt = conn
+            .prepare("SELECT * FROM calls ORDER BY call_sid")
+            .unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_start_is_written_as_the_single_upsert_wrote_it_whatever_came_first() {
+        // Whatever reached the call's row before its batched start: nothing, a stored
+        // gather answer, alternatives offered, an apology, a status callback with or
+        // without the tenant, an earlier start (a retried voice request).
+        let before: [&dyn Fn(&mut Connection); 8] = [
+            &|_| {},
+            &|c| {
+                c.execute_batch(
+                    "INSERT INTO callback_answers (call_sid, step, answer, created_at)
+                     VALUES ('v3:early', 'g1', '<Response/>', 105)",
+                )
+                .unwrap()
+            },
+            &|c| mark_offered(c, "v3:early", 106).unwrap(),
+            &|c| record_error(c, "v3:early", "Sorry.", 99).unwrap(),
+            &|c| {
+                let u = StatusUpdate {
+                    call_sid: "v3:early".into(),
+                    status: "ringing".into(),
+                    to: Some("+13125550100".into()),
+                    ..StatusUpdate::default()
+                };
+                record_status(c, &u, 98).unwrap()
+            },
+            &|c| {
+                let u = StatusUpdate {
+                    call_sid: "v3:early".into(),
+                    status: "completed".into(),
+                    duration_seconds: Some(30),
+                    ..StatusUpdate::default()
+                };
+                record_status(c, &u, 130).unwrap()
+            },
+            &|c| {
+                c.execute_batch(
+                    "INSERT INTO callback_answers (call_sid, step, answer, created_at)
+                     VALUES ('v3:early', 'g1', '<Response/>', 105)",
+                )
+                .unwrap();
+                mark_offered(c, "v3:early", 106).unwrap()
+            },
+            &|c| record_start(c, &start("+10000000000", 90)).unwrap(),
+        ];
+        let mut s = start("+13125550199", 100);
+        s.to = Some("+13125550100".into());
+        s.documents = Some("menu:file:00ff".into());
+        for (i, first) in before.iter().enumerate() {
+            let mut old = with_tenant();
+            first(&mut old);
+            old.execute(
+                OLD_UPSERT,
+                params![
+                    s.call_sid,
+                    s.tenant_id,
+                    s.from,
+                    s.to,
+                    s.at,
+                    s.said,
+                    s.documents
+                ],
+            )
+            .unwrap();
+            let mut new = with_tenant();
+            first(&mut new);
+            record_starts(&mut new, std::slice::from_ref(&s)).unwrap();
+            assert_eq!(calls_table(&new), calls_table(&old), "case {i}");
+            assert_eq!(calls_table(&new).len(), 1, "case {i}");
         }
     }
 
