@@ -1,10 +1,11 @@
 //! The history of operator-edited TeXML documents (`texml_versions`): every version saved
 //! through the admin API, with when and by whom, and the hand-edited file it replaced.
+//! This is the interface; the SQL is in [`super::sqlite::documents`] and
+//! [`super::postgres::documents`].
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::DbError;
+use super::{DbError, postgres, sqlite, store::Store};
 
 /// One saved version of a tenant's document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,60 +23,46 @@ pub struct Version {
     pub saved_by: String,
 }
 
-/// Records `body` as the newest version of `name`. When `on_disk` (the file being replaced
-/// and its modification time) differs from the newest recorded version, it is recorded
-/// first as a hand edit, so no version is lost. Returns the new version's id.
-pub fn record(
-    conn: &mut Connection,
-    tenant_id: i64,
-    name: &str,
-    on_disk: Option<(&str, i64)>,
-    body: &str,
-    saved_by: &str,
-    now: i64,
-) -> Result<i64, DbError> {
-    let tx = crate::db::begin(conn)?;
-    if let Some((previous, modified)) = on_disk {
-        let newest: Option<String> = tx
-            .query_row(
-                "SELECT body FROM texml_versions WHERE tenant_id = ?1 AND name = ?2
-                 ORDER BY id DESC LIMIT 1",
-                params![tenant_id, name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if newest.as_deref() != Some(previous) {
-            tx.execute(
-                "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
-                 VALUES (?1, ?2, ?3, ?4, 'file')",
-                params![tenant_id, name, previous, modified],
-            )?;
+/// The document versions of a store ([`Store::documents`]).
+pub struct Documents<'s>(pub(super) &'s Store);
+
+impl Documents<'_> {
+    /// Records `body` as the newest version of `name`. When `on_disk` (the text of the
+    /// file being replaced and its modification time) differs from the newest recorded
+    /// version, it is recorded first as a hand edit (`file`), so no version is lost, in
+    /// the same transaction. Returns the new version's id.
+    pub async fn record(
+        &self,
+        tenant: i64,
+        name: &'static str,
+        on_disk: Option<(String, i64)>,
+        body: String,
+        saved_by: String,
+        now: i64,
+    ) -> Result<i64, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    let on_disk = on_disk.as_ref().map(|(t, m)| (t.as_str(), *m));
+                    sqlite::documents::record(c, tenant, name, on_disk, &body, &saved_by, now)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                let on_disk = on_disk.as_ref().map(|(t, m)| (t.as_str(), *m));
+                postgres::documents::record(pg, tenant, name, on_disk, &body, &saved_by, now).await
+            }
         }
     }
-    tx.execute(
-        "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![tenant_id, name, body, now, saved_by],
-    )?;
-    let id = tx.last_insert_rowid();
-    tx.commit()?;
-    Ok(id)
-}
 
-/// Every recorded version of `name`, oldest first.
-pub fn versions(conn: &Connection, tenant_id: i64, name: &str) -> Result<Vec<Version>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, body, saved_at, saved_by FROM texml_versions
-         WHERE tenant_id = ?1 AND name = ?2 ORDER BY id",
-    )?;
-    let rows = stmt.query_map(params![tenant_id, name], |r| {
-        Ok(Version {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            body: r.get(2)?,
-            saved_at: r.get(3)?,
-            saved_by: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    /// Every recorded version of `name`, oldest first.
+    pub async fn versions(&self, tenant: i64, name: &'static str) -> Result<Vec<Version>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::documents::versions(c, tenant, name))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::documents::versions(pg, tenant, name).await,
+        }
+    }
 }

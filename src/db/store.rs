@@ -16,6 +16,11 @@ pub enum Store {
 }
 
 impl Store {
+    /// Versions of the operator-edited TeXML documents.
+    pub fn documents(&self) -> super::documents::Documents<'_> {
+        super::documents::Documents(self)
+    }
+
     /// ICS subscription feeds.
     pub fn feeds(&self) -> super::feeds::Feeds<'_> {
         super::feeds::Feeds(self)

@@ -175,13 +175,10 @@ pub async fn write_checked(
         .map_err(|e| AppError::Internal(e.to_string()))?
         .map_err(|e| AppError::Internal(format!("writing {file}: {e}")))?;
     let now = state.clock.now().as_second();
-    let (tenant_id, by) = (tenant.id, saved_by.to_string());
     Ok(state
-        .db
-        .write(move |c| {
-            let on_disk = previous.as_ref().map(|(t, m)| (t.as_str(), *m));
-            db::documents::record(c, tenant_id, name, on_disk, &text, &by, now)
-        })
+        .store
+        .documents()
+        .record(tenant.id, name, previous, text, saved_by.to_string(), now)
         .await?)
 }
 
@@ -196,8 +193,9 @@ pub async fn versions(
     let tenant = find(&state, id).await?;
     let tenant_id = tenant.id;
     let found = state
-        .db
-        .run(move |c| db::documents::versions(c, tenant_id, name))
+        .store
+        .documents()
+        .versions(tenant_id, name)
         .await
         .map_err(AppError::from)?;
     Ok(Json(serde_json::to_value(found).unwrap_or_default()))

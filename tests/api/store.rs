@@ -378,3 +378,71 @@ async fn store_an_endpoints_deliveries_come_newest_first_with_their_attempts_ali
     }
     done(stores).await;
 }
+
+#[tokio::test]
+async fn store_document_versions_keep_a_hand_edit_before_the_save_that_replaces_it_alike() {
+    let stores = stores("").await;
+    for (backend, store, _, _) in &stores {
+        let docs = store.documents();
+        let first = docs
+            .record(
+                1,
+                "fallback",
+                None,
+                "<Response>v1</Response>".into(),
+                "admin".into(),
+                100,
+            )
+            .await
+            .unwrap();
+        // The file on disk is what was saved: nothing extra is recorded.
+        let second = docs
+            .record(
+                1,
+                "fallback",
+                Some(("<Response>v1</Response>".into(), 150)),
+                "<Response>v2</Response>".into(),
+                "admin (Dana)".into(),
+                200,
+            )
+            .await
+            .unwrap();
+        // Someone edited the file by hand since: that text is kept first, as `file`.
+        let third = docs
+            .record(
+                1,
+                "fallback",
+                Some(("<Response>by hand</Response>".into(), 250)),
+                "<Response>v3</Response>".into(),
+                "console".into(),
+                300,
+            )
+            .await
+            .unwrap();
+        assert!(first < second && second < third, "{backend}: ids grow");
+        let kept: Vec<(String, i64, String)> = docs
+            .versions(1, "fallback")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.body, v.saved_at, v.saved_by))
+            .collect();
+        let want = [
+            ("<Response>v1</Response>", 100, "admin"),
+            ("<Response>v2</Response>", 200, "admin (Dana)"),
+            ("<Response>by hand</Response>", 250, "file"),
+            ("<Response>v3</Response>", 300, "console"),
+        ]
+        .map(|(b, t, by)| (b.to_string(), t, by.to_string()));
+        assert_eq!(kept, want, "{backend}: oldest first");
+        assert!(
+            docs.versions(1, "closed").await.unwrap().is_empty(),
+            "{backend}"
+        );
+        assert!(
+            docs.versions(2, "fallback").await.unwrap().is_empty(),
+            "{backend}: per tenant"
+        );
+    }
+    done(stores).await;
+}

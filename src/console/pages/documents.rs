@@ -20,7 +20,7 @@ use crate::{
         render, see_other, tenant,
         view::{Frame, when, zone},
     },
-    db::{self, tenants::Tenant},
+    db::tenants::Tenant,
     routes::write_checked,
     startup::AppState,
     texml::docs::{FileProblem, NAMES, check_document, render::DocValues, render_checked},
@@ -90,10 +90,7 @@ async fn show(
         )],
     };
     let tenant_id = tenant.id;
-    let found = state
-        .db
-        .run(move |c| db::documents::versions(c, tenant_id, name))
-        .await?;
+    let found = state.store.documents().versions(tenant_id, name).await?;
     let tz = zone(tenant);
     let newest = found.last().map(|v| v.id);
     let versions = found
@@ -222,8 +219,9 @@ pub async fn restore(
     let wanted = super::chosen_version(&form)?;
     let tenant_id = tenant.id;
     let versions = state
-        .db
-        .run(move |c| db::documents::versions(c, tenant_id, name))
+        .store
+        .documents()
+        .versions(tenant_id, name)
         .await
         .map_err(ConsoleError::from)?;
     let Some(old) = versions.into_iter().find(|v| v.id == wanted) else {

@@ -1,0 +1,70 @@
+//! Document versions on PostgreSQL ([`crate::db::documents`] is the interface).
+
+use super::Pg;
+use crate::db::{DbError, documents::Version};
+
+/// Records `body` as the newest version of `name`, after the file it replaces when that
+/// differs from the newest recorded version; the new version's id.
+pub async fn record(
+    pg: &Pg,
+    tenant: i64,
+    name: &str,
+    on_disk: Option<(&str, i64)>,
+    body: &str,
+    saved_by: &str,
+    now: i64,
+) -> Result<i64, DbError> {
+    pg.write(async |tx| {
+        if let Some((previous, modified)) = on_disk {
+            let newest: Option<String> = tx
+                .query_opt(
+                    "SELECT body FROM texml_versions WHERE tenant_id = $1 AND name = $2
+                     ORDER BY id DESC LIMIT 1",
+                    &[&tenant, &name],
+                )
+                .await?
+                .map(|r| r.get(0));
+            if newest.as_deref() != Some(previous) {
+                tx.execute(
+                    "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
+                     VALUES ($1, $2, $3, $4, 'file')",
+                    &[&tenant, &name, &previous, &modified],
+                )
+                .await?;
+            }
+        }
+        Ok(tx
+            .query_one(
+                "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[&tenant, &name, &body, &now, &saved_by],
+            )
+            .await?
+            .get(0))
+    })
+    .await
+}
+
+/// Every recorded version of `name`, oldest first.
+pub async fn versions(pg: &Pg, tenant: i64, name: &str) -> Result<Vec<Version>, DbError> {
+    pg.run(async |c| {
+        let rows = c
+            .query(
+                "SELECT id, name, body, saved_at, saved_by FROM texml_versions
+                 WHERE tenant_id = $1 AND name = $2 ORDER BY id",
+                &[&tenant, &name],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Version {
+                id: r.get(0),
+                name: r.get(1),
+                body: r.get(2),
+                saved_at: r.get(3),
+                saved_by: r.get(4),
+            })
+            .collect())
+    })
+    .await
+}

@@ -1,0 +1,63 @@
+//! Document versions on SQLite ([`crate::db::documents`] is the interface).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::db::{DbError, documents::Version};
+
+/// Records `body` as the newest version of `name`. When `on_disk` (the file being replaced
+/// and its modification time) differs from the newest recorded version, it is recorded
+/// first as a hand edit, so no version is lost. Returns the new version's id.
+pub fn record(
+    conn: &mut Connection,
+    tenant_id: i64,
+    name: &str,
+    on_disk: Option<(&str, i64)>,
+    body: &str,
+    saved_by: &str,
+    now: i64,
+) -> Result<i64, DbError> {
+    let tx = crate::db::begin(conn)?;
+    if let Some((previous, modified)) = on_disk {
+        let newest: Option<String> = tx
+            .query_row(
+                "SELECT body FROM texml_versions WHERE tenant_id = ?1 AND name = ?2
+                 ORDER BY id DESC LIMIT 1",
+                params![tenant_id, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if newest.as_deref() != Some(previous) {
+            tx.execute(
+                "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
+                 VALUES (?1, ?2, ?3, ?4, 'file')",
+                params![tenant_id, name, previous, modified],
+            )?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![tenant_id, name, body, now, saved_by],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.commit()?;
+    Ok(id)
+}
+
+/// Every recorded version of `name`, oldest first.
+pub fn versions(conn: &Connection, tenant_id: i64, name: &str) -> Result<Vec<Version>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, body, saved_at, saved_by FROM texml_versions
+         WHERE tenant_id = ?1 AND name = ?2 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![tenant_id, name], |r| {
+        Ok(Version {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            body: r.get(2)?,
+            saved_at: r.get(3)?,
+            saved_by: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
