@@ -370,7 +370,7 @@ impl Application {
         );
         let hooks = crate::webhooks::spawn(
             crate::webhooks::Deps {
-                db: self.state.db.clone(),
+                store: self.state.store.clone(),
                 clock: self.state.clock.clone(),
                 tuning: settings.webhooks.clone(),
                 allow_private: settings.webhooks_allow_private,

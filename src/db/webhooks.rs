@@ -51,8 +51,28 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
 }
 
-/// The webhooks of a store ([`Store::webhooks`]): endpoints and what was delivered to
-/// them. (Events and the delivery queue are still SQLite's only, in `events`/`queue`.)
+/// What a failed attempt's delivery says went wrong.
+pub(crate) fn failure_reason(attempt: &Attempt) -> String {
+    attempt
+        .error
+        .clone()
+        .or_else(|| attempt.http_status.map(|s| format!("answered HTTP {s}")))
+        .unwrap_or_else(|| "failed".into())
+}
+
+/// Why endpoint `endpoint` was disabled after failing since wall ms `since`.
+pub(crate) fn disabled_reason(since: i64, endpoint: i64, reason: &str) -> String {
+    let since_text = jiff::Timestamp::from_millisecond(since)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    format!(
+        "every delivery failed since {since_text}; last error: {reason}. Fix the endpoint, then POST /tenants/{{id}}/webhooks/{endpoint}/enable"
+    )
+}
+
+/// The webhooks of a store ([`Store::webhooks`]): endpoints, the delivery queue the
+/// worker drains, and what was delivered. (Events are written by the changes they report,
+/// still on SQLite only, in `events`.)
 pub struct Webhooks<'s>(pub(super) &'s Store);
 
 impl Webhooks<'_> {
@@ -138,6 +158,66 @@ impl Webhooks<'_> {
                     .await
             }
             Store::Postgres(pg) => postgres::webhooks::enable_endpoint(pg, tenant, id).await,
+        }
+    }
+
+    /// Pending deliveries due at `now_ms`, not leased, of live endpoints not in `busy`, at
+    /// most one per endpoint and none behind an earlier pending delivery of the same
+    /// appointment to the same endpoint; soonest first.
+    pub async fn candidates(
+        &self,
+        now_ms: i64,
+        busy: Vec<i64>,
+        limit: usize,
+    ) -> Result<Vec<Candidate>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| queue::candidates(c, now_ms, &busy, limit))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::webhooks::candidates(pg, now_ms, &busy, limit).await,
+        }
+    }
+
+    /// Leases delivery `id` until `lease_until_ms` unless a worker (of any node) holds it:
+    /// of two claims at once exactly one gets it.
+    pub async fn claim(
+        &self,
+        id: i64,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<Claimed>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| queue::claim(c, id, now_ms, lease_until_ms))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::webhooks::claim(pg, id, now_ms, lease_until_ms).await,
+        }
+    }
+
+    /// Records an attempt of delivery `id` and settles it (delivered; retried or given up
+    /// per `then`, the endpoint's failure streak extended and the endpoint disabled once
+    /// the streak has lasted `disable_after_ms`); whether this attempt disabled it.
+    pub async fn record_attempt(
+        &self,
+        id: i64,
+        attempt: Attempt,
+        then: Then,
+        disable_after_ms: i64,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    queue::record_attempt(c, id, &attempt, then, disable_after_ms, now)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::webhooks::record_attempt(pg, id, &attempt, then, disable_after_ms, now)
+                    .await
+            }
         }
     }
 

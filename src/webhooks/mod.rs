@@ -22,7 +22,8 @@ use crate::{
     clock::Clock,
     config::WebhookTuning,
     db::{
-        self, Db,
+        self,
+        store::Store,
         webhooks::{Attempt, Claimed, Then, wall_ms},
     },
 };
@@ -31,7 +32,7 @@ use crate::{
 #[derive(Clone)]
 pub struct Deps {
     /// Storage.
-    pub db: Db,
+    pub store: Store,
     /// Business time (when an endpoint was disabled).
     pub clock: Clock,
     /// Timing and pool size.
@@ -133,17 +134,12 @@ async fn start_due(
 ) -> Result<usize, db::DbError> {
     let now_ms = wall_ms();
     let skip: Vec<i64> = busy.values().copied().collect();
-    let due = deps
-        .db
-        .run(move |c| db::webhooks::candidates(c, now_ms, &skip, room))
-        .await?;
+    let hooks = deps.store.webhooks();
+    let due = hooks.candidates(now_ms, skip, room).await?;
     let lease = lease_ms(&deps.tuning);
     let mut started = 0;
     for candidate in due {
-        let claimed = deps
-            .db
-            .write(move |c| db::webhooks::claim(c, candidate.id, now_ms, now_ms + lease))
-            .await?;
+        let claimed = hooks.claim(candidate.id, now_ms, now_ms + lease).await?;
         let Some(claimed) = claimed else { continue };
         let endpoint = claimed.endpoint;
         let (deps, client) = (deps.clone(), client.clone());
@@ -184,10 +180,10 @@ async fn deliver(deps: &Deps, client: &reqwest::Client, claimed: Claimed) {
     let disable_after = deps.tuning.disable_after.as_millis() as i64;
     let now = deps.clock.now().as_second();
     let (id, endpoint) = (claimed.id, claimed.endpoint);
-    let recorded = attempt.clone();
     match deps
-        .db
-        .write(move |c| db::webhooks::record_attempt(c, id, &recorded, then, disable_after, now))
+        .store
+        .webhooks()
+        .record_attempt(id, attempt.clone(), then, disable_after, now)
         .await
     {
         Ok(true) => tracing::error!(

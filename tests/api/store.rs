@@ -446,3 +446,222 @@ async fn store_document_versions_keep_a_hand_edit_before_the_save_that_replaces_
     }
     done(stores).await;
 }
+
+/// Endpoints 1 (live) and 2 (disabled) of tenant 1; events 1–3 about appointment 7 and 4
+/// about none; deliveries to endpoint 1 of events 1, 2 (behind 1: same appointment) and 4
+/// (due later), and to endpoint 2 of event 3.
+const QUEUE: &str = "
+    INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at, disabled_at)
+    VALUES (1, 1, 'https://a.example.com/in', '[]', 'whsec_a', 1, NULL),
+           (2, 1, 'https://b.example.com/in', '[]', 'whsec_b', 1, 5);
+    INSERT INTO webhook_events (id, event_id, tenant_id, type, appointment_id, payload, created_at)
+    VALUES (1, 'evt_1', 1, 'appointment.booked', 7, '{\"n\":1}', 1),
+           (2, 'evt_2', 1, 'appointment.cancelled', 7, '{\"n\":2}', 2),
+           (3, 'evt_3', 1, 'appointment.booked', 8, '{\"n\":3}', 3),
+           (4, 'evt_4', 1, 'call.completed', NULL, '{\"n\":4}', 4);
+    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, appointment_id, next_attempt_ms, created_ms)
+    VALUES (1, 1, 1, 7, 1000, 1000), (2, 1, 2, 7, 1000, 1000),
+           (3, 2, 3, 8, 1000, 1000), (4, 1, 4, NULL, 5000, 1000);";
+
+#[tokio::test]
+async fn store_the_delivery_queue_offers_due_deliveries_in_order_and_leases_each_once_alike() {
+    let stores = stores(QUEUE).await;
+    for (backend, store, _, _) in &stores {
+        let hooks = store.webhooks();
+        let ids =
+            |c: Vec<slotline::db::webhooks::Candidate>| c.iter().map(|c| c.id).collect::<Vec<_>>();
+        // Event 2 waits for event 1 of the same appointment; endpoint 2 is disabled; 4 is not due.
+        assert_eq!(
+            ids(hooks.candidates(2000, vec![], 10).await.unwrap()),
+            [1],
+            "{backend}"
+        );
+        assert!(
+            hooks
+                .candidates(2000, vec![1], 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: busy"
+        );
+        let claimed = hooks.claim(1, 2000, 60_000).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                claimed.url.as_str(),
+                claimed.secret.as_str(),
+                claimed.event_id.as_str(),
+                claimed.payload.as_str()
+            ),
+            ("https://a.example.com/in", "whsec_a", "evt_1", "{\"n\":1}"),
+            "{backend}"
+        );
+        assert!(
+            hooks.claim(1, 2001, 60_000).await.unwrap().is_none(),
+            "{backend}: leased"
+        );
+        assert!(
+            hooks.candidates(2001, vec![], 10).await.unwrap().is_empty(),
+            "{backend}: leased, and 2 waits behind it"
+        );
+        // Once the lease runs out (the worker stopped), it is offered and claimed again.
+        assert_eq!(
+            ids(hooks.candidates(60_000, vec![], 10).await.unwrap()),
+            [1],
+            "{backend}"
+        );
+        assert!(
+            hooks.claim(1, 60_000, 120_000).await.unwrap().is_some(),
+            "{backend}"
+        );
+
+        // Delivered: the next event of the appointment comes up, then the later one.
+        let ok = slotline::db::webhooks::Attempt {
+            at_ms: 60_001,
+            http_status: Some(204),
+            error: None,
+            duration_ms: 12,
+        };
+        let disabled = hooks
+            .record_attempt(1, ok, slotline::db::webhooks::Then::GiveUp, 1_000, 61)
+            .await
+            .unwrap();
+        assert!(!disabled, "{backend}");
+        assert_eq!(
+            ids(hooks.candidates(60_002, vec![], 10).await.unwrap()),
+            [2],
+            "{backend}: one per endpoint, oldest event first"
+        );
+        assert_eq!(
+            hooks
+                .deliveries(1, 1, 10)
+                .await
+                .unwrap()
+                .iter()
+                .find(|d| d.id == 1)
+                .unwrap()
+                .status,
+            "delivered"
+        );
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_failed_attempts_retry_then_disable_the_endpoint_after_its_streak_alike() {
+    use slotline::db::webhooks::{Attempt, Then};
+    let stores = stores(QUEUE).await;
+    for (backend, store, _, _) in &stores {
+        let hooks = store.webhooks();
+        hooks.claim(1, 2000, 60_000).await.unwrap().unwrap();
+        let failed = |at_ms| Attempt {
+            at_ms,
+            http_status: Some(500),
+            error: None,
+            duration_ms: 30,
+        };
+        let disabled = hooks
+            .record_attempt(1, failed(2_000), Then::RetryAt(3_000), 10_000, 2)
+            .await
+            .unwrap();
+        assert!(!disabled, "{backend}: the streak has just begun");
+        let row = hooks
+            .deliveries(1, 1, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|d| d.id == 1)
+            .unwrap();
+        assert_eq!(
+            (row.status.as_str(), row.attempts, row.next_attempt_ms),
+            ("pending", 1, Some(3_000)),
+            "{backend}"
+        );
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("answered HTTP 500"),
+            "{backend}"
+        );
+        assert_eq!(
+            hooks.get_endpoint(1, 1).await.unwrap().failing_since_ms,
+            Some(2_000),
+            "{backend}"
+        );
+
+        hooks.claim(1, 3_000, 60_000).await.unwrap().unwrap();
+        let timed_out = Attempt {
+            at_ms: 12_500,
+            http_status: None,
+            error: Some("timed out".into()),
+            duration_ms: 10_000,
+        };
+        let disabled = hooks
+            .record_attempt(1, timed_out, Then::GiveUp, 10_000, 13)
+            .await
+            .unwrap();
+        assert!(
+            disabled,
+            "{backend}: failing for 10.5 s of a 10 s allowance"
+        );
+        let endpoint = hooks.get_endpoint(1, 1).await.unwrap();
+        assert_eq!(endpoint.disabled_at, Some(13), "{backend}");
+        let why = endpoint.disabled_reason.unwrap();
+        assert!(
+            why.contains("last error: timed out") && why.contains("/webhooks/1/enable"),
+            "{backend}: {why}"
+        );
+        let row = hooks
+            .deliveries(1, 1, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|d| d.id == 1)
+            .unwrap();
+        assert_eq!(row.status, "failed", "{backend}");
+        assert_eq!(row.history.len(), 2, "{backend}");
+        assert!(
+            hooks
+                .candidates(100_000, vec![], 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: a disabled endpoint gets nothing"
+        );
+        // An attempt of a delivery deleted meanwhile (its endpoint was deleted) records nothing.
+        hooks.delete_endpoint(1, 1).await.unwrap();
+        assert!(
+            !hooks
+                .record_attempt(4, failed(1), Then::GiveUp, 1, 1)
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_of_many_claims_of_one_delivery_at_once_exactly_one_gets_it_even_from_two_nodes() {
+    let stores = stores(QUEUE).await;
+    for (backend, store, scratch, _) in &stores {
+        // On PostgreSQL the second "node" is a second pool on the same database.
+        let other = match scratch {
+            Some(s) => Store::Postgres(Pg::open(&s.url).await.unwrap()),
+            None => store.clone(),
+        };
+        let claims = (0..16).map(|i| {
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            async move { node.webhooks().claim(1, 2000, 60_000).await.unwrap() }
+        });
+        let won = futures_util::future::join_all(claims)
+            .await
+            .into_iter()
+            .filter(Option::is_some)
+            .count();
+        assert_eq!(won, 1, "{backend}");
+    }
+    done(stores).await;
+}

@@ -7,7 +7,10 @@ use tokio_postgres::Row;
 use super::Pg;
 use crate::db::{
     DbError,
-    webhooks::{AttemptRow, DeliveryRow, Endpoint},
+    webhooks::{
+        Attempt, AttemptRow, Candidate, Claimed, DeliveryRow, Endpoint, Then, disabled_reason,
+        failure_reason,
+    },
 };
 
 const SELECT_ENDPOINT: &str = "SELECT id, url, events, created_at, failing_since_ms, disabled_at, disabled_reason FROM webhook_endpoints";
@@ -199,6 +202,173 @@ pub async fn deliveries(
                 }
             })
             .collect())
+    })
+    .await
+}
+
+/// Pending deliveries the worker may attempt now (see
+/// [`crate::db::webhooks::Webhooks::candidates`]).
+pub async fn candidates(
+    pg: &Pg,
+    now_ms: i64,
+    busy: &[i64],
+    limit: usize,
+) -> Result<Vec<Candidate>, DbError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    pg.run(async |c| {
+        let rows = c
+            .query(
+                "SELECT id, endpoint_id FROM (
+                    SELECT d.id, d.endpoint_id, d.next_attempt_ms,
+                           ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.event_id) AS rn
+                    FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+                    WHERE d.status = 'pending' AND d.next_attempt_ms <= $1
+                      AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $1)
+                      AND w.disabled_at IS NULL
+                      AND d.endpoint_id <> ALL($2)
+                      AND NOT EXISTS (
+                          SELECT 1 FROM webhook_deliveries e
+                          WHERE e.endpoint_id = d.endpoint_id AND e.status = 'pending'
+                            AND e.appointment_id = d.appointment_id AND e.event_id < d.event_id)
+                 ) due WHERE rn = 1 ORDER BY next_attempt_ms, id LIMIT $3",
+                &[&now_ms, &busy, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Candidate {
+                id: r.get(0),
+                endpoint: r.get(1),
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Leases delivery `id` unless another worker holds it. The lease is one conditional
+/// UPDATE: of two nodes claiming at once, PostgreSQL lets the second wait for the first's
+/// row lock and then finds the condition false.
+pub async fn claim(
+    pg: &Pg,
+    id: i64,
+    now_ms: i64,
+    lease_until_ms: i64,
+) -> Result<Option<Claimed>, DbError> {
+    pg.write(async |tx| {
+        let n = tx
+            .execute(
+                "UPDATE webhook_deliveries SET lease_until_ms = $3
+                 WHERE id = $1 AND status = 'pending'
+                   AND (lease_until_ms IS NULL OR lease_until_ms <= $2)",
+                &[&id, &now_ms, &lease_until_ms],
+            )
+            .await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let row = tx
+            .query_opt(
+                "SELECT d.id, d.endpoint_id, w.url, w.secret, e.event_id, e.payload,
+                        d.attempts, d.created_ms
+                 FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+                 JOIN webhook_events e ON e.id = d.event_id WHERE d.id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.map(|r| Claimed {
+            id: r.get(0),
+            endpoint: r.get(1),
+            url: r.get(2),
+            secret: r.get(3),
+            event_id: r.get(4),
+            payload: r.get(5),
+            attempts: r.get(6),
+            created_ms: r.get(7),
+        }))
+    })
+    .await
+}
+
+/// Records an attempt of delivery `id` and settles it (see
+/// [`crate::db::webhooks::Webhooks::record_attempt`]).
+pub async fn record_attempt(
+    pg: &Pg,
+    id: i64,
+    attempt: &Attempt,
+    then: Then,
+    disable_after_ms: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    let status = attempt.http_status.map(i64::from);
+    pg.write(async |tx| {
+        // The endpoint was deleted while the attempt was in flight: nothing to record.
+        let Some(row) = tx
+            .query_opt(
+                "SELECT endpoint_id FROM webhook_deliveries WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        let endpoint: i64 = row.get(0);
+        tx.execute(
+            "INSERT INTO webhook_attempts (delivery_id, attempted_ms, http_status, error, duration_ms)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &attempt.at_ms, &status, &attempt.error, &attempt.duration_ms],
+        )
+        .await?;
+        if attempt.succeeded() {
+            tx.execute(
+                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,
+                    lease_until_ms = NULL, last_error = NULL WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE webhook_endpoints SET failing_since_ms = NULL WHERE id = $1",
+                &[&endpoint],
+            )
+            .await?;
+            return Ok(false);
+        }
+        let reason = failure_reason(attempt);
+        match then {
+            Then::RetryAt(at) => {
+                tx.execute(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_ms = $2,
+                        lease_until_ms = NULL, last_error = $3 WHERE id = $1",
+                    &[&id, &at, &reason],
+                )
+                .await?
+            }
+            Then::GiveUp => {
+                tx.execute(
+                    "UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1,
+                        lease_until_ms = NULL, last_error = $2 WHERE id = $1",
+                    &[&id, &format!("gave up after the retry period: {reason}")],
+                )
+                .await?
+            }
+        };
+        let since: i64 = tx
+            .query_one(
+                "UPDATE webhook_endpoints SET failing_since_ms = COALESCE(failing_since_ms, $2)
+                 WHERE id = $1 RETURNING failing_since_ms",
+                &[&endpoint, &attempt.at_ms],
+            )
+            .await?
+            .get(0);
+        if attempt.at_ms - since < disable_after_ms {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3
+             WHERE id = $1 AND disabled_at IS NULL",
+            &[&endpoint, &now, &disabled_reason(since, endpoint, &reason)],
+        )
+        .await?;
+        Ok(true)
     })
     .await
 }

@@ -207,11 +207,7 @@ fn fail(
     disable_after_ms: i64,
     now: i64,
 ) -> Result<bool, DbError> {
-    let reason = attempt
-        .error
-        .clone()
-        .or_else(|| attempt.http_status.map(|s| format!("answered HTTP {s}")))
-        .unwrap_or_else(|| "failed".into());
+    let reason = super::failure_reason(attempt);
     match then {
         Then::RetryAt(at) => tx.execute(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_ms = ?2,
@@ -236,15 +232,9 @@ fn fail(
     if attempt.at_ms - since < disable_after_ms {
         return Ok(false);
     }
-    let since_text = Timestamp::from_millisecond(since)
-        .map(|t| t.to_string())
-        .unwrap_or_default();
-    let why = format!(
-        "every delivery failed since {since_text}; last error: {reason}. Fix the endpoint, then POST /tenants/{{id}}/webhooks/{endpoint}/enable"
-    );
     tx.execute(
         "UPDATE webhook_endpoints SET disabled_at = ?2, disabled_reason = ?3 WHERE id = ?1 AND disabled_at IS NULL",
-        params![endpoint, now, why],
+        params![endpoint, now, super::disabled_reason(since, endpoint, &reason)],
     )?;
     Ok(true)
 }
