@@ -100,7 +100,7 @@ async fn copy_to_postgres(from: &Path, to: &str) -> Result<(), String> {
     }
     let copied = slotline::db::postgres::copy::copy(from, to)
         .await
-        .map_err(|e| format!("nothing was copied: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let rows: i64 = copied.tables.iter().map(|(_, n)| n).sum();
     for (table, n) in &copied.tables {
         println!("{table:<24} {n:>10}");

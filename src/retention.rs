@@ -154,10 +154,18 @@ pub async fn prune_once(
     Ok(pruned)
 }
 
+/// The lease a node holds while it prunes ([`crate::db::leases`]): with several nodes on
+/// one database, one of them runs each pass.
+pub const LEASE: &str = "retention";
+
 /// What the job needs.
 pub struct Deps {
     /// Storage.
     pub db: Db,
+    /// The store, for the job's lease.
+    pub store: crate::db::store::Store,
+    /// This node's name as a lease holder.
+    pub node: String,
     /// Business time.
     pub clock: Clock,
     /// Retention settings.
@@ -168,6 +176,15 @@ pub struct Deps {
     pub beat: Beat,
 }
 
+/// This node's name as a lease holder: the host and the address it listens on, so a node
+/// restarted in place holds its lease again at once instead of waiting for it to expire.
+pub fn node_name(listen: &str) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    format!("{host}@{listen}")
+}
+
 /// Runs a pass every [`EVERY`], forever.
 pub async fn run(deps: Arc<Deps>) {
     loop {
@@ -176,6 +193,26 @@ pub async fn run(deps: Arc<Deps>) {
             deps.beat.beat();
             tokio::time::sleep(IDLE_BEAT).await;
             waited += IDLE_BEAT;
+        }
+        // The lease outlasts a pass and the wait before the next, so the node that pruned
+        // last keeps pruning while it runs; another takes over once it has stopped.
+        let ttl_ms = (2 * EVERY).as_millis() as i64;
+        let wall_ms = jiff::Timestamp::now().as_millisecond();
+        match deps
+            .store
+            .leases()
+            .acquire(LEASE, deps.node.clone(), wall_ms, ttl_ms)
+            .await
+        {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::debug!("another node holds the retention lease; skipping this pass");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take the retention lease; trying again at the next pass");
+                continue;
+            }
         }
         let now = deps.clock.now().as_second();
         let beat = || deps.beat.beat();

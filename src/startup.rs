@@ -396,6 +396,8 @@ impl Application {
         beats.attach("SMS worker", worker.abort_handle());
         let retention = Arc::new(crate::retention::Deps {
             db: self.state.db.clone(),
+            store: self.state.store.clone(),
+            node: crate::retention::node_name(&settings.listen),
             clock: self.state.clock.clone(),
             upkeep: settings.upkeep.clone(),
             metrics: self.state.metrics.clone(),

@@ -17,6 +17,7 @@ pub mod console;
 pub mod deadline;
 pub mod documents;
 pub mod feeds;
+pub mod leases;
 pub mod messaging;
 pub(crate) mod migrations;
 pub mod outbox;

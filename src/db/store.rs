@@ -26,6 +26,11 @@ impl Store {
         super::feeds::Feeds(self)
     }
 
+    /// Leases of single-runner jobs.
+    pub fn leases(&self) -> super::leases::Leases<'_> {
+        super::leases::Leases(self)
+    }
+
     /// Webhook endpoints and their deliveries.
     pub fn webhooks(&self) -> super::webhooks::Webhooks<'_> {
         super::webhooks::Webhooks(self)

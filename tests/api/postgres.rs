@@ -500,7 +500,7 @@ async fn postgres_migrate_refuses_a_sqlite_file_with_overlapping_appointments_an
     let (code, out, err) = migrate(&app.db_path, &db.url);
     assert_ne!(code, 0, "{out}");
     assert!(
-        err.contains("overlap") && err.contains("nothing was written"),
+        err.contains("overlap") && err.contains("no rows were written"),
         "{err}"
     );
     let client = db.client().await;

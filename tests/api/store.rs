@@ -665,3 +665,137 @@ async fn store_of_many_claims_of_one_delivery_at_once_exactly_one_gets_it_even_f
     }
     done(stores).await;
 }
+
+#[tokio::test]
+async fn store_a_lease_is_held_by_one_node_until_it_expires_and_changes_epoch_when_taken_over() {
+    let stores = stores("").await;
+    for (backend, store, scratch, _) in &stores {
+        let leases = store.leases();
+        let a = leases
+            .acquire("retention", "node-a".into(), 1_000, 500)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.epoch, a.expires_ms), (1, 1_500), "{backend}");
+        assert!(
+            leases
+                .acquire("retention", "node-b".into(), 1_200, 500)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}: live"
+        );
+        let renewed = leases
+            .acquire("retention", "node-a".into(), 1_400, 500)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (renewed.epoch, renewed.expires_ms),
+            (1, 1_900),
+            "{backend}: a renewal keeps the epoch"
+        );
+        let b = leases
+            .acquire("retention", "node-b".into(), 1_900, 500)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.epoch, 2, "{backend}: taken over once expired");
+        assert!(
+            leases
+                .acquire("retention", "node-a".into(), 2_000, 500)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}"
+        );
+        assert!(
+            leases
+                .acquire("other job", "node-a".into(), 2_000, 500)
+                .await
+                .unwrap()
+                .is_some(),
+            "{backend}: per name"
+        );
+        leases.release("retention", "node-a".into()).await.unwrap();
+        assert!(
+            leases
+                .acquire("retention", "node-a".into(), 2_000, 500)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}: only its holder releases it"
+        );
+        leases.release("retention", "node-b".into()).await.unwrap();
+        assert!(
+            leases
+                .acquire("retention", "node-a".into(), 2_000, 500)
+                .await
+                .unwrap()
+                .is_some(),
+            "{backend}: released"
+        );
+
+        // Sixteen takes of one expired lease at once, half from a second node: one wins.
+        let other = match scratch {
+            Some(s) => Store::Postgres(Pg::open(&s.url).await.unwrap()),
+            None => store.clone(),
+        };
+        let takes = (0..16).map(|i| {
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            async move {
+                node.leases()
+                    .acquire("race", format!("node-{i}"), 10_000, 500)
+                    .await
+                    .unwrap()
+            }
+        });
+        let won = futures_util::future::join_all(takes)
+            .await
+            .into_iter()
+            .flatten()
+            .count();
+        assert_eq!(won, 1, "{backend}");
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_postgres_a_write_stuck_past_its_deadline_is_cancelled_and_writes_nothing() {
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
+    let pg = Pg::open(&scratch.url).await.unwrap();
+    scratch.client().await.batch_execute(SEED).await.unwrap();
+    let store = Store::Postgres(pg);
+    let feed = store
+        .feeds()
+        .create(1, None, "full", [1; 32], 1)
+        .await
+        .unwrap();
+    // Another session holds the feed's row, so the rotation waits on its lock.
+    let mut blocker = scratch.client().await;
+    let lock = blocker.transaction().await.unwrap();
+    lock.execute("SELECT 1 FROM feeds WHERE id = $1 FOR UPDATE", &[&feed.id])
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let rotated = deadline::scope(deadline, store.feeds().rotate(1, feed.id, [2; 32], 2)).await;
+    assert!(matches!(rotated, Err(DbError::Deadline)), "{rotated:?}");
+    lock.commit().await.unwrap();
+    // The cancelled statement wrote nothing, and the store goes on serving.
+    let access = store.feeds().for_url(feed.id).await.unwrap().unwrap();
+    assert_eq!(
+        access.secret_hash, [1; 32],
+        "the late rotation wrote nothing"
+    );
+    assert_eq!(access.feed.rotated_at, None);
+    let again = store.feeds().rotate(1, feed.id, [3; 32], 3).await.unwrap();
+    assert_eq!(again.rotated_at, Some(3));
+    drop(store);
+    scratch.drop_database().await;
+}

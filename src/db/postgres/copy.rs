@@ -1,15 +1,15 @@
 //! `slotline migrate --from FILE --to postgres://…`: copies a SQLite database into an
-//! empty PostgreSQL one in a single transaction, then checks the copy (row counts per
-//! table, no two live appointments of a provider overlapping) before committing it. The
-//! SQLite file is read in one read transaction, so a server may keep running on it: the
-//! copy is the database as it was when the read began.
+//! empty PostgreSQL one (migrated first) in a single transaction, and commits it only when
+//! every table's row count matches; PostgreSQL's exclusion constraint refuses the copy if
+//! two live appointments of a provider overlap. The SQLite file is read in one read
+//! transaction, so a server may keep running on it: the copy is the database as it was
+//! when the read began.
 
 use std::{collections::BTreeMap, path::Path};
 
 use futures_util::pin_mut;
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 use tokio_postgres::{
-    Client,
     binary_copy::BinaryCopyInWriter,
     types::{ToSql, Type},
 };
@@ -52,11 +52,22 @@ pub async fn copy(from: &Path, to: &str) -> Result<Copied, DbError> {
     let mut target = super::connect(to).await?;
     migrations::apply(&mut target).await?;
     let tables = tables_in_copy_order(&source)?;
-    refuse_rows(&target, &tables).await?;
-
     source.execute_batch("BEGIN")?;
     let tx = target.transaction().await?;
-    // The trigger would mark calls gathered again; the copied rows already say.
+    // Checked inside the copy's transaction, with the tables locked against writers.
+    tx.batch_execute(&format!(
+        "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+        tables.join(", ")
+    ))
+    .await
+    .map_err(|e| {
+        DbError::Corrupt(format!(
+            "the PostgreSQL schema does not match this slotline's: {e}"
+        ))
+    })?;
+    refuse_rows(&tx, &tables).await?;
+    // The trigger marks a call gathered when an answer is stored; the copied calls
+    // already say whether they were, whichever table is copied first.
     tx.batch_execute("ALTER TABLE callback_answers DISABLE TRIGGER calls_gathered")
         .await?;
     let mut copied = Vec::new();
@@ -76,29 +87,16 @@ pub async fn copy(from: &Path, to: &str) -> Result<Copied, DbError> {
             .get(0);
         if count != *rows || landed != *rows {
             return Err(DbError::Corrupt(format!(
-                "{table}: {count} rows in SQLite, {rows} copied, {landed} in PostgreSQL; nothing was written"
+                "{table}: {count} rows in SQLite, {rows} copied, {landed} in PostgreSQL; no rows were written"
             )));
         }
     }
-    let overlapping: i64 = tx
-        .query_one(
-            "SELECT count(*) FROM (
-                 SELECT start_at, max(blocked_until) OVER (
-                     PARTITION BY provider_id ORDER BY start_at, id
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before_end
-                 FROM appointments WHERE status IN ('held', 'booked')) s
-             WHERE before_end > start_at",
-            &[],
-        )
-        .await?
-        .get(0);
-    if overlapping > 0 {
-        return Err(DbError::Corrupt(format!(
-            "{overlapping} appointments overlap another of their provider's; nothing was written"
-        )));
-    }
-    tx.commit().await?;
     source.execute_batch("COMMIT")?;
+    tx.commit().await.map_err(|e| {
+        DbError::Corrupt(format!(
+            "the COMMIT of the copy failed ({e}); whether it took effect is unknown: look at the target's tables before copying again"
+        ))
+    })?;
     Ok(Copied { tables: copied })
 }
 
@@ -125,6 +123,17 @@ fn tables_in_copy_order(conn: &Connection) -> Result<Vec<String>, DbError> {
         )?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    // Names go into SQL as identifiers: only slotline's own kind of name is taken.
+    let plain = |n: &str| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if let Some(odd) = names.iter().find(|n| !plain(n)) {
+        return Err(DbError::Corrupt(format!(
+            "the SQLite file has a table named {odd:?}, which no slotline makes; copy only a slotline database"
+        )));
+    }
     let mut needs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in &names {
         let parents: Vec<String> = conn
@@ -155,7 +164,10 @@ fn tables_in_copy_order(conn: &Connection) -> Result<Vec<String>, DbError> {
 }
 
 /// Refuses a target that holds any row: a copy only ever starts from nothing.
-async fn refuse_rows(target: &Client, tables: &[String]) -> Result<(), DbError> {
+async fn refuse_rows(
+    target: &tokio_postgres::Transaction<'_>,
+    tables: &[String],
+) -> Result<(), DbError> {
     let mut full = Vec::new();
     for table in tables {
         let any: bool = target
@@ -244,7 +256,7 @@ async fn copy_table(
 fn cell(table: &str, column: &str, ty: &Type, value: ValueRef<'_>) -> Result<Cell, DbError> {
     let wrong = |found: &str| {
         DbError::Corrupt(format!(
-            "{table}.{column} holds {found} where PostgreSQL wants {ty}; nothing was written"
+            "{table}.{column} holds {found} where PostgreSQL wants {ty}; no rows were written"
         ))
     };
     Ok(match (ty, value) {
@@ -270,9 +282,9 @@ fn cell(table: &str, column: &str, ty: &Type, value: ValueRef<'_>) -> Result<Cel
 fn refused(table: &str, e: tokio_postgres::Error) -> DbError {
     match super::code(&e) {
         Some(sqlstate::EXCLUSION_VIOLATION) => DbError::Corrupt(format!(
-            "{table}: two appointments of one provider overlap in the SQLite file ({e}); nothing was written"
+            "{table}: two appointments of one provider overlap in the SQLite file ({e}); no rows were written"
         )),
-        _ => DbError::Corrupt(format!("copying {table} failed: {e}; nothing was written")),
+        _ => DbError::Corrupt(format!("copying {table} failed: {e}; no rows were written")),
     }
 }
 

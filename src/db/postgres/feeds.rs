@@ -84,7 +84,7 @@ pub async fn list(pg: &Pg, tenant: i64) -> Result<Vec<Feed>, DbError> {
 pub async fn delete(pg: &Pg, tenant: i64, id: i64) -> Result<(), DbError> {
     let sql = "DELETE FROM feeds WHERE tenant_id = $1 AND id = $2";
     match pg
-        .run(async |c| Ok(c.execute(sql, &[&tenant, &id]).await?))
+        .write(async |tx| Ok(tx.execute(sql, &[&tenant, &id]).await?))
         .await?
     {
         0 => Err(DbError::NotFound),

@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_call_list_and_sender_indexes",
         include_str!("migrations/0014_call_list_and_sender_indexes.sql"),
     ),
+    ("0015_leases", include_str!("migrations/0015_leases.sql")),
 ];
 
 /// The advisory lock every migrating node takes ("slotline" in ASCII, as a number).

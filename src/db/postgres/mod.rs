@@ -5,6 +5,7 @@
 pub mod copy;
 pub mod documents;
 pub mod feeds;
+pub mod leases;
 pub mod migrations;
 pub mod pool;
 pub mod webhooks;
@@ -40,10 +41,6 @@ pub mod sqlstate {
     pub const UNIQUE_VIOLATION: &str = "23505";
     /// An exclusion constraint refused a row (an overlapping appointment).
     pub const EXCLUSION_VIOLATION: &str = "23P01";
-    /// Serializable isolation gave up on this transaction: run it again.
-    pub const SERIALIZATION_FAILURE: &str = "40001";
-    /// This transaction was chosen to end a deadlock: run it again.
-    pub const DEADLOCK_DETECTED: &str = "40P01";
 }
 
 /// The SQLSTATE of `e`, when the server answered with one.

@@ -1,14 +1,16 @@
 //! The PostgreSQL store's handle: a pool of connections, migrated on open, and the
 //! request deadline carried into every statement. A read or write inside
-//! [`crate::db::deadline::scope`] waits for a connection and runs its statements only
-//! until the deadline; a transaction not yet committing by then is rolled back
-//! ([`DbError::Deadline`]), and a COMMIT already sent is waited for, so what the caller is
-//! told always matches what the database holds (the same promise as SQLite's writer).
+//! [`crate::db::deadline::scope`] waits for a connection and for its statements only
+//! until the deadline; a transaction not yet committing by then is cancelled and rolled
+//! back ([`DbError::Deadline`]), and a COMMIT already sent is waited for, so what the
+//! caller is told always matches what the database holds (the same promise as SQLite's
+//! writer). Outside a deadline, connections are waited for at most [`WAIT`].
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 use deadpool_postgres::{
-    Config, ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime, Transaction,
+    Config, ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts,
+    Transaction,
 };
 use tokio_postgres::NoTls;
 
@@ -31,6 +33,11 @@ impl std::fmt::Debug for Pg {
     }
 }
 
+/// How long a node waits for a connection to be made or handed out outside a request's
+/// deadline (admin routes, background jobs), so a database that stopped answering fails
+/// calls instead of hanging them.
+const WAIT: Duration = Duration::from_secs(10);
+
 impl Pg {
     /// Connects to `url` and brings its schema to this binary's version (nodes starting
     /// together migrate one at a time).
@@ -38,12 +45,19 @@ impl Pg {
         let mut client = super::connect(url).await?;
         super::migrations::apply(&mut client).await?;
         drop(client);
+        let mut pool = PoolConfig::new(POOL_SIZE);
+        pool.timeouts = Timeouts {
+            wait: Some(WAIT),
+            create: Some(WAIT),
+            recycle: Some(WAIT),
+        };
         let config = Config {
             url: Some(url.to_owned()),
+            connect_timeout: Some(WAIT),
             manager: Some(ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             }),
-            pool: Some(PoolConfig::new(POOL_SIZE)),
+            pool: Some(pool),
             ..Config::default()
         };
         let pool = config
@@ -53,7 +67,7 @@ impl Pg {
     }
 
     /// A pooled connection, waited for only until the request's deadline.
-    pub async fn conn(&self) -> Result<Object, DbError> {
+    async fn conn(&self) -> Result<Object, DbError> {
         bounded(async {
             self.pool
                 .get()
@@ -62,38 +76,61 @@ impl Pg {
         })
         .await
     }
-}
 
-impl Pg {
-    /// Runs `work` on a pooled connection outside any transaction (reads, and writes of
-    /// one statement), within the request's deadline.
+    /// Runs `work` (reads only: a write goes through [`Pg::write`], so that a deadline
+    /// never leaves it half-known) on a pooled connection, within the request's deadline.
     pub async fn run<T>(
         &self,
         work: impl AsyncFnOnce(&Object) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let conn = self.conn().await?;
-        bounded(work(&conn)).await
+        let result = bounded(work(&conn)).await;
+        if matches!(result, Err(DbError::Deadline)) {
+            abandon(conn);
+        }
+        result
     }
 
     /// Runs `work` in a transaction and commits it. Within a request's deadline, `work`
-    /// runs only until the deadline (then the transaction rolls back and nothing was
-    /// written); the COMMIT, once sent, is waited for.
+    /// runs only until the deadline: then the statement under way is cancelled, the
+    /// transaction rolls back (nothing was written), and the connection is closed rather
+    /// than handed to the next caller; the COMMIT, once sent, is waited for.
     pub async fn write<T>(
         &self,
         work: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let mut conn = self.conn().await?;
-        let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
-        let out = bounded(work(&tx)).await?;
-        tx.commit().await?;
-        Ok(out)
+        let result = async {
+            let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
+            let out = bounded(work(&tx)).await?;
+            tx.commit().await?;
+            Ok(out)
+        }
+        .await;
+        if matches!(result, Err(DbError::Deadline)) {
+            abandon(conn);
+        }
+        result
     }
 }
 
+/// Takes a connection whose statement outlived the deadline out of the pool: the server
+/// is asked to cancel the statement (its transaction then rolls back, releasing its
+/// locks) and the connection is closed, so no later caller queues behind it.
+fn abandon(conn: Object) {
+    let cancel = conn.cancel_token();
+    let client = Object::take(conn);
+    tokio::spawn(async move {
+        if let Err(e) = cancel.cancel_query(NoTls).await {
+            tracing::debug!(error = %e, "could not cancel a PostgreSQL statement past its deadline");
+        }
+        drop(client);
+    });
+}
+
 /// Runs `work` until the request's deadline, if there is one (not at all once it has
-/// passed): past it, the work is
-/// dropped (an open transaction inside it rolls back) and the answer is
-/// [`DbError::Deadline`]. Commits go outside it, so one under way is always waited for.
+/// passed): past it, the work is dropped and the answer is [`DbError::Deadline`].
+/// Commits go outside it, so one under way is always waited for.
 pub async fn bounded<T>(work: impl Future<Output = Result<T, DbError>>) -> Result<T, DbError> {
     match deadline::current() {
         Some(d) if deadline::remaining(d).is_zero() => Err(DbError::Deadline),

@@ -107,7 +107,7 @@ pub async fn list_endpoints(pg: &Pg, tenant: i64) -> Result<Vec<Endpoint>, DbErr
 pub async fn delete_endpoint(pg: &Pg, tenant: i64, id: i64) -> Result<(), DbError> {
     let sql = "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2";
     match pg
-        .run(async |c| Ok(c.execute(sql, &[&tenant, &id]).await?))
+        .write(async |tx| Ok(tx.execute(sql, &[&tenant, &id]).await?))
         .await?
     {
         0 => Err(DbError::NotFound),

@@ -5,4 +5,5 @@
 
 pub mod documents;
 pub mod feeds;
+pub mod leases;
 pub mod webhooks;
