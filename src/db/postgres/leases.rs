@@ -13,14 +13,19 @@ pub async fn acquire(
     now_ms: i64,
     until_ms: i64,
 ) -> Result<Option<Lease>, DbError> {
-    let sql = crate::db::sqlite::leases::ACQUIRE
-        .replace("?1", "$1")
-        .replace("?2", "$2")
-        .replace("?3", "$3")
-        .replace("?4", "$4");
     pg.write(async |tx| {
         let row = tx
-            .query_opt(&sql, &[&name, &holder, &now_ms, &until_ms])
+            .query_opt(
+                "INSERT INTO leases (name, holder, epoch, expires_ms) VALUES ($1, $2, 1, $4)
+                 ON CONFLICT (name) DO UPDATE SET
+                     epoch = CASE WHEN leases.holder = excluded.holder
+                                  THEN leases.epoch ELSE leases.epoch + 1 END,
+                     holder = excluded.holder,
+                     expires_ms = excluded.expires_ms
+                 WHERE leases.holder = excluded.holder OR leases.expires_ms <= $3
+                 RETURNING epoch, expires_ms",
+                &[&name, &holder, &now_ms, &until_ms],
+            )
             .await?;
         Ok(row.map(|r| Lease {
             epoch: r.get(0),

@@ -4,9 +4,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::{DbError, leases::Lease};
 
-/// The upsert both backends run: a new row, a renewal by its holder (same epoch), or a
-/// takeover of an expired lease (epoch + 1); nothing while another holder's is live.
-pub(crate) const ACQUIRE: &str = "INSERT INTO leases (name, holder, epoch, expires_ms)
+/// A new row, a renewal by its holder (same epoch), or a takeover of an expired lease
+/// (epoch + 1); nothing while another holder's is live.
+const ACQUIRE: &str = "INSERT INTO leases (name, holder, epoch, expires_ms)
      VALUES (?1, ?2, 1, ?4)
      ON CONFLICT (name) DO UPDATE SET
          epoch = CASE WHEN leases.holder = excluded.holder THEN leases.epoch ELSE leases.epoch + 1 END,
