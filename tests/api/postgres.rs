@@ -167,6 +167,108 @@ async fn postgres_both_stores_have_the_same_tables_and_columns_in_the_same_order
     db.drop_database().await;
 }
 
+/// A foreign key as both stores describe it: table, column, the table it names, and what
+/// deleting that table's row does.
+type ForeignKey = (String, String, String, String);
+
+/// Index names (automatic ones left out) and foreign keys of the SQLite schema.
+fn sqlite_indexes_and_keys() -> (Vec<String>, Vec<ForeignKey>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    drop(Db::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    indexes.sort();
+    let mut keys = Vec::new();
+    for table in sqlite_schema().into_keys() {
+        let rows: Vec<ForeignKey> = conn
+            .prepare(&format!("PRAGMA foreign_key_list({table})"))
+            .unwrap()
+            .query_map([], |r| {
+                let on_delete: String = r.get(6)?;
+                Ok((
+                    table.clone(),
+                    r.get(3)?,
+                    r.get(2)?,
+                    on_delete.to_lowercase(),
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        keys.extend(rows);
+    }
+    keys.sort();
+    (indexes, keys)
+}
+
+/// The same of the PostgreSQL schema; its own extra guards and the indexes behind primary
+/// keys and UNIQUE constraints (SQLite's automatic ones) are left out.
+async fn postgres_indexes_and_keys(client: &Client) -> (Vec<String>, Vec<ForeignKey>) {
+    let extra = ["services_name", "providers_name", "appointments_no_overlap"];
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT i.indexname::text FROM pg_indexes i
+             WHERE i.schemaname = 'public' AND NOT EXISTS (
+                 SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .filter(|n| !extra.contains(&n.as_str()))
+        .collect();
+    let mut keys: Vec<ForeignKey> = client
+        .query(
+            "SELECT c.conrelid::regclass::text, a.attname::text, c.confrelid::regclass::text,
+                    CASE c.confdeltype WHEN 'c' THEN 'cascade' WHEN 'a' THEN 'no action'
+                        WHEN 'r' THEN 'restrict' WHEN 'n' THEN 'set null'
+                        ELSE 'set default' END
+             FROM pg_constraint c
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+             WHERE c.contype = 'f'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    keys.sort();
+    (indexes, keys)
+}
+
+#[tokio::test]
+#[ignore = "needs a PostgreSQL server: .ci/run starts one"]
+async fn postgres_both_stores_have_the_same_indexes_and_foreign_keys() {
+    let Some(db) = Scratch::new().await else {
+        return;
+    };
+    let mut client = db.client().await;
+    postgres::migrations::apply(&mut client).await.unwrap();
+    let (sqlite_indexes, sqlite_keys) = sqlite_indexes_and_keys();
+    let (postgres_indexes, postgres_keys) = postgres_indexes_and_keys(&client).await;
+    assert_eq!(sqlite_indexes, postgres_indexes, "the same indexes by name");
+    assert_eq!(
+        sqlite_keys, postgres_keys,
+        "the same foreign keys, deleting alike"
+    );
+    assert!(
+        sqlite_indexes.len() > 30 && sqlite_keys.len() > 20,
+        "the comparison saw the schema"
+    );
+    drop(client);
+    db.drop_database().await;
+}
+
 #[tokio::test]
 #[ignore = "needs a PostgreSQL server: .ci/run starts one"]
 async fn postgres_nodes_starting_together_migrate_once_and_a_second_run_changes_nothing() {
