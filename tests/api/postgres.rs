@@ -626,3 +626,94 @@ async fn migrate_to_postgres_says_what_to_fix_for_a_missing_file_or_a_url_that_i
     assert_ne!(code, 0);
     assert!(err.contains("--to must be a postgres:// URL"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL server: .ci/run starts one"]
+async fn postgres_migrate_during_a_booking_burst_copies_a_consistent_moment() {
+    use crate::helpers::*;
+    use serde_json::json;
+    let Some(db) = Scratch::new().await else {
+        return;
+    };
+    let app = std::sync::Arc::new(
+        spawn_with(Options {
+            request_deadline: std::time::Duration::from_secs(20),
+            ..Options::default()
+        })
+        .await,
+    );
+    let mut tenant = open_every_day("burst", "+13125550188", "America/Chicago", &["Ana", "Bo"]);
+    tenant["max_future_bookings_per_caller"] = json!(100);
+    app.create_tenant(&tenant).await;
+    let callers: Vec<_> = (0..40)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let sid = format!("v3:burst-{i}");
+                let (_, path) = app.start_call(&sid, "+13125550188").await;
+                let ask = json!({"customer_name": "Sam", "service": "Cut",
+                    "preferred_date": format!("2026-11-{}", 23 + i % 5),
+                    "preferred_time": format!("{}:00", 9 + i / 5),
+                    "phone": "+13125550199"});
+                app.answer(&path, &sid, &ask).await
+            })
+        })
+        .collect();
+    // The copy starts while the callers are still booking.
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    for _ in 0..1000 {
+        let booked: i64 = conn
+            .query_row("SELECT count(*) FROM appointments", [], |r| r.get(0))
+            .unwrap();
+        if booked >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let (path, url) = (app.db_path.clone(), db.url.clone());
+    let (code, out, err) = tokio::task::spawn_blocking(move || migrate(&path, &url))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    for c in callers {
+        assert!(c.await.unwrap().contains("is booked for"));
+    }
+    // Whatever moment was copied, every booking in it came with its cells and its
+    // confirmation, and nothing is there without its booking.
+    let client = db.client().await;
+    let copied: i64 = client
+        .query_one(
+            "SELECT count(*) FROM appointments WHERE status = 'booked'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let whole: i64 = client
+        .query_one(
+            "SELECT count(*) FROM appointments a
+             WHERE a.status = 'booked'
+               AND EXISTS (SELECT 1 FROM appointment_cells c WHERE c.appointment_id = a.id)
+               AND EXISTS (SELECT 1 FROM outbox o WHERE o.appointment_id = a.id AND o.kind = 'confirmation')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let orphans: i64 = client
+        .query_one(
+            "SELECT count(*) FROM outbox o WHERE o.appointment_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM appointments a WHERE a.id = o.appointment_id)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        copied >= 5,
+        "{copied} bookings copied: the copy ran during the burst"
+    );
+    assert_eq!((whole, orphans), (copied, 0));
+    drop(client);
+    db.drop_database().await;
+}
