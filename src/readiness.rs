@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use crate::{
     clock::Clock,
     config::{Settings, unreachable_reason},
-    db::{self, Db},
+    db::{Db, store::Store},
     heartbeat::{Heartbeats, TaskReport},
     tzdb::{self, TzdbInfo},
 };
@@ -31,6 +31,7 @@ type Last = Arc<Mutex<Option<(Instant, Arc<Report>)>>>;
 #[derive(Clone)]
 pub struct Readiness {
     db: Db,
+    store: Store,
     heartbeats: Arc<Heartbeats>,
     clock: Clock,
     settings: Arc<Settings>,
@@ -75,9 +76,15 @@ impl Report {
 
 impl Readiness {
     /// Readiness over these parts.
-    pub fn new(db: Db, heartbeats: Arc<Heartbeats>, clock: Clock, settings: Arc<Settings>) -> Self {
+    pub fn new(
+        (db, store): (Db, Store),
+        heartbeats: Arc<Heartbeats>,
+        clock: Clock,
+        settings: Arc<Settings>,
+    ) -> Self {
         Self {
             db,
+            store,
             heartbeats,
             clock,
             settings,
@@ -121,11 +128,8 @@ impl Readiness {
         let tasks = self.heartbeats.report();
         problems.extend(tasks.iter().filter_map(TaskReport::problem));
         let now = self.clock.now().as_second();
-        let oldest = tokio::time::timeout(
-            u.writer_deadline,
-            self.db.run(move |c| db::upkeep::oldest_due_text(c, now)),
-        )
-        .await;
+        let oldest =
+            tokio::time::timeout(u.writer_deadline, self.store.upkeep().oldest_due_text(now)).await;
         let oldest_due_text_seconds = match oldest {
             Ok(Ok(due)) => due.map(|due| (now - due).max(0)),
             Ok(Err(e)) => {

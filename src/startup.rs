@@ -228,8 +228,9 @@ impl AppState {
         heartbeats.attach("call log", writer.abort_handle());
         let settings = Arc::new(settings);
         let db_stats = db.writer_stats();
+        let store = db::store::Store::Sqlite(db.clone());
         let readiness = Readiness::new(
-            db.clone(),
+            (db.clone(), store.clone()),
             heartbeats.clone(),
             clock.clone(),
             settings.clone(),
@@ -244,7 +245,7 @@ impl AppState {
             directory: Directory::default(),
             calls,
             settings,
-            store: db::store::Store::Sqlite(db.clone()),
+            store,
             db,
             verifier: Arc::new(verifier),
             tokens: Arc::new(TokenSigner::new(secret.as_bytes())),

@@ -31,6 +31,11 @@ impl Store {
         super::leases::Leases(self)
     }
 
+    /// The queries behind readiness, metrics and the call funnel.
+    pub fn upkeep(&self) -> super::upkeep::Upkeep<'_> {
+        super::upkeep::Upkeep(self)
+    }
+
     /// Webhook endpoints and their deliveries.
     pub fn webhooks(&self) -> super::webhooks::Webhooks<'_> {
         super::webhooks::Webhooks(self)

@@ -1,18 +1,8 @@
 //! Queries behind readiness, metrics and the call funnel: read-only, each answered from an
-//! index so a scrape or a `/ready` stays cheap on a full database.
+//! index so a scrape or a `/ready` stays cheap on a full database. This is the interface;
+//! the SQL is in [`super::sqlite::upkeep`] and [`super::postgres::upkeep`].
 
-use rusqlite::{Connection, OptionalExtension, params};
-
-use super::DbError;
-
-/// The due time (Unix seconds) of the oldest text due by `now` and still queued.
-pub fn oldest_due_text(conn: &Connection, now: i64) -> Result<Option<i64>, DbError> {
-    Ok(conn
-        .prepare_cached("SELECT MIN(due_at) FROM outbox WHERE status = 'queued' AND due_at <= ?1")?
-        .query_row(params![now], |r| r.get::<_, Option<i64>>(0))
-        .optional()?
-        .flatten())
-}
+use super::{DbError, postgres, sqlite, store::Store};
 
 /// Every status a text can have, so each is reported (0 included).
 pub const TEXT_STATUSES: [&str; 8] = [
@@ -26,28 +16,8 @@ pub const TEXT_STATUSES: [&str; 8] = [
     "cancelled",
 ];
 
-/// Texts in the outbox per status (counted along the `outbox_due` index).
-pub fn texts_by_status(conn: &Connection) -> Result<Vec<(&'static str, i64)>, DbError> {
-    let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM outbox WHERE status = ?1")?;
-    TEXT_STATUSES
-        .iter()
-        .map(|s| Ok((*s, stmt.query_row(params![s], |r| r.get(0))?)))
-        .collect()
-}
-
 /// Webhook delivery statuses, as `webhook_deliveries` holds them.
 pub const DELIVERY_STATUSES: [&str; 3] = ["pending", "delivered", "failed"];
-
-/// How many webhook deliveries are in each of [`DELIVERY_STATUSES`] (along
-/// `webhook_deliveries_pending`, which leads with the status).
-pub fn deliveries_by_status(conn: &Connection) -> Result<Vec<(&'static str, i64)>, DbError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT COUNT(*) FROM webhook_deliveries WHERE status = ?1")?;
-    DELIVERY_STATUSES
-        .iter()
-        .map(|s| Ok((*s, stmt.query_row(params![s], |r| r.get(0))?)))
-        .collect()
-}
 
 /// Reminder-call attempt statuses, as `reminder_calls` holds them.
 pub const REMINDER_CALL_STATUSES: [&str; 9] = [
@@ -61,16 +31,6 @@ pub const REMINDER_CALL_STATUSES: [&str; 9] = [
     "dry_run",
     "unknown",
 ];
-
-/// How many reminder-call attempts are in each of [`REMINDER_CALL_STATUSES`] (along
-/// `reminder_calls_due`, which leads with the status).
-pub fn reminder_calls_by_status(conn: &Connection) -> Result<Vec<(&'static str, i64)>, DbError> {
-    let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM reminder_calls WHERE status = ?1")?;
-    REMINDER_CALL_STATUSES
-        .iter()
-        .map(|s| Ok((*s, stmt.query_row(params![s], |r| r.get(0))?)))
-        .collect()
-}
 
 /// A tenant's call funnel over `[from, to)`: how many calls reached each stage.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -89,48 +49,70 @@ pub struct Funnel {
     pub delivered: i64,
 }
 
-/// The funnel of `tenant`'s calls that started in `[from, to)` (with `call_days` for calls
-/// past retention) and of the appointments booked by phone in the same period.
-pub fn funnel(conn: &Connection, tenant: i64, from: i64, to: i64) -> Result<Funnel, DbError> {
-    let mut f = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COUNT(gathered_at), COUNT(offered_at) FROM calls
-             WHERE tenant_id = ?1 AND started_at >= ?2 AND started_at < ?3
-               AND direction NOT LIKE 'outbound%'",
-        )?
-        .query_row(params![tenant, from, to], |r| {
-            Ok(Funnel {
-                calls: r.get(0)?,
-                gathered: r.get(1)?,
-                offered: r.get(2)?,
-                ..Funnel::default()
-            })
-        })?;
-    let (calls, gathered, offered): (i64, i64, i64) = conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(inbound), 0), COALESCE(SUM(gathered), 0), COALESCE(SUM(offered), 0)
-             FROM call_days WHERE tenant_id = ?1 AND day >= ?2 / 86400 AND day < (?3 + 86399) / 86400",
-        )?
-        .query_row(params![tenant, from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    f.calls += calls;
-    f.gathered += gathered;
-    f.offered += offered;
-    (f.booked, f.texted, f.delivered) = conn
-        .prepare_cached(
-            // Each booking's confirmation is found along outbox_by_appointment (named: a
-            // planner that saw mostly NULL appointment ids once chose to scan the outbox
-            // per booking, 1.8 s on a full database).
-            "SELECT COUNT(DISTINCT a.call_sid),
-                    COALESCE(SUM(EXISTS (SELECT 1 FROM outbox o INDEXED BY outbox_by_appointment
-                        WHERE o.appointment_id = a.id AND o.kind = 'confirmation'
-                          AND o.status IN ('sent', 'delivered', 'dry_run'))), 0),
-                    COALESCE(SUM(EXISTS (SELECT 1 FROM outbox o INDEXED BY outbox_by_appointment
-                        WHERE o.appointment_id = a.id AND o.kind = 'confirmation'
-                          AND o.status = 'delivered')), 0)
-             FROM appointments a INDEXED BY appointments_by_tenant
-             WHERE a.tenant_id = ?1 AND a.call_sid IS NOT NULL AND a.status IN ('booked', 'cancelled')
-               AND a.created_at >= ?2 AND a.created_at < ?3",
-        )?
-        .query_row(params![tenant, from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(f)
+/// The queues' sizes a metrics scrape reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Queues {
+    /// Texts per status, every one of [`TEXT_STATUSES`].
+    pub texts: Vec<(&'static str, i64)>,
+    /// The due time of the oldest text due and still queued.
+    pub oldest_due_text: Option<i64>,
+    /// Webhook deliveries per status, every one of [`DELIVERY_STATUSES`].
+    pub deliveries: Vec<(&'static str, i64)>,
+    /// Reminder-call attempts per status, every one of [`REMINDER_CALL_STATUSES`].
+    pub reminder_calls: Vec<(&'static str, i64)>,
+}
+
+/// The upkeep queries of a store ([`Store::upkeep`]).
+pub struct Upkeep<'s>(pub(super) &'s Store);
+
+impl Upkeep<'_> {
+    /// The due time (Unix seconds) of the oldest text due by `now` and still queued.
+    pub async fn oldest_due_text(&self, now: i64) -> Result<Option<i64>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::upkeep::oldest_due_text(c, now))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::upkeep::oldest_due_text(pg, now).await,
+        }
+    }
+
+    /// Every queue's size by status, and the oldest due text, as of `now`.
+    pub async fn queues(&self, now: i64) -> Result<Queues, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(move |c| sqlite::upkeep::queues(c, now)).await,
+            Store::Postgres(pg) => postgres::upkeep::queues(pg, now).await,
+        }
+    }
+
+    /// The funnel of `tenant`'s calls that started in `[from, to)` (with `call_days` for
+    /// calls past retention) and of the appointments booked by phone in the same period.
+    pub async fn funnel(&self, tenant: i64, from: i64, to: i64) -> Result<Funnel, DbError> {
+        Ok(self
+            .funnels(vec![tenant], from, to)
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// The funnel of each of `tenants` over `[from, to)`, in their order.
+    pub async fn funnels(
+        &self,
+        tenants: Vec<i64>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Funnel>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| {
+                    tenants
+                        .iter()
+                        .map(|t| sqlite::upkeep::funnel(c, *t, from, to))
+                        .collect()
+                })
+                .await
+            }
+            Store::Postgres(pg) => postgres::upkeep::funnels(pg, &tenants, from, to).await,
+        }
+    }
 }

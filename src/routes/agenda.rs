@@ -212,13 +212,12 @@ pub async fn stats(
         crate::tzdb::get(&tenant.spec.timezone).map_err(|e| AppError::Internal(e.to_string()))?;
     // Counted in SQL per quarter hour; only the quarters are placed in the tenant's zone,
     // on the blocking pool.
-    let (s, texts, reminder_calls, peak_hour, funnel) = state
+    let (s, texts, reminder_calls, peak_hour) = state
         .db
         .run(move |c| {
             let s = db::calls::stats(c, tenant_id, f, t)?;
             let texts = db::outbox::counts(c, tenant_id, f, t)?;
             let reminder_calls = db::reminder_calls::counts(c, tenant_id, f, t)?;
-            let funnel = db::upkeep::funnel(c, tenant_id, f, t)?;
             let mut per_hour = [0i64; 24];
             for (quarter, calls) in &s.calls_per_quarter {
                 if let Ok(ts) = Timestamp::from_second(*quarter) {
@@ -228,8 +227,14 @@ pub async fn stats(
             let peak_hour = (0..24)
                 .filter(|h| per_hour[*h] > 0)
                 .max_by_key(|h| (per_hour[*h], std::cmp::Reverse(*h)));
-            Ok((s, texts, reminder_calls, peak_hour, funnel))
+            Ok((s, texts, reminder_calls, peak_hour))
         })
+        .await
+        .map_err(AppError::from)?;
+    let funnel = state
+        .store
+        .upkeep()
+        .funnel(tenant_id, f, t)
         .await
         .map_err(AppError::from)?;
     Ok(Json(json!({

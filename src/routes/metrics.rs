@@ -5,7 +5,7 @@
 use poem::{Response, handler, web::Data};
 
 use super::admin::Admin;
-use crate::{db, error::AppError, readiness::wal_path, startup::AppState};
+use crate::{error::AppError, readiness::wal_path, startup::AppState};
 
 /// The OpenMetrics text format's media type.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -14,34 +14,31 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 #[handler]
 pub async fn metrics(_: Admin, state: Data<&AppState>) -> poem::Result<Response> {
     let now = state.clock.now().as_second();
-    let (texts, oldest, deliveries, calls) = state
-        .db
-        .run(move |c| {
-            Ok((
-                db::upkeep::texts_by_status(c)?,
-                db::upkeep::oldest_due_text(c, now)?,
-                db::upkeep::deliveries_by_status(c)?,
-                db::upkeep::reminder_calls_by_status(c)?,
-            ))
-        })
+    let queues = state
+        .store
+        .upkeep()
+        .queues(now)
         .await
         .map_err(AppError::from)?;
     let m = &state.metrics;
-    for (status, count) in texts {
+    for (status, count) in queues.texts {
         m.texts.get_or_create(&[("status", status)]).set(count);
     }
-    for (status, count) in deliveries {
+    for (status, count) in queues.deliveries {
         m.webhook_deliveries
             .get_or_create(&[("status", status)])
             .set(count);
     }
-    for (status, count) in calls {
+    for (status, count) in queues.reminder_calls {
         m.reminder_calls
             .get_or_create(&[("status", status)])
             .set(count);
     }
-    m.outbox_lag
-        .set(oldest.map_or(0.0, |due| (now - due).max(0) as f64));
+    m.outbox_lag.set(
+        queues
+            .oldest_due_text
+            .map_or(0.0, |due| (now - due).max(0) as f64),
+    );
     m.call_log_queue.set(state.calls.queued() as i64);
     let wal = std::fs::metadata(wal_path(&state.settings.db_path)).map_or(0, |f| f.len());
     m.wal_bytes.set(wal as i64);

@@ -799,3 +799,77 @@ async fn store_postgres_a_write_stuck_past_its_deadline_is_cancelled_and_writes_
     drop(store);
     scratch.drop_database().await;
 }
+
+#[tokio::test]
+async fn store_metrics_queues_and_a_tenants_funnel_count_alike_on_both_backends() {
+    // Calls 1–3 in the period (one gathered and offered, one outbound), one before it; a
+    // day of pruned calls in call_days; two bookings by phone, one texted and delivered.
+    let seeded = "
+        INSERT INTO calls (call_sid, tenant_id, direction, status, started_at, gathered_at, offered_at)
+        VALUES ('c1', 1, 'inbound', 'completed', 86400, 86401, 86402),
+               ('c2', 1, 'inbound', 'completed', 86500, NULL, NULL),
+               ('c3', 1, 'outbound-api', 'completed', 86600, NULL, NULL),
+               ('c0', 1, 'inbound', 'completed', 10, 11, NULL);
+        INSERT INTO call_days (tenant_id, day, calls, inbound, outbound, duration_sum,
+            duration_count, gathered, offered)
+        VALUES (1, 1, 5, 4, 1, 0, 0, 2, 1);
+        INSERT INTO appointments (id, tenant_id, service_id, provider_id, customer_name,
+            customer_phone, start_at, end_at, blocked_until, status, call_sid, created_at, updated_at)
+        VALUES (1, 1, 1, 1, 'A', '+13125550199', 900000, 901800, 901800, 'booked', 'c1', 86450, 86450),
+               (2, 1, 1, 2, 'B', '+13125550198', 900000, 901800, 901800, 'cancelled', 'c2', 86550, 86600),
+               (3, 1, 1, 1, 'C', NULL, 990000, 991800, 991800, 'booked', NULL, 86560, 86560);
+        INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number, due_at,
+            status, created_at, updated_at)
+        VALUES (1, 1, 'confirmation', '+13125550199', '+13125550100', 86450, 'delivered', 86450, 86451),
+               (1, 2, 'confirmation', '+13125550198', '+13125550100', 86550, 'failed', 86550, 86551),
+               (1, 1, 'reminder', '+13125550199', '+13125550100', 800000, 'queued', 86450, 86450),
+               (1, 2, 'reminder', '+13125550198', '+13125550100', 86000, 'queued', 86550, 86550);";
+    let stores = stores(seeded).await;
+    for (backend, store, _, _) in &stores {
+        let upkeep = store.upkeep();
+        let q = upkeep.queues(100_000).await.unwrap();
+        let of =
+            |list: &[(&str, i64)], status: &str| list.iter().find(|(s, _)| *s == status).unwrap().1;
+        assert_eq!(q.texts.len(), 8, "{backend}: every status, zeros included");
+        assert_eq!(
+            (
+                of(&q.texts, "queued"),
+                of(&q.texts, "delivered"),
+                of(&q.texts, "sent")
+            ),
+            (2, 1, 0),
+            "{backend}"
+        );
+        assert_eq!(q.oldest_due_text, Some(86_000), "{backend}");
+        assert_eq!(
+            upkeep.oldest_due_text(50_000).await.unwrap(),
+            None,
+            "{backend}: none due yet"
+        );
+        assert_eq!(
+            (q.deliveries.len(), q.reminder_calls.len()),
+            (3, 9),
+            "{backend}"
+        );
+        let f = upkeep.funnel(1, 86_400, 172_800).await.unwrap();
+        assert_eq!(
+            (
+                f.calls,
+                f.gathered,
+                f.offered,
+                f.booked,
+                f.texted,
+                f.delivered
+            ),
+            (2 + 4, 1 + 2, 1 + 1, 2, 1, 1),
+            "{backend}: inbound calls plus the pruned day's, bookings by phone"
+        );
+        let both = upkeep.funnels(vec![1, 2], 86_400, 172_800).await.unwrap();
+        assert_eq!(
+            (both[0].calls, both[1].calls),
+            (6, 0),
+            "{backend}: in the tenants' order"
+        );
+    }
+    done(stores).await;
+}

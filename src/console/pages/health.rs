@@ -135,22 +135,26 @@ pub async fn page(Operator(session): Operator, state: Data<&AppState>) -> poem::
         (now - SignedDuration::from_hours(24 * 7)).as_second(),
         now.as_second() + 1,
     );
-    let funnels = state
+    let tenants = state
         .db
-        .run(move |c| {
-            db::tenants::list(c)?
-                .into_iter()
-                .map(|t| {
-                    Ok(FunnelRow {
-                        funnel: db::upkeep::funnel(c, t.id, from, to)?,
-                        slug: t.spec.slug,
-                        name: t.spec.name,
-                    })
-                })
-                .collect::<Result<Vec<_>, db::DbError>>()
-        })
+        .run(|c| db::tenants::list(c))
         .await
         .map_err(ConsoleError::from)?;
+    let counted = state
+        .store
+        .upkeep()
+        .funnels(tenants.iter().map(|t| t.id).collect(), from, to)
+        .await
+        .map_err(ConsoleError::from)?;
+    let funnels = tenants
+        .into_iter()
+        .zip(counted)
+        .map(|(t, funnel)| FunnelRow {
+            funnel,
+            slug: t.spec.slug,
+            name: t.spec.name,
+        })
+        .collect();
     let html = Page {
         frame: Frame::plain("Health", &session.form_token, "health"),
         ready: report.ready,

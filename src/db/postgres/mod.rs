@@ -8,6 +8,7 @@ pub mod feeds;
 pub mod leases;
 pub mod migrations;
 pub mod pool;
+pub mod upkeep;
 pub mod webhooks;
 
 pub use pool::Pg;

@@ -6,4 +6,5 @@
 pub mod documents;
 pub mod feeds;
 pub mod leases;
+pub mod upkeep;
 pub mod webhooks;
