@@ -2,10 +2,9 @@
 //! a database where every booking has its texts and no provider is double-booked; restore
 //! refuses while a server holds the database, and refuses copies that are not whole.
 
-use std::{path::Path, process::Command, sync::Arc};
+use std::{path::Path, process::Command};
 
 use rusqlite::Connection;
-use serde_json::json;
 use slotline::backup;
 
 use crate::helpers::*;
@@ -50,38 +49,8 @@ fn bookings_and_texts(db: &Path) -> (Vec<Booked>, Vec<(i64, String)>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_during_a_booking_burst_restores_to_a_consistent_database() {
-    // Not a test of deadlines: 48 callers at once on a busy machine may take longer than
-    // Telnyx's, and an apology would fail the count.
-    let app = Arc::new(
-        spawn_with(Options {
-            request_deadline: std::time::Duration::from_secs(20),
-            ..Options::default()
-        })
-        .await,
-    );
-    let mut tenant = open_every_day(
-        "burst",
-        "+13125550190",
-        "America/Chicago",
-        &["Ana", "Bo", "Cy"],
-    );
-    // One caller books them all, past the usual per-caller cap.
-    tenant["max_future_bookings_per_caller"] = json!(100);
-    app.create_tenant(&tenant).await;
-    let callers: Vec<_> = (0..48)
-        .map(|i| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                let sid = format!("v3:burst-{i}");
-                let (_, path) = app.start_call(&sid, "+13125550190").await;
-                let ask = json!({"customer_name": "Sam", "service": "Cut",
-                    "preferred_date": format!("2026-11-{}", 23 + i % 6),
-                    "preferred_time": format!("{}:00", 9 + i / 6),
-                    "phone": "+13125550199"});
-                app.answer(&path, &sid, &ask).await
-            })
-        })
-        .collect();
+    let app = burst_line("burst", "+13125550190", &["Ana", "Bo", "Cy"]).await;
+    let callers = book_burst(&app, "+13125550190", 48, 6);
     // The copy is taken while the callers are still booking: once a few have booked.
     for _ in 0..500 {
         if bookings_and_texts(&app.db_path).0.len() >= 8 {

@@ -615,3 +615,43 @@ pub fn texts(doc: &str, element: &str) -> Vec<String> {
         }
     }
 }
+
+/// A line for booking bursts: a roomy request deadline (on a busy machine many callers
+/// at once may take longer than Telnyx's, and an apology would fail a count) and tenant
+/// `slug` at `number`, open every day, whose one test caller may book past the usual cap.
+pub async fn burst_line(slug: &str, number: &str, providers: &[&str]) -> std::sync::Arc<TestApp> {
+    let app = spawn_with(Options {
+        request_deadline: Duration::from_secs(20),
+        ..Options::default()
+    })
+    .await;
+    let mut tenant = open_every_day(slug, number, "America/Chicago", providers);
+    tenant["max_future_bookings_per_caller"] = serde_json::json!(100);
+    app.create_tenant(&tenant).await;
+    std::sync::Arc::new(app)
+}
+
+/// `callers` calls to `number` at once, each booking a Cut on its own slot (`per_day`
+/// callers a day from 2026-11-23, one an hour from 09:00); each task answers what the
+/// caller heard last.
+pub fn book_burst(
+    app: &std::sync::Arc<TestApp>,
+    number: &'static str,
+    callers: usize,
+    per_day: usize,
+) -> Vec<tokio::task::JoinHandle<String>> {
+    (0..callers)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let sid = format!("v3:burst-{i}");
+                let (_, path) = app.start_call(&sid, number).await;
+                let ask = serde_json::json!({"customer_name": "Sam", "service": "Cut",
+                    "preferred_date": format!("2026-11-{}", 23 + i % per_day),
+                    "preferred_time": format!("{}:00", 9 + i / per_day),
+                    "phone": "+13125550199"});
+                app.answer(&path, &sid, &ask).await
+            })
+        })
+        .collect()
+}

@@ -630,35 +630,12 @@ async fn migrate_to_postgres_says_what_to_fix_for_a_missing_file_or_a_url_that_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a PostgreSQL server: .ci/run starts one"]
 async fn postgres_migrate_during_a_booking_burst_copies_a_consistent_moment() {
-    use crate::helpers::*;
-    use serde_json::json;
+    use crate::helpers::{book_burst, burst_line};
     let Some(db) = Scratch::new().await else {
         return;
     };
-    let app = std::sync::Arc::new(
-        spawn_with(Options {
-            request_deadline: std::time::Duration::from_secs(20),
-            ..Options::default()
-        })
-        .await,
-    );
-    let mut tenant = open_every_day("burst", "+13125550188", "America/Chicago", &["Ana", "Bo"]);
-    tenant["max_future_bookings_per_caller"] = json!(100);
-    app.create_tenant(&tenant).await;
-    let callers: Vec<_> = (0..40)
-        .map(|i| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                let sid = format!("v3:burst-{i}");
-                let (_, path) = app.start_call(&sid, "+13125550188").await;
-                let ask = json!({"customer_name": "Sam", "service": "Cut",
-                    "preferred_date": format!("2026-11-{}", 23 + i % 5),
-                    "preferred_time": format!("{}:00", 9 + i / 5),
-                    "phone": "+13125550199"});
-                app.answer(&path, &sid, &ask).await
-            })
-        })
-        .collect();
+    let app = burst_line("burst", "+13125550188", &["Ana", "Bo"]).await;
+    let callers = book_burst(&app, "+13125550188", 40, 5);
     // The copy starts while the callers are still booking.
     let conn = rusqlite::Connection::open(&app.db_path).unwrap();
     for _ in 0..1000 {
