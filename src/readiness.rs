@@ -77,7 +77,8 @@ impl Report {
 impl Readiness {
     /// Readiness over these parts.
     pub fn new(
-        (db, store): (Db, Store),
+        db: Db,
+        store: Store,
         heartbeats: Arc<Heartbeats>,
         clock: Clock,
         settings: Arc<Settings>,

@@ -197,11 +197,10 @@ pub async fn run(deps: Arc<Deps>) {
         // The lease outlasts a pass and the wait before the next, so the node that pruned
         // last keeps pruning while it runs; another takes over once it has stopped.
         let ttl_ms = (2 * EVERY).as_millis() as i64;
-        let wall_ms = jiff::Timestamp::now().as_millisecond();
         match deps
             .store
             .leases()
-            .acquire(LEASE, deps.node.clone(), wall_ms, ttl_ms)
+            .acquire(LEASE, deps.node.clone(), Clock::wall_ms(), ttl_ms)
             .await
         {
             Ok(Some(_)) => {}

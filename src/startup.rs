@@ -230,7 +230,8 @@ impl AppState {
         let db_stats = db.writer_stats();
         let store = db::store::Store::Sqlite(db.clone());
         let readiness = Readiness::new(
-            (db.clone(), store.clone()),
+            db.clone(),
+            store.clone(),
             heartbeats.clone(),
             clock.clone(),
             settings.clone(),

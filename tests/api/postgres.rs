@@ -625,6 +625,28 @@ async fn migrate_to_postgres_says_what_to_fix_for_a_missing_file_or_a_url_that_i
     let (code, _, err) = migrate(&missing, "mysql://db/x");
     assert_ne!(code, 0);
     assert!(err.contains("--to must be a postgres:// URL"), "{err}");
+    // --from alone is refused by the argument parser, naming what is missing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slotline"))
+        .args(["migrate", "--from"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--to <URL>"), "{err}");
+    // A real slotline file, but a server that does not answer.
+    let file = dir.path().join("s.db");
+    drop(Db::open(&file).unwrap());
+    let (code, _, err) = migrate(&file, "postgres://postgres@127.0.0.1:1/x");
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    // A table no slotline makes is refused before anything is sent to the target.
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute_batch("CREATE TABLE \"Robert'); DROP TABLE x; --\" (a)")
+        .unwrap();
+    let (code, _, err) = migrate(&file, "postgres://postgres@127.0.0.1:1/x");
+    assert_ne!(code, 0);
+    assert!(err.contains("which no slotline makes"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,9 +49,9 @@ impl Cell {
 /// unless every check passes.
 pub async fn copy(from: &Path, to: &str) -> Result<Copied, DbError> {
     let source = open_source(from)?;
+    let tables = tables_in_copy_order(&source)?;
     let mut target = super::connect(to).await?;
     migrations::apply(&mut target).await?;
-    let tables = tables_in_copy_order(&source)?;
     source.execute_batch("BEGIN")?;
     let tx = target.transaction().await?;
     // Checked inside the copy's transaction, with the tables locked against writers.

@@ -25,14 +25,6 @@ pub struct Pg {
     pool: Pool,
 }
 
-impl std::fmt::Debug for Pg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pg")
-            .field("status", &self.pool.status())
-            .finish()
-    }
-}
-
 /// How long a node waits for a connection to be made or handed out outside a request's
 /// deadline (admin routes, background jobs), so a database that stopped answering fails
 /// calls instead of hanging them.
@@ -131,7 +123,7 @@ fn abandon(conn: Object) {
 /// Runs `work` until the request's deadline, if there is one (not at all once it has
 /// passed): past it, the work is dropped and the answer is [`DbError::Deadline`].
 /// Commits go outside it, so one under way is always waited for.
-pub async fn bounded<T>(work: impl Future<Output = Result<T, DbError>>) -> Result<T, DbError> {
+async fn bounded<T>(work: impl Future<Output = Result<T, DbError>>) -> Result<T, DbError> {
     match deadline::current() {
         Some(d) if deadline::remaining(d).is_zero() => Err(DbError::Deadline),
         Some(d) => tokio::time::timeout_at(d.into(), work)
