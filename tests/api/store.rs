@@ -12,7 +12,7 @@ use crate::postgres::Scratch;
 
 /// The same rows on either backend: one tenant (id 1, `copy`, horizon 30 days) with
 /// providers 1 (Anna) and 2 (Bo) and service 1 (Cut), plus `extra` statements.
-const SEED: &str = "
+pub(crate) const SEED: &str = "
     INSERT INTO tenants (id, slug, name, phone_number, timezone, voice, greeting,
         slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder_hours,
         max_attempts, created_at, updated_at)
@@ -26,7 +26,9 @@ const SEED: &str = "
 
 /// A store of each kind with [`SEED`] and `extra` in it, named for messages; the
 /// PostgreSQL one only when a server is configured.
-async fn stores(extra: &str) -> Vec<(&'static str, Store, Option<Scratch>, tempfile::TempDir)> {
+pub(crate) async fn stores(
+    extra: &str,
+) -> Vec<(&'static str, Store, Option<Scratch>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("s.db")).unwrap();
     let sql = format!("{SEED}{extra}");
@@ -45,7 +47,7 @@ async fn stores(extra: &str) -> Vec<(&'static str, Store, Option<Scratch>, tempf
     stores
 }
 
-async fn done(stores: Vec<(&'static str, Store, Option<Scratch>, tempfile::TempDir)>) {
+pub(crate) async fn done(stores: Vec<(&'static str, Store, Option<Scratch>, tempfile::TempDir)>) {
     for (_, store, scratch, _) in stores {
         drop(store);
         if let Some(s) = scratch {
