@@ -7,8 +7,8 @@
 //! mid-send delivers again (at least once), and takes one appointment's events for an
 //! endpoint only in the order they happened.
 
-mod events;
-mod queue;
+pub(crate) mod events;
+pub(crate) mod queue;
 
 use serde::Serialize;
 

@@ -2,8 +2,10 @@
 //! migration ladder that is the twin of SQLite's (same numbering, same tables and
 //! columns). SQL for PostgreSQL lives here and below, as SQLite's lives in its modules.
 
+pub mod appointments;
 pub mod copy;
 pub mod documents;
+pub mod events;
 pub mod feeds;
 pub mod leases;
 pub mod migrations;

@@ -15,6 +15,28 @@ fn new_event_id() -> String {
     format!("evt_{hex}")
 }
 
+/// A new event's id and the payload its deliveries send: event `kind` of the tenant
+/// `slug` at `now` (Unix seconds) carrying `data`. Shared by both backends.
+pub(crate) fn payload(
+    kind: &str,
+    slug: &str,
+    data: Value,
+    now: i64,
+) -> Result<(String, Value), DbError> {
+    let event_id = new_event_id();
+    let time = Timestamp::from_second(now)
+        .map_err(|e| DbError::Corrupt(e.to_string()))?
+        .to_string();
+    let payload = json!({
+        "id": event_id,
+        "type": kind,
+        "timestamp": time,
+        "tenant": slug,
+        "data": data,
+    });
+    Ok((event_id, payload))
+}
+
 /// Queues event `kind` of `tenant` with `data` for every endpoint of the tenant that wants
 /// it, inside the caller's transaction. Returns how many deliveries were queued.
 pub fn enqueue(
@@ -38,17 +60,7 @@ pub fn enqueue(
     let slug: String = conn
         .prepare_cached("SELECT slug FROM tenants WHERE id = ?1")?
         .query_row([tenant], |r| r.get(0))?;
-    let event_id = new_event_id();
-    let time = Timestamp::from_second(now)
-        .map_err(|e| DbError::Corrupt(e.to_string()))?
-        .to_string();
-    let payload = json!({
-        "id": event_id,
-        "type": kind,
-        "timestamp": time,
-        "tenant": slug,
-        "data": data,
-    });
+    let (event_id, payload) = payload(kind, &slug, data, now)?;
     conn.prepare_cached(
         "INSERT INTO webhook_events (event_id, tenant_id, type, appointment_id, payload, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -109,10 +121,8 @@ pub fn message_event(
     detail: Option<&str>,
     now: i64,
 ) -> Result<usize, DbError> {
-    let kind = match status {
-        "delivered" => "message.delivered",
-        "failed" => "message.failed",
-        _ => return Ok(0),
+    let Some(kind) = message_kind(status) else {
+        return Ok(0);
     };
     let row: Option<(i64, i64, Option<i64>, String, String)> = conn
         .prepare_cached(
@@ -132,35 +142,62 @@ pub fn message_event(
         Some(a) => crate::db::appointments::admin_json_of(conn, tenant, a)?,
         None => Value::Null,
     };
-    let data = json!({
+    let text = SentText {
+        id,
+        message_id,
+        kind: &text_kind,
+        to: &to,
+    };
+    let data = message_data(&text, status, detail, appointment_json);
+    enqueue(conn, tenant, kind, appointment, data, now)
+}
+
+/// The event a text's delivery `status` reports, if any.
+pub(crate) fn message_kind(status: &str) -> Option<&'static str> {
+    match status {
+        "delivered" => Some("message.delivered"),
+        "failed" => Some("message.failed"),
+        _ => None,
+    }
+}
+
+/// A sent text, as its delivery event shows it.
+pub(crate) struct SentText<'a> {
+    /// The outbox row.
+    pub id: i64,
+    /// Telnyx's id of the message.
+    pub message_id: &'a str,
+    /// `confirmation`, `reminder`, ...
+    pub kind: &'a str,
+    /// The number texted.
+    pub to: &'a str,
+}
+
+/// A delivery event's `data`: the text, its new `status`, and its appointment.
+pub(crate) fn message_data(
+    text: &SentText<'_>,
+    status: &str,
+    detail: Option<&str>,
+    appointment: Value,
+) -> Value {
+    json!({
         "message": {
-            "id": id,
-            "telnyx_message_id": message_id,
-            "kind": text_kind,
-            "to": to,
+            "id": text.id,
+            "telnyx_message_id": text.message_id,
+            "kind": text.kind,
+            "to": text.to,
             "status": status,
             "error": detail,
         },
-        "appointment": appointment_json,
-    });
-    enqueue(conn, tenant, kind, appointment, data, now)
+        "appointment": appointment,
+    })
 }
 
 /// Queues `call.completed` for call `call_sid`, which just ended (inside the caller's
 /// transaction). The outcome is `booked` when the call booked an appointment that is still
 /// booked, else `no_booking`.
 pub fn call_event(conn: &Connection, call_sid: &str, now: i64) -> Result<usize, DbError> {
-    type CallRow = (
-        Option<i64>,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        i64,
-        Option<i64>,
-        Option<i64>,
-    );
-    let call: Option<CallRow> = conn
+    let call: Option<(Option<i64>, EndedCall)> = conn
         .prepare_cached(
             "SELECT tenant_id, status, direction, from_number, to_number, started_at, ended_at, duration_seconds
              FROM calls WHERE call_sid = ?1",
@@ -168,17 +205,19 @@ pub fn call_event(conn: &Connection, call_sid: &str, now: i64) -> Result<usize, 
         .query_row([call_sid], |r| {
             Ok((
                 r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
+                EndedCall {
+                    status: r.get(1)?,
+                    direction: r.get(2)?,
+                    from: r.get(3)?,
+                    to: r.get(4)?,
+                    started_at: r.get(5)?,
+                    ended_at: r.get(6)?,
+                    duration_seconds: r.get(7)?,
+                },
             ))
         })
         .optional()?;
-    let Some((Some(tenant), status, direction, from, to, started, ended, duration)) = call else {
+    let Some((Some(tenant), call)) = call else {
         return Ok(0);
     };
     if !wanted(conn, tenant, "call.completed")? {
@@ -195,21 +234,45 @@ pub fn call_event(conn: &Connection, call_sid: &str, now: i64) -> Result<usize, 
         Some(a) => crate::db::appointments::admin_json_of(conn, tenant, a)?,
         None => Value::Null,
     };
-    let data = json!({
+    let data = call_data(call_sid, &call, booked.is_some(), appointment);
+    enqueue(conn, tenant, "call.completed", booked, data, now)
+}
+
+/// The columns of an ended call that its `call.completed` event shows (the `SELECT`
+/// both backends run: status, direction, from_number, to_number, started_at, ended_at,
+/// duration_seconds).
+pub(crate) struct EndedCall {
+    pub status: String,
+    pub direction: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub duration_seconds: Option<i64>,
+}
+
+/// A `call.completed` event's `data` for an inbound call; `booked` when the call's
+/// booking is still booked (then `appointment` is it).
+pub(crate) fn call_data(
+    call_sid: &str,
+    call: &EndedCall,
+    booked: bool,
+    appointment: Value,
+) -> Value {
+    json!({
         "call": {
             "call_sid": call_sid,
-            "status": status,
-            "direction": direction,
-            "from": from,
-            "to": to,
-            "started_at": started,
-            "ended_at": ended,
-            "duration_seconds": duration,
+            "status": call.status,
+            "direction": call.direction,
+            "from": call.from,
+            "to": call.to,
+            "started_at": call.started_at,
+            "ended_at": call.ended_at,
+            "duration_seconds": call.duration_seconds,
         },
-        "outcome": if booked.is_some() { "booked" } else { "no_booking" },
+        "outcome": if booked { "booked" } else { "no_booking" },
         "appointment": appointment,
-    });
-    enqueue(conn, tenant, "call.completed", booked, data, now)
+    })
 }
 
 /// Queues `call.completed` for reminder call `id` (an outbound attempt), which just ended
@@ -217,16 +280,7 @@ pub fn call_event(conn: &Connection, call_sid: &str, now: i64) -> Result<usize, 
 /// `cancelled`, `rescheduled`, `stopped`, `voicemail`, `no_answer`, `busy`, `failed`, ...),
 /// with the appointment it was about.
 pub fn reminder_call_event(conn: &Connection, id: i64, now: i64) -> Result<usize, DbError> {
-    type Row = (
-        i64,
-        i64,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<i64>,
-        u32,
-    );
-    let row: Option<Row> = conn
+    let row: Option<(i64, i64, ReminderAttempt)> = conn
         .prepare_cached(
             "SELECT tenant_id, appointment_id, call_sid, to_number, outcome, duration_seconds, attempt
              FROM reminder_calls WHERE id = ?1",
@@ -235,31 +289,49 @@ pub fn reminder_call_event(conn: &Connection, id: i64, now: i64) -> Result<usize
             Ok((
                 r.get(0)?,
                 r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
+                ReminderAttempt {
+                    call_sid: r.get(2)?,
+                    to: r.get(3)?,
+                    outcome: r.get(4)?,
+                    duration_seconds: r.get(5)?,
+                    attempt: r.get(6)?,
+                },
             ))
         })
         .optional()?;
-    let Some((tenant, appointment, call_sid, to, outcome, duration, attempt)) = row else {
+    let Some((tenant, appointment, attempt)) = row else {
         return Ok(0);
     };
     if !wanted(conn, tenant, "call.completed")? {
         return Ok(0);
     }
-    let data = json!({
+    let appointment_json = crate::db::appointments::admin_json_of(conn, tenant, appointment)?;
+    let data = reminder_call_data(&attempt, appointment_json);
+    enqueue(conn, tenant, "call.completed", Some(appointment), data, now)
+}
+
+/// The columns of a reminder call attempt that its `call.completed` event shows
+/// (call_sid, to_number, outcome, duration_seconds, attempt).
+pub(crate) struct ReminderAttempt {
+    pub call_sid: Option<String>,
+    pub to: String,
+    pub outcome: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub attempt: i64,
+}
+
+/// A reminder call's `call.completed` event `data`, with the appointment it was about.
+pub(crate) fn reminder_call_data(call: &ReminderAttempt, appointment: Value) -> Value {
+    json!({
         "call": {
-            "call_sid": call_sid,
+            "call_sid": call.call_sid,
             "direction": "outbound",
             "purpose": "reminder",
-            "attempt": attempt,
-            "to": to,
-            "duration_seconds": duration,
+            "attempt": call.attempt,
+            "to": call.to,
+            "duration_seconds": call.duration_seconds,
         },
-        "outcome": outcome,
-        "appointment": crate::db::appointments::admin_json_of(conn, tenant, appointment)?,
-    });
-    enqueue(conn, tenant, "call.completed", Some(appointment), data, now)
+        "outcome": call.outcome,
+        "appointment": appointment,
+    })
 }
