@@ -6,5 +6,6 @@
 pub mod documents;
 pub mod feeds;
 pub mod leases;
+pub mod tenants;
 pub mod upkeep;
 pub mod webhooks;
