@@ -10,6 +10,7 @@ pub mod feeds;
 pub mod leases;
 pub mod migrations;
 pub mod pool;
+pub mod retention;
 pub mod tenants;
 pub mod upkeep;
 pub mod webhooks;

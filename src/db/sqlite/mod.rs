@@ -6,6 +6,7 @@
 pub mod documents;
 pub mod feeds;
 pub mod leases;
+pub mod retention;
 pub mod tenants;
 pub mod upkeep;
 pub mod webhooks;
