@@ -31,6 +31,7 @@ mod sms_faults;
 mod sms_replies;
 mod sms_wording;
 mod store;
+mod store_changes;
 mod store_events;
 mod store_retention;
 mod store_tenants;
