@@ -5,13 +5,19 @@
 
 use std::time::Duration;
 
-use slotline::db::{
-    postgres::{
-        Pg,
-        changes::{self, Change},
+use slotline::{
+    caches,
+    db::{
+        postgres::{
+            Pg,
+            changes::{self, Change},
+        },
+        store::Store,
+        tenants::{Beside, Changed},
     },
-    store::Store,
-    tenants::{Beside, Changed},
+    directory::Directory,
+    domain::PhoneNumber,
+    texml::docs::cards::Cards,
 };
 use tokio::sync::mpsc;
 
@@ -147,5 +153,123 @@ async fn store_postgres_a_tenant_change_on_one_node_is_heard_by_the_others_even_
     listener.abort();
     drop(node_a);
     drop(client);
+    scratch.drop_database().await;
+}
+
+#[tokio::test]
+async fn store_postgres_every_node_serves_a_tenant_change_from_memory_and_keeps_serving_it_while_the_database_is_away()
+ {
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
+    let store_a = Store::Postgres(Pg::open(&scratch.url).await.unwrap());
+    let store_b = Store::Postgres(Pg::open(&scratch.url).await.unwrap());
+    let (directory, cards) = (Directory::default(), Cards::default());
+    let (tell, mut reloads) = mpsc::unbounded_channel();
+    let follower = caches::follow(
+        scratch.url.clone(),
+        Duration::from_millis(200),
+        store_a.clone(),
+        directory.clone(),
+        cards.clone(),
+        move |r| {
+            let _ = tell.send(r.map_err(|e| e.to_string()));
+        },
+    );
+    let mut reloaded = async || {
+        tokio::time::timeout(Duration::from_secs(30), reloads.recv())
+            .await
+            .expect("no reload")
+            .unwrap()
+    };
+    assert_eq!(reloaded().await, Ok(0), "on connecting, with no tenant yet");
+
+    // Node B creates a tenant and changes its greeting: node A holds each version.
+    let Changed::Done(tenant) = store_b
+        .tenants()
+        .create(spec("salon", "+13125550177"), "t".into(), 1, |_| {
+            Ok(Nothing)
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    assert_eq!(reloaded().await, Ok(1));
+    let line = PhoneNumber::parse("+13125550177").unwrap();
+    store_b
+        .tenants()
+        .update(
+            "salon".into(),
+            |t| -> Result<_, ()> {
+                let mut s = t.spec.clone();
+                s.greeting = "Welcome to {business}".into();
+                Ok(s)
+            },
+            "t".into(),
+            2,
+            |_, _| Ok(Nothing),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reloaded().await, Ok(1));
+    let entry = directory.by_phone(&store_a, &line).await.unwrap().unwrap();
+    assert_eq!(entry.tenant.id, tenant.id);
+    assert!(
+        entry.greeting.starts_with("Welcome to "),
+        "{}",
+        entry.greeting
+    );
+    assert!(cards.get("salon").is_some());
+
+    // The database goes away: node A still answers for the tenant it holds, and cannot
+    // answer for a number it has not seen.
+    let name = scratch.url.rsplit('/').next().unwrap().to_string();
+    let server = std::env::var("SLOTLINE_TEST_POSTGRES").unwrap();
+    let outside = slotline::db::postgres::connect(&server).await.unwrap();
+    outside
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    outside
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    let held = directory.by_phone(&store_a, &line).await.unwrap().unwrap();
+    assert!(
+        held.greeting.starts_with("Welcome to "),
+        "served from memory"
+    );
+    assert!(directory.by_id(&store_a, tenant.id).await.is_ok());
+    assert!(cards.get("salon").is_some());
+    let unknown = PhoneNumber::parse("+13125550100").unwrap();
+    assert!(
+        directory.by_phone(&store_a, &unknown).await.is_err(),
+        "an unseen number needs the database"
+    );
+
+    // It comes back: the listener reconnects and reloads everything.
+    outside
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    assert_eq!(reloaded().await, Ok(1), "reloaded after reconnecting");
+    store_b
+        .tenants()
+        .delete(tenant.id, |_| Ok(Nothing))
+        .await
+        .unwrap();
+    assert_eq!(
+        reloaded().await,
+        Ok(0),
+        "a delete empties node A's copies too"
+    );
+    assert!(cards.get("salon").is_none());
+    follower.abort();
+    drop((store_a, store_b, outside));
     scratch.drop_database().await;
 }
