@@ -65,4 +65,30 @@ impl Documents<'_> {
             Store::Postgres(pg) => postgres::documents::versions(pg, tenant, name).await,
         }
     }
+
+    /// The newest recorded version of every tenant's every document, with the tenant's
+    /// slug: what each node's documents directory should hold (`(slug, name, body)`).
+    pub async fn newest(&self) -> Result<Vec<(String, String, String)>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(|c| sqlite::documents::newest(c)).await,
+            Store::Postgres(pg) => postgres::documents::newest(pg).await,
+        }
+    }
+
+    /// Whether `body` is a recorded version of tenant `slug`'s document `name` (so a file
+    /// holding it is no hand edit, and may be replaced).
+    pub async fn recorded(
+        &self,
+        slug: String,
+        name: String,
+        body: String,
+    ) -> Result<bool, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::documents::recorded(c, &slug, &name, &body))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::documents::recorded(pg, &slug, &name, &body).await,
+        }
+    }
 }

@@ -17,7 +17,7 @@ use slotline::{
     },
     directory::Directory,
     domain::PhoneNumber,
-    texml::docs::cards::Cards,
+    texml::docs::{Library, Source, cards::Cards},
 };
 use tokio::sync::mpsc;
 
@@ -156,6 +156,34 @@ async fn store_postgres_a_tenant_change_on_one_node_is_heard_by_the_others_even_
     scratch.drop_database().await;
 }
 
+/// The next reload the follower reports; a hang guard, not a timing assertion.
+async fn next_reload(reloads: &mut mpsc::UnboundedReceiver<caches::Reloaded>) -> caches::Reloaded {
+    tokio::time::timeout(Duration::from_secs(30), reloads.recv())
+        .await
+        .expect("no reload")
+        .unwrap()
+}
+
+/// The next reload of the tenants (skipping documents-only syncs).
+async fn tenants_reloaded(
+    reloads: &mut mpsc::UnboundedReceiver<caches::Reloaded>,
+) -> Result<usize, String> {
+    loop {
+        if let Some(tenants) = next_reload(reloads).await.tenants {
+            return tenants.map_err(|e| e.to_string());
+        }
+    }
+}
+
+/// The next sync of the documents: how many files it wrote.
+async fn documents_synced(reloads: &mut mpsc::UnboundedReceiver<caches::Reloaded>) -> usize {
+    loop {
+        if let Some(documents) = next_reload(reloads).await.documents {
+            return documents.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn store_postgres_every_node_serves_a_tenant_change_from_memory_and_keeps_serving_it_while_the_database_is_away()
  {
@@ -165,24 +193,28 @@ async fn store_postgres_every_node_serves_a_tenant_change_from_memory_and_keeps_
     let store_a = Store::Postgres(Pg::open(&scratch.url).await.unwrap());
     let store_b = Store::Postgres(Pg::open(&scratch.url).await.unwrap());
     let (directory, cards) = (Directory::default(), Cards::default());
+    let texml = tempfile::tempdir().unwrap();
+    let docs = Library::load(texml.path());
     let (tell, mut reloads) = mpsc::unbounded_channel();
+    let copies = caches::Copies {
+        directory: directory.clone(),
+        cards: cards.clone(),
+        docs: docs.clone(),
+    };
     let follower = caches::follow(
         scratch.url.clone(),
         Duration::from_millis(200),
         store_a.clone(),
-        directory.clone(),
-        cards.clone(),
+        copies,
         move |r| {
-            let _ = tell.send(r.map_err(|e| e.to_string()));
+            let _ = tell.send(r);
         },
     );
-    let mut reloaded = async || {
-        tokio::time::timeout(Duration::from_secs(30), reloads.recv())
-            .await
-            .expect("no reload")
-            .unwrap()
-    };
-    assert_eq!(reloaded().await, Ok(0), "on connecting, with no tenant yet");
+    assert_eq!(
+        tenants_reloaded(&mut reloads).await,
+        Ok(0),
+        "on connecting, with no tenant yet"
+    );
 
     // Node B creates a tenant and changes its greeting: node A holds each version.
     let Changed::Done(tenant) = store_b
@@ -195,7 +227,7 @@ async fn store_postgres_every_node_serves_a_tenant_change_from_memory_and_keeps_
     else {
         panic!("not created")
     };
-    assert_eq!(reloaded().await, Ok(1));
+    assert_eq!(tenants_reloaded(&mut reloads).await, Ok(1));
     let line = PhoneNumber::parse("+13125550177").unwrap();
     store_b
         .tenants()
@@ -212,7 +244,7 @@ async fn store_postgres_every_node_serves_a_tenant_change_from_memory_and_keeps_
         )
         .await
         .unwrap();
-    assert_eq!(reloaded().await, Ok(1));
+    assert_eq!(tenants_reloaded(&mut reloads).await, Ok(1));
     let entry = directory.by_phone(&store_a, &line).await.unwrap().unwrap();
     assert_eq!(entry.tenant.id, tenant.id);
     assert!(
@@ -221,6 +253,43 @@ async fn store_postgres_every_node_serves_a_tenant_change_from_memory_and_keeps_
         entry.greeting
     );
     assert!(cards.get("salon").is_some());
+
+    // A document saved on node B is written into node A's documents directory and
+    // served there; a hand edit on node A is kept, not overwritten.
+    let closed = slotline::texml::docs::built_in("closed")
+        .unwrap()
+        .replace("Please call again later.", "We open at nine.");
+    store_b
+        .documents()
+        .record(tenant.id, "closed", None, closed.clone(), "admin".into(), 3)
+        .await
+        .unwrap();
+    let synced = documents_synced(&mut reloads).await;
+    assert_eq!(synced, 1);
+    let file = texml.path().join("salon").join("closed.xml");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), closed);
+    let (served, source) = docs.get(Some("salon"), "closed").unwrap();
+    assert_eq!((&*served, source), (closed.as_str(), Source::Tenant));
+    std::fs::write(&file, closed.replace("nine", "ten")).unwrap();
+    store_b
+        .documents()
+        .record(
+            tenant.id,
+            "closed",
+            None,
+            closed.replace("nine", "eight"),
+            "admin".into(),
+            4,
+        )
+        .await
+        .unwrap();
+    let synced = documents_synced(&mut reloads).await;
+    assert_eq!(synced, 0, "the hand edit is kept");
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("We open at ten.")
+    );
 
     // The database goes away: node A still answers for the tenant it holds, and cannot
     // answer for a number it has not seen.
@@ -257,14 +326,18 @@ async fn store_postgres_every_node_serves_a_tenant_change_from_memory_and_keeps_
         .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
         .await
         .unwrap();
-    assert_eq!(reloaded().await, Ok(1), "reloaded after reconnecting");
+    assert_eq!(
+        tenants_reloaded(&mut reloads).await,
+        Ok(1),
+        "reloaded after reconnecting"
+    );
     store_b
         .tenants()
         .delete(tenant.id, |_| Ok(Nothing))
         .await
         .unwrap();
     assert_eq!(
-        reloaded().await,
+        tenants_reloaded(&mut reloads).await,
         Ok(0),
         "a delete empties node A's copies too"
     );

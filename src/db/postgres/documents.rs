@@ -73,3 +73,35 @@ pub async fn versions(pg: &Pg, tenant: i64, name: &str) -> Result<Vec<Version>, 
     })
     .await
 }
+
+/// The newest version of every tenant's every document, with the tenant's slug.
+pub async fn newest(pg: &Pg) -> Result<Vec<(String, String, String)>, DbError> {
+    pg.run(async |c| {
+        Ok(c.query(
+            "SELECT t.slug, v.name, v.body FROM texml_versions v JOIN tenants t ON t.id = v.tenant_id
+             WHERE v.id = (SELECT max(w.id) FROM texml_versions w
+                           WHERE w.tenant_id = v.tenant_id AND w.name = v.name)
+             ORDER BY t.slug, v.name",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+    })
+    .await
+}
+
+/// Whether `body` is a recorded version of tenant `slug`'s document `name`.
+pub async fn recorded(pg: &Pg, slug: &str, name: &str, body: &str) -> Result<bool, DbError> {
+    pg.run(async |c| {
+        Ok(c.query_one(
+            "SELECT EXISTS (SELECT 1 FROM texml_versions v JOIN tenants t ON t.id = v.tenant_id
+                            WHERE t.slug = $1 AND v.name = $2 AND v.body = $3)",
+            &[&slug, &name, &body],
+        )
+        .await?
+        .get(0))
+    })
+    .await
+}

@@ -61,3 +61,25 @@ pub fn versions(conn: &Connection, tenant_id: i64, name: &str) -> Result<Vec<Ver
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// The newest version of every tenant's every document, with the tenant's slug.
+pub fn newest(conn: &Connection) -> Result<Vec<(String, String, String)>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT t.slug, v.name, v.body FROM texml_versions v JOIN tenants t ON t.id = v.tenant_id
+             WHERE v.id = (SELECT max(w.id) FROM texml_versions w
+                           WHERE w.tenant_id = v.tenant_id AND w.name = v.name)
+             ORDER BY t.slug, v.name",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether `body` is a recorded version of tenant `slug`'s document `name`.
+pub fn recorded(conn: &Connection, slug: &str, name: &str, body: &str) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM texml_versions v JOIN tenants t ON t.id = v.tenant_id
+                        WHERE t.slug = ?1 AND v.name = ?2 AND v.body = ?3)",
+        params![slug, name, body],
+        |r| r.get(0),
+    )?)
+}
