@@ -33,6 +33,7 @@ mod sms_wording;
 mod store;
 mod store_changes;
 mod store_events;
+mod store_restart;
 mod store_retention;
 mod store_tenants;
 mod tenant_documents;

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 
 /// The server's URL (a database the tests may create databases from), or `None` (with a
 /// note) outside CI; under `CI=true`, a panic.
-fn server() -> Option<String> {
+pub(crate) fn server() -> Option<String> {
     match std::env::var("SLOTLINE_TEST_POSTGRES") {
         Ok(v) if !v.is_empty() => Some(v),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
