@@ -146,6 +146,9 @@ pub struct Settings {
     pub http: HttpLimits,
     /// SQLite file.
     pub db_path: PathBuf,
+    /// The PostgreSQL database, when `SLOTLINE_DB` is a `postgres://` URL instead of a
+    /// file (see [`Settings::sqlite_file`] for what runs on it so far).
+    pub db_url: Option<String>,
     /// Base of the absolute URLs placed in TeXML and SMS, without a trailing slash.
     pub public_url: String,
     /// Bearer token for the admin API; `None` makes the admin API answer 503.
@@ -338,6 +341,7 @@ impl Default for Settings {
             admin_listen: None,
             http: HttpLimits::default(),
             db_path: PathBuf::from("data/slotline.db"),
+            db_url: None,
             public_url: "http://127.0.0.1:8080".into(),
             admin_token: None,
             url_secret: None,
@@ -375,12 +379,10 @@ impl Settings {
         }
         if let Some(v) = get("SLOTLINE_DB") {
             if crate::db::postgres::is_url(&v) {
-                return Err(ConfigError {
-                    variable: "SLOTLINE_DB",
-                    message: "is a postgres:// URL, which the server cannot run on yet (docs/storage.md); set it to a SQLite file path, e.g. data/slotline.db (`slotline migrate --from FILE --to postgres://…` copies a SQLite database over)".into(),
-                });
+                s.db_url = Some(v);
+            } else {
+                s.db_path = PathBuf::from(v);
             }
-            s.db_path = PathBuf::from(v);
         }
         // Without a public URL, absolute URLs point at the listen address (right for local use).
         s.public_url = format!("http://{}", s.listen);
@@ -497,6 +499,29 @@ impl Settings {
     /// signature switch next to a real key, and a public URL Telnyx cannot reach (loopback
     /// or plain `http://`) while a real key is set. Run by the server at start, not by CLI
     /// commands that only read.
+    /// The SQLite file `command` works on, or why it cannot run: `SLOTLINE_DB` names a
+    /// PostgreSQL database, which only `slotline migrate` serves so far (docs/storage.md).
+    pub fn sqlite_file(&self, command: &str) -> Result<&std::path::Path, ConfigError> {
+        let Some(url) = &self.db_url else {
+            return Ok(&self.db_path);
+        };
+        let instead = match command {
+            "backup" | "restore" => {
+                "back PostgreSQL up with its own tools (pgBackRest, or pg_dump and pg_restore: docs/several-nodes.md)"
+            }
+            _ => {
+                "set it to a SQLite file path such as data/slotline.db (`slotline migrate --from FILE --to postgres://…` copies one over; docs/storage.md says what is left before the server runs on PostgreSQL)"
+            }
+        };
+        Err(ConfigError {
+            variable: "SLOTLINE_DB",
+            message: format!(
+                "is a PostgreSQL database ({}), and `slotline {command}` works on a SQLite file only: {instead}",
+                crate::db::postgres::redacted(url)
+            ),
+        })
+    }
+
     pub fn check_for_serving(&self) -> Result<(), ConfigError> {
         if let Some(token) = &self.admin_token
             && token.expose().chars().count() < MIN_ADMIN_TOKEN_CHARS

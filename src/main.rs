@@ -70,9 +70,7 @@ async fn main() -> ExitCode {
             from: Some(from),
             to: Some(to),
         } => copy_to_postgres(&from, &to).await,
-        Command::Migrate { .. } => Db::open(&settings.db_path)
-            .map(|_| println!("database {} is up to date", settings.db_path.display()))
-            .map_err(|e| e.to_string()),
+        Command::Migrate { .. } => migrate(&settings).await,
         Command::Backup { path } => backup(&settings, &path),
         Command::Restore { from } => restore(&settings, &from),
         Command::Texml {
@@ -147,8 +145,30 @@ async fn place_call(
     }
 }
 
+/// `slotline migrate`: brings `SLOTLINE_DB`'s schema, a SQLite file's or a PostgreSQL
+/// database's, to this binary's version.
+async fn migrate(settings: &Settings) -> Result<(), String> {
+    match &settings.db_url {
+        Some(url) => {
+            slotline::db::postgres::Pg::open(url)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "database {} is up to date",
+                slotline::db::postgres::redacted(url)
+            );
+        }
+        None => {
+            Db::open(&settings.db_path).map_err(|e| e.to_string())?;
+            println!("database {} is up to date", settings.db_path.display());
+        }
+    }
+    Ok(())
+}
+
 /// `slotline backup PATH`: one line saying what was written.
 fn backup(settings: &Settings, path: &std::path::Path) -> Result<(), String> {
+    settings.sqlite_file("backup").map_err(|e| e.to_string())?;
     let done = slotline::backup::backup(&settings.db_path, path).map_err(|e| e.to_string())?;
     println!(
         "backup of {} written to {} ({} bytes, schema version {}, {} tenants, {} appointments) in {} ms",
@@ -165,6 +185,7 @@ fn backup(settings: &Settings, path: &std::path::Path) -> Result<(), String> {
 
 /// `slotline restore FROM`: checks the copy, puts it in place, says where the old one went.
 fn restore(settings: &Settings, from: &std::path::Path) -> Result<(), String> {
+    settings.sqlite_file("restore").map_err(|e| e.to_string())?;
     let now = jiff::Timestamp::now().as_second();
     let done =
         slotline::backup::restore(from, &settings.db_path, now).map_err(|e| e.to_string())?;
@@ -222,6 +243,9 @@ fn texml_preview(
     step: PreviewStep,
     at: Option<&str>,
 ) -> Result<(), String> {
+    settings
+        .sqlite_file("texml preview")
+        .map_err(|e| e.to_string())?;
     let db = Db::open_read_only(&settings.db_path).map_err(|e| e.to_string())?;
     let tenant = db
         .run_blocking(|c| db::tenants::find(c, slug))

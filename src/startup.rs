@@ -275,6 +275,9 @@ impl Application {
         settings
             .check_for_serving()
             .map_err(|e| StartError::Config(e.to_string()))?;
+        settings
+            .sqlite_file("serve")
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let listen = settings.listen.clone();
         let admin_listen = settings.admin_listen.clone();
         settings

@@ -21,6 +21,7 @@ mod metrics;
 mod oracles;
 mod paging;
 mod postgres;
+mod postgres_cli;
 mod ready;
 mod reminder_calls;
 mod retention;

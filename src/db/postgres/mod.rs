@@ -27,6 +27,20 @@ pub fn is_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
+/// `url` as it may be shown: without its password.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{scheme}://{name}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 /// Opens one connection to `url`, driven by a task of its own; the task ends when the
 /// client is dropped or the server goes away (then every call on the client fails).
 pub async fn connect(url: &str) -> Result<Client, DbError> {
@@ -52,4 +66,19 @@ pub mod sqlstate {
 /// The SQLSTATE of `e`, when the server answered with one.
 pub fn code(e: &tokio_postgres::Error) -> Option<&str> {
     e.code().map(|c| c.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn a_shown_url_keeps_everything_but_the_password() {
+        assert_eq!(
+            redacted("postgres://app:s3cret@db1,db2/slotline?target_session_attrs=read-write"),
+            "postgres://app:***@db1,db2/slotline?target_session_attrs=read-write"
+        );
+        assert_eq!(redacted("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redacted("postgresql://db/x"), "postgresql://db/x");
+    }
 }
