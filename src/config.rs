@@ -633,16 +633,30 @@ mod tests {
     }
 
     #[test]
-    fn a_postgres_url_in_slotline_db_is_refused_until_the_server_runs_on_postgres() {
-        let e = settings(&[("SLOTLINE_DB", "postgres://db.example.com/slotline")]).unwrap_err();
+    fn a_postgres_url_in_slotline_db_is_kept_and_file_commands_refuse_it() {
+        let s = settings(&[("SLOTLINE_DB", "postgres://app:pw@db.example.com/slotline")]).unwrap();
+        assert_eq!(
+            s.db_url.as_deref(),
+            Some("postgres://app:pw@db.example.com/slotline")
+        );
+        let e = s.sqlite_file("serve").unwrap_err();
         assert_eq!(e.variable, "SLOTLINE_DB");
         assert!(
-            e.message.contains("set it to a SQLite file path"),
+            e.message.contains("set it to a SQLite file path")
+                && e.message
+                    .contains("postgres://app:***@db.example.com/slotline"),
             "{}",
             e.message
         );
+        assert!(
+            s.sqlite_file("backup")
+                .unwrap_err()
+                .message
+                .contains("pg_dump")
+        );
         let s = settings(&[("SLOTLINE_DB", "/var/lib/slotline/s.db")]).unwrap();
         assert_eq!(s.db_path, PathBuf::from("/var/lib/slotline/s.db"));
+        assert_eq!(s.sqlite_file("serve").unwrap(), s.db_path);
     }
 
     #[test]
