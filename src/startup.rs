@@ -358,7 +358,7 @@ impl Application {
         let settings = &self.state.settings;
         let worker = sms::outbox::spawn(
             sms::outbox::Deps {
-                db: self.state.db.clone(),
+                store: self.state.store.clone(),
                 clock: self.state.clock.clone(),
                 client: self.state.messaging.clone(),
                 wake: self.state.outbox.clone(),

@@ -31,6 +31,16 @@ impl Store {
         super::leases::Leases(self)
     }
 
+    /// Opt-outs and handled messaging webhook events.
+    pub fn messaging(&self) -> super::messaging::Messaging<'_> {
+        super::messaging::Messaging(self)
+    }
+
+    /// The SMS worker's queue, its pauses, and the operators' view of texts.
+    pub fn outbox(&self) -> super::outbox::Outbox<'_> {
+        super::outbox::Outbox(self)
+    }
+
     /// The queries behind readiness, metrics and the call funnel.
     pub fn upkeep(&self) -> super::upkeep::Upkeep<'_> {
         super::upkeep::Upkeep(self)

@@ -216,7 +216,7 @@ pub async fn stats(
         .db
         .run(move |c| {
             let s = db::calls::stats(c, tenant_id, f, t)?;
-            let texts = db::outbox::counts(c, tenant_id, f, t)?;
+            let texts = db::sqlite::outbox::counts(c, tenant_id, f, t)?;
             let reminder_calls = db::reminder_calls::counts(c, tenant_id, f, t)?;
             let mut per_hour = [0i64; 24];
             for (quarter, calls) in &s.calls_per_quarter {

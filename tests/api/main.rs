@@ -32,6 +32,7 @@ mod sms_replies;
 mod sms_wording;
 mod store;
 mod store_events;
+mod store_workers;
 mod tenant_documents;
 mod texml_cli;
 mod texml_docs;

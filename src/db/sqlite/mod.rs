@@ -6,5 +6,7 @@
 pub mod documents;
 pub mod feeds;
 pub mod leases;
+pub mod messaging;
+pub mod outbox;
 pub mod upkeep;
 pub mod webhooks;
