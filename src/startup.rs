@@ -221,14 +221,14 @@ impl AppState {
         let (reminder_calls, calls_dry_run) = calls_client(&settings);
         // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
         let heartbeats = Arc::new(Heartbeats::default());
+        let store = db::store::Store::Sqlite(db.clone());
         let (calls, writer) = CallLog::spawn(
-            db.clone(),
+            store.clone(),
             heartbeats.register("call log", DEFAULT_MAX_SILENCE),
         );
         heartbeats.attach("call log", writer.abort_handle());
         let settings = Arc::new(settings);
         let db_stats = db.writer_stats();
-        let store = db::store::Store::Sqlite(db.clone());
         let readiness = Readiness::new(
             db.clone(),
             store.clone(),

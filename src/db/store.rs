@@ -16,6 +16,11 @@ pub enum Store {
 }
 
 impl Store {
+    /// The call log: starts, marks, status callbacks and the stats endpoint's figures.
+    pub fn calls(&self) -> super::calls::Calls<'_> {
+        super::calls::Calls(self)
+    }
+
     /// Versions of the operator-edited TeXML documents.
     pub fn documents(&self) -> super::documents::Documents<'_> {
         super::documents::Documents(self)

@@ -215,7 +215,7 @@ pub async fn stats(
     let (s, texts, reminder_calls, peak_hour) = state
         .db
         .run(move |c| {
-            let s = db::calls::stats(c, tenant_id, f, t)?;
+            let s = db::sqlite::calls::stats(c, tenant_id, f, t)?;
             let texts = db::sqlite::outbox::counts(c, tenant_id, f, t)?;
             let reminder_calls = db::reminder_calls::counts(c, tenant_id, f, t)?;
             let mut per_hour = [0i64; 24];

@@ -31,6 +31,7 @@ mod sms_faults;
 mod sms_replies;
 mod sms_wording;
 mod store;
+mod store_calls;
 mod store_events;
 mod store_workers;
 mod tenant_documents;

@@ -554,7 +554,7 @@ async fn store_a_texts_outcomes_are_recorded_and_counted_and_a_failed_one_requeu
 #[tokio::test]
 async fn store_a_delivery_webhook_adopts_the_oldest_held_text_with_the_same_words_once_alike() {
     let stores = stores(&texts(4)).await;
-    for (backend, store, scratch, _) in &stores {
+    for (backend, store, _, _) in &stores {
         let outbox = store.outbox();
         let due = outbox
             .candidates(NOW, MS, Vec::new(), 10, 10)

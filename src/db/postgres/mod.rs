@@ -3,6 +3,7 @@
 //! columns). SQL for PostgreSQL lives here and below, as SQLite's lives in its modules.
 
 pub mod appointments;
+pub mod calls;
 pub mod copy;
 pub mod documents;
 pub mod events;
