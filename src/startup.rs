@@ -383,6 +383,7 @@ impl Application {
         beats.attach("webhook worker", hooks.abort_handle());
         let dialer = crate::reminder_calls::dialer::spawn(
             crate::reminder_calls::dialer::Deps {
+                store: self.state.store.clone(),
                 db: self.state.db.clone(),
                 clock: self.state.clock.clone(),
                 client: self.state.reminder_calls.clone(),

@@ -46,6 +46,11 @@ impl Store {
         super::outbox::Outbox(self)
     }
 
+    /// The reminder-call dialer's queue.
+    pub fn reminder_calls(&self) -> super::reminder_calls::ReminderCalls<'_> {
+        super::reminder_calls::ReminderCalls(self)
+    }
+
     /// The queries behind readiness, metrics and the call funnel.
     pub fn upkeep(&self) -> super::upkeep::Upkeep<'_> {
         super::upkeep::Upkeep(self)

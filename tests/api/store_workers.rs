@@ -606,3 +606,202 @@ async fn store_a_delivery_webhook_adopts_the_oldest_held_text_with_the_same_word
     }
     done(stores).await;
 }
+
+/// One booked appointment (id 1, tenant 1) and `n` reminder calls about it due at 0, one
+/// per `hours_before` 1..=n, to `+15550002<i>`.
+fn reminder_calls(n: u32) -> String {
+    format!(
+        "INSERT INTO appointments (id, tenant_id, service_id, provider_id, customer_name,
+             customer_phone, start_at, end_at, blocked_until, status, created_at, updated_at)
+         VALUES (1, 1, 1, 1, 'Maria', '+13125550199', 200000, 201800, 201800, 'booked', 0, 0);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+         INSERT INTO reminder_calls (tenant_id, appointment_id, for_start, hours_before,
+             attempt, to_number, due_at, created_at, updated_at)
+         SELECT 1, 1, 200000, i, 1, '+15550002' || i, 0, 0, 0 FROM n;"
+    )
+}
+
+/// Claims due reminder calls until none is left, as one node's dialer does; the ids it
+/// got.
+async fn dial_all(node: Store) -> Vec<i64> {
+    let mut mine = Vec::new();
+    loop {
+        let due = node.reminder_calls().due(NOW, 16).await.unwrap();
+        if due.is_empty() {
+            return mine;
+        }
+        for id in due {
+            if let Some(c) = node
+                .reminder_calls()
+                .claim(id, NOW, MS, 60_000, 1_000)
+                .await
+                .unwrap()
+            {
+                assert_eq!((c.id, c.appointment_status.as_str()), (id, "booked"));
+                mine.push(id);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn store_due_reminder_calls_claimed_by_two_nodes_at_once_are_each_dialled_once() {
+    let stores = stores(&reminder_calls(60)).await;
+    for (backend, store, scratch, _) in &stores {
+        let other = second_node(store, scratch).await;
+        let dialers = (0..6).map(|i| {
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(dial_all(node))
+        });
+        let mut claimed: Vec<i64> = Vec::new();
+        for d in futures_util::future::join_all(dialers).await {
+            claimed.extend(d.unwrap());
+        }
+        let total = claimed.len();
+        claimed.sort_unstable();
+        claimed.dedup();
+        assert_eq!((total, claimed.len()), (60, 60), "{backend}: each once");
+        assert_eq!(
+            store.reminder_calls().in_progress().await.unwrap(),
+            60,
+            "{backend}"
+        );
+        let c = store
+            .reminder_calls()
+            .claim(claimed[0], NOW, MS, 60_000, 1_000)
+            .await
+            .unwrap();
+        assert!(
+            c.is_none(),
+            "{backend}: a claimed call is not claimed again"
+        );
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_a_dead_dialers_leases_are_swept_back_once_and_a_started_request_is_never_redialled()
+{
+    let stores = stores(&reminder_calls(3)).await;
+    for (backend, store, scratch, _) in &stores {
+        let other = second_node(store, scratch).await;
+        let calls = store.reminder_calls();
+        let ids = calls.due(NOW, 10).await.unwrap();
+        for id in &ids {
+            let c = calls.claim(*id, NOW, MS, 1_000, 10).await.unwrap().unwrap();
+            assert_eq!(
+                (c.to_number_today, c.opted_out, c.spec.is_none()),
+                (0, false, true),
+                "{backend}"
+            );
+        }
+        // Call 2's request started, call 3 is live; then the node dies.
+        calls.begin_request(ids[1], NOW).await.unwrap();
+        calls.begin_request(ids[2], NOW).await.unwrap();
+        calls
+            .mark_live(ids[2], Some("v3:live".into()), NOW)
+            .await
+            .unwrap();
+        assert_eq!(calls.in_progress().await.unwrap(), 3, "{backend}");
+        let early = other.reminder_calls().sweep(MS + 999, NOW).await.unwrap();
+        assert_eq!(
+            (early.requeued, early.unknown),
+            (0, 0),
+            "{backend}: leases still run"
+        );
+        let swept = other.reminder_calls().sweep(MS + 1_001, NOW).await.unwrap();
+        assert_eq!((swept.requeued, swept.unknown), (1, 1), "{backend}");
+        let again = other.reminder_calls().sweep(MS + 1_002, NOW).await.unwrap();
+        assert_eq!((again.requeued, again.unknown), (0, 0), "{backend}: once");
+        assert_eq!(
+            other.reminder_calls().due(NOW, 10).await.unwrap(),
+            [ids[0]],
+            "{backend}"
+        );
+        // A live call never heard of again stops counting against the cap.
+        let stale = other
+            .reminder_calls()
+            .sweep(MS + 1_002, NOW + 901)
+            .await
+            .unwrap();
+        assert_eq!(stale.unknown, 1, "{backend}");
+        assert_eq!(calls.in_progress().await.unwrap(), 0, "{backend}");
+
+        // The requeued call, claimed again, knows of the other dialled today.
+        calls
+            .requeue(ids[0], NOW + 60, "outside the window".into(), NOW)
+            .await
+            .unwrap();
+        assert!(
+            calls.due(NOW, 10).await.unwrap().is_empty(),
+            "{backend}: not before its time"
+        );
+        let c = calls
+            .claim(ids[0], NOW + 60, MS, 1_000, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(c.other_today, "{backend}");
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_calls_in_progress_count_against_the_cap_and_on_postgres_claims_past_it_get_nothing()
+{
+    let stores = stores(&reminder_calls(10)).await;
+    for (backend, store, scratch, _) in &stores {
+        let calls = store.reminder_calls();
+        let ids = calls.due(NOW, 10).await.unwrap();
+        calls
+            .claim(ids[0], NOW, MS, 60_000, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        calls
+            .claim(ids[1], NOW, MS, 60_000, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        calls.begin_request(ids[1], NOW).await.unwrap();
+        calls.mark_live(ids[1], None, NOW).await.unwrap();
+        assert_eq!(
+            calls.in_progress().await.unwrap(),
+            2,
+            "{backend}: dialling and live"
+        );
+        // One SQLite file has one dialer, which asks only for cap - in progress; nodes
+        // sharing PostgreSQL race, and the claim itself holds the cap.
+        if scratch.is_none() {
+            assert_eq!(calls.due(NOW, 3 - 2).await.unwrap().len(), 1, "{backend}");
+            continue;
+        }
+        let other = second_node(store, scratch).await;
+        let claims = ids[2..].iter().enumerate().map(|(i, id)| {
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            let id = *id;
+            async move {
+                node.reminder_calls()
+                    .claim(id, NOW, MS, 60_000, 3)
+                    .await
+                    .unwrap()
+            }
+        });
+        let won = futures_util::future::join_all(claims)
+            .await
+            .into_iter()
+            .flatten()
+            .count();
+        assert_eq!(won, 1, "{backend}: one more than the two in progress");
+        assert_eq!(calls.in_progress().await.unwrap(), 3, "{backend}");
+    }
+    done(stores).await;
+}

@@ -13,6 +13,7 @@ pub mod messaging;
 pub mod migrations;
 pub mod outbox;
 pub mod pool;
+pub mod reminder_calls;
 pub mod upkeep;
 pub mod webhooks;
 

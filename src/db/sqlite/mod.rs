@@ -9,5 +9,6 @@ pub mod feeds;
 pub mod leases;
 pub mod messaging;
 pub mod outbox;
+pub mod reminder_calls;
 pub mod upkeep;
 pub mod webhooks;
