@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::{DbError, postgres, sqlite, store::Store};
+use super::{DbError, console::CallRow, postgres, sqlite, store::Store};
 use crate::calllog::CallStart;
 
 // Composed into the flow's SQLite transactions (a gather answer offering alternatives).
@@ -239,6 +239,34 @@ impl Calls<'_> {
                     .await
             }
             Store::Postgres(pg) => postgres::calls::record_status(pg, &update, now).await,
+        }
+    }
+
+    /// Tenant `tenant`'s latest `limit` inbound calls, newest first, with their turns (the
+    /// console's calls page).
+    pub async fn latest(&self, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::calls::latest(c, tenant, limit))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::calls::latest(pg, tenant, limit).await,
+        }
+    }
+
+    /// Every saved version of tenant `tenant`'s documents by the fingerprint of its text:
+    /// (fingerprint, document name, version id), so the calls page can name the version a
+    /// call was served.
+    pub async fn version_fingerprints(
+        &self,
+        tenant: i64,
+    ) -> Result<Vec<(String, String, i64)>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::calls::version_fingerprints(c, tenant))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::calls::version_fingerprints(pg, tenant).await,
         }
     }
 

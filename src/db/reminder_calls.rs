@@ -15,7 +15,7 @@ mod list;
 
 pub(crate) use dialing::local_day_start;
 pub use dialing::{Claimed, ReminderCalls, Swept};
-pub use list::{CallRow, OutboundCounts, counts, list};
+pub use list::{CallRow, OutboundCounts};
 
 use super::DbError;
 use crate::{

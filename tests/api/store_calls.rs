@@ -329,3 +329,142 @@ async fn store_the_stats_count_live_calls_pruned_days_and_bookings_alike() {
     }
     done(stores).await;
 }
+
+/// Three inbound calls of tenant 1 (two in one second, one with turns that booked), one
+/// outbound call, one of tenant 2; reminder calls of tenant 1 dialled at 150 and 300 and
+/// one never dialled (due at 250); a saved document version.
+const CALL_LIST: &str = "
+    INSERT INTO calls (call_sid, tenant_id, from_number, direction, status, started_at,
+        duration_seconds, first_said)
+    VALUES ('v3:in-1', 1, '+13125550191', 'inbound', 'completed', 100, 20, 'Hello.'),
+           ('v3:in-2', 1, '+13125550192', 'inbound', 'completed', 200, NULL, 'Hello.'),
+           ('v3:in-3', 1, '+13125550193', 'inbound', 'in-progress', 200, NULL, NULL),
+           ('v3:out', 1, '+13125550194', 'outbound-api', 'completed', 210, 5, NULL),
+           ('v3:other', 2, '+13125550195', 'inbound', 'completed', 220, 5, NULL);
+    INSERT INTO call_turns (call_sid, step, seq, at, heard, said, outcome, documents)
+    VALUES ('v3:in-1', 'g1', 1, 101, 'a haircut', 'Tuesday at ten?', 'held', NULL),
+           ('v3:in-1', 'c2', 2, 102, 'yes', 'Booked.', 'booked', 'menu:file:00ff');
+    INSERT INTO appointments (id, tenant_id, service_id, provider_id, customer_name,
+        customer_phone, start_at, end_at, blocked_until, status, created_at, updated_at)
+    VALUES (1, 1, 1, 1, 'Maria', '+13125550199', 200000, 201800, 201800, 'booked', 0, 0);
+    INSERT INTO reminder_calls (id, tenant_id, appointment_id, for_start, hours_before, attempt,
+        to_number, status, due_at, dialed_at, outcome, created_at, updated_at)
+    VALUES (1, 1, 1, 200000, 24, 1, '+13125550199', 'done', 140, 150, 'confirmed', 0, 0),
+           (2, 1, 1, 200000, 2, 1, '+13125550199', 'done', 290, 300, 'voicemail', 0, 0),
+           (3, 1, 1, 200000, 1, 1, '+13125550199', 'queued', 250, NULL, NULL, 0, 0);
+    INSERT INTO texml_versions (id, tenant_id, name, body, saved_at, saved_by)
+    VALUES (7, 1, 'menu', '<Response/>', 0, 'admin');
+";
+
+#[tokio::test]
+async fn store_the_call_list_interleaves_reminder_calls_and_inbound_calls_newest_first_page_by_page_alike()
+ {
+    let stores = stores(CALL_LIST).await;
+    for (backend, store, _, _) in &stores {
+        let dialer = store.reminder_calls();
+        let all = dialer.list(1, None, 100).await.unwrap();
+        let seen: Vec<(&str, i64, Option<&str>)> = all
+            .iter()
+            .map(|r| (r.direction, r.at, r.outcome.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("outbound", 300, Some("voicemail")),
+                ("outbound", 250, None),
+                ("inbound", 200, None),
+                ("inbound", 200, None),
+                ("outbound", 150, Some("confirmed")),
+                ("inbound", 100, Some("booked")),
+            ],
+            "{backend}"
+        );
+        // Pages of two, each after the last one's cursor, give the same rows once each.
+        let mut paged = Vec::new();
+        let mut before = None;
+        loop {
+            let page = dialer.list(1, before, 2).await.unwrap();
+            let Some(last) = page.last() else { break };
+            before = Some((last.at, last.key));
+            paged.extend(page);
+        }
+        let keys = |rows: &[slotline::db::reminder_calls::CallRow]| -> Vec<(i64, i64)> {
+            rows.iter().map(|r| (r.at, r.key)).collect()
+        };
+        assert_eq!(keys(&paged), keys(&all), "{backend}");
+        assert!(
+            dialer.list(2, None, 100).await.unwrap().len() == 1,
+            "{backend}"
+        );
+
+        let latest = dialer.latest(1, 2).await.unwrap();
+        assert_eq!(
+            latest.iter().map(|r| (r.at, r.attempt)).collect::<Vec<_>>(),
+            [(300, Some(1)), (250, Some(1))],
+            "{backend}"
+        );
+        let counts = dialer.counts(1, 0, 1_000).await.unwrap();
+        assert_eq!(counts.dialled, 2, "{backend}");
+        assert_eq!(
+            counts.outcomes.into_iter().collect::<Vec<_>>(),
+            [("confirmed".to_string(), 1), ("voicemail".to_string(), 1)],
+            "{backend}"
+        );
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_the_consoles_latest_calls_come_with_their_turns_outcome_and_document_versions_alike()
+{
+    let stores = stores(CALL_LIST).await;
+    for (backend, store, _, _) in &stores {
+        let log = store.calls();
+        let calls = log.latest(1, 10).await.unwrap();
+        let sids: Vec<&str> = calls.iter().map(|c| c.call_sid.as_str()).collect();
+        assert_eq!(sids.len(), 3, "{backend}: inbound only, this tenant's");
+        assert_eq!(sids[2], "v3:in-1", "{backend}: oldest last");
+        let first = &calls[2];
+        assert_eq!(
+            (
+                first.outcome.as_deref(),
+                first.first_said.as_deref(),
+                first.duration_seconds
+            ),
+            (Some("booked"), Some("Hello."), Some(20)),
+            "{backend}"
+        );
+        assert_eq!(
+            first
+                .turns
+                .iter()
+                .map(|t| (
+                    t.heard.as_str(),
+                    t.outcome.as_deref(),
+                    t.documents.as_deref()
+                ))
+                .collect::<Vec<_>>(),
+            [
+                ("a haircut", Some("held"), None),
+                ("yes", Some("booked"), Some("menu:file:00ff")),
+            ],
+            "{backend}"
+        );
+        assert!(calls[0].turns.is_empty(), "{backend}");
+        assert_eq!(log.latest(1, 1).await.unwrap().len(), 1, "{backend}");
+        let saved = log.version_fingerprints(1).await.unwrap();
+        assert_eq!(
+            saved
+                .iter()
+                .map(|(_, name, id)| (name.as_str(), *id))
+                .collect::<Vec<_>>(),
+            [("menu", 7)],
+            "{backend}"
+        );
+        assert!(
+            log.version_fingerprints(2).await.unwrap().is_empty(),
+            "{backend}"
+        );
+    }
+    done(stores).await;
+}

@@ -13,6 +13,7 @@ use crate::{
     db::{
         DbError,
         calls::{CallStats, StatusUpdate, is_final},
+        console::{CallRow, TurnRow},
     },
 };
 
@@ -219,6 +220,86 @@ pub async fn stats(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<CallStats
             .await?;
         (s.bookings, s.bookings_by_phone, s.cancelled) = (b.get(0), b.get(1), b.get(2));
         Ok(s)
+    })
+    .await
+}
+
+/// Tenant `tenant`'s latest `limit` inbound calls, newest first, with their turns. (Calls
+/// of one second come in `call_sid` order: PostgreSQL's rows have no insertion order to
+/// read.)
+pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    pg.run(async |c| {
+        let rows = c
+            .query(
+                concat!(
+                    "SELECT c.call_sid, c.from_number, c.direction, c.status, c.started_at,
+                            c.duration_seconds, c.first_said, c.documents, ",
+                    crate::call_outcome_sql!(),
+                    " FROM calls c WHERE c.tenant_id = $1 AND c.direction = 'inbound'
+                     ORDER BY c.started_at DESC, c.call_sid DESC LIMIT $2"
+                ),
+                &[&tenant, &limit],
+            )
+            .await?;
+        let sids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let turns = c
+            .query(
+                "SELECT call_sid, heard, said, outcome, documents FROM call_turns
+                 WHERE call_sid = ANY($1) ORDER BY call_sid, seq",
+                &[&sids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let sid: String = r.get(0);
+                CallRow {
+                    turns: turns
+                        .iter()
+                        .filter(|t| t.get::<_, &str>(0) == sid)
+                        .map(|t| TurnRow {
+                            heard: t.get(1),
+                            said: t.get(2),
+                            outcome: t.get(3),
+                            documents: t.get(4),
+                        })
+                        .collect(),
+                    call_sid: sid,
+                    from_number: r.get(1),
+                    direction: r.get(2),
+                    status: r.get(3),
+                    started_at: r.get(4),
+                    duration_seconds: r.get(5),
+                    first_said: r.get(6),
+                    documents: r.get(7),
+                    outcome: r.get(8),
+                }
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Every saved version of tenant `tenant`'s documents by the fingerprint of its text.
+pub async fn version_fingerprints(
+    pg: &Pg,
+    tenant: i64,
+) -> Result<Vec<(String, String, i64)>, DbError> {
+    pg.run(async |c| {
+        let rows = c
+            .query(
+                "SELECT id, name, body FROM texml_versions WHERE tenant_id = $1",
+                &[&tenant],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let body: &str = r.get(2);
+                (crate::texml::docs::fingerprint(body), r.get(1), r.get(0))
+            })
+            .collect())
     })
     .await
 }

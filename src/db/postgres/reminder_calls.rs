@@ -9,7 +9,9 @@ use super::Pg;
 use crate::{
     db::{
         DbError,
-        reminder_calls::{Claimed, STALE_LIVE_SECONDS, Swept, corrupt, local_day_start},
+        reminder_calls::{
+            CallRow, Claimed, OutboundCounts, STALE_LIVE_SECONDS, Swept, corrupt, local_day_start,
+        },
     },
     domain::reminder_calls::ReminderCallsSpec,
 };
@@ -239,5 +241,107 @@ pub async fn requeue(pg: &Pg, id: i64, due_at: i64, reason: &str, now: i64) -> R
          WHERE id = $1",
         &[&id, &due_at, &reason, &now],
     )
+    .await
+}
+
+fn call_row(r: &tokio_postgres::Row) -> CallRow {
+    let dir: &str = r.get(0);
+    CallRow {
+        direction: if dir == "outbound" {
+            "outbound"
+        } else {
+            "inbound"
+        },
+        call_sid: r.get(1),
+        number: r.get(2),
+        at: r.get(3),
+        status: r.get(4),
+        outcome: r.get(5),
+        appointment_id: r.get(6),
+        attempt: r.get::<_, Option<i64>>(7).map(small),
+        reason: r.get(8),
+        duration_seconds: r.get(9),
+        answered_by: r.get(10),
+        key: r.get(11),
+    }
+}
+
+/// The tenant's calls, newest first, one page (see
+/// [`crate::db::sqlite::reminder_calls::list`]): each table cut at the page's size along
+/// its index before the two are merged. An inbound call's key is even and an outbound
+/// one's odd, as on SQLite; PostgreSQL's calls have no row id, so an inbound key is made
+/// of its `call_sid`'s hash (calls of one second come in that order).
+pub async fn list(
+    pg: &Pg,
+    tenant: i64,
+    before: Option<(i64, i64)>,
+    limit: usize,
+) -> Result<Vec<CallRow>, DbError> {
+    let (at, key) = before.unwrap_or((i64::MAX, i64::MAX));
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    pg.run(async |c| {
+        let rows = c
+            .query(
+                concat!(
+                    "SELECT * FROM (
+                      (SELECT 'outbound'::text AS dir, call_sid, to_number, COALESCE(dialed_at, due_at) AS at,
+                              status, outcome, appointment_id, attempt, last_error, duration_seconds,
+                              answered_by, id * 2 + 1 AS k
+                       FROM reminder_calls
+                       WHERE tenant_id = $1 AND COALESCE(dialed_at, due_at) <= $2
+                         AND (COALESCE(dialed_at, due_at) < $2 OR id * 2 + 1 < $3)
+                       ORDER BY COALESCE(dialed_at, due_at) DESC, id DESC LIMIT $4)
+                      UNION ALL
+                      (SELECT 'inbound', c.call_sid, c.from_number, c.started_at, c.status, ",
+                    crate::call_outcome_sql!(),
+                    ", NULL::bigint, NULL::bigint, NULL::text, c.duration_seconds, NULL::text, k.k
+                       FROM calls c, LATERAL (SELECT (hashtextextended(c.call_sid, 0) >> 1) * 2 AS k) k
+                       WHERE c.tenant_id = $1 AND c.direction = 'inbound' AND c.started_at <= $2
+                         AND (c.started_at < $2 OR k.k < $3)
+                       ORDER BY c.started_at DESC, k.k DESC LIMIT $4)
+                    ) page ORDER BY 4 DESC, 12 DESC LIMIT $4"
+                ),
+                &[&tenant, &at, &key, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(call_row).collect())
+    })
+    .await
+}
+
+/// The tenant's latest `limit` reminder-call attempts, newest first.
+pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    pg.run(async |c| {
+        let rows = c
+            .query(
+                "SELECT 'outbound', call_sid, to_number, COALESCE(dialed_at, due_at), status,
+                        outcome, appointment_id, attempt, last_error, duration_seconds,
+                        answered_by, id
+                 FROM reminder_calls WHERE tenant_id = $1
+                 ORDER BY COALESCE(dialed_at, due_at) DESC, id DESC LIMIT $2",
+                &[&tenant, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(call_row).collect())
+    })
+    .await
+}
+
+/// Counts the tenant's reminder calls dialled in `[from, to)`.
+pub async fn counts(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<OutboundCounts, DbError> {
+    pg.run(async |c| {
+        let rows = c
+            .query(
+                "SELECT COALESCE(outcome, status), COUNT(*) FROM reminder_calls
+                 WHERE tenant_id = $1 AND dialed_at >= $2 AND dialed_at < $3 GROUP BY 1",
+                &[&tenant, &from, &to],
+            )
+            .await?;
+        Ok(OutboundCounts::from_rows(
+            rows.iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))),
+        ))
+    })
     .await
 }

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::db::{
     DbError,
     calls::{CallStats, StatusUpdate, is_final},
+    console::{CallRow, TurnRow},
 };
 
 /// Records that call `call_sid` heard the apology (an internal error), as a turn of its
@@ -199,4 +200,62 @@ pub fn stats(conn: &Connection, tenant: i64, from: i64, to: i64) -> Result<CallS
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     Ok(s)
+}
+
+/// Tenant `tenant`'s latest `limit` inbound calls, newest first (in the order they were
+/// recorded within a second), with their turns.
+pub fn latest(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT c.call_sid, c.from_number, c.direction, c.status, c.started_at,
+                c.duration_seconds, c.first_said, c.documents, ",
+        crate::call_outcome_sql!(),
+        " FROM calls c WHERE c.tenant_id = ?1 AND c.direction = 'inbound'
+         ORDER BY c.started_at DESC, c.rowid DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![tenant, limit as i64], |r| {
+        Ok(CallRow {
+            call_sid: r.get(0)?,
+            from_number: r.get(1)?,
+            direction: r.get(2)?,
+            status: r.get(3)?,
+            started_at: r.get(4)?,
+            duration_seconds: r.get(5)?,
+            first_said: r.get(6)?,
+            documents: r.get(7)?,
+            outcome: r.get(8)?,
+            turns: Vec::new(),
+        })
+    })?;
+    let mut calls: Vec<CallRow> = rows.collect::<Result<_, _>>()?;
+    let mut turns = conn.prepare_cached(
+        "SELECT heard, said, outcome, documents FROM call_turns WHERE call_sid = ?1 ORDER BY seq",
+    )?;
+    for call in &mut calls {
+        let rows = turns.query_map([&call.call_sid], |r| {
+            Ok(TurnRow {
+                heard: r.get(0)?,
+                said: r.get(1)?,
+                outcome: r.get(2)?,
+                documents: r.get(3)?,
+            })
+        })?;
+        call.turns = rows.collect::<Result<_, _>>()?;
+    }
+    Ok(calls)
+}
+
+/// Every saved version of tenant `tenant`'s documents, by the fingerprint of its text
+/// (`texml::docs::fingerprint`): (fingerprint, document name, version id), so the calls
+/// page can name the version a call was served.
+pub fn version_fingerprints(
+    conn: &Connection,
+    tenant: i64,
+) -> Result<Vec<(String, String, i64)>, DbError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, body FROM texml_versions WHERE tenant_id = ?1")?;
+    let rows = stmt.query_map([tenant], |r| {
+        let body: String = r.get(2)?;
+        Ok((crate::texml::docs::fingerprint(&body), r.get(1)?, r.get(0)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
