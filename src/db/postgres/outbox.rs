@@ -23,7 +23,8 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn small(n: i64) -> u32 {
+/// A count or small number read as `BIGINT`, as the Rust side keeps it.
+pub(super) fn small(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
@@ -224,8 +225,8 @@ pub async fn fail(pg: &Pg, id: i64, reason: &str, opt_out: Option<&OptOut>) -> R
     .await
 }
 
-/// Runs one statement on claimed text `$1` in a transaction of its own.
-async fn on_claimed(
+/// Runs one statement in a transaction of its own (a step of a claimed text or call).
+pub(super) async fn write_one(
     pg: &Pg,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -246,7 +247,7 @@ pub async fn begin_send(
     profile: Option<&str>,
     now_ms: i64,
 ) -> Result<(), DbError> {
-    on_claimed(
+    write_one(
         pg,
         "UPDATE outbox SET text = $2, from_number = $3, messaging_profile_id = $4,
             request_started_ms = $5
@@ -258,7 +259,7 @@ pub async fn begin_send(
 
 /// Puts a claimed text back in the queue for another attempt at `next_ms`.
 pub async fn retry_later(pg: &Pg, id: i64, next_ms: i64, reason: &str) -> Result<(), DbError> {
-    on_claimed(
+    write_one(
         pg,
         "UPDATE outbox SET status = 'queued', next_attempt_ms = $2, last_error = $3,
             lease_until_ms = NULL, request_started_ms = NULL, updated_at = $4
@@ -270,7 +271,7 @@ pub async fn retry_later(pg: &Pg, id: i64, next_ms: i64, reason: &str) -> Result
 
 /// Holds a claimed text whose send outcome is unknown.
 pub async fn hold_unknown(pg: &Pg, id: i64, now_ms: i64, reason: &str) -> Result<(), DbError> {
-    on_claimed(
+    write_one(
         pg,
         "UPDATE outbox SET unknown_since_ms = $2, lease_until_ms = NULL, last_error = $3,
             updated_at = $4
@@ -283,7 +284,7 @@ pub async fn hold_unknown(pg: &Pg, id: i64, now_ms: i64, reason: &str) -> Result
 /// Puts a text that met an account-level refusal back in the queue, not counting the
 /// attempt.
 pub async fn requeue_paused(pg: &Pg, id: i64, reason: &str) -> Result<(), DbError> {
-    on_claimed(
+    write_one(
         pg,
         "UPDATE outbox SET status = 'queued', attempts = GREATEST(attempts - 1, 0),
             next_attempt_ms = 0, last_error = $2, lease_until_ms = NULL,

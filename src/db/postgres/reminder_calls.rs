@@ -5,7 +5,10 @@
 //! (`queued` → `dialing`), so each due call is dialled by one node once. The sweep takes
 //! only rows no one else has locked.
 
-use super::Pg;
+use super::{
+    Pg,
+    outbox::{small, write_one},
+};
 use crate::{
     db::{
         DbError,
@@ -18,10 +21,6 @@ use crate::{
 
 /// The advisory lock key claims of reminder calls take (any constant no other job uses).
 const CLAIMS_LOCK: i64 = 0x736c_6f74_7263;
-
-fn small(n: i64) -> u32 {
-    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
-}
 
 /// Settles what a stopped dialer left (see [`crate::db::sqlite::reminder_calls::sweep`]).
 pub async fn sweep(pg: &Pg, wall_ms: i64, now: i64) -> Result<Swept, DbError> {
@@ -196,22 +195,9 @@ pub async fn claim(
     .await
 }
 
-/// Runs one statement on call `$1` in a transaction of its own.
-async fn on_call(
-    pg: &Pg,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<(), DbError> {
-    pg.write(async |tx| {
-        tx.execute(sql, params).await?;
-        Ok(())
-    })
-    .await
-}
-
 /// Marks that the HTTP request is about to be sent.
 pub async fn begin_request(pg: &Pg, id: i64, now: i64) -> Result<(), DbError> {
-    on_call(
+    write_one(
         pg,
         "UPDATE reminder_calls SET request_started = 1, dialed_at = $2, updated_at = $2
          WHERE id = $1 AND status = 'dialing'",
@@ -222,7 +208,7 @@ pub async fn begin_request(pg: &Pg, id: i64, now: i64) -> Result<(), DbError> {
 
 /// Telnyx took the call.
 pub async fn mark_live(pg: &Pg, id: i64, call_sid: Option<&str>, now: i64) -> Result<(), DbError> {
-    on_call(
+    write_one(
         pg,
         "UPDATE reminder_calls SET status = 'live', lease_until_ms = NULL,
             call_sid = COALESCE(call_sid, $2), updated_at = $3
@@ -234,7 +220,7 @@ pub async fn mark_live(pg: &Pg, id: i64, call_sid: Option<&str>, now: i64) -> Re
 
 /// Back to the queue, due at `due_at`: nothing was dialled.
 pub async fn requeue(pg: &Pg, id: i64, due_at: i64, reason: &str, now: i64) -> Result<(), DbError> {
-    on_call(
+    write_one(
         pg,
         "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL,
             request_started = 0, dialed_at = NULL, due_at = $2, last_error = $3, updated_at = $4
