@@ -13,7 +13,7 @@ use jiff::civil::Date;
 
 use crate::{
     booking::Rules,
-    db::{self, Db, DbError, tenants::Tenant},
+    db::{DbError, store::Store, tenants::Tenant},
     domain::PhoneNumber,
     flow::rules_for,
     texml::{escape::CdataJson, schema},
@@ -91,10 +91,37 @@ impl Directory {
         inner.generation += 1;
     }
 
+    /// Replaces everything with every tenant as `store` has it now (one read), so each
+    /// is answered from memory, also while the database cannot be reached later. On an
+    /// error it keeps what it had; if a [`Directory::clear`] came in meanwhile (a change
+    /// on this node), it stays cleared, since the tenants read may be older than it.
+    /// Returns how many tenants it holds.
+    pub fn reload(&self, tenants: Vec<Tenant>) -> Result<usize, DbError> {
+        let generation = self.read().generation;
+        let entries = tenants
+            .into_iter()
+            .map(|t| Entry::new(t).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut inner = self.write();
+        if inner.generation != generation {
+            return Ok(0);
+        }
+        inner.by_phone.clear();
+        inner.by_id.clear();
+        for e in entries {
+            inner
+                .by_phone
+                .insert(e.tenant.spec.phone_number.clone(), Some(e.tenant.id));
+            inner.by_id.insert(e.tenant.id, e);
+        }
+        inner.generation += 1;
+        Ok(inner.by_id.len())
+    }
+
     /// The tenant whose line is `number`, if any.
     pub async fn by_phone(
         &self,
-        db: &Db,
+        store: &Store,
         number: &PhoneNumber,
     ) -> Result<Option<Arc<Entry>>, DbError> {
         let generation = {
@@ -110,8 +137,7 @@ impl Directory {
             }
             inner.generation
         };
-        let key = number.clone();
-        let tenant = db.run(move |c| db::tenants::by_phone(c, &key)).await?;
+        let tenant = store.tenants().by_phone(number.clone()).await?;
         let entry = tenant.map(Entry::new).transpose()?.map(Arc::new);
         let mut inner = self.write();
         if inner.generation == generation {
@@ -126,7 +152,7 @@ impl Directory {
     }
 
     /// The tenant with `id`.
-    pub async fn by_id(&self, db: &Db, id: i64) -> Result<Arc<Entry>, DbError> {
+    pub async fn by_id(&self, store: &Store, id: i64) -> Result<Arc<Entry>, DbError> {
         let generation = {
             let inner = self.read();
             if let Some(e) = inner.by_id.get(&id) {
@@ -134,7 +160,7 @@ impl Directory {
             }
             inner.generation
         };
-        let tenant = db.run(move |c| db::tenants::load(c, id)).await?;
+        let tenant = store.tenants().load(id).await?;
         let entry = Arc::new(Entry::new(tenant)?);
         let mut inner = self.write();
         if inner.generation == generation {

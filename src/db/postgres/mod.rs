@@ -4,6 +4,7 @@
 
 pub mod appointments;
 pub mod calls;
+pub mod changes;
 pub mod copy;
 pub mod documents;
 pub mod events;
@@ -14,6 +15,8 @@ pub mod migrations;
 pub mod outbox;
 pub mod pool;
 pub mod reminder_calls;
+pub mod retention;
+pub mod tenants;
 pub mod upkeep;
 pub mod webhooks;
 

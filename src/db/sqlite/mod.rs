@@ -10,5 +10,7 @@ pub mod leases;
 pub mod messaging;
 pub mod outbox;
 pub mod reminder_calls;
+pub mod retention;
+pub mod tenants;
 pub mod upkeep;
 pub mod webhooks;
