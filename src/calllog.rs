@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::{sync::Notify, task::JoinHandle};
 
 use crate::{
-    db::{self, Db},
+    db::store::Store,
     heartbeat::{Beat, IDLE_BEAT},
 };
 
@@ -92,7 +92,7 @@ struct Shared {
     /// Held by whoever is writing a batch, so `flush` returns only after batches taken
     /// before it are in the database too.
     writing: tokio::sync::Mutex<()>,
-    db: Db,
+    store: Store,
 }
 
 /// The sending side; cheap to clone.
@@ -103,13 +103,13 @@ pub struct CallLog {
 
 impl CallLog {
     /// Starts the writer task; it beats `beat` at least every [`crate::heartbeat::IDLE_BEAT`].
-    pub fn spawn(db: Db, beat: Beat) -> (Self, JoinHandle<()>) {
+    pub fn spawn(store: Store, beat: Beat) -> (Self, JoinHandle<()>) {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Vec::new()),
             dropped: Mutex::new(Dropped::default()),
             first: Notify::new(),
             writing: tokio::sync::Mutex::new(()),
-            db,
+            store,
         });
         let log = Self { shared };
         let writer = log.clone();
@@ -201,12 +201,7 @@ impl CallLog {
         );
         while !queued.is_empty() {
             let batch: Vec<CallStart> = queued.drain(..queued.len().min(BATCH)).collect();
-            if let Err(e) = self
-                .shared
-                .db
-                .write(move |c| db::calls::record_starts(c, &batch))
-                .await
-            {
+            if let Err(e) = self.shared.store.calls().record_starts(batch).await {
                 tracing::error!(error = %e, "could not record call starts");
             }
         }
@@ -216,7 +211,10 @@ impl CallLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{db::tenants, domain::TenantSpec};
+    use crate::{
+        db::{Db, tenants},
+        domain::TenantSpec,
+    };
 
     fn start(i: usize, tenant_id: i64) -> CallStart {
         CallStart {
@@ -248,7 +246,9 @@ mod tests {
     }
 
     async fn recorded(db: &Db, tenant: i64) -> i64 {
-        db.run(move |c| db::calls::stats(c, tenant, 0, i64::MAX))
+        Store::Sqlite(db.clone())
+            .calls()
+            .stats(tenant, 0, i64::MAX)
             .await
             .unwrap()
             .total_calls
@@ -257,7 +257,7 @@ mod tests {
     #[tokio::test]
     async fn starts_are_written_in_batches_and_flush_waits_for_them() {
         let (_dir, db, tenant) = demo_db();
-        let (log, _task) = CallLog::spawn(db.clone(), beat());
+        let (log, _task) = CallLog::spawn(Store::Sqlite(db.clone()), beat());
         // More than one transaction's worth, some recorded while a batch may be writing.
         for i in 0..(BATCH + 100) {
             log.record(start(i, tenant));
@@ -272,7 +272,7 @@ mod tests {
     #[tokio::test]
     async fn flush_waits_for_a_batch_the_writer_task_already_took() {
         let (_dir, db, tenant) = demo_db();
-        let (log, _task) = CallLog::spawn(db.clone(), beat());
+        let (log, _task) = CallLog::spawn(Store::Sqlite(db.clone()), beat());
         // Hold the writer thread so the task's batch, once taken, cannot be written yet.
         let (release, held) = std::sync::mpsc::channel::<()>();
         let blocker = tokio::spawn({
@@ -313,7 +313,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_task_writes_without_a_flush() {
         let (_dir, db, tenant) = demo_db();
-        let (log, _task) = CallLog::spawn(db.clone(), beat());
+        let (log, _task) = CallLog::spawn(Store::Sqlite(db.clone()), beat());
         log.record(start(1, tenant));
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while recorded(&db, tenant).await == 0 {
@@ -343,7 +343,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_drops_starts_instead_of_waiting() {
         let (_dir, db, tenant) = demo_db();
-        let (log, task) = CallLog::spawn(db.clone(), beat());
+        let (log, task) = CallLog::spawn(Store::Sqlite(db.clone()), beat());
         task.abort(); // nobody drains the queue
         for i in 0..(QUEUE + 10) {
             log.record(start(i, tenant));

@@ -221,14 +221,14 @@ impl AppState {
         let (reminder_calls, calls_dry_run) = calls_client(&settings);
         // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
         let heartbeats = Arc::new(Heartbeats::default());
+        let store = db::store::Store::Sqlite(db.clone());
         let (calls, writer) = CallLog::spawn(
-            db.clone(),
+            store.clone(),
             heartbeats.register("call log", DEFAULT_MAX_SILENCE),
         );
         heartbeats.attach("call log", writer.abort_handle());
         let settings = Arc::new(settings);
         let db_stats = db.writer_stats();
-        let store = db::store::Store::Sqlite(db.clone());
         let readiness = Readiness::new(
             store.clone(),
             heartbeats.clone(),
@@ -360,7 +360,7 @@ impl Application {
         let settings = &self.state.settings;
         let worker = sms::outbox::spawn(
             sms::outbox::Deps {
-                db: self.state.db.clone(),
+                store: self.state.store.clone(),
                 clock: self.state.clock.clone(),
                 client: self.state.messaging.clone(),
                 wake: self.state.outbox.clone(),
@@ -385,6 +385,7 @@ impl Application {
         beats.attach("webhook worker", hooks.abort_handle());
         let dialer = crate::reminder_calls::dialer::spawn(
             crate::reminder_calls::dialer::Deps {
+                store: self.state.store.clone(),
                 db: self.state.db.clone(),
                 clock: self.state.clock.clone(),
                 client: self.state.reminder_calls.clone(),

@@ -1,8 +1,15 @@
 //! Calls as Telnyx reports them: first seen at the voice URL, updated by status callbacks.
+//! The call log's interface is [`Calls`] (SQL in [`super::sqlite::calls`] and
+//! [`super::postgres::calls`]); a call's answers and turns are stored by the flow's
+//! changes, in their transactions ([`store_answer`]).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
-use super::DbError;
+use super::{DbError, console::CallRow, postgres, sqlite, store::Store};
+use crate::calllog::CallStart;
+
+// Composed into the flow's SQLite transactions (a gather answer offering alternatives).
+pub use super::sqlite::calls::mark_offered;
 
 /// One answer of a call as it is stored: the TeXML kept for a retried callback (in
 /// `callback_answers`, pruned after a day) and the turn as the console's calls page shows
@@ -126,115 +133,6 @@ pub(crate) fn store_answer(conn: &Connection, answer: &Answer) -> Result<(), DbE
     Ok(())
 }
 
-/// Records that call `call_sid` heard the apology (an internal error), as a turn of its
-/// own; written off the request path, after the failure. A call whose start is not written
-/// yet (or never will be: the voice URL failed) gets a row without a tenant, as
-/// [`mark_offered`] makes, so retention prunes the turn with it.
-pub fn record_error(conn: &Connection, call_sid: &str, said: &str, at: i64) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "INSERT INTO calls (call_sid, status, started_at) VALUES (?1, 'in-progress', ?2)
-         ON CONFLICT (call_sid) DO NOTHING",
-    )?
-    .execute(params![call_sid, at])?;
-    conn.prepare_cached(
-        "INSERT INTO call_turns (call_sid, step, seq, at, heard, said, outcome)
-         VALUES (?1, 'error:' || ?3,
-                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM call_turns WHERE call_sid = ?1),
-                 ?3, '', ?2, 'error')
-         ON CONFLICT DO NOTHING",
-    )?
-    .execute(params![call_sid, said, at])?;
-    Ok(())
-}
-
-/// A new call's row, as most starts are written: a plain insert (no statement journal, no
-/// update) that does nothing when the call already has a row. The call's first gather
-/// answer may already be stored (starts go in batches): its time is the funnel's
-/// "gathered" (the answers' trigger found no row to mark).
-const INSERT_START: &str = "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status,
-                                             started_at, gathered_at, first_said, documents)
-     VALUES (?1, ?2, ?3, ?4, 'in-progress', ?5,
-             (SELECT MIN(created_at) FROM callback_answers WHERE call_sid = ?1), ?6, ?7)
-     ON CONFLICT (call_sid) DO NOTHING";
-
-/// A start for a call that already has a row: one that [`mark_offered`] or [`record_error`]
-/// made without a tenant is filled in (the mark kept, the start time the call's own);
-/// a row with a tenant (a retried voice request, or a status callback that came first
-/// and found the tenant by number) is left as it is.
-const MERGE_START: &str = "UPDATE calls SET
-         tenant_id = ?2,
-         from_number = COALESCE(from_number, ?3),
-         to_number = COALESCE(to_number, ?4),
-         started_at = MIN(started_at, ?5),
-         gathered_at = COALESCE(gathered_at,
-             (SELECT MIN(created_at) FROM callback_answers WHERE call_sid = ?1)),
-         first_said = COALESCE(first_said, ?6),
-         documents = COALESCE(documents, ?7)
-     WHERE call_sid = ?1 AND tenant_id IS NULL";
-
-/// Writes one start with the two statements, prepared once per batch by the caller.
-fn write_start(
-    insert: &mut rusqlite::CachedStatement<'_>,
-    merge: &mut rusqlite::CachedStatement<'_>,
-    s: &crate::calllog::CallStart,
-) -> Result<(), DbError> {
-    let args = params![
-        s.call_sid,
-        s.tenant_id,
-        s.from,
-        s.to,
-        s.at,
-        s.said,
-        s.documents
-    ];
-    if insert.execute(args)? == 0 {
-        merge.execute(args)?;
-    }
-    Ok(())
-}
-
-/// Records that a call reached a tenant's line, with what the line said first
-/// (idempotent per `CallSid`). Starts are written in batches after the call has begun, so
-/// the call's first gather answer (the funnel's "gathered") or its alternatives
-/// ("offered", [`mark_offered`]) may already be in: the first is read from the stored
-/// answers, the second kept from the row `mark_offered` made.
-pub fn record_start(conn: &Connection, s: &crate::calllog::CallStart) -> Result<(), DbError> {
-    write_start(
-        &mut conn.prepare_cached(INSERT_START)?,
-        &mut conn.prepare_cached(MERGE_START)?,
-        s,
-    )
-}
-
-/// Records a batch of call starts in one transaction (idempotent per `CallSid`).
-pub fn record_starts(
-    conn: &mut Connection,
-    starts: &[crate::calllog::CallStart],
-) -> Result<(), DbError> {
-    let tx = crate::db::begin(conn)?;
-    {
-        let mut insert = tx.prepare_cached(INSERT_START)?;
-        let mut merge = tx.prepare_cached(MERGE_START)?;
-        for s in starts {
-            write_start(&mut insert, &mut merge, s)?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// Marks that call `call_sid` was offered alternatives (first time only), for the funnel.
-/// The call's start may not be written yet (starts go in batches): then a row without a
-/// tenant holds the mark until [`record_start`] fills it in.
-pub fn mark_offered(conn: &Connection, call_sid: &str, now: i64) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "INSERT INTO calls (call_sid, status, started_at, offered_at) VALUES (?1, 'in-progress', ?2, ?2)
-         ON CONFLICT (call_sid) DO UPDATE SET offered_at = ?2 WHERE calls.offered_at IS NULL",
-    )?
-    .execute(params![call_sid, now])?;
-    Ok(())
-}
-
 /// A status callback's facts (PROTOCOL.md §4).
 #[derive(Debug, Clone, Default)]
 pub struct StatusUpdate {
@@ -258,33 +156,6 @@ pub fn is_final(status: &str) -> bool {
         status,
         "completed" | "busy" | "no-answer" | "canceled" | "failed"
     )
-}
-
-/// Records a status callback; a call not seen at the voice URL is created, its tenant found
-/// by the dialled number. Out-of-order callbacks never reopen an ended call. The callback
-/// that ends a call queues `call.completed` in the same transaction.
-pub fn record_status(conn: &mut Connection, u: &StatusUpdate, now: i64) -> Result<(), DbError> {
-    let tx = crate::db::begin(conn)?;
-    let ended_before: Option<Option<i64>> = tx
-        .prepare_cached("SELECT ended_at FROM calls WHERE call_sid = ?1")?
-        .query_row([&u.call_sid], |r| r.get(0))
-        .optional()?;
-    let ended = is_final(&u.status).then_some(now);
-    tx.prepare_cached(
-        "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, direction, status, started_at, ended_at, duration_seconds)
-         VALUES (?1, (SELECT id FROM tenants WHERE phone_number = ?4), ?3, ?4, COALESCE(?5, 'inbound'), ?2, ?6, ?7, ?8)
-         ON CONFLICT (call_sid) DO UPDATE SET
-           status = CASE WHEN calls.ended_at IS NULL OR excluded.ended_at IS NOT NULL THEN excluded.status ELSE calls.status END,
-           direction = COALESCE(?5, calls.direction),
-           ended_at = COALESCE(calls.ended_at, excluded.ended_at),
-           duration_seconds = COALESCE(excluded.duration_seconds, calls.duration_seconds)",
-    )?
-    .execute(params![u.call_sid, u.status, u.from, u.to, u.direction, now, ended, u.duration_seconds])?;
-    if ended.is_some() && ended_before.flatten().is_none() {
-        super::webhooks::call_event(&tx, &u.call_sid, now)?;
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 /// Call and booking figures of one tenant over `[from, to)`.
@@ -312,65 +183,109 @@ pub struct CallStats {
     pub cancelled: i64,
 }
 
-/// Figures for the stats endpoint.
-pub fn stats(conn: &Connection, tenant: i64, from: i64, to: i64) -> Result<CallStats, DbError> {
-    let mut s = conn.query_row(
-        "SELECT COUNT(*), AVG(duration_seconds),
-                COALESCE(SUM(direction NOT LIKE 'outbound%'), 0), COALESCE(SUM(direction LIKE 'outbound%'), 0)
-         FROM calls WHERE tenant_id = ?1 AND started_at >= ?2 AND started_at < ?3",
-        params![tenant, from, to],
-        |r| {
-            Ok(CallStats {
-                total_calls: r.get(0)?,
-                avg_duration_seconds: r.get(1)?,
-                inbound: r.get(2)?,
-                outbound: r.get(3)?,
-                ..CallStats::default()
-            })
-        },
-    )?;
-    // Calls past retention live on as daily counts (whole UTC days).
-    let (days_calls, days_in, days_out, days_sum, days_n): (i64, i64, i64, i64, i64) = conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(inbound), 0), COALESCE(SUM(outbound), 0),
-                    COALESCE(SUM(duration_sum), 0), COALESCE(SUM(duration_count), 0)
-             FROM call_days WHERE tenant_id = ?1 AND day >= ?2 / 86400 AND day < (?3 + 86399) / 86400",
-        )?
-        .query_row(params![tenant, from, to], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?;
-    if days_calls > 0 {
-        let live_n = conn.query_row(
-            "SELECT COUNT(duration_seconds) FROM calls WHERE tenant_id = ?1 AND started_at >= ?2 AND started_at < ?3",
-            params![tenant, from, to],
-            |r| r.get::<_, i64>(0),
-        )?;
-        let live_sum = s.avg_duration_seconds.unwrap_or(0.0) * live_n as f64;
-        let n = live_n + days_n;
-        s.avg_duration_seconds = (n > 0).then(|| (live_sum + days_sum as f64) / n as f64);
-        s.total_calls += days_calls;
-        s.inbound += days_in;
-        s.outbound += days_out;
+/// The call log of a store ([`Store::calls`]).
+pub struct Calls<'s>(pub(super) &'s Store);
+
+impl Calls<'_> {
+    /// Records a batch of call starts in one transaction (idempotent per `CallSid`; of
+    /// two starts of one call in a batch the first counts). On SQLite this is the voice
+    /// URL's batch, written on the writer thread as one transaction.
+    pub async fn record_starts(&self, batch: Vec<CallStart>) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::calls::record_starts(c, &batch))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::calls::record_starts(pg, &batch).await,
+        }
     }
-    s.calls_per_quarter = conn
-        .prepare_cached(
-            "SELECT (started_at / 900) * 900, COUNT(*) FROM calls
-             WHERE tenant_id = ?1 AND started_at >= ?2 AND started_at < ?3 GROUP BY 1",
-        )?
-        .query_map(params![tenant, from, to], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    (s.bookings, s.bookings_by_phone, s.cancelled) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(call_sid IS NOT NULL), 0), COALESCE(SUM(status = 'cancelled'), 0)
-         FROM appointments WHERE tenant_id = ?1 AND status IN ('booked', 'cancelled') AND created_at >= ?2 AND created_at < ?3",
-        params![tenant, from, to],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    Ok(s)
+
+    /// Records that call `call_sid` heard the apology, as a turn of its own.
+    pub async fn record_error(
+        &self,
+        call_sid: String,
+        said: String,
+        at: i64,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::calls::record_error(c, &call_sid, &said, at))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::calls::record_error(pg, &call_sid, &said, at).await,
+        }
+    }
+
+    /// Marks that call `call_sid` was offered alternatives (first time only).
+    pub async fn mark_offered(&self, call_sid: String, now: i64) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::calls::mark_offered(c, &call_sid, now))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                pg.write(async |tx| postgres::calls::mark_offered(tx, &call_sid, now).await)
+                    .await
+            }
+        }
+    }
+
+    /// Records a status callback; the one that ends a call queues `call.completed` with
+    /// it, once however many nodes receive the callback's retries.
+    pub async fn record_status(&self, update: StatusUpdate, now: i64) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::calls::record_status(c, &update, now))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::calls::record_status(pg, &update, now).await,
+        }
+    }
+
+    /// Tenant `tenant`'s latest `limit` inbound calls, newest first, with their turns (the
+    /// console's calls page).
+    pub async fn latest(&self, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::calls::latest(c, tenant, limit))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::calls::latest(pg, tenant, limit).await,
+        }
+    }
+
+    /// Every saved version of tenant `tenant`'s documents by the fingerprint of its text:
+    /// (fingerprint, document name, version id), so the calls page can name the version a
+    /// call was served.
+    pub async fn version_fingerprints(
+        &self,
+        tenant: i64,
+    ) -> Result<Vec<(String, String, i64)>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::calls::version_fingerprints(c, tenant))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::calls::version_fingerprints(pg, tenant).await,
+        }
+    }
+
+    /// Call and booking figures of tenant `tenant` over `[from, to)`.
+    pub async fn stats(&self, tenant: i64, from: i64, to: i64) -> Result<CallStats, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::calls::stats(c, tenant, from, to))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::calls::stats(pg, tenant, from, to).await,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::sqlite::calls::*;
 
     fn start(from: &str, at: i64) -> crate::calllog::CallStart {
         crate::calllog::CallStart {

@@ -1,6 +1,8 @@
 //! The operator console's reads: per-tenant counts for the first screen, a day's
-//! appointments with whether a reminder went out, the latest calls with what the line
-//! answered at each step, and the latest reminder calls. Read-only; every query is bounded by tenant and time or a limit.
+//! appointments with whether a reminder went out, and the rows of the latest calls with
+//! what the line answered at each step (read by `store.calls().latest`; the latest reminder
+//! calls by `store.reminder_calls().latest`). Read-only; every query is bounded by tenant
+//! and time or a limit.
 
 use rusqlite::{Connection, params};
 
@@ -138,94 +140,4 @@ pub struct TurnRow {
     pub outcome: Option<String>,
     /// The documents the answer was served from.
     pub documents: Option<String>,
-}
-
-/// Tenant `tenant`'s latest `limit` inbound calls, newest first (in the order they were
-/// recorded within a second), with their turns.
-pub fn calls(conn: &Connection, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT c.call_sid, c.from_number, c.direction, c.status, c.started_at,
-                c.duration_seconds, c.first_said, c.documents, ",
-        crate::call_outcome_sql!(),
-        " FROM calls c WHERE c.tenant_id = ?1 AND c.direction = 'inbound'
-         ORDER BY c.started_at DESC, c.rowid DESC LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![tenant, limit as i64], |r| {
-        Ok(CallRow {
-            call_sid: r.get(0)?,
-            from_number: r.get(1)?,
-            direction: r.get(2)?,
-            status: r.get(3)?,
-            started_at: r.get(4)?,
-            duration_seconds: r.get(5)?,
-            first_said: r.get(6)?,
-            documents: r.get(7)?,
-            outcome: r.get(8)?,
-            turns: Vec::new(),
-        })
-    })?;
-    let mut calls: Vec<CallRow> = rows.collect::<Result<_, _>>()?;
-    let mut turns = conn.prepare_cached(
-        "SELECT heard, said, outcome, documents FROM call_turns WHERE call_sid = ?1 ORDER BY seq",
-    )?;
-    for call in &mut calls {
-        let rows = turns.query_map([&call.call_sid], |r| {
-            Ok(TurnRow {
-                heard: r.get(0)?,
-                said: r.get(1)?,
-                outcome: r.get(2)?,
-                documents: r.get(3)?,
-            })
-        })?;
-        call.turns = rows.collect::<Result<_, _>>()?;
-    }
-    Ok(calls)
-}
-
-/// Every saved version of tenant `tenant`'s documents, by the fingerprint of its text
-/// (`texml::docs::fingerprint`): (fingerprint, document name, version id), so the calls
-/// page can name the version a call was served.
-pub fn version_fingerprints(
-    conn: &Connection,
-    tenant: i64,
-) -> Result<Vec<(String, String, i64)>, DbError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, name, body FROM texml_versions WHERE tenant_id = ?1")?;
-    let rows = stmt.query_map([tenant], |r| {
-        let body: String = r.get(2)?;
-        Ok((crate::texml::docs::fingerprint(&body), r.get(1)?, r.get(0)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Tenant `tenant`'s latest `limit` reminder-call attempts, newest first (dialled, or due
-/// when never dialled), as the calls list shows them.
-pub fn reminder_calls(
-    conn: &Connection,
-    tenant: i64,
-    limit: usize,
-) -> Result<Vec<super::reminder_calls::CallRow>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT call_sid, to_number, COALESCE(dialed_at, due_at), status, outcome, appointment_id,
-                attempt, last_error, duration_seconds, answered_by, id
-         FROM reminder_calls WHERE tenant_id = ?1
-         ORDER BY COALESCE(dialed_at, due_at) DESC, id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![tenant, limit as i64], |r| {
-        Ok(super::reminder_calls::CallRow {
-            direction: "outbound",
-            call_sid: r.get(0)?,
-            number: r.get(1)?,
-            at: r.get(2)?,
-            status: r.get(3)?,
-            outcome: r.get(4)?,
-            appointment_id: r.get(5)?,
-            attempt: r.get(6)?,
-            reason: r.get(7)?,
-            duration_seconds: r.get(8)?,
-            answered_by: r.get(9)?,
-            key: r.get(10)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -3,78 +3,128 @@
 //!
 //! Opt-outs are keyed by (number, messaging profile); a profile of '' (unknown) blocks the
 //! number on every profile, and a text whose profile is unknown is blocked by any opt-out
-//! of its number: when in doubt, do not text.
+//! of its number: when in doubt, do not text. This is the interface; the SQL is in
+//! [`super::sqlite::messaging`] and [`super::postgres::messaging`] (whose functions also
+//! take a transaction, for changes that compose them).
 
-use rusqlite::{Connection, params};
+use super::{DbError, postgres, sqlite, store::Store};
 
-use super::DbError;
+// Composed into other repository functions' SQLite transactions (queueing, the inbound
+// webhook's handling).
+pub use super::sqlite::messaging::{is_opted_out, lift_opt_out, record_event, record_opt_out};
 
-/// The profile key of an opt-out ('' when unknown).
-fn profile_key(profile: Option<&str>) -> &str {
-    profile.unwrap_or_default()
+/// Opt-outs and handled events of a store ([`Store::messaging`]).
+pub struct Messaging<'s>(pub(super) &'s Store);
+
+impl Messaging<'_> {
+    /// True when `number` has opted out of texts on `profile`.
+    pub async fn is_opted_out(
+        &self,
+        number: String,
+        profile: Option<String>,
+    ) -> Result<bool, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::messaging::is_opted_out(c, &number, profile.as_deref()))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                let (n, p) = (number.as_str(), profile.as_deref());
+                pg.run(async |c| postgres::messaging::is_opted_out(c, n, p).await)
+                    .await
+            }
+        }
+    }
+
+    /// Records that `number` opted out on `profile` and skips every text still queued to
+    /// it there; how many were skipped.
+    pub async fn record_opt_out(
+        &self,
+        number: String,
+        profile: Option<String>,
+        now: i64,
+    ) -> Result<usize, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::messaging::record_opt_out(c, &number, profile.as_deref(), now)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                let (n, p) = (number.as_str(), profile.as_deref());
+                pg.write(async |tx| postgres::messaging::record_opt_out(tx, n, p, now).await)
+                    .await
+            }
+        }
+    }
+
+    /// Lifts an opt-out (START), and one recorded without a profile.
+    pub async fn lift_opt_out(
+        &self,
+        number: String,
+        profile: Option<String>,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::messaging::lift_opt_out(c, &number, profile.as_deref()))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                let (n, p) = (number.as_str(), profile.as_deref());
+                pg.write(async |tx| postgres::messaging::lift_opt_out(tx, n, p).await)
+                    .await
+            }
+        }
+    }
+
+    /// Remembers a messaging webhook event; false when it was handled before.
+    pub async fn record_event(&self, event: Event, now: i64) -> Result<bool, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::messaging::record_event(
+                        c,
+                        &event.id,
+                        &event.kind,
+                        event.message_id.as_deref(),
+                        event.status.as_deref(),
+                        event.detail.as_deref(),
+                        now,
+                    )
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                pg.write(async |tx| {
+                    postgres::messaging::record_event(
+                        tx,
+                        &event.id,
+                        &event.kind,
+                        event.message_id.as_deref(),
+                        event.status.as_deref(),
+                        event.detail.as_deref(),
+                        now,
+                    )
+                    .await
+                })
+                .await
+            }
+        }
+    }
 }
 
-/// True when `number` has opted out of texts on `profile`.
-pub fn is_opted_out(
-    conn: &Connection,
-    number: &str,
-    profile: Option<&str>,
-) -> Result<bool, DbError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE number = ?1
-                AND (?2 IS NULL OR messaging_profile_id = ?2 OR messaging_profile_id = ''))",
-        )?
-        .query_row(params![number, profile], |r| r.get(0))?)
-}
-
-/// Records that `number` opted out on `profile`, and skips every text still queued to it
-/// there. Returns how many queued texts were skipped.
-pub fn record_opt_out(
-    conn: &Connection,
-    number: &str,
-    profile: Option<&str>,
-    now: i64,
-) -> Result<usize, DbError> {
-    conn.prepare_cached(
-        "INSERT INTO sms_opt_outs (number, messaging_profile_id, opted_out_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT DO NOTHING",
-    )?
-    .execute(params![number, profile_key(profile), now])?;
-    Ok(conn
-        .prepare_cached(
-            "UPDATE outbox SET status = 'skipped', last_error = 'recipient opted out (STOP)', updated_at = ?3
-             WHERE to_number = ?1 AND status = 'queued'
-               AND (?2 IS NULL OR messaging_profile_id IS NULL OR messaging_profile_id = ?2)",
-        )?
-        .execute(params![number, profile, now])?)
-}
-
-/// Lifts an opt-out (the customer texted START). An opt-out recorded without a profile is
-/// lifted too: the customer has just asked this line for texts.
-pub fn lift_opt_out(conn: &Connection, number: &str, profile: Option<&str>) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "DELETE FROM sms_opt_outs WHERE number = ?1 AND (messaging_profile_id = ?2 OR messaging_profile_id = '')",
-    )?
-    .execute(params![number, profile_key(profile)])?;
-    Ok(())
-}
-
-/// Remembers a messaging webhook event; false when it was handled before (a duplicate).
-pub fn record_event(
-    conn: &Connection,
-    event_id: &str,
-    event_type: &str,
-    message_id: Option<&str>,
-    status: Option<&str>,
-    detail: Option<&str>,
-    now: i64,
-) -> Result<bool, DbError> {
-    Ok(conn
-        .prepare_cached(
-            "INSERT INTO messaging_events (event_id, event_type, telnyx_message_id, status, detail, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![event_id, event_type, message_id, status, detail, now])?
-        == 1)
+/// A messaging webhook event as it is remembered.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    /// Telnyx's event id (the duplicate check).
+    pub id: String,
+    /// Its type (`message.finalized`, `message.received`, …).
+    pub kind: String,
+    /// The message it is about, when it is about one.
+    pub message_id: Option<String>,
+    /// The delivery status it reports, if any.
+    pub status: Option<String>,
+    /// Why, when it reports a failure.
+    pub detail: Option<String>,
 }

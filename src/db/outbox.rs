@@ -3,14 +3,18 @@
 //! with a lease (`queued` → `sending`), and finished as `sent`, `failed`, `dry_run`,
 //! `skipped` or `cancelled`; delivery webhooks move `sent` to `delivered` or `failed`. A
 //! status never moves backwards, so duplicate and out-of-order webhooks are harmless.
-//! A send whose outcome is unknown stays `sending`, held (`faults`). Opt-outs and handled
-//! webhook events live in `db::messaging`.
+//! A send whose outcome is unknown stays `sending`, held. Opt-outs and handled webhook
+//! events live in `db::messaging`.
+//!
+//! Queueing (the text plans a booking, a move or a cancellation makes) runs inside those
+//! changes' SQLite transactions and stays here; the worker's queue is [`Outbox`] (SQL in
+//! [`super::sqlite::outbox`] and [`super::postgres::outbox`]).
 
 use jiff::{Timestamp, tz::TimeZone};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::DbError;
+use super::{DbError, postgres, sqlite, store::Store};
 use crate::sms::{Kind, PlannedText, reminders};
 
 /// Queues `texts` for an appointment (inside the caller's transaction). Texts to a number
@@ -181,45 +185,6 @@ pub struct Candidate {
     pub rate: f64,
 }
 
-/// Queued rows due at `now` (seconds, business clock) whose retry time has come (`now_ms`,
-/// wall clock), soonest first, but at most `per_sender` from any one sender and none from
-/// the senders in `paced` (they are ahead of their rate): one sender's backlog cannot fill
-/// the batch and starve the others. Lease-expired rows are dealt with by
-/// [`sweep_leases`], not here.
-pub fn candidates(
-    conn: &Connection,
-    now: i64,
-    now_ms: i64,
-    paced: &[String],
-    per_sender: usize,
-    limit: usize,
-) -> Result<Vec<Candidate>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, sender, profile, rate FROM (
-            SELECT o.id, o.due_at, COALESCE(t.sms_from, t.phone_number) AS sender,
-                   t.messaging_profile_id AS profile, t.sms_rate_per_second AS rate,
-                   ROW_NUMBER() OVER (PARTITION BY COALESCE(t.sms_from, t.phone_number)
-                                      ORDER BY o.due_at, o.id) AS rn
-            FROM outbox o JOIN tenants t ON t.id = o.tenant_id
-            WHERE o.status = 'queued' AND o.due_at <= ?1 AND o.next_attempt_ms <= ?2
-              AND COALESCE(t.sms_from, t.phone_number) NOT IN (SELECT value FROM json_each(?3))
-         ) WHERE rn <= ?4 ORDER BY due_at, id LIMIT ?5",
-    )?;
-    let paced = serde_json::to_string(paced).unwrap_or_else(|_| "[]".into());
-    let rows = stmt.query_map(
-        params![now, now_ms, paced, per_sender as i64, limit as i64],
-        |r| {
-            Ok(Candidate {
-                id: r.get(0)?,
-                from: r.get(1)?,
-                profile: r.get(2)?,
-                rate: r.get(3)?,
-            })
-        },
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 /// Everything the worker needs to decide about and send one claimed text.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -266,231 +231,6 @@ pub struct AppointmentFacts {
     pub sms_reminder: Option<String>,
     /// The tenant's `sms_moved` wording, if it has its own.
     pub sms_moved: Option<String>,
-}
-
-/// Claims queued row `id` for `lease_ms` (counting an attempt) if it is still due; `None`
-/// when another worker got it first or it is no longer due. Sender and profile are read
-/// from the tenant now (a tenant PATCH applies to texts already queued).
-pub fn claim(
-    conn: &mut Connection,
-    id: i64,
-    now: i64,
-    now_ms: i64,
-    lease_ms: i64,
-) -> Result<Option<Claimed>, DbError> {
-    let tx = crate::db::begin(conn)?;
-    let row = tx
-        .prepare_cached(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until_ms = ?4,
-                request_started_ms = NULL, updated_at = ?2
-             WHERE id = ?1 AND status = 'queued' AND due_at <= ?2 AND next_attempt_ms <= ?3
-             RETURNING kind, to_number, tenant_id, attempts, text, appointment_id",
-        )?
-        .query_row(params![id, now, now_ms, now_ms + lease_ms], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-            ))
-        })
-        .optional()?;
-    let Some((kind, to, tenant_id, attempts, text, appointment_id)) = row else {
-        return Ok(None);
-    };
-    let kind = Kind::parse(&kind).ok_or_else(|| DbError::Corrupt(format!("outbox kind {kind}")))?;
-    let (from, profile) = tx
-        .prepare_cached(
-            "SELECT COALESCE(sms_from, phone_number), messaging_profile_id FROM tenants WHERE id = ?1",
-        )?
-        .query_row([tenant_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let appointment = appointment_facts_tx(&tx, appointment_id)?;
-    tx.commit()?;
-    Ok(Some(Claimed {
-        id,
-        kind,
-        to,
-        from,
-        profile,
-        attempts,
-        text,
-        appointment,
-    }))
-}
-
-fn appointment_facts_tx(
-    conn: &Connection,
-    id: Option<i64>,
-) -> Result<Option<AppointmentFacts>, DbError> {
-    Ok(id
-        .map(|a| appointment_facts(conn, a))
-        .transpose()?
-        .flatten())
-}
-
-fn appointment_facts(conn: &Connection, id: i64) -> Result<Option<AppointmentFacts>, DbError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT a.status, a.start_at, s.name, p.name, t.name, t.timezone, t.phone_number,
-                    a.customer_name, t.sms_confirmation, t.sms_reminder, t.sms_moved
-             FROM appointments a JOIN services s ON s.id = a.service_id
-             JOIN providers p ON p.id = a.provider_id JOIN tenants t ON t.id = a.tenant_id
-             WHERE a.id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                (
-                    r.get::<_, String>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                    r.get::<_, Option<String>>(10)?,
-                ),
-            ))
-        })
-        .optional()?;
-    row.map(
-        |(status, start, service, provider, business, tz, phone, words)| {
-            let (customer_name, sms_confirmation, sms_reminder, sms_moved) = words;
-            Ok(AppointmentFacts {
-                status,
-                start,
-                service,
-                provider,
-                business,
-                tz: crate::tzdb::get(&tz).map_err(|e| DbError::Corrupt(e.to_string()))?,
-                phone,
-                customer_name,
-                sms_confirmation,
-                sms_reminder,
-                sms_moved,
-            })
-        },
-    )
-    .transpose()
-}
-
-/// Ends a claimed text without sending it (`failed`, `dry_run`, `skipped`, `cancelled`),
-/// keeping the text that would have been sent.
-pub fn finish(
-    conn: &Connection,
-    id: i64,
-    status: &str,
-    reason: Option<&str>,
-    text: Option<&str>,
-) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE outbox SET status = ?2, last_error = COALESCE(?3, last_error), text = COALESCE(?4, text),
-            lease_until_ms = NULL, updated_at = ?5
-         WHERE id = ?1 AND status = 'sending'",
-    )?
-    .execute(params![id, status, reason, text, Timestamp::now().as_second()])?;
-    Ok(())
-}
-
-/// Records what is about to be sent (text, sender, profile) and that the request starts
-/// now (`now_ms`, wall clock); from here on a lost outcome is "unknown", never re-sent.
-/// Committed before the request goes out.
-pub fn begin_send(
-    conn: &Connection,
-    id: i64,
-    text: &str,
-    from: &str,
-    profile: Option<&str>,
-    now_ms: i64,
-) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE outbox SET text = ?2, from_number = ?3, messaging_profile_id = ?4,
-            request_started_ms = ?5
-         WHERE id = ?1 AND status = 'sending'",
-    )?
-    .execute(params![id, text, from, profile, now_ms])?;
-    Ok(())
-}
-
-/// Puts a claimed text back in the queue for another attempt at `next_ms` (wall clock);
-/// only for sends Telnyx provably did not take (no connection, or an error answer).
-pub fn retry_later(conn: &Connection, id: i64, next_ms: i64, reason: &str) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE outbox SET status = 'queued', next_attempt_ms = ?2, last_error = ?3,
-            lease_until_ms = NULL, request_started_ms = NULL, updated_at = ?4
-         WHERE id = ?1 AND status = 'sending'",
-    )?
-    .execute(params![id, next_ms, reason, Timestamp::now().as_second()])?;
-    Ok(())
-}
-
-/// Records that Telnyx accepted the text as `message_id` (also for a text held as
-/// unknown meanwhile), then applies any delivery status
-/// that arrived by webhook before this was recorded.
-pub fn mark_sent(conn: &mut Connection, id: i64, message_id: &str) -> Result<(), DbError> {
-    let tx = crate::db::begin(conn)?;
-    // Only from `sending` (held included): a delivery webhook that matched a held text
-    // first may already have moved it on.
-    tx.prepare_cached(
-        "UPDATE outbox SET status = 'sent', telnyx_message_id = ?2, last_error = NULL,
-            lease_until_ms = NULL, unknown_since_ms = NULL, updated_at = ?3
-         WHERE id = ?1 AND status = 'sending'",
-    )?
-    .execute(params![id, message_id, Timestamp::now().as_second()])?;
-    let early: Vec<(String, Option<String>)> = tx
-        .prepare_cached(
-            "SELECT status, detail FROM messaging_events WHERE telnyx_message_id = ?1 AND status IS NOT NULL",
-        )?
-        .query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (status, detail) in early {
-        apply_delivery_status(&tx, message_id, &status, detail.as_deref())?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// Moves the text sent as `message_id` forward to `status` (`sent`, `delivered` or
-/// `failed`); never backwards, so repeats and late arrivals change nothing. Returns
-/// whether a row changed.
-pub fn apply_delivery_status(
-    conn: &Connection,
-    message_id: &str,
-    status: &str,
-    detail: Option<&str>,
-) -> Result<bool, DbError> {
-    let from: &[&str] = match status {
-        "sent" => &["sending"],
-        "delivered" | "failed" => &["sending", "sent"],
-        _ => return Ok(false),
-    };
-    let n = conn
-        .prepare_cached(
-            "UPDATE outbox SET status = ?2, last_error = COALESCE(?3, last_error), updated_at = ?4
-             WHERE telnyx_message_id = ?1 AND status IN (SELECT value FROM json_each(?5))",
-        )?
-        .execute(params![
-            message_id,
-            status,
-            detail,
-            Timestamp::now().as_second(),
-            serde_json::to_string(from).unwrap_or_default()
-        ])?;
-    if n > 0 {
-        // message.delivered / message.failed, in the same transaction as the status.
-        super::webhooks::message_event(
-            conn,
-            message_id,
-            status,
-            detail,
-            Timestamp::now().as_second(),
-        )?;
-    }
-    Ok(n > 0)
 }
 
 /// The next booked appointment of `customer` with the tenant that starts after `now`.
@@ -553,54 +293,6 @@ pub struct ListQuery {
     pub limit: usize,
 }
 
-/// The tenant's texts, newest first, one page of them.
-pub fn list(conn: &Connection, tenant_id: i64, q: &ListQuery) -> Result<Vec<OutboxRow>, DbError> {
-    let (before_due, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
-    let mut stmt = conn.prepare_cached(
-        "SELECT o.id, o.appointment_id, o.kind, o.to_number, o.from_number,
-                CASE WHEN o.status = 'queued' AND p.reason IS NOT NULL THEN 'paused'
-                     WHEN o.status = 'sending' AND o.unknown_since_ms IS NOT NULL THEN 'unknown'
-                     ELSE o.status END,
-                o.attempts, o.due_at,
-                CASE WHEN o.status = 'queued' AND p.reason IS NOT NULL THEN p.reason
-                     ELSE o.last_error END,
-                o.telnyx_message_id, o.text, o.created_at, o.updated_at
-         FROM outbox o JOIN tenants t ON t.id = o.tenant_id
-         LEFT JOIN sms_pauses p ON p.scope = (
-             SELECT scope FROM sms_pauses
-             WHERE scope = '' OR scope = COALESCE(t.messaging_profile_id, o.messaging_profile_id)
-             ORDER BY scope LIMIT 1)
-         WHERE o.tenant_id = ?1 AND (?2 IS NULL OR o.appointment_id = ?2)
-           AND (o.due_at, o.id) < (?3, ?4)
-         ORDER BY o.due_at DESC, o.id DESC LIMIT ?5",
-    )?;
-    let args = params![
-        tenant_id,
-        q.appointment_id,
-        before_due,
-        before_id,
-        q.limit as i64
-    ];
-    let rows = stmt.query_map(args, |r| {
-        Ok(OutboxRow {
-            id: r.get(0)?,
-            appointment_id: r.get(1)?,
-            kind: r.get(2)?,
-            to: r.get(3)?,
-            from: r.get(4)?,
-            status: r.get(5)?,
-            attempts: r.get(6)?,
-            due_at: r.get(7)?,
-            last_error: r.get(8)?,
-            telnyx_message_id: r.get(9)?,
-            text: r.get(10)?,
-            created_at: r.get(11)?,
-            updated_at: r.get(12)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 /// How many of a tenant's texts are in each status, for texts due in `[from, to)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OutboxCounts {
@@ -624,44 +316,341 @@ pub struct OutboxCounts {
     pub cancelled: u64,
 }
 
-/// Counts of the tenant's texts by status, for texts due in `[from, to)` (Unix seconds);
-/// for the stats endpoint.
-pub fn counts(
-    conn: &Connection,
-    tenant_id: i64,
-    from: i64,
-    to: i64,
-) -> Result<OutboxCounts, DbError> {
-    let mut c = OutboxCounts::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT CASE WHEN status = 'sending' AND unknown_since_ms IS NOT NULL THEN 'unknown'
-                     ELSE status END AS s, COUNT(*)
-         FROM outbox WHERE tenant_id = ?1 AND due_at >= ?2 AND due_at < ?3 GROUP BY s",
-    )?;
-    for row in stmt.query_map(params![tenant_id, from, to], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })? {
-        let (status, n) = row?;
-        let slot = match status.as_str() {
-            "queued" => &mut c.queued,
-            "sending" => &mut c.sending,
-            "unknown" => &mut c.unknown,
-            "sent" => &mut c.sent,
-            "delivered" => &mut c.delivered,
-            "failed" => &mut c.failed,
-            "dry_run" => &mut c.dry_run,
-            "skipped" => &mut c.skipped,
-            _ => &mut c.cancelled,
-        };
-        *slot = n.max(0) as u64;
+impl OutboxCounts {
+    /// The counts from (status, count) rows, `unknown` for held texts.
+    pub(crate) fn from_rows(rows: impl IntoIterator<Item = (String, i64)>) -> Self {
+        let mut c = Self::default();
+        for (status, n) in rows {
+            let slot = match status.as_str() {
+                "queued" => &mut c.queued,
+                "sending" => &mut c.sending,
+                "unknown" => &mut c.unknown,
+                "sent" => &mut c.sent,
+                "delivered" => &mut c.delivered,
+                "failed" => &mut c.failed,
+                "dry_run" => &mut c.dry_run,
+                "skipped" => &mut c.skipped,
+                _ => &mut c.cancelled,
+            };
+            *slot = n.max(0) as u64;
+        }
+        c
     }
-    Ok(c)
 }
 
-mod faults;
-pub use faults::*;
-mod requeue;
-pub use requeue::requeue_failed;
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    /// Lease-expired rows sent before the process stopped: now held as unknown.
+    pub held: usize,
+    /// Lease-expired rows never sent: queued again.
+    pub requeued: usize,
+    /// Rows failed: held past the hold, or put back `max_reclaims` times already.
+    pub failed: usize,
+}
+
+/// What the worker needs to know about a recipient at send time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipient {
+    /// The number opted out of texts on the text's profile.
+    pub opted_out: bool,
+    /// Texts slotline asked Telnyx to send it since the time asked about (every node's).
+    pub sent_since: u32,
+}
+
+/// An opt-out learnt from a send's refusal (40300), recorded with the text's failure.
+#[derive(Debug, Clone)]
+pub struct OptOut {
+    /// The number that opted out.
+    pub number: String,
+    /// The messaging profile it opted out of (`None`: unknown, so every profile).
+    pub profile: Option<String>,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+// Composed into other repository functions' SQLite transactions (the inbound webhook's
+// handling); PostgreSQL's twins are in `postgres::outbox`.
+pub use super::sqlite::outbox::{adopt_held, apply_delivery_status};
+
+/// The SMS worker's queue of a store ([`Store::outbox`]), its fault paths and pauses, and
+/// the operators' list, counts and requeue. Every method is one transaction. On
+/// PostgreSQL a claim is a committed lease of a row picked with `FOR UPDATE SKIP LOCKED`,
+/// so of several nodes claiming the same due text exactly one sends it.
+pub struct Outbox<'s>(pub(super) &'s Store);
+
+impl Outbox<'_> {
+    /// Queued texts due at `now` (business seconds) whose retry time has come (`now_ms`,
+    /// wall clock), soonest first, at most `per_sender` from any one sender and none from
+    /// the senders in `paced`; lease-expired rows are [`Outbox::sweep_leases`]'s.
+    pub async fn candidates(
+        &self,
+        now: i64,
+        now_ms: i64,
+        paced: Vec<String>,
+        per_sender: usize,
+        limit: usize,
+    ) -> Result<Vec<Candidate>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| {
+                    sqlite::outbox::candidates(c, now, now_ms, &paced, per_sender, limit)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::outbox::candidates(pg, now, now_ms, &paced, per_sender, limit).await
+            }
+        }
+    }
+
+    /// Leases queued text `id` for `lease_ms` (counting an attempt) if it is still due;
+    /// `None` when a worker of any node got it first or it is no longer due.
+    pub async fn claim(
+        &self,
+        id: i64,
+        now: i64,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<Claimed>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::outbox::claim(c, id, now, now_ms, lease_ms))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::outbox::claim(pg, id, now, now_ms, lease_ms).await,
+        }
+    }
+
+    /// Whether `to` opted out on `profile`, and how many texts were asked of Telnyx for
+    /// it since `since_ms` (for the daily cap), read together.
+    pub async fn recipient(
+        &self,
+        to: String,
+        profile: Option<String>,
+        since_ms: i64,
+    ) -> Result<Recipient, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| {
+                    Ok(Recipient {
+                        opted_out: sqlite::messaging::is_opted_out(c, &to, profile.as_deref())?,
+                        sent_since: sqlite::outbox::sent_to_since(c, &to, since_ms)?,
+                    })
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::outbox::recipient(pg, &to, profile.as_deref(), since_ms).await
+            }
+        }
+    }
+
+    /// Ends a claimed text without sending it (`failed`, `dry_run`, `skipped`,
+    /// `cancelled`), keeping the text that would have been sent.
+    pub async fn finish(
+        &self,
+        id: i64,
+        status: &'static str,
+        reason: Option<String>,
+        text: Option<String>,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::outbox::finish(c, id, status, reason.as_deref(), text.as_deref())
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::outbox::finish(pg, id, status, reason.as_deref(), text.as_deref()).await
+            }
+        }
+    }
+
+    /// Fails a claimed text Telnyx refused for good, recording with it the opt-out the
+    /// refusal reported, if any.
+    pub async fn fail(
+        &self,
+        id: i64,
+        reason: String,
+        opt_out: Option<OptOut>,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    if let Some(o) = &opt_out {
+                        sqlite::messaging::record_opt_out(
+                            c,
+                            &o.number,
+                            o.profile.as_deref(),
+                            o.at,
+                        )?;
+                    }
+                    sqlite::outbox::finish(c, id, "failed", Some(&reason), None)
+                })
+                .await
+            }
+            Store::Postgres(pg) => postgres::outbox::fail(pg, id, &reason, opt_out.as_ref()).await,
+        }
+    }
+
+    /// Records what is about to be sent and that the request starts at `now_ms`; from
+    /// then on a lost outcome is "unknown", never re-sent.
+    pub async fn begin_send(
+        &self,
+        id: i64,
+        text: String,
+        from: String,
+        profile: Option<String>,
+        now_ms: i64,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::outbox::begin_send(c, id, &text, &from, profile.as_deref(), now_ms)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::outbox::begin_send(pg, id, &text, &from, profile.as_deref(), now_ms).await
+            }
+        }
+    }
+
+    /// Puts a claimed text back in the queue for another attempt at `next_ms`.
+    pub async fn retry_later(&self, id: i64, next_ms: i64, reason: String) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::outbox::retry_later(c, id, next_ms, &reason))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::outbox::retry_later(pg, id, next_ms, &reason).await,
+        }
+    }
+
+    /// Records that Telnyx accepted the text as `message_id`, then applies any delivery
+    /// status that arrived by webhook first.
+    pub async fn mark_sent(&self, id: i64, message_id: String) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::outbox::mark_sent(c, id, &message_id))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::outbox::mark_sent(pg, id, &message_id).await,
+        }
+    }
+
+    /// Holds a claimed text whose send outcome is unknown: never re-sent, settled by a
+    /// delivery webhook or failed by the sweep after the hold.
+    pub async fn hold_unknown(&self, id: i64, now_ms: i64, reason: String) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::outbox::hold_unknown(c, id, now_ms, &reason))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::outbox::hold_unknown(pg, id, now_ms, &reason).await,
+        }
+    }
+
+    /// Puts a text that met an account-level refusal back in the queue, not counting
+    /// the attempt.
+    pub async fn requeue_paused(&self, id: i64, reason: String) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::outbox::requeue_paused(c, id, &reason))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::outbox::requeue_paused(pg, id, &reason).await,
+        }
+    }
+
+    /// Settles rows whose lease ran out (a worker of some node stopped mid-text) and held
+    /// rows past `hold_ms`.
+    pub async fn sweep_leases(
+        &self,
+        now_ms: i64,
+        hold_ms: i64,
+        max_reclaims: u32,
+    ) -> Result<Swept, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::outbox::sweep_leases(c, now_ms, hold_ms, max_reclaims))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::outbox::sweep_leases(pg, now_ms, hold_ms, max_reclaims).await
+            }
+        }
+    }
+
+    /// Records that sending is paused for `scope` ('' for all sending, else a messaging
+    /// profile id).
+    pub async fn set_pause(
+        &self,
+        scope: String,
+        reason: String,
+        now_ms: i64,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::outbox::set_pause(c, &scope, &reason, now_ms))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::outbox::set_pause(pg, &scope, &reason, now_ms).await,
+        }
+    }
+
+    /// Lifts the pause of `scope`; whether there was one.
+    pub async fn lift_pause(&self, scope: String) -> Result<bool, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::outbox::lift_pause(c, &scope))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::outbox::lift_pause(pg, &scope).await,
+        }
+    }
+
+    /// Every pause in force: (scope, reason), by scope.
+    pub async fn pauses(&self) -> Result<Vec<(String, String)>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(|c| sqlite::outbox::pauses(c)).await,
+            Store::Postgres(pg) => postgres::outbox::pauses(pg).await,
+        }
+    }
+
+    /// Requeues failed text `id` of `tenant` (an operator's decision): `NotFound` when
+    /// the tenant has no such text, `Conflict` (field `status`) when it is not failed.
+    pub async fn requeue_failed(&self, tenant: i64, id: i64, now: i64) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::outbox::requeue_failed(c, tenant, id, now))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::outbox::requeue_failed(pg, tenant, id, now).await,
+        }
+    }
+
+    /// The tenant's texts, newest first, one page of them.
+    pub async fn list(&self, tenant: i64, q: ListQuery) -> Result<Vec<OutboxRow>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(move |c| sqlite::outbox::list(c, tenant, &q)).await,
+            Store::Postgres(pg) => postgres::outbox::list(pg, tenant, &q).await,
+        }
+    }
+
+    /// The tenant's texts due in `[from, to)` counted by status.
+    pub async fn counts(&self, tenant: i64, from: i64, to: i64) -> Result<OutboxCounts, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::outbox::counts(c, tenant, from, to))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::outbox::counts(pg, tenant, from, to).await,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -13,10 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 mod dialing;
 mod list;
 
-pub use dialing::{
-    Claimed, Swept, begin_request, claim, due, in_progress, mark_live, requeue, sweep,
-};
-pub use list::{CallRow, OutboundCounts, counts, list};
+pub(crate) use dialing::local_day_start;
+pub use dialing::{Claimed, ReminderCalls, Swept};
+pub use list::{CallRow, OutboundCounts};
 
 use super::DbError;
 use crate::{
@@ -28,7 +27,7 @@ use crate::{
 /// plus the call's time limit, with room to spare), so it stops counting against the cap.
 pub const STALE_LIVE_SECONDS: i64 = 900;
 
-fn corrupt(e: impl std::fmt::Display) -> DbError {
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> DbError {
     DbError::Corrupt(e.to_string())
 }
 

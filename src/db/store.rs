@@ -16,6 +16,11 @@ pub enum Store {
 }
 
 impl Store {
+    /// The call log: starts, marks, status callbacks and the stats endpoint's figures.
+    pub fn calls(&self) -> super::calls::Calls<'_> {
+        super::calls::Calls(self)
+    }
+
     /// Versions of the operator-edited TeXML documents.
     pub fn documents(&self) -> super::documents::Documents<'_> {
         super::documents::Documents(self)
@@ -29,6 +34,21 @@ impl Store {
     /// Leases of single-runner jobs.
     pub fn leases(&self) -> super::leases::Leases<'_> {
         super::leases::Leases(self)
+    }
+
+    /// Opt-outs and handled messaging webhook events.
+    pub fn messaging(&self) -> super::messaging::Messaging<'_> {
+        super::messaging::Messaging(self)
+    }
+
+    /// The SMS worker's queue, its pauses, and the operators' view of texts.
+    pub fn outbox(&self) -> super::outbox::Outbox<'_> {
+        super::outbox::Outbox(self)
+    }
+
+    /// The reminder-call dialer's queue.
+    pub fn reminder_calls(&self) -> super::reminder_calls::ReminderCalls<'_> {
+        super::reminder_calls::ReminderCalls(self)
     }
 
     /// Pruning what has outlived its retention.

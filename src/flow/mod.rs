@@ -49,12 +49,9 @@ pub fn record_failure(
     doc: &crate::texml::Texml,
 ) {
     let said = crate::call::heard::spoken_lines(doc.as_str()).join("\n");
-    let (db, at) = (state.db.clone(), state.clock.now().as_second());
+    let (store, at) = (state.store.clone(), state.clock.now().as_second());
     tokio::spawn(async move {
-        if let Err(e) = db
-            .write(move |c| crate::db::calls::record_error(c, &call_sid, &said, at))
-            .await
-        {
+        if let Err(e) = store.calls().record_error(call_sid, said, at).await {
             tracing::warn!(error = %e, "could not record that a call heard the apology");
         }
     });

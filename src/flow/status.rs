@@ -3,12 +3,7 @@
 use std::collections::HashMap;
 
 use super::FlowError;
-use crate::{
-    db::{self, calls::StatusUpdate},
-    domain::PhoneNumber,
-    signature::Verified,
-    startup::AppState,
-};
+use crate::{db::calls::StatusUpdate, domain::PhoneNumber, signature::Verified, startup::AppState};
 
 /// Stores one status callback.
 pub async fn record(state: &AppState, body: &Verified) -> Result<(), FlowError> {
@@ -38,9 +33,6 @@ pub async fn record(state: &AppState, body: &Verified) -> Result<(), FlowError> 
         }),
     };
     let now = state.clock.now().as_second();
-    state
-        .db
-        .write(move |c| db::calls::record_status(c, &update, now))
-        .await?;
+    state.store.calls().record_status(update, now).await?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The dialer: one supervised tokio task that places the reminder calls that are due.
-//! Each round it settles what a stopped dialer left ([`db::reminder_calls::sweep`]), counts
+//! Each round it settles what a stopped dialer left ([`db::reminder_calls::ReminderCalls::sweep`]), counts
 //! the calls dialling or live across all tenants against the concurrency cap, claims due
 //! calls with a lease, decides again at dial time ([`decide`]: still booked, not moved,
 //! not stopped, inside the window, the per-day and healthcare limits), and dials through
@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    db::{self, Db, DbError, reminder_calls::Claimed},
+    db::{self, Db, DbError, reminder_calls::Claimed, store::Store},
     domain::reminder_calls::Profile,
     token::{Claims, Step, TokenSigner},
 };
@@ -41,7 +41,11 @@ const TIME_LIMIT_SECONDS: u32 = 600;
 /// What the dialer needs, and nothing more.
 #[derive(Clone)]
 pub struct Deps {
-    /// Storage.
+    /// The queue: sweeps, the cap's count, claims, the request's progress (shared by
+    /// every node on PostgreSQL).
+    pub store: Store,
+    /// SQLite, for closing a call's row (`db::reminder_calls::close`, not behind the
+    /// store yet).
     pub db: Db,
     /// Business time (due times, windows, appointment starts).
     pub clock: Clock,
@@ -214,12 +218,7 @@ impl Dialer {
         }
         self.last_sweep = Some(Instant::now());
         let now = self.deps.clock.now().as_second();
-        match self
-            .deps
-            .db
-            .write(move |c| db::reminder_calls::sweep(c, wall_ms(), now))
-            .await
-        {
+        match self.deps.store.reminder_calls().sweep(wall_ms(), now).await {
             Ok(s) if s == db::reminder_calls::Swept::default() => {}
             Ok(s) => tracing::warn!(
                 requeued = s.requeued,
@@ -239,11 +238,7 @@ impl Dialer {
             self.paused_until = None;
         }
         let cap = self.deps.settings.max_concurrent.max(1);
-        let live = self
-            .deps
-            .db
-            .run(|c| db::reminder_calls::in_progress(c))
-            .await?;
+        let live = self.deps.store.reminder_calls().in_progress().await?;
         if live >= cap {
             return Ok(());
         }
@@ -251,8 +246,9 @@ impl Dialer {
         let secs = now.as_second();
         let ids = self
             .deps
-            .db
-            .run(move |c| db::reminder_calls::due(c, secs, cap - live))
+            .store
+            .reminder_calls()
+            .due(secs, cap - live)
             .await?;
         let lease = self.deps.settings.lease.as_millis() as i64;
         for id in ids {
@@ -261,8 +257,9 @@ impl Dialer {
             }
             let Some(claimed) = self
                 .deps
-                .db
-                .write(move |c| db::reminder_calls::claim(c, id, secs, wall_ms(), lease))
+                .store
+                .reminder_calls()
+                .claim(id, secs, wall_ms(), lease, cap)
                 .await?
             else {
                 continue;
@@ -291,8 +288,9 @@ impl Dialer {
                         .await?;
                 }
                 (Decision::Wait(until, reason), _) => {
-                    deps.db
-                        .write(move |c| db::reminder_calls::requeue(c, id, until, reason, secs))
+                    deps.store
+                        .reminder_calls()
+                        .requeue(id, until, reason.to_string(), secs)
                         .await?;
                 }
                 (Decision::Dial, None) => {
@@ -300,7 +298,7 @@ impl Dialer {
                     tracing::info!(call = id, appointment = claimed.appointment_id, to = %crate::domain::mask(&claimed.to), "reminder call recorded as dry run");
                     deps.db
                         .write(move |c| {
-                            db::reminder_calls::begin_request(c, id, secs)?;
+                            db::sqlite::reminder_calls::begin_request(c, id, secs)?;
                             db::reminder_calls::close(
                                 c,
                                 id,
@@ -316,9 +314,7 @@ impl Dialer {
                     let gap = Duration::from_secs_f64(1.0 / self.deps.settings.per_second.max(0.1));
                     self.next_dial = self.next_dial.max(Instant::now()) + gap;
                     let req = self.request(client, &claimed, secs);
-                    deps.db
-                        .write(move |c| db::reminder_calls::begin_request(c, id, secs))
-                        .await?;
+                    deps.store.reminder_calls().begin_request(id, secs).await?;
                     let client = client.clone();
                     self.tasks.spawn(dial(deps, client, claimed, req));
                 }
@@ -359,23 +355,41 @@ impl Dialer {
     }
 }
 
-/// A write to the database, run on the writer.
-type Write = Box<dyn FnOnce(&mut rusqlite::Connection) -> Result<(), DbError> + Send>;
+/// What a dial's answer leaves the call's row as.
+enum Then {
+    /// Telnyx took it (with its CallSid, when it said).
+    Live(Option<String>),
+    /// Back to the queue, due then, for this reason.
+    Requeue(i64, String),
+    /// Ended with this status (and outcome), for this reason.
+    Close(&'static str, String),
+}
+
+/// Records what a dial's answer leaves call `id` as.
+async fn record(deps: &Deps, id: i64, then: Then, now: i64) -> Result<(), DbError> {
+    let calls = deps.store.reminder_calls();
+    match then {
+        Then::Live(sid) => calls.mark_live(id, sid, now).await,
+        Then::Requeue(due, reason) => calls.requeue(id, due, reason, now).await,
+        Then::Close(status, e) => {
+            deps.db
+                .write(move |c| {
+                    db::reminder_calls::close(c, id, status, Some(status), Some(&e), now)
+                })
+                .await
+        }
+    }
+}
 
 /// Dials one call and records what came of it.
 async fn dial(deps: Arc<Deps>, client: TexmlCalls, c: Claimed, req: DialRequest) -> Report {
     let id = c.id;
     let result = client.dial(&req).await;
     let now = deps.clock.now().as_second();
-    let (report, write): (Report, Write) = match result {
+    let (report, then) = match result {
         Ok(d) => {
             tracing::info!(call = id, appointment = c.appointment_id, attempt = c.attempt, to = %crate::domain::mask(&c.to), "reminder call placed");
-            (
-                Report::Done,
-                Box::new(move |conn| {
-                    db::reminder_calls::mark_live(conn, id, d.call_sid.as_deref(), now)
-                }),
-            )
+            (Report::Done, Then::Live(d.call_sid))
         }
         Err(DialError::RateLimited { code, retry_after }) => {
             let wait = retry_after.unwrap_or(deps.settings.rate_limit_wait);
@@ -384,50 +398,29 @@ async fn dial(deps: Arc<Deps>, client: TexmlCalls, c: Claimed, req: DialRequest)
                 "rate limited by Telnyx ({code}); dialled again after {} ms",
                 wait.as_millis()
             );
-            (
-                Report::RateLimited(wait),
-                Box::new(move |conn| db::reminder_calls::requeue(conn, id, now, &reason, now)),
-            )
+            (Report::RateLimited(wait), Then::Requeue(now, reason))
         }
         Err(DialError::Transient(e)) => {
             let later = now + deps.settings.transient_wait.as_secs() as i64;
             tracing::warn!(call = id, error = %e, "a reminder call could not reach Telnyx; it is dialled again later");
-            (
-                Report::Done,
-                Box::new(move |conn| db::reminder_calls::requeue(conn, id, later, &e, now)),
-            )
+            (Report::Done, Then::Requeue(later, e))
         }
         Err(DialError::Unknown(e)) => {
             tracing::error!(call = id, error = %e, "a reminder call's outcome is unknown; it is not dialled again");
-            (
-                Report::Done,
-                Box::new(move |conn| {
-                    db::reminder_calls::close(conn, id, "unknown", Some("unknown"), Some(&e), now)
-                }),
-            )
+            (Report::Done, Then::Close("unknown", e))
         }
         Err(e @ DialError::NotFound { .. }) => {
             let e = e.to_string();
             tracing::error!(call = id, "REMINDER CALLS CANNOT BE PLACED: {e}");
-            (
-                Report::Done,
-                Box::new(move |conn| {
-                    db::reminder_calls::close(conn, id, "failed", Some("failed"), Some(&e), now)
-                }),
-            )
+            (Report::Done, Then::Close("failed", e))
         }
         Err(e @ DialError::Refused { .. }) => {
             let e = e.to_string();
             tracing::error!(call = id, error = %e, "Telnyx refused a reminder call");
-            (
-                Report::Done,
-                Box::new(move |conn| {
-                    db::reminder_calls::close(conn, id, "failed", Some("failed"), Some(&e), now)
-                }),
-            )
+            (Report::Done, Then::Close("failed", e))
         }
     };
-    if let Err(e) = deps.db.write(write).await {
+    if let Err(e) = record(&deps, id, then, now).await {
         // The row stays `dialing` with its request started: the sweep makes it unknown.
         tracing::error!(call = id, error = %e, "could not record a reminder call's dial");
     }

@@ -212,25 +212,31 @@ pub async fn stats(
         crate::tzdb::get(&tenant.spec.timezone).map_err(|e| AppError::Internal(e.to_string()))?;
     // Counted in SQL per quarter hour; only the quarters are placed in the tenant's zone,
     // on the blocking pool.
-    let (s, texts, reminder_calls, peak_hour) = state
-        .db
-        .run(move |c| {
-            let s = db::calls::stats(c, tenant_id, f, t)?;
-            let texts = db::outbox::counts(c, tenant_id, f, t)?;
-            let reminder_calls = db::reminder_calls::counts(c, tenant_id, f, t)?;
-            let mut per_hour = [0i64; 24];
-            for (quarter, calls) in &s.calls_per_quarter {
-                if let Ok(ts) = Timestamp::from_second(*quarter) {
-                    per_hour[ts.to_zoned(tz.clone()).hour() as usize] += calls;
-                }
+    let (log, outbox, dialer) = (
+        state.store.calls(),
+        state.store.outbox(),
+        state.store.reminder_calls(),
+    );
+    let (s, texts, reminder_calls) = tokio::try_join!(
+        log.stats(tenant_id, f, t),
+        outbox.counts(tenant_id, f, t),
+        dialer.counts(tenant_id, f, t),
+    )
+    .map_err(AppError::from)?;
+    let quarters = s.calls_per_quarter.clone();
+    let peak_hour = tokio::task::spawn_blocking(move || {
+        let mut per_hour = [0i64; 24];
+        for (quarter, calls) in &quarters {
+            if let Ok(ts) = Timestamp::from_second(*quarter) {
+                per_hour[ts.to_zoned(tz.clone()).hour() as usize] += calls;
             }
-            let peak_hour = (0..24)
-                .filter(|h| per_hour[*h] > 0)
-                .max_by_key(|h| (per_hour[*h], std::cmp::Reverse(*h)));
-            Ok((s, texts, reminder_calls, peak_hour))
-        })
-        .await
-        .map_err(AppError::from)?;
+        }
+        (0..24)
+            .filter(|h| per_hour[*h] > 0)
+            .max_by_key(|h| (per_hour[*h], std::cmp::Reverse(*h)))
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     let funnel = state
         .store
         .upkeep()

@@ -2,7 +2,7 @@
 //! calls together, newest first, in pages like the other lists.
 
 use super::{admin::Admin, paging};
-use crate::{db, error::AppError, startup::AppState};
+use crate::{error::AppError, startup::AppState};
 use poem::{
     handler,
     web::{Data, Path, Query},
@@ -21,14 +21,17 @@ pub async fn list_calls(
     let tenant_id = super::admin::find(&state, id).await?.id;
     let limit = paging::limit(paging::arg(&query, "limit"))?;
     let before = paging::parse_cursor(paging::arg(&query, "cursor"))?;
-    let (list, next) = state
-        .db
-        .run(move |c| {
-            let rows = db::reminder_calls::list(c, tenant_id, before, limit + 1)?;
-            let (rows, next) = paging::split(rows, limit, |r| (r.at, r.key));
-            Ok((paging::with_time(rows, "time", |r| r.at), next))
-        })
+    let rows = state
+        .store
+        .reminder_calls()
+        .list(tenant_id, before, limit + 1)
         .await
         .map_err(AppError::from)?;
+    let (list, next) = tokio::task::spawn_blocking(move || {
+        let (rows, next) = paging::split(rows, limit, |r| (r.at, r.key));
+        (paging::with_time(rows, "time", |r| r.at), next)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(paging::answer(list, next, req.uri().path(), &query))
 }

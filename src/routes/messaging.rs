@@ -69,15 +69,18 @@ pub async fn list_messages(
         // One more than the page, to know whether there is a next one.
         limit: limit + 1,
     };
-    let (list, next) = state
-        .db
-        .run(move |c| {
-            let rows = db::outbox::list(c, tenant_id, &page)?;
-            let (rows, next) = paging::split(rows, limit, |r| (r.due_at, r.id));
-            Ok((paging::with_time(rows, "due", |r| r.due_at), next))
-        })
+    let rows = state
+        .store
+        .outbox()
+        .list(tenant_id, page)
         .await
         .map_err(AppError::from)?;
+    let (list, next) = tokio::task::spawn_blocking(move || {
+        let (rows, next) = paging::split(rows, limit, |r| (r.due_at, r.id));
+        (paging::with_time(rows, "due", |r| r.due_at), next)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(paging::answer(list, next, req.uri().path(), &query))
 }
 
@@ -92,8 +95,9 @@ pub async fn requeue(
     let tenant_id = super::admin::find(&state, id).await?.id;
     let now = state.clock.now().as_second();
     state
-        .db
-        .write(move |c| db::outbox::requeue_failed(c, tenant_id, msg, now))
+        .store
+        .outbox()
+        .requeue_failed(tenant_id, msg, now)
         .await
         .map_err(|e| match e {
             db::DbError::NotFound => AppError::NotFound("this tenant has no such text".into()),

@@ -35,7 +35,7 @@ use super::MessagingClient;
 use crate::{
     clock::Clock,
     config::SmsTuning,
-    db::{self, Db, DbError},
+    db::{self, DbError, store::Store},
 };
 
 /// Rows looked at per round.
@@ -46,8 +46,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// What the worker needs, and nothing more.
 #[derive(Clone)]
 pub struct Deps {
-    /// Storage.
-    pub db: Db,
+    /// Storage (the outbox and its pauses, shared by every node on PostgreSQL).
+    pub store: Store,
     /// Business time (due times, appointment starts).
     pub clock: Clock,
     /// The Messaging API; `None` is dry run.
@@ -110,7 +110,7 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        match self.deps.db.run(|c| db::outbox::pauses(c)).await {
+        match self.deps.store.outbox().pauses().await {
             Ok(list) => {
                 for (scope, reason) in list {
                     tracing::error!(scope = %scope_name(&scope), reason = %reason, "SMS sending is PAUSED (from before the restart); probing Telnyx now");
@@ -169,8 +169,9 @@ impl Worker {
         let (hold, cap) = (t.unknown_hold.as_millis() as i64, t.max_reclaims);
         match self
             .deps
-            .db
-            .write(move |c| db::outbox::sweep_leases(c, wall_ms(), hold, cap))
+            .store
+            .outbox()
+            .sweep_leases(wall_ms(), hold, cap)
             .await
         {
             Ok(s) if s == db::outbox::Swept::default() => {}
@@ -183,6 +184,32 @@ impl Worker {
                 )
             }
             Err(e) => tracing::error!(error = %e, "could not sweep the outbox's leases"),
+        }
+        self.follow_pauses().await;
+    }
+
+    /// Takes up the pauses other nodes recorded, and drops those they lifted (their probe
+    /// was accepted), so every node sharing a database pauses and resumes together; on
+    /// one node the recorded pauses are this worker's own and nothing changes.
+    async fn follow_pauses(&mut self) {
+        let recorded = match self.deps.store.outbox().pauses().await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read SMS pauses");
+                return;
+            }
+        };
+        let now = Instant::now();
+        for (scope, reason) in &recorded {
+            if self.pauses.pause(scope, now, false) {
+                tracing::error!(scope = %scope_name(scope), reason = %reason, "SMS sending PAUSED by another node: Telnyx refuses the account");
+            }
+        }
+        for scope in self.pauses.scopes() {
+            if !recorded.iter().any(|(s, _)| *s == scope) && self.pauses.lift(&scope) {
+                tracing::warn!(scope = %scope_name(&scope), "SMS sending RESUMED by another node");
+                self.deps.wake.notify_one();
+            }
         }
     }
 
@@ -203,8 +230,9 @@ impl Worker {
         let today = self.deps.clock.now().as_second();
         let candidates = self
             .deps
-            .db
-            .run(move |c| db::outbox::candidates(c, today, wall_ms(), &paced, in_flight, BATCH))
+            .store
+            .outbox()
+            .candidates(today, wall_ms(), paced, in_flight, BATCH)
             .await?;
         let lease = self.deps.tuning.lease.as_millis() as i64;
         let mut claimed = 0;
@@ -231,8 +259,9 @@ impl Worker {
             let id = cand.id;
             let Some(row) = self
                 .deps
-                .db
-                .write(move |c| db::outbox::claim(c, id, today, wall_ms(), lease))
+                .store
+                .outbox()
+                .claim(id, today, wall_ms(), lease)
                 .await?
             else {
                 continue;
@@ -279,12 +308,7 @@ impl Worker {
             Outcome::Accepted => {
                 for scope in ["", report.profile.as_deref().unwrap_or("")] {
                     if self.pauses.lift(scope) {
-                        let s = scope.to_string();
-                        if let Err(e) = self
-                            .deps
-                            .db
-                            .write(move |c| db::outbox::lift_pause(c, &s))
-                            .await
+                        if let Err(e) = self.deps.store.outbox().lift_pause(scope.to_string()).await
                         {
                             tracing::error!(error = %e, "could not record that SMS sending resumed");
                         }
@@ -298,11 +322,11 @@ impl Worker {
                 let probing = report.probe.as_deref() == Some(scope.as_str());
                 if self.pauses.pause(&scope, now, probing) {
                     tracing::error!(scope = %scope_name(&scope), reason = %reason, "SMS sending PAUSED: Telnyx refuses the account; texts wait (none is failed) and a probe retries with backoff");
-                    let (s, r, at) = (scope.clone(), reason.clone(), wall_ms());
                     if let Err(e) = self
                         .deps
-                        .db
-                        .write(move |c| db::outbox::set_pause(c, &s, &r, at))
+                        .store
+                        .outbox()
+                        .set_pause(scope.clone(), reason.clone(), wall_ms())
                         .await
                     {
                         tracing::error!(error = %e, "could not record the SMS pause");

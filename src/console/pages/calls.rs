@@ -141,17 +141,13 @@ pub async fn page(
     let tenant = tenant(&state, id).await?;
     let tz = zone(&tenant);
     let tenant_id = tenant.id;
-    let (calls, reminder_calls, saved) = state
-        .db
-        .run(move |c| {
-            Ok((
-                db::console::calls(c, tenant_id, SHOWN)?,
-                db::console::reminder_calls(c, tenant_id, SHOWN)?,
-                db::console::version_fingerprints(c, tenant_id)?,
-            ))
-        })
-        .await
-        .map_err(crate::console::ConsoleError::from)?;
+    let (log, dialer) = (state.store.calls(), state.store.reminder_calls());
+    let (calls, reminder_calls, saved) = tokio::try_join!(
+        log.latest(tenant_id, SHOWN),
+        dialer.latest(tenant_id, SHOWN),
+        log.version_fingerprints(tenant_id),
+    )
+    .map_err(crate::console::ConsoleError::from)?;
     let reminders = reminder_calls
         .into_iter()
         .map(|r| ReminderRow {

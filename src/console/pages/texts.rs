@@ -73,17 +73,15 @@ async fn show(
     let tz = zone(&tenant);
     let tenant_id = tenant.id;
     let list = state
-        .db
-        .run(move |c| {
-            db::outbox::list(
-                c,
-                tenant_id,
-                &db::outbox::ListQuery {
-                    limit: SHOWN,
-                    ..Default::default()
-                },
-            )
-        })
+        .store
+        .outbox()
+        .list(
+            tenant_id,
+            db::outbox::ListQuery {
+                limit: SHOWN,
+                ..Default::default()
+            },
+        )
         .await?;
     let rows = list
         .into_iter()
@@ -141,8 +139,9 @@ pub async fn requeue(
     let tenant = tenant(&state, id).await?;
     let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
     match state
-        .db
-        .write(move |c| db::outbox::requeue_failed(c, tenant_id, msg, now))
+        .store
+        .outbox()
+        .requeue_failed(tenant_id, msg, now)
         .await
     {
         Ok(()) => {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::db::messaging::{is_opted_out, lift_opt_out, record_event, record_opt_out};
+use crate::db::sqlite::outbox::*;
 use crate::{
     db::{Db, appointments, tenants},
     domain::TenantSpec,

@@ -3,14 +3,18 @@
 //! columns). SQL for PostgreSQL lives here and below, as SQLite's lives in its modules.
 
 pub mod appointments;
+pub mod calls;
 pub mod changes;
 pub mod copy;
 pub mod documents;
 pub mod events;
 pub mod feeds;
 pub mod leases;
+pub mod messaging;
 pub mod migrations;
+pub mod outbox;
 pub mod pool;
+pub mod reminder_calls;
 pub mod retention;
 pub mod tenants;
 pub mod upkeep;

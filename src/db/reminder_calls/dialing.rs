@@ -1,12 +1,16 @@
 //! The dialer's side of the reminder calls: settling what a stopped dialer left, counting
 //! calls in progress against the cap, claiming due calls with a lease together with the
-//! facts of the dial-time decision, and recording the request's progress.
+//! facts of the dial-time decision, and recording the request's progress. This is the
+//! interface ([`ReminderCalls`]); the SQL is in [`crate::db::sqlite::reminder_calls`] and
+//! [`crate::db::postgres::reminder_calls`].
 
 use jiff::{Timestamp, tz::TimeZone};
-use rusqlite::{Connection, params};
 
-use super::{STALE_LIVE_SECONDS, corrupt, is_opted_out};
-use crate::{db::DbError, domain::reminder_calls::ReminderCallsSpec};
+use super::corrupt;
+use crate::{
+    db::{DbError, postgres, sqlite, store::Store},
+    domain::reminder_calls::ReminderCallsSpec,
+};
 
 /// What a sweep settled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,55 +19,6 @@ pub struct Swept {
     pub requeued: usize,
     /// Leases that ran out mid-request, or live calls never heard of again: `unknown`.
     pub unknown: usize,
-}
-
-/// Settles what a stopped dialer left: a lease that ran out before the request started is
-/// queued again (nothing was sent); one that ran out mid-request is `unknown` (Telnyx may
-/// have placed it, so it is never dialled again); a live call without a final status after
-/// [`STALE_LIVE_SECONDS`] is `unknown` too.
-pub fn sweep(conn: &Connection, wall_ms: i64, now: i64) -> Result<Swept, DbError> {
-    let requeued = conn
-        .prepare_cached(
-            "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL, updated_at = ?2
-             WHERE status = 'dialing' AND request_started = 0 AND lease_until_ms < ?1",
-        )?
-        .execute(params![wall_ms, now])?;
-    let mut unknown = conn
-        .prepare_cached(
-            "UPDATE reminder_calls SET status = 'unknown', outcome = 'unknown',
-                last_error = 'the dialer stopped while Telnyx was asked to place this call; it is not dialled again',
-                updated_at = ?2
-             WHERE status = 'dialing' AND request_started = 1 AND lease_until_ms < ?1",
-        )?
-        .execute(params![wall_ms, now])?;
-    unknown += conn
-        .prepare_cached(
-            "UPDATE reminder_calls SET status = 'unknown', outcome = COALESCE(outcome, 'unknown'),
-                last_error = 'no final status from Telnyx', updated_at = ?1
-             WHERE status = 'live' AND dialed_at < ?1 - ?2",
-        )?
-        .execute(params![now, STALE_LIVE_SECONDS])?;
-    Ok(Swept { requeued, unknown })
-}
-
-/// Calls being dialled or live now, across all tenants (the concurrency cap counts them).
-pub fn in_progress(conn: &Connection) -> Result<usize, DbError> {
-    let n: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM reminder_calls WHERE status IN ('dialing', 'live')")?
-        .query_row([], |r| r.get(0))?;
-    Ok(n as usize)
-}
-
-/// Ids of queued calls due at `now`, oldest due first.
-pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<i64>, DbError> {
-    let rows = conn
-        .prepare_cached(
-            "SELECT id FROM reminder_calls WHERE status = 'queued' AND due_at <= ?1
-             ORDER BY due_at, id LIMIT ?2",
-        )?
-        .query_map(params![now, limit as i64], |r| r.get(0))?
-        .collect::<Result<Vec<i64>, _>>()?;
-    Ok(rows)
 }
 
 /// A claimed call with everything the dial-time decision needs.
@@ -105,106 +60,8 @@ pub struct Claimed {
     pub to_number_week: u32,
 }
 
-/// Claims queued call `id` with a lease (`None` if another claim won) and reads the facts
-/// of the decision, in one transaction's view.
-pub fn claim(
-    conn: &Connection,
-    id: i64,
-    now: i64,
-    wall_ms: i64,
-    lease_ms: i64,
-) -> Result<Option<Claimed>, DbError> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE reminder_calls SET status = 'dialing', lease_until_ms = ?2, updated_at = ?3
-             WHERE id = ?1 AND status = 'queued'",
-        )?
-        .execute(params![id, wall_ms + lease_ms, now])?;
-    if n == 0 {
-        return Ok(None);
-    }
-    type Raw = (
-        i64,
-        i64,
-        u32,
-        u32,
-        String,
-        i64,
-        String,
-        String,
-        String,
-        i64,
-        Option<String>,
-        String,
-    );
-    let raw: Raw = conn
-        .prepare_cached(
-            "SELECT r.tenant_id, r.appointment_id, r.hours_before, r.attempt, r.to_number, r.for_start,
-                    t.phone_number, t.name, a.status, a.start_at, t.reminder_calls, t.timezone
-             FROM reminder_calls r JOIN appointments a ON a.id = r.appointment_id
-             JOIN tenants t ON t.id = r.tenant_id WHERE r.id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((
-                r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?,
-                r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?,
-            ))
-        })?;
-    let (
-        tenant_id,
-        appointment_id,
-        hours_before,
-        attempt,
-        to,
-        for_start,
-        from,
-        business,
-        status,
-        start,
-        stored,
-        tz,
-    ) = raw;
-    let spec = ReminderCallsSpec::from_stored(stored.as_deref()).map_err(corrupt)?;
-    let tz = crate::tzdb::get(&tz).map_err(corrupt)?;
-    let today = local_day_start(now, &tz, 0)?;
-    let week = local_day_start(now, &tz, 6)?;
-    let other_today = conn
-        .prepare_cached(
-            "SELECT 1 FROM reminder_calls WHERE appointment_id = ?1 AND hours_before != ?2
-               AND dialed_at >= ?3",
-        )?
-        .exists(params![appointment_id, hours_before, today])?;
-    let count_since = |since: i64| -> Result<u32, DbError> {
-        Ok(conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM reminder_calls WHERE tenant_id = ?1 AND to_number = ?2
-                   AND dialed_at >= ?3 AND id != ?4",
-            )?
-            .query_row(params![tenant_id, to, since, id], |r| r.get(0))?)
-    };
-    Ok(Some(Claimed {
-        id,
-        tenant_id,
-        appointment_id,
-        hours_before,
-        attempt,
-        opted_out: is_opted_out(conn, tenant_id, &to)?,
-        to_number_today: count_since(today)?,
-        to_number_week: count_since(week)?,
-        to,
-        from,
-        business,
-        appointment_status: status,
-        start,
-        for_start,
-        spec,
-        tz,
-        other_today,
-    }))
-}
-
 /// The Unix second local midnight `days_back` days before the local day of `now` began.
-fn local_day_start(now: i64, tz: &TimeZone, days_back: i64) -> Result<i64, DbError> {
+pub(crate) fn local_day_start(now: i64, tz: &TimeZone, days_back: i64) -> Result<i64, DbError> {
     let day = Timestamp::from_second(now)
         .map_err(corrupt)?
         .to_zoned(tz.clone())
@@ -218,44 +75,113 @@ fn local_day_start(now: i64, tz: &TimeZone, days_back: i64) -> Result<i64, DbErr
         .as_second())
 }
 
-/// Marks that the HTTP request is about to be sent (from here on a lost answer is
-/// `unknown`, never dialled again).
-pub fn begin_request(conn: &Connection, id: i64, now: i64) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE reminder_calls SET request_started = 1, dialed_at = ?2, updated_at = ?2 WHERE id = ?1 AND status = 'dialing'",
-    )?
-    .execute(params![id, now])?;
-    Ok(())
-}
+/// The reminder-call dialer's queue of a store ([`Store::reminder_calls`]). On PostgreSQL
+/// a claim picks its row with `FOR UPDATE SKIP LOCKED` and commits the lease, and claims
+/// are counted against the cap of calls in progress one at a time across nodes.
+pub struct ReminderCalls<'s>(pub(in crate::db) &'s Store);
 
-/// Telnyx took the call.
-pub fn mark_live(
-    conn: &Connection,
-    id: i64,
-    call_sid: Option<&str>,
-    now: i64,
-) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE reminder_calls SET status = 'live', lease_until_ms = NULL,
-            call_sid = COALESCE(call_sid, ?2), updated_at = ?3 WHERE id = ?1 AND status = 'dialing'",
-    )?
-    .execute(params![id, call_sid, now])?;
-    Ok(())
-}
+impl ReminderCalls<'_> {
+    /// Settles what a stopped dialer (of any node) left: see
+    /// [`crate::db::sqlite::reminder_calls::sweep`].
+    pub async fn sweep(&self, wall_ms: i64, now: i64) -> Result<Swept, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::reminder_calls::sweep(c, wall_ms, now))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::reminder_calls::sweep(pg, wall_ms, now).await,
+        }
+    }
 
-/// Back to the queue, due at `due_at` (a wait for the window, a rate limit, a transient
-/// failure): nothing was dialled.
-pub fn requeue(
-    conn: &Connection,
-    id: i64,
-    due_at: i64,
-    reason: &str,
-    now: i64,
-) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL, request_started = 0,
-            dialed_at = NULL, due_at = ?2, last_error = ?3, updated_at = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, due_at, reason, now])?;
-    Ok(())
+    /// Calls being dialled or live now, across all tenants (and nodes).
+    pub async fn in_progress(&self) -> Result<usize, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(|c| sqlite::reminder_calls::in_progress(c)).await,
+            Store::Postgres(pg) => postgres::reminder_calls::in_progress(pg).await,
+        }
+    }
+
+    /// Ids of queued calls due at `now`, oldest due first.
+    pub async fn due(&self, now: i64, limit: usize) -> Result<Vec<i64>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::reminder_calls::due(c, now, limit))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::reminder_calls::due(pg, now, limit).await,
+        }
+    }
+
+    /// Claims queued call `id` with a lease until `wall_ms + lease_ms` and reads the facts
+    /// of the dial-time decision; `None` when another claim (of any node) won it, or, with
+    /// several nodes, when `cap` calls are in progress already. (One SQLite file has one
+    /// dialer, which counted the calls in progress before it asked.)
+    pub async fn claim(
+        &self,
+        id: i64,
+        now: i64,
+        wall_ms: i64,
+        lease_ms: i64,
+        cap: usize,
+    ) -> Result<Option<Claimed>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::reminder_calls::claim(c, id, now, wall_ms, lease_ms))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::reminder_calls::claim(pg, id, now, wall_ms, lease_ms, cap).await
+            }
+        }
+    }
+
+    /// Marks that the HTTP request is about to be sent.
+    pub async fn begin_request(&self, id: i64, now: i64) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::reminder_calls::begin_request(c, id, now))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::reminder_calls::begin_request(pg, id, now).await,
+        }
+    }
+
+    /// Telnyx took the call.
+    pub async fn mark_live(
+        &self,
+        id: i64,
+        call_sid: Option<String>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::reminder_calls::mark_live(c, id, call_sid.as_deref(), now)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::reminder_calls::mark_live(pg, id, call_sid.as_deref(), now).await
+            }
+        }
+    }
+
+    /// Back to the queue, due at `due_at`: nothing was dialled.
+    pub async fn requeue(
+        &self,
+        id: i64,
+        due_at: i64,
+        reason: String,
+        now: i64,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::reminder_calls::requeue(c, id, due_at, &reason, now))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::reminder_calls::requeue(pg, id, due_at, &reason, now).await
+            }
+        }
+    }
 }

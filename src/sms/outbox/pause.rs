@@ -120,6 +120,11 @@ impl Pauses {
         self.map.remove(scope).is_some()
     }
 
+    /// The scopes paused now.
+    pub fn scopes(&self) -> Vec<String> {
+        self.map.keys().cloned().collect()
+    }
+
     /// How long until the next probe is due, if any pause waits for one.
     pub fn next_probe_in(&self, now: Instant) -> Option<Duration> {
         self.map

@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use super::{Deps, backoff, wall_ms};
 use crate::{
     db::{
-        self, DbError,
-        outbox::{AppointmentFacts, Claimed},
+        DbError,
+        outbox::{AppointmentFacts, Claimed, OptOut},
     },
     domain::mask,
     sms::{
@@ -88,9 +88,15 @@ pub async fn prepare(deps: &Deps, row: Claimed) -> Result<Prepared, DbError> {
     let profile = row.profile.clone().or_else(|| deps.default_profile.clone());
     let (status, reason, text) = match decide(deps, &row, profile.clone()).await? {
         Decision::Send(text) if deps.client.is_some() => {
-            let (from, p, t) = (row.from.clone(), profile.clone(), text.clone());
-            deps.db
-                .write(move |c| db::outbox::begin_send(c, id, &t, &from, p.as_deref(), wall_ms()))
+            deps.store
+                .outbox()
+                .begin_send(
+                    id,
+                    text.clone(),
+                    row.from.clone(),
+                    profile.clone(),
+                    wall_ms(),
+                )
                 .await?;
             return Ok(Prepared::Send(Job {
                 id,
@@ -111,9 +117,7 @@ pub async fn prepare(deps: &Deps, row: Claimed) -> Result<Prepared, DbError> {
     };
     tracing::info!(outbox = id, kind = row.kind.as_str(), to = %mask(&row.to), status, reason, "text not sent");
     let reason = Some(reason).filter(|r| !r.is_empty());
-    deps.db
-        .write(move |c| db::outbox::finish(c, id, status, reason.as_deref(), text.as_deref()))
-        .await?;
+    deps.store.outbox().finish(id, status, reason, text).await?;
     Ok(Prepared::Done)
 }
 
@@ -148,18 +152,14 @@ async fn decide(deps: &Deps, row: &Claimed, profile: Option<String>) -> Result<D
             _ => {}
         }
     }
-    let to = row.to.clone();
     let cap = deps.tuning.daily_cap_per_number;
-    let (opted_out, sent_today) = deps
-        .db
-        .run(move |c| {
-            Ok((
-                db::messaging::is_opted_out(c, &to, profile.as_deref())?,
-                db::outbox::sent_to_since(c, &to, wall_ms() - 86_400_000)?,
-            ))
-        })
+    let recipient = deps
+        .store
+        .outbox()
+        .recipient(row.to.clone(), profile, wall_ms() - 86_400_000)
         .await?;
-    if opted_out {
+    let sent_today = recipient.sent_since;
+    if recipient.opted_out {
         return Ok(finish("skipped", "recipient opted out (STOP)"));
     }
     if sent_today >= cap {
@@ -239,11 +239,10 @@ pub async fn run(deps: Arc<Deps>, job: Job, probe: Option<String>) -> Report {
 /// until this succeeds. If it never does, the text is held by the sweep and matched to its
 /// delivery webhook by to/from/text; it is never sent again.
 async fn record_sent(deps: &Deps, id: i64, message_id: String) {
-    let db = deps.db.clone();
-    let mid = message_id.clone();
+    let store = &deps.store;
     let result = persist_with_retry(RECORD_TRIES, RECORD_FIRST_DELAY, RECORD_MAX_DELAY, || {
-        let (db, mid) = (db.clone(), mid.clone());
-        async move { db.write(move |c| db::outbox::mark_sent(c, id, &mid)).await }
+        let mid = message_id.clone();
+        async move { store.outbox().mark_sent(id, mid).await }
     })
     .await;
     if let Err(e) = result {
@@ -293,9 +292,9 @@ async fn refused(deps: &Deps, job: &Job, e: SendError) -> Result<Outcome, DbErro
         let reason = format!(
             "paused: {e}; nothing is failed, sending resumes by itself once Telnyx accepts a probe"
         );
-        let r = reason.clone();
-        deps.db
-            .write(move |c| db::outbox::requeue_paused(c, id, &r))
+        deps.store
+            .outbox()
+            .requeue_paused(id, reason.clone())
             .await?;
         return Ok(Outcome::Paused { scope, reason });
     }
@@ -304,8 +303,9 @@ async fn refused(deps: &Deps, job: &Job, e: SendError) -> Result<Outcome, DbErro
         let reason = format!(
             "outcome unknown ({detail}): Telnyx may have sent it, so it is held and not sent again; a delivery webhook settles it, else it fails after {hold} min"
         );
-        deps.db
-            .write(move |c| db::outbox::hold_unknown(c, id, wall_ms(), &reason))
+        deps.store
+            .outbox()
+            .hold_unknown(id, wall_ms(), reason)
             .await?;
         return Ok(Outcome::Other);
     }
@@ -320,9 +320,7 @@ async fn refused(deps: &Deps, job: &Job, e: SendError) -> Result<Outcome, DbErro
         }
         let next = wall_ms() + delay.as_millis() as i64;
         let reason = format!("attempt {}: {e}", job.attempts);
-        deps.db
-            .write(move |c| db::outbox::retry_later(c, id, next, &reason))
-            .await?;
+        deps.store.outbox().retry_later(id, next, reason).await?;
         return Ok(outcome);
     }
     let reason = if e.is_retryable() {
@@ -330,17 +328,12 @@ async fn refused(deps: &Deps, job: &Job, e: SendError) -> Result<Outcome, DbErro
     } else {
         e.to_string()
     };
-    let opted_out = matches!(e, SendError::OptedOut(_));
-    let (to, profile) = (job.to.clone(), job.profile.clone());
-    let now = deps.clock.now().as_second();
-    deps.db
-        .write(move |c| {
-            if opted_out {
-                db::messaging::record_opt_out(c, &to, profile.as_deref(), now)?;
-            }
-            db::outbox::finish(c, id, "failed", Some(&reason), None)
-        })
-        .await?;
+    let opt_out = matches!(e, SendError::OptedOut(_)).then(|| OptOut {
+        number: job.to.clone(),
+        profile: job.profile.clone(),
+        at: deps.clock.now().as_second(),
+    });
+    deps.store.outbox().fail(id, reason, opt_out).await?;
     Ok(outcome)
 }
 

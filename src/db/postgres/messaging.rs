@@ -1,0 +1,86 @@
+//! Opt-outs and handled messaging webhook events on PostgreSQL ([`crate::db::messaging`]
+//! is the interface). Each function runs on a connection or transaction the caller holds,
+//! so changes that compose them (the inbound webhook's handling, queueing a text, a
+//! refused send) run them in their own transaction.
+
+use deadpool_postgres::GenericClient;
+
+use crate::db::DbError;
+
+/// True when `number` has opted out of texts on `profile` (any opt-out of the number
+/// when the profile is unknown; an opt-out without a profile blocks every profile).
+pub(crate) async fn is_opted_out(
+    c: &impl GenericClient,
+    number: &str,
+    profile: Option<&str>,
+) -> Result<bool, DbError> {
+    Ok(c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE number = $1
+            AND ($2::text IS NULL OR messaging_profile_id = $2 OR messaging_profile_id = ''))",
+        &[&number, &profile],
+    )
+    .await?
+    .get(0))
+}
+
+/// Records that `number` opted out on `profile` and skips every text still queued to it
+/// there; how many were skipped.
+pub(crate) async fn record_opt_out(
+    tx: &impl GenericClient,
+    number: &str,
+    profile: Option<&str>,
+    now: i64,
+) -> Result<usize, DbError> {
+    tx.execute(
+        "INSERT INTO sms_opt_outs (number, messaging_profile_id, opted_out_at) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+        &[&number, &profile.unwrap_or_default(), &now],
+    )
+    .await?;
+    let skipped = tx
+        .execute(
+            "UPDATE outbox SET status = 'skipped', last_error = 'recipient opted out (STOP)',
+                updated_at = $3
+             WHERE to_number = $1 AND status = 'queued'
+               AND ($2::text IS NULL OR messaging_profile_id IS NULL OR messaging_profile_id = $2)",
+            &[&number, &profile, &now],
+        )
+        .await?;
+    Ok(skipped as usize)
+}
+
+/// Lifts an opt-out (START), and one recorded without a profile.
+pub(crate) async fn lift_opt_out(
+    tx: &impl GenericClient,
+    number: &str,
+    profile: Option<&str>,
+) -> Result<(), DbError> {
+    tx.execute(
+        "DELETE FROM sms_opt_outs
+         WHERE number = $1 AND (messaging_profile_id = $2 OR messaging_profile_id = '')",
+        &[&number, &profile.unwrap_or_default()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Remembers a messaging webhook event; false when it was handled before (by any node).
+pub(crate) async fn record_event(
+    tx: &impl GenericClient,
+    event_id: &str,
+    event_type: &str,
+    message_id: Option<&str>,
+    status: Option<&str>,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<bool, DbError> {
+    Ok(tx
+        .execute(
+            "INSERT INTO messaging_events (event_id, event_type, telnyx_message_id, status,
+                detail, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[&event_id, &event_type, &message_id, &status, &detail, &now],
+        )
+        .await?
+        == 1)
+}

@@ -1,0 +1,81 @@
+//! Opt-outs and handled messaging webhook events on SQLite ([`crate::db::messaging`] is
+//! the interface). Called inside other repository functions' transactions too (queueing
+//! a text checks the opt-outs; the inbound webhook's handling records its event).
+//!
+//! Opt-outs are keyed by (number, messaging profile); a profile of '' (unknown) blocks the
+//! number on every profile, and a text whose profile is unknown is blocked by any opt-out
+//! of its number: when in doubt, do not text.
+
+use rusqlite::{Connection, params};
+
+use crate::db::DbError;
+
+/// The profile key of an opt-out ('' when unknown).
+fn profile_key(profile: Option<&str>) -> &str {
+    profile.unwrap_or_default()
+}
+
+/// True when `number` has opted out of texts on `profile`.
+pub fn is_opted_out(
+    conn: &Connection,
+    number: &str,
+    profile: Option<&str>,
+) -> Result<bool, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE number = ?1
+                AND (?2 IS NULL OR messaging_profile_id = ?2 OR messaging_profile_id = ''))",
+        )?
+        .query_row(params![number, profile], |r| r.get(0))?)
+}
+
+/// Records that `number` opted out on `profile`, and skips every text still queued to it
+/// there. Returns how many queued texts were skipped.
+pub fn record_opt_out(
+    conn: &Connection,
+    number: &str,
+    profile: Option<&str>,
+    now: i64,
+) -> Result<usize, DbError> {
+    conn.prepare_cached(
+        "INSERT INTO sms_opt_outs (number, messaging_profile_id, opted_out_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![number, profile_key(profile), now])?;
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET status = 'skipped', last_error = 'recipient opted out (STOP)', updated_at = ?3
+             WHERE to_number = ?1 AND status = 'queued'
+               AND (?2 IS NULL OR messaging_profile_id IS NULL OR messaging_profile_id = ?2)",
+        )?
+        .execute(params![number, profile, now])?)
+}
+
+/// Lifts an opt-out (the customer texted START). An opt-out recorded without a profile is
+/// lifted too: the customer has just asked this line for texts.
+pub fn lift_opt_out(conn: &Connection, number: &str, profile: Option<&str>) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "DELETE FROM sms_opt_outs WHERE number = ?1 AND (messaging_profile_id = ?2 OR messaging_profile_id = '')",
+    )?
+    .execute(params![number, profile_key(profile)])?;
+    Ok(())
+}
+
+/// Remembers a messaging webhook event; false when it was handled before (a duplicate).
+pub fn record_event(
+    conn: &Connection,
+    event_id: &str,
+    event_type: &str,
+    message_id: Option<&str>,
+    status: Option<&str>,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<bool, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO messaging_events (event_id, event_type, telnyx_message_id, status, detail, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![event_id, event_type, message_id, status, detail, now])?
+        == 1)
+}
