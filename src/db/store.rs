@@ -16,6 +16,11 @@ pub enum Store {
 }
 
 impl Store {
+    /// Appointments, the booking transactions and the answers stored with them.
+    pub fn appointments(&self) -> super::appointments::Appointments<'_> {
+        super::appointments::Appointments(self)
+    }
+
     /// Versions of the operator-edited TeXML documents.
     pub fn documents(&self) -> super::documents::Documents<'_> {
         super::documents::Documents(self)

@@ -31,6 +31,7 @@ mod sms_faults;
 mod sms_replies;
 mod sms_wording;
 mod store;
+mod store_appointments;
 mod store_events;
 mod tenant_documents;
 mod texml_cli;

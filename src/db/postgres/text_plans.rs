@@ -1,0 +1,209 @@
+//! The texts a booking, move or cancellation plans, on PostgreSQL, inside that change's
+//! transaction: the twins of the planning half of `db::outbox` (`queue_planned`,
+//! `queue_one`, `cancel_texts_for`, `replan_texts_for`, `next_appointment_of`). The SMS
+//! worker's side of the outbox is elsewhere.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use jiff::Timestamp;
+use tokio_postgres::types::ToSql;
+
+use crate::{
+    db::{DbError, appointments::Notify},
+    domain::PhoneNumber,
+    sms::{Kind, PlannedText, plan_reminders},
+};
+
+/// Whether `number` opted out of texts on `profile` (twin of `db::messaging::is_opted_out`).
+async fn is_opted_out(
+    tx: &Transaction<'_>,
+    number: &str,
+    profile: Option<&str>,
+) -> Result<bool, DbError> {
+    Ok(tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE number = $1
+                AND ($2::TEXT IS NULL OR messaging_profile_id = $2 OR messaging_profile_id = ''))",
+            &[&number, &profile],
+        )
+        .await?
+        .get(0))
+}
+
+/// Queues `texts` for an appointment, but none to a number that opted out nor twice for
+/// one (appointment, kind, time); one statement for all of them. Returns how many.
+pub async fn queue_planned(
+    tx: &Transaction<'_>,
+    tenant_id: i64,
+    appointment_id: i64,
+    texts: &[PlannedText],
+    now: i64,
+) -> Result<usize, DbError> {
+    let mut wanted = Vec::with_capacity(texts.len());
+    for t in texts {
+        if !is_opted_out(tx, &t.to, t.messaging_profile_id.as_deref()).await? {
+            wanted.push(t);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let kinds: Vec<&str> = wanted.iter().map(|t| t.kind.as_str()).collect();
+    let mut values: Vec<&(dyn ToSql + Sync)> = vec![&tenant_id, &appointment_id, &now];
+    let mut rows = Vec::with_capacity(wanted.len());
+    for (i, (t, kind)) in wanted.iter().zip(&kinds).enumerate() {
+        let p = 4 + 5 * i;
+        rows.push(format!(
+            "($1, $2, ${p}, ${}, ${}, ${}, ${}, $3, $3)",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4
+        ));
+        values.extend([
+            kind as &(dyn ToSql + Sync),
+            &t.to,
+            &t.from,
+            &t.messaging_profile_id,
+            &t.due_at,
+        ]);
+    }
+    let sql = format!(
+        "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
+            messaging_profile_id, due_at, created_at, updated_at)
+         VALUES {}
+         ON CONFLICT DO NOTHING",
+        rows.join(", ")
+    );
+    Ok(tx.execute(&sql, &values).await? as usize)
+}
+
+/// Queues one text outside any appointment plan to `to` (a `cancelled` or `moved`
+/// confirmation, rendered when sent); nothing to an opted-out number. Returns whether it
+/// was queued. (SQLite's also queues fixed replies; none is sent from here.)
+pub async fn queue_one(
+    tx: &Transaction<'_>,
+    tenant_id: i64,
+    appointment_id: Option<i64>,
+    kind: Kind,
+    to: &Notify,
+    now: i64,
+) -> Result<bool, DbError> {
+    let profile = to.profile.as_deref();
+    if is_opted_out(tx, &to.to, profile).await? {
+        return Ok(false);
+    }
+    let n = tx
+        .execute(
+            "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
+                messaging_profile_id, due_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)
+             ON CONFLICT DO NOTHING",
+            &[
+                &tenant_id,
+                &appointment_id,
+                &kind.as_str(),
+                &to.to,
+                &to.from,
+                &profile,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Cancels the appointment's texts still waiting (confirmation, reminders, moved).
+pub async fn cancel_texts_for(
+    tx: &Transaction<'_>,
+    appointment_id: i64,
+    now: i64,
+) -> Result<u64, DbError> {
+    Ok(tx
+        .execute(
+            "UPDATE outbox SET status = 'cancelled', last_error = 'appointment cancelled', updated_at = $2
+             WHERE appointment_id = $1 AND status = 'queued' AND kind IN ('confirmation', 'reminder', 'moved')",
+            &[&appointment_id, &now],
+        )
+        .await?)
+}
+
+/// Re-plans the appointment's reminders from its current start (it moved): waiting
+/// reminders are cancelled and new ones queued by the usual rules
+/// (`sms::reminders::plan_texts`, from the tenant's row). Returns how many are queued.
+pub async fn replan_texts_for(
+    tx: &Transaction<'_>,
+    appointment_id: i64,
+    default_profile: Option<&str>,
+    now: i64,
+) -> Result<usize, DbError> {
+    tx.execute(
+        "UPDATE outbox SET status = 'cancelled', last_error = 'appointment moved', updated_at = $2
+         WHERE appointment_id = $1 AND status = 'queued' AND kind = 'reminder'",
+        &[&appointment_id, &now],
+    )
+    .await?;
+    let row = tx
+        .query_opt(
+            "SELECT a.tenant_id, a.start_at, a.customer_phone, a.status, t.phone_number,
+                    t.timezone, t.sms_from, t.messaging_profile_id, t.reminder_hours
+             FROM appointments a JOIN tenants t ON t.id = a.tenant_id WHERE a.id = $1",
+            &[&appointment_id],
+        )
+        .await?
+        .ok_or(DbError::NotFound)?;
+    let (tenant_id, start, phone, status): (i64, i64, Option<String>, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let Some(to) = phone.filter(|_| status == "booked") else {
+        return Ok(0);
+    };
+    let line: String = row.get(4);
+    let same_country = match (PhoneNumber::parse(&to), PhoneNumber::parse(&line)) {
+        (Ok(to), Ok(line)) => to.country_calling_code() == line.country_calling_code(),
+        _ => false,
+    };
+    let Ok(tz) = crate::tzdb::get(row.get::<_, &str>(5)) else {
+        return Ok(0);
+    };
+    if !same_country {
+        return Ok(0);
+    }
+    let corrupt = |e: jiff::Error| DbError::Corrupt(e.to_string());
+    let hours: Vec<u32> =
+        serde_json::from_str(row.get::<_, &str>(8)).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let from = row.get::<_, Option<String>>(6).unwrap_or(line);
+    let profile = row
+        .get::<_, Option<String>>(7)
+        .or_else(|| default_profile.map(str::to_string));
+    let plan: Vec<PlannedText> = plan_reminders(
+        &hours,
+        &tz,
+        Timestamp::from_second(start).map_err(corrupt)?,
+        Timestamp::from_second(now).map_err(corrupt)?,
+    )
+    .into_iter()
+    .map(|due| PlannedText {
+        kind: Kind::Reminder,
+        due_at: due.as_second(),
+        to: to.clone(),
+        from: from.clone(),
+        messaging_profile_id: profile.clone(),
+    })
+    .collect();
+    queue_planned(tx, tenant_id, appointment_id, &plan, now).await
+}
+
+/// The next booked appointment of `customer` with the tenant that starts after `now`.
+pub async fn next_appointment_of(
+    c: &impl GenericClient,
+    tenant_id: i64,
+    customer: &str,
+    now: i64,
+) -> Result<Option<i64>, DbError> {
+    Ok(c.query_opt(
+        "SELECT id FROM appointments WHERE tenant_id = $1 AND customer_phone = $2
+               AND status = 'booked' AND start_at > $3 ORDER BY start_at LIMIT 1",
+        &[&tenant_id, &customer, &now],
+    )
+    .await?
+    .map(|r| r.get(0)))
+}
