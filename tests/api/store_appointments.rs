@@ -751,3 +751,146 @@ async fn store_answers_are_remembered_once_and_read_back_alike() {
     }
     done(stores).await;
 }
+
+#[tokio::test]
+async fn store_bookings_racing_over_lapsed_holds_from_two_nodes_still_make_exactly_one_booking() {
+    let stores = stores("").await;
+    for (backend, store, scratch, _) in &stores {
+        // Three holds on Anna's afternoon, made earlier and lapsed by NOW: each booking
+        // deletes those in its way, so bookings of different stretches meet in them.
+        for i in 0..3 {
+            let mut hold = booking(1, START + i * HALF_HOUR, JANE, &format!("CH{i}"));
+            hold.hold_until = Some(NOW - 1);
+            let held = store
+                .appointments()
+                .book(hold, None, NOW - 600)
+                .await
+                .unwrap();
+            assert!(matches!(held, BookOutcome::Booked(_)), "{backend}");
+        }
+        let other = second_node(store, scratch).await;
+        let bookings = (0..16).map(|i| {
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            async move {
+                let phone = format!("+131255504{i:02}");
+                let mut appt = booking(1, START + (i % 3) * 900, &phone, &format!("CA{i}"));
+                appt.blocked_until = appt.start + 2 * HALF_HOUR;
+                node.appointments().book(appt, None, NOW).await.unwrap()
+            }
+        });
+        let outcomes = futures_util::future::join_all(bookings).await;
+        let booked = outcomes
+            .iter()
+            .filter(|o| matches!(o, BookOutcome::Booked(_)))
+            .count();
+        assert_eq!(booked, 1, "{backend}: {outcomes:?}");
+        let live = store
+            .appointments()
+            .busy(1, START - 86_400, START + 86_400, NOW)
+            .await
+            .unwrap();
+        assert_eq!(live.len(), 1, "{backend}: {live:?}");
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_two_operators_moving_two_appointments_into_one_free_time_from_two_nodes_move_one() {
+    let stores = stores("").await;
+    for (backend, store, scratch, _) in &stores {
+        let appointments = store.appointments();
+        for (i, phone) in [JANE, "+13125550198"].into_iter().enumerate() {
+            let appt = booking(1, START + i as i64 * 3_600, phone, &format!("CA{i}"));
+            appointments.book(appt, None, NOW).await.unwrap();
+        }
+        let other = second_node(store, scratch).await;
+        let free = Move {
+            provider_id: 2,
+            start: START + 7_200,
+            end: START + 9_000,
+            blocked_until: START + 9_000,
+        };
+        let (a, b) = futures_util::future::join(
+            store.appointments().reschedule(1, 1, free, None, None, NOW),
+            other.appointments().reschedule(1, 2, free, None, None, NOW),
+        )
+        .await;
+        let mut moved = [a.unwrap(), b.unwrap()];
+        moved.sort();
+        assert_eq!(moved, [false, true], "{backend}");
+        let on_bo = appointments
+            .busy(1, START, START + 86_400, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            on_bo.iter().filter(|(p, _, _)| *p == 2).count(),
+            1,
+            "{backend}: {on_bo:?}"
+        );
+    }
+    done(stores).await;
+}
+
+#[tokio::test]
+async fn store_postgres_a_transaction_broken_off_as_a_deadlock_runs_again_at_most_three_times() {
+    let Some(scratch) = crate::postgres::Scratch::new().await else {
+        return;
+    };
+    let pg = Pg::open(&scratch.url).await.unwrap();
+    let runs = std::sync::atomic::AtomicU32::new(0);
+    // Broken off twice, then through: the third run's write is the one that stays.
+    let written = pg
+        .write_retry(|| {
+            async |tx| {
+                let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                tx.batch_execute("CREATE TABLE IF NOT EXISTS t (run BIGINT)")
+                    .await?;
+                tx.execute("INSERT INTO t VALUES ($1)", &[&i64::from(run)])
+                    .await?;
+                if run < 3 {
+                    tx.batch_execute(
+                        "DO $$ BEGIN RAISE EXCEPTION 'broken off' USING ERRCODE = '40P01'; END $$",
+                    )
+                    .await?;
+                }
+                Ok(run)
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(written, 3);
+    let rows: Vec<i64> = pg
+        .run(async |c| {
+            let rows = c.query("SELECT run FROM t", &[]).await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, [3], "the broken-off runs wrote nothing");
+    // One that never gets through is given up after three more runs, with its error.
+    runs.store(0, std::sync::atomic::Ordering::SeqCst);
+    let gave_up = pg
+        .write_retry(|| {
+            async |tx| {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tx.batch_execute(
+                    "DO $$ BEGIN RAISE EXCEPTION 'broken off' USING ERRCODE = '40001'; END $$",
+                )
+                .await?;
+                Ok(())
+            }
+        })
+        .await;
+    assert!(
+        matches!(&gave_up, Err(slotline::db::DbError::Postgres(e))
+            if slotline::db::postgres::code(e) == Some("40001")),
+        "{gave_up:?}"
+    );
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 4);
+    drop(pg);
+    scratch.drop_database().await;
+}

@@ -11,7 +11,7 @@ use super::Pg;
 use crate::{
     db::{
         DbError,
-        reminder_calls::{CallFacts, Settled},
+        reminder_calls::{CallFacts, Settled, ended_as},
     },
     domain::{PhoneNumber, reminder_calls::ReminderCallsSpec},
     reminder_calls::plan,
@@ -302,15 +302,8 @@ pub async fn settle(
         let (tenant_id, appointment_id, hours_before): (i64, i64, i64) =
             (row.get(3), row.get(4), row.get(5));
         let (for_start, to, start): (i64, String, i64) = (row.get(6), row.get(7), row.get(8));
-        if !matches!(status.as_str(), "live" | "dialing" | "unknown") {
+        let Some(ended) = ended_as(&status, call_status, outcome.as_deref()) else {
             return Ok(Settled::Nothing);
-        }
-        let ended = match call_status {
-            "busy" => "busy",
-            "no-answer" | "canceled" => "no_answer",
-            "failed" => "failed",
-            "completed" => outcome.as_deref().unwrap_or("no_input"),
-            _ => return Ok(Settled::Nothing),
         };
         tx.execute(
             "UPDATE reminder_calls SET duration_seconds = $2, call_sid = COALESCE(call_sid, $3) WHERE id = $1",
