@@ -310,23 +310,30 @@ pub async fn confirm_hold(
     }
 }
 
-/// The appointment held for `call_sid` of `tenant`, if one is.
+/// The appointment held for `call_sid`, if one is ([`DbError::NotFound`] when it is not
+/// `tenant`'s, as on SQLite).
 pub async fn held_for_call(
     pg: &Pg,
     tenant: i64,
     call_sid: &str,
 ) -> Result<Option<AppointmentRow>, DbError> {
     pg.run(async |c| {
-        let held = c
+        let Some(held) = c
             .query_opt(
                 &format!(
-                    "{SELECT_ROW} WHERE a.call_sid = $1 AND a.status = 'held' AND a.tenant_id = $2
+                    "{SELECT_ROW_WITH_REFS} WHERE a.call_sid = $1 AND a.status = 'held'
                      ORDER BY a.id DESC LIMIT 1"
                 ),
-                &[&call_sid, &tenant],
+                &[&call_sid],
             )
-            .await?;
-        Ok(held.as_ref().map(row))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if held.get::<_, i64>(ROW_COLUMNS + 2) != tenant {
+            return Err(DbError::NotFound);
+        }
+        Ok(Some(row(&held)))
     })
     .await
 }
@@ -667,9 +674,9 @@ pub async fn upcoming_of(
     .await
 }
 
-/// [`SELECT_ROW`] with the service and provider ids after the row's columns.
+/// [`SELECT_ROW`] with the service, provider and tenant ids after the row's columns.
 const SELECT_ROW_WITH_REFS: &str = "SELECT a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at,
-        a.end_at, a.status, a.call_sid, a.reminder_calls, a.service_id, a.provider_id
+        a.end_at, a.status, a.call_sid, a.reminder_calls, a.service_id, a.provider_id, a.tenant_id
     FROM appointments a JOIN services s ON s.id = a.service_id JOIN providers p ON p.id = a.provider_id";
 
 /// Busy time of `tenant`'s providers overlapping `[from, to)` at `now`: (provider id,
