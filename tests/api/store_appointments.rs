@@ -25,9 +25,11 @@ const HALF_HOUR: i64 = 1_800;
 const JANE: &str = "+13125550199";
 const LINE: &str = "+13125550100";
 
-/// Reminder calls on for the tenant, and an endpoint wanting every appointment event.
+/// Reminder calls on for the tenant, an endpoint wanting every appointment event, and a
+/// number that stopped texts.
 const EXTRA: &str = "
     UPDATE tenants SET reminder_calls = '{\"hours_before\": [24]}' WHERE id = 1;
+    INSERT INTO sms_opt_outs (number, messaging_profile_id, opted_out_at) VALUES ('+13125550197', '', 1);
     INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at)
     VALUES (1, 1, 'https://a.example/hook',
         '[\"appointment.booked\",\"appointment.rescheduled\",\"appointment.cancelled\"]', 'whsec_x', 1);
@@ -169,7 +171,15 @@ async fn store_a_booking_writes_its_appointment_cells_texts_calls_event_and_answ
             BookOutcome::AlreadyAnswered("<Booked/>".into()),
             "{backend}"
         );
-        // Another call for the same provider and time finds it taken.
+        // A number that stopped texts is booked without any.
+        let stopped = booking(2, START + 86_400, "+13125550197", "CA3");
+        assert_eq!(
+            appointments.book(stopped, None, NOW).await.unwrap(),
+            BookOutcome::Booked(2),
+            "{backend}"
+        );
+        // Another call for the same provider and time finds it taken (on
+        // PostgreSQL its id is used up all the same: it is booked last here).
         let taken = appointments
             .book(booking(1, START + 600, "+13125550198", "CA2"), None, NOW)
             .await
@@ -183,15 +193,20 @@ async fn store_a_booking_writes_its_appointment_cells_texts_calls_event_and_answ
         );
         assert_eq!(appointments.refs(1, 1).await.unwrap(), (1, 1), "{backend}");
         let w = written(store).await;
-        assert_eq!(w[1], ["1|5989788|5989793|6"], "{backend}: six cells");
+        assert_eq!(w[1][0], "1|5989788|5989793|6", "{backend}: six cells");
         assert_eq!(
             w[2].len(),
             2,
             "{backend}: confirmation and reminder {:?}",
             w[2]
         );
-        assert_eq!(w[3].len(), 1, "{backend}: one reminder call {:?}", w[3]);
-        assert_eq!(w[4], ["appointment.booked|1"], "{backend}");
+        // Stopping texts does not stop calls: each booking has its reminder call.
+        assert_eq!(w[3].len(), 2, "{backend}: {:?}", w[3]);
+        assert_eq!(
+            w[4],
+            ["appointment.booked|1", "appointment.booked|2"],
+            "{backend}"
+        );
         seen.push(w);
     }
     assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");

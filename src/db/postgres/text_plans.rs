@@ -30,7 +30,8 @@ async fn is_opted_out(
 }
 
 /// Queues `texts` for an appointment, but none to a number that opted out nor twice for
-/// one (appointment, kind, time); one statement for all of them. Returns how many.
+/// one (appointment, kind, time), in one statement (the opt-outs are looked up in it).
+/// Returns how many.
 pub async fn queue_planned(
     tx: &Transaction<'_>,
     tenant_id: i64,
@@ -38,22 +39,16 @@ pub async fn queue_planned(
     texts: &[PlannedText],
     now: i64,
 ) -> Result<usize, DbError> {
-    let mut wanted = Vec::with_capacity(texts.len());
-    for t in texts {
-        if !is_opted_out(tx, &t.to, t.messaging_profile_id.as_deref()).await? {
-            wanted.push(t);
-        }
-    }
-    if wanted.is_empty() {
+    if texts.is_empty() {
         return Ok(0);
     }
-    let kinds: Vec<&str> = wanted.iter().map(|t| t.kind.as_str()).collect();
+    let kinds: Vec<&str> = texts.iter().map(|t| t.kind.as_str()).collect();
     let mut values: Vec<&(dyn ToSql + Sync)> = vec![&tenant_id, &appointment_id, &now];
-    let mut rows = Vec::with_capacity(wanted.len());
-    for (i, (t, kind)) in wanted.iter().zip(&kinds).enumerate() {
+    let mut rows = Vec::with_capacity(texts.len());
+    for (i, (t, kind)) in texts.iter().zip(&kinds).enumerate() {
         let p = 4 + 5 * i;
         rows.push(format!(
-            "($1, $2, ${p}, ${}, ${}, ${}, ${}, $3, $3)",
+            "(${p}::TEXT, ${}::TEXT, ${}::TEXT, ${}::TEXT, ${}::BIGINT)",
             p + 1,
             p + 2,
             p + 3,
@@ -70,7 +65,11 @@ pub async fn queue_planned(
     let sql = format!(
         "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
             messaging_profile_id, due_at, created_at, updated_at)
-         VALUES {}
+         SELECT $1, $2, v.kind, v.to_number, v.from_number, v.profile, v.due_at, $3, $3
+         FROM (VALUES {}) AS v (kind, to_number, from_number, profile, due_at)
+         WHERE NOT EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.number = v.to_number
+             AND (v.profile IS NULL OR o.messaging_profile_id = v.profile
+                  OR o.messaging_profile_id = ''))
          ON CONFLICT DO NOTHING",
         rows.join(", ")
     );
