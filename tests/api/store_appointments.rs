@@ -909,3 +909,38 @@ async fn store_postgres_a_transaction_broken_off_as_a_deadlock_runs_again_at_mos
     drop(pg);
     scratch.drop_database().await;
 }
+
+#[tokio::test]
+async fn store_a_lapsed_hold_confirmed_while_another_node_books_over_it_goes_to_exactly_one() {
+    let stores = stores("").await;
+    for (backend, store, scratch, _) in &stores {
+        let other = second_node(store, scratch).await;
+        for round in 0..6 {
+            let (start, call) = (START + round * 7_200, format!("CH{round}"));
+            let mut hold = booking(1, start, JANE, &call);
+            hold.hold_until = Some(NOW - 1);
+            store
+                .appointments()
+                .book(hold, None, NOW - 600)
+                .await
+                .unwrap();
+            let yes = answer(&call, "c1", "<Booked/>", Some(Outcome::Booked));
+            let over = booking(1, start + 900, "+13125550198", &format!("CA{round}"));
+            let (confirmed, booked) = futures_util::future::join(
+                store.appointments().confirm_hold(yes, Vec::new(), NOW),
+                other.appointments().book(over, None, NOW),
+            )
+            .await;
+            let outcome = (confirmed.unwrap(), booked.unwrap());
+            let one = matches!(
+                &outcome,
+                (ConfirmOutcome::Confirmed(_), BookOutcome::Taken)
+                    | (ConfirmOutcome::Gone, BookOutcome::Booked(_))
+            );
+            assert!(one, "{backend}, round {round}: {outcome:?}");
+        }
+        let live = store.appointments().booked_intervals(1).await.unwrap();
+        assert_eq!(live.len(), 6, "{backend}: one appointment a round {live:?}");
+    }
+    done(stores).await;
+}

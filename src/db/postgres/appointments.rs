@@ -580,8 +580,12 @@ async fn changed_or_answered(
 
 /// Cancels a booked appointment in the caller's transaction: frees its time, withdraws
 /// its waiting texts and calls and queues `appointment.cancelled`. False when it was not
-/// booked.
-async fn cancel_appointment(tx: &Transaction<'_>, appointment_id: i64) -> Result<bool, DbError> {
+/// booked. (Public for a change of another aggregate that cancels in its own transaction,
+/// as SQLite's `C` reply does.)
+pub async fn cancel_appointment(
+    tx: &Transaction<'_>,
+    appointment_id: i64,
+) -> Result<bool, DbError> {
     let now = jiff::Timestamp::now().as_second();
     let Some(row) = tx
         .query_opt(
