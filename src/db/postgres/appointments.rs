@@ -415,7 +415,8 @@ async fn queue_change_text(
     now: i64,
 ) -> Result<(), DbError> {
     let Some(n) = notify else { return Ok(()) };
-    text_plans::queue_one(tx, tenant, Some(id), kind, n, now).await?;
+    let (to, from, profile) = (&n.to, &n.from, n.profile.as_deref());
+    text_plans::queue_one(tx, tenant, Some(id), kind, to, from, profile, None, now).await?;
     Ok(())
 }
 

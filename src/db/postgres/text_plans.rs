@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use tokio_postgres::types::ToSql;
 
 use crate::{
-    db::{DbError, appointments::Notify},
+    db::DbError,
     domain::PhoneNumber,
     sms::{Kind, PlannedText, plan_reminders},
 };
@@ -76,35 +76,39 @@ pub async fn queue_planned(
     Ok(tx.execute(&sql, &values).await? as usize)
 }
 
-/// Queues one text outside any appointment plan to `to` (a `cancelled` or `moved`
-/// confirmation, rendered when sent); nothing to an opted-out number. Returns whether it
-/// was queued. (SQLite's also queues fixed replies; none is sent from here.)
+/// Queues one text outside any appointment plan: a `cancelled` or `moved` confirmation
+/// (rendered when sent) or a `reply` whose `text` is fixed now. Nothing is queued to an
+/// opted-out number; returns whether it was queued.
+#[allow(clippy::too_many_arguments)]
 pub async fn queue_one(
     tx: &Transaction<'_>,
     tenant_id: i64,
     appointment_id: Option<i64>,
     kind: Kind,
-    to: &Notify,
+    to: &str,
+    from: &str,
+    profile: Option<&str>,
+    text: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
-    let profile = to.profile.as_deref();
-    if is_opted_out(tx, &to.to, profile).await? {
+    if is_opted_out(tx, to, profile).await? {
         return Ok(false);
     }
     let n = tx
         .execute(
             "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
-                messaging_profile_id, due_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)
+                messaging_profile_id, due_at, text, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, $7)
              ON CONFLICT DO NOTHING",
             &[
                 &tenant_id,
                 &appointment_id,
                 &kind.as_str(),
-                &to.to,
-                &to.from,
+                &to,
+                &from,
                 &profile,
                 &now,
+                &text,
             ],
         )
         .await?;
