@@ -54,6 +54,28 @@ fn booking(provider: i64, start: i64, phone: &str, call: &str) -> NewAppointment
     }
 }
 
+/// Books `booking(provider, start, phone, call)` without an answer.
+async fn book(store: &Store, provider: i64, start: i64, phone: &str, call: &str) {
+    let appt = booking(provider, start, phone, call);
+    let booked = store.appointments().book(appt, None, NOW).await.unwrap();
+    assert!(matches!(booked, BookOutcome::Booked(_)), "{booked:?}");
+}
+
+/// Half an hour with `provider` from `start`.
+fn half_hour(provider: i64, start: i64) -> Move {
+    Move {
+        provider_id: provider,
+        start,
+        end: start + HALF_HOUR,
+        blocked_until: start + HALF_HOUR,
+    }
+}
+
+/// What each backend's story left behind is the same.
+fn assert_alike(seen: &[Vec<Vec<String>>]) {
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
+}
+
 /// The confirmation now and a reminder a day before `start`.
 fn texts(phone: &str, start: i64) -> Vec<PlannedText> {
     [(Kind::Confirmation, NOW), (Kind::Reminder, start - 86_400)]
@@ -209,7 +231,7 @@ async fn store_a_booking_writes_its_appointment_cells_texts_calls_event_and_answ
         );
         seen.push(w);
     }
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
+    assert_alike(&seen);
     done(stores).await;
 }
 
@@ -396,7 +418,7 @@ async fn store_a_hold_is_confirmed_declined_or_swept_and_texts_only_once_confirm
         }
         seen.push(w);
     }
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
+    assert_alike(&seen);
     done(stores).await;
 }
 
@@ -406,21 +428,10 @@ async fn store_a_caller_moves_and_cancels_with_texts_replanned_and_events_queued
     let mut seen = Vec::new();
     for (backend, store, _, _) in &stores {
         let appointments = store.appointments();
-        appointments
-            .book(booking(1, START, JANE, "CA1"), None, NOW)
-            .await
-            .unwrap();
-        appointments
-            .book(booking(2, START + 3_600, "+13125550198", "CA2"), None, NOW)
-            .await
-            .unwrap();
+        book(store, 1, START, JANE, "CA1").await;
+        book(store, 2, START + 3_600, "+13125550198", "CA2").await;
         // Onto Bo's booked time: taken, nothing changes.
-        let onto = Move {
-            provider_id: 2,
-            start: START + 3_600,
-            end: START + 3_600 + HALF_HOUR,
-            blocked_until: START + 3_600 + HALF_HOUR,
-        };
+        let onto = half_hour(2, START + 3_600);
         let a = answer("CA9", "m1", "<Moved/>", Some(Outcome::Moved));
         let taken = appointments
             .move_for_call(1, 1, onto, None, Some(notify()), a.clone(), NOW)
@@ -433,12 +444,7 @@ async fn store_a_caller_moves_and_cancels_with_texts_replanned_and_events_queued
             "{backend}"
         );
         // A day later with Bo: moved, reminders follow, a moved text, the event.
-        let later = Move {
-            provider_id: 2,
-            start: START + 86_400,
-            end: START + 86_400 + HALF_HOUR,
-            blocked_until: START + 86_400 + HALF_HOUR,
-        };
+        let later = half_hour(2, START + 86_400);
         let moved = appointments
             .move_for_call(1, 1, later, None, Some(notify()), a.clone(), NOW)
             .await
@@ -495,7 +501,7 @@ async fn store_a_caller_moves_and_cancels_with_texts_replanned_and_events_queued
         );
         seen.push(w);
     }
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
+    assert_alike(&seen);
     done(stores).await;
 }
 
@@ -505,20 +511,9 @@ async fn store_an_operator_reschedules_and_cancels_with_the_customer_texted_alik
     let mut seen = Vec::new();
     for (backend, store, _, _) in &stores {
         let appointments = store.appointments();
-        appointments
-            .book(booking(1, START, JANE, "CA1"), None, NOW)
-            .await
-            .unwrap();
-        appointments
-            .book(booking(1, START + 3_600, "+13125550198", "CA2"), None, NOW)
-            .await
-            .unwrap();
-        let onto = Move {
-            provider_id: 1,
-            start: START + 3_000,
-            end: START + 4_800,
-            blocked_until: START + 4_800,
-        };
+        book(store, 1, START, JANE, "CA1").await;
+        book(store, 1, START + 3_600, "+13125550198", "CA2").await;
+        let onto = half_hour(1, START + 3_000);
         assert!(
             !appointments
                 .reschedule(1, 1, onto, None, Some(notify()), NOW)
@@ -526,12 +521,7 @@ async fn store_an_operator_reschedules_and_cancels_with_the_customer_texted_alik
                 .unwrap(),
             "{backend}: overlaps the other booking"
         );
-        let free = Move {
-            provider_id: 1,
-            start: START + 7_200,
-            end: START + 9_000,
-            blocked_until: START + 9_000,
-        };
+        let free = half_hour(1, START + 7_200);
         assert!(
             appointments
                 .reschedule(1, 1, free, Some("prof".into()), Some(notify()), NOW)
@@ -559,7 +549,7 @@ async fn store_an_operator_reschedules_and_cancels_with_the_customer_texted_alik
         ));
         seen.push(written(store).await);
     }
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
+    assert_alike(&seen);
     done(stores).await;
 }
 
@@ -641,10 +631,7 @@ async fn store_a_reminder_calls_answers_and_final_status_are_recorded_once_alike
     let mut seen = Vec::new();
     for (backend, store, _, _) in &stores {
         let appointments = store.appointments();
-        appointments
-            .book(booking(1, START, JANE, "CA1"), None, NOW)
-            .await
-            .unwrap();
+        book(store, 1, START, JANE, "CA1").await;
         let facts = appointments
             .reminder_call_facts(1, 1)
             .await
@@ -728,7 +715,7 @@ async fn store_a_reminder_calls_answers_and_final_status_are_recorded_once_alike
         w[0].clear();
         seen.push(w);
     }
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
+    assert_alike(&seen);
     done(stores).await;
 }
 
@@ -823,12 +810,7 @@ async fn store_two_operators_moving_two_appointments_into_one_free_time_from_two
             appointments.book(appt, None, NOW).await.unwrap();
         }
         let other = second_node(store, scratch).await;
-        let free = Move {
-            provider_id: 2,
-            start: START + 7_200,
-            end: START + 9_000,
-            blocked_until: START + 9_000,
-        };
+        let free = half_hour(2, START + 7_200);
         let (a, b) = futures_util::future::join(
             store.appointments().reschedule(1, 1, free, None, None, NOW),
             other.appointments().reschedule(1, 2, free, None, None, NOW),
