@@ -530,37 +530,40 @@ async fn bookings(run: &Arc<Run>, tag: &str, per: usize) -> (f64, usize) {
 /// The longest single batch of each pruning function over up to `batches` batches (ms),
 /// and the number of batches that deleted rows.
 async fn pruning_hold(db: &Db, now: i64, batches: usize) -> Vec<Figure> {
-    type Prune = fn(&mut rusqlite::Connection, i64, usize) -> Result<usize, db::DbError>;
-    use slotline::retention::{BATCH, CALL_BATCH, EVENT_BATCH};
-    let steps: [(&'static str, Prune, i64, usize); 3] = [
+    use slotline::{
+        db::{retention::Step, store::Store},
+        retention::{BATCH, CALL_BATCH, EVENT_BATCH},
+    };
+    let store = Store::Sqlite(db.clone());
+    let steps: [(&'static str, Step, i64, usize); 3] = [
         (
             "pruning, longest batch hold: events",
-            db::retention::messaging_events,
+            Step::MessagingEvents,
             now - 90 * DAY,
             EVENT_BATCH,
         ),
         (
             "pruning, longest batch hold: calls",
-            db::retention::calls,
+            Step::Calls,
             now - 400 * DAY,
             CALL_BATCH,
         ),
         (
             "pruning, longest batch hold: texts",
-            db::retention::finished_texts,
+            Step::FinishedTexts,
             now - 90 * DAY,
             BATCH,
         ),
     ];
     let mut figures = Vec::new();
-    for (name, prune, cutoff, batch) in steps {
+    for (name, step, cutoff, batch) in steps {
         let mut longest = Duration::ZERO;
         for _ in 0..batches {
             // The writer's own hold, BEGIN to the end of COMMIT (its fsync included), of
             // the group the batch ran in: with nothing else queued, the batch alone.
             let stats = db.writer_stats();
             stats.longest_hold_us.store(0, Ordering::Relaxed);
-            let n = db.write(move |c| prune(c, cutoff, batch)).await.unwrap();
+            let (n, _) = store.retention().prune(step, cutoff, batch).await.unwrap();
             let held = Duration::from_micros(stats.longest_hold_us.load(Ordering::Relaxed));
             longest = longest.max(held);
             if n < batch {

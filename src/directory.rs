@@ -13,7 +13,7 @@ use jiff::civil::Date;
 
 use crate::{
     booking::Rules,
-    db::{self, Db, DbError, tenants::Tenant},
+    db::{DbError, store::Store, tenants::Tenant},
     domain::PhoneNumber,
     flow::rules_for,
     texml::{escape::CdataJson, schema},
@@ -94,7 +94,7 @@ impl Directory {
     /// The tenant whose line is `number`, if any.
     pub async fn by_phone(
         &self,
-        db: &Db,
+        store: &Store,
         number: &PhoneNumber,
     ) -> Result<Option<Arc<Entry>>, DbError> {
         let generation = {
@@ -110,8 +110,7 @@ impl Directory {
             }
             inner.generation
         };
-        let key = number.clone();
-        let tenant = db.run(move |c| db::tenants::by_phone(c, &key)).await?;
+        let tenant = store.tenants().by_phone(number.clone()).await?;
         let entry = tenant.map(Entry::new).transpose()?.map(Arc::new);
         let mut inner = self.write();
         if inner.generation == generation {
@@ -126,7 +125,7 @@ impl Directory {
     }
 
     /// The tenant with `id`.
-    pub async fn by_id(&self, db: &Db, id: i64) -> Result<Arc<Entry>, DbError> {
+    pub async fn by_id(&self, store: &Store, id: i64) -> Result<Arc<Entry>, DbError> {
         let generation = {
             let inner = self.read();
             if let Some(e) = inner.by_id.get(&id) {
@@ -134,7 +133,7 @@ impl Directory {
             }
             inner.generation
         };
-        let tenant = db.run(move |c| db::tenants::load(c, id)).await?;
+        let tenant = store.tenants().load(id).await?;
         let entry = Arc::new(Entry::new(tenant)?);
         let mut inner = self.write();
         if inner.generation == generation {

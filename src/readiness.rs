@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use crate::{
     clock::Clock,
     config::{Settings, unreachable_reason},
-    db::{Db, store::Store},
+    db::store::Store,
     heartbeat::{Heartbeats, TaskReport},
     tzdb::{self, TzdbInfo},
 };
@@ -30,7 +30,6 @@ type Last = Arc<Mutex<Option<(Instant, Arc<Report>)>>>;
 /// What readiness looks at.
 #[derive(Clone)]
 pub struct Readiness {
-    db: Db,
     store: Store,
     heartbeats: Arc<Heartbeats>,
     clock: Clock,
@@ -77,14 +76,12 @@ impl Report {
 impl Readiness {
     /// Readiness over these parts.
     pub fn new(
-        db: Db,
         store: Store,
         heartbeats: Arc<Heartbeats>,
         clock: Clock,
         settings: Arc<Settings>,
     ) -> Self {
         Self {
-            db,
             store,
             heartbeats,
             clock,
@@ -111,7 +108,8 @@ impl Readiness {
         let u = &s.upkeep;
         let mut problems = Vec::new();
         let started = Instant::now();
-        let writer = tokio::time::timeout(u.writer_deadline, self.db.write(|_| Ok(()))).await;
+        let writer =
+            tokio::time::timeout(u.writer_deadline, self.store.upkeep().write_round_trip()).await;
         let writer_round_trip_ms = match writer {
             Ok(Ok(())) => Some(started.elapsed().as_secs_f64() * 1000.0),
             Ok(Err(e)) => {
@@ -150,7 +148,10 @@ impl Readiness {
                 u.max_text_lag.as_secs()
             ));
         }
-        let free_disk_bytes = free_space(&s.db_path);
+        // A SQLite file's disk and WAL are this node's to watch; a PostgreSQL server's are
+        // its own operator's (and its monitoring's).
+        let local = matches!(self.store, Store::Sqlite(_));
+        let free_disk_bytes = free_space(&s.db_path).filter(|_| local);
         match free_disk_bytes {
             Some(free) if free < u.min_free_bytes => problems.push(format!(
                 "{} MB free on the database's disk (limit {} MB)",
@@ -158,12 +159,16 @@ impl Readiness {
                 u.min_free_bytes >> 20
             )),
             Some(_) => {}
+            None if !local => {}
             None => problems.push(format!(
                 "free space beside {} cannot be read",
                 s.db_path.display()
             )),
         }
-        let wal_bytes = std::fs::metadata(wal_path(&s.db_path)).map_or(0, |m| m.len());
+        let wal_bytes = match local {
+            true => std::fs::metadata(wal_path(&s.db_path)).map_or(0, |m| m.len()),
+            false => 0,
+        };
         if wal_bytes > u.max_wal_bytes {
             problems.push(format!(
                 "the WAL is {} MB (limit {} MB): checkpoints are not keeping up",

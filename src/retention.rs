@@ -15,15 +15,12 @@
 //!   `SLOTLINE_CALL_RETAIN_DAYS` ago (feeds need a week of them, and a year of stats
 //!   counts them); booked appointments are the tenant's history and stay.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     clock::Clock,
     config::Upkeep,
-    db::{self, Db, DbError},
+    db::{DbError, retention::Step, store::Store},
     heartbeat::{Beat, IDLE_BEAT},
     metrics::Metrics,
 };
@@ -71,13 +68,10 @@ pub struct Pruned {
     pub longest_hold: Duration,
 }
 
-/// A pruning function of [`db::retention`].
-type Prune = fn(&mut rusqlite::Connection, i64, usize) -> Result<usize, DbError>;
-
 /// One pass at `now` (Unix seconds) under `upkeep`'s settings; `beat` is called after
 /// every batch.
 pub async fn prune_once(
-    db: &Db,
+    store: &Store,
     now: i64,
     upkeep: &Upkeep,
     metrics: Option<&Metrics>,
@@ -86,63 +80,42 @@ pub async fn prune_once(
     let retain = now - i64::from(upkeep.retain_days) * DAY;
     let calls = now - i64::from(upkeep.call_retain_days) * DAY;
     let mut pruned = Pruned::default();
-    let steps: [(&str, Prune, i64, usize); 7] = [
+    let steps: [(&str, Step, i64, usize); 7] = [
         (
             "callback_answers",
-            db::retention::callback_answers,
+            Step::CallbackAnswers,
             now - ANSWER_LIFE_SECONDS,
             BATCH,
         ),
         (
             "messaging_events",
-            db::retention::messaging_events,
+            Step::MessagingEvents,
             retain,
             EVENT_BATCH,
         ),
-        ("outbox", db::retention::finished_texts, retain, BATCH),
-        ("calls", db::retention::calls, calls, CALL_BATCH),
-        (
-            "appointments",
-            db::retention::cancelled_appointments,
-            calls,
-            BATCH,
-        ),
-        (
-            "webhook_events",
-            db::retention::webhook_events,
-            retain,
-            EVENT_BATCH,
-        ),
-        (
-            "reminder_calls",
-            db::retention::reminder_calls,
-            retain,
-            BATCH,
-        ),
+        ("outbox", Step::FinishedTexts, retain, BATCH),
+        ("calls", Step::Calls, calls, CALL_BATCH),
+        ("appointments", Step::CancelledAppointments, calls, BATCH),
+        ("webhook_events", Step::WebhookEvents, retain, EVENT_BATCH),
+        ("reminder_calls", Step::ReminderCalls, retain, BATCH),
     ];
-    for (i, (table, prune, cutoff, batch)) in steps.into_iter().enumerate() {
+    for (table, step, cutoff, batch) in steps {
         loop {
-            let (n, held) = db
-                .write(move |c| {
-                    let started = Instant::now();
-                    let n = prune(c, cutoff, batch)?;
-                    Ok((n, started.elapsed()))
-                })
-                .await?;
+            let (n, held) = store.retention().prune(step, cutoff, batch).await?;
             beat();
             pruned.longest_hold = pruned.longest_hold.max(held);
             if let Some(m) = metrics {
                 m.retention_hold.observe(held);
                 m.pruned(table, n as u64);
             }
-            let total = match i {
-                0 => &mut pruned.callback_answers,
-                1 => &mut pruned.messaging_events,
-                2 => &mut pruned.texts,
-                3 => &mut pruned.calls,
-                4 => &mut pruned.cancelled_appointments,
-                5 => &mut pruned.webhook_events,
-                _ => &mut pruned.reminder_calls,
+            let total = match step {
+                Step::CallbackAnswers => &mut pruned.callback_answers,
+                Step::MessagingEvents => &mut pruned.messaging_events,
+                Step::FinishedTexts => &mut pruned.texts,
+                Step::Calls => &mut pruned.calls,
+                Step::CancelledAppointments => &mut pruned.cancelled_appointments,
+                Step::WebhookEvents => &mut pruned.webhook_events,
+                Step::ReminderCalls => &mut pruned.reminder_calls,
             };
             *total += n;
             if n < batch {
@@ -160,10 +133,8 @@ pub const LEASE: &str = "retention";
 
 /// What the job needs.
 pub struct Deps {
-    /// Storage.
-    pub db: Db,
-    /// The store, for the job's lease.
-    pub store: crate::db::store::Store,
+    /// The store pruned, and the job's lease.
+    pub store: Store,
     /// This node's name as a lease holder.
     pub node: String,
     /// Business time.
@@ -215,7 +186,7 @@ pub async fn run(deps: Arc<Deps>) {
         }
         let now = deps.clock.now().as_second();
         let beat = || deps.beat.beat();
-        match prune_once(&deps.db, now, &deps.upkeep, Some(&deps.metrics), &beat).await {
+        match prune_once(&deps.store, now, &deps.upkeep, Some(&deps.metrics), &beat).await {
             Ok(p)
                 if p == Pruned {
                     longest_hold: p.longest_hold,

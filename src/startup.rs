@@ -230,7 +230,6 @@ impl AppState {
         let db_stats = db.writer_stats();
         let store = db::store::Store::Sqlite(db.clone());
         let readiness = Readiness::new(
-            db.clone(),
             store.clone(),
             heartbeats.clone(),
             clock.clone(),
@@ -397,7 +396,6 @@ impl Application {
         beats.attach("reminder-call dialer", dialer.abort_handle());
         beats.attach("SMS worker", worker.abort_handle());
         let retention = Arc::new(crate::retention::Deps {
-            db: self.state.db.clone(),
             store: self.state.store.clone(),
             node: crate::retention::node_name(&settings.listen),
             clock: self.state.clock.clone(),

@@ -160,14 +160,10 @@ fn see_other(to: &str) -> Response {
 
 /// The tenant named by `id` (id or slug), or a 404 page.
 async fn tenant(state: &AppState, id: String) -> Result<db::tenants::Tenant, ConsoleError> {
-    state
-        .db
-        .run(move |c| db::tenants::find(c, &id))
-        .await
-        .map_err(|e| match e {
-            db::DbError::NotFound => ConsoleError::NotFound(
-                "no tenant with that id or slug; pick one from the tenants list".into(),
-            ),
-            other => other.into(),
-        })
+    state.store.tenants().find(id).await.map_err(|e| match e {
+        db::DbError::NotFound => ConsoleError::NotFound(
+            "no tenant with that id or slug; pick one from the tenants list".into(),
+        ),
+        other => other.into(),
+    })
 }

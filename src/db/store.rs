@@ -36,6 +36,16 @@ impl Store {
         super::leases::Leases(self)
     }
 
+    /// Pruning what has outlived its retention.
+    pub fn retention(&self) -> super::retention::Retention<'_> {
+        super::retention::Retention(self)
+    }
+
+    /// Tenants, their wording's versions and the server's settings.
+    pub fn tenants(&self) -> super::tenants::Tenants<'_> {
+        super::tenants::Tenants(self)
+    }
+
     /// The queries behind readiness, metrics and the call funnel.
     pub fn upkeep(&self) -> super::upkeep::Upkeep<'_> {
         super::upkeep::Upkeep(self)

@@ -1,20 +1,26 @@
-//! Tenants and what belongs to them (services, providers, hours, closures). A tenant is
-//! always written whole, in one transaction, so a failed update leaves nothing half-written.
+//! Tenants and what belongs to them (services, providers, hours, closures), and the
+//! interface to them ([`Store::tenants`]). A tenant is always written whole, in one
+//! transaction, so a failed change leaves nothing half-written; the SQL is in
+//! [`super::sqlite::tenants`] and [`super::postgres::tenants`], and what both share
+//! (the columns, turning stored values back into a [`TenantSpec`], the refusal to remove
+//! a service or provider with appointments to come) is here.
 
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{DbError, is_unique_violation};
-
-mod retire;
-#[cfg(test)]
-mod tests;
-
+use super::{DbError, postgres, sqlite, store::Store, wording::Version};
 use crate::domain::{
     PhoneNumber, ProviderSpec, ServiceSpec, TenantSpec,
     tenant::{hhmm, parse_date, parse_hhmm},
 };
-use retire::{Table, retire_missing};
+
+pub(crate) mod retired;
+
+// SQLite's repository functions keep their old paths for the SQLite code that calls them
+// inside its own transactions (replies, tests).
+pub use super::sqlite::tenants::{
+    by_phone, delete, delete_in, find, for_reply, insert, insert_in, is_empty, list, load,
+    replace_in,
+};
 
 /// A stored tenant: the spec plus the ids the booking code needs.
 #[derive(Debug, Clone)]
@@ -73,20 +79,13 @@ fn ts(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-fn now() -> i64 {
-    Timestamp::now().as_second()
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> DbError {
+    DbError::Corrupt(what.to_string())
 }
 
-/// Phone numbers are stored in their E.164 text form.
-impl rusqlite::ToSql for PhoneNumber {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-/// The tenant's own columns, in the order of [`Columns::params`] (both arrays have the
-/// same fixed length, so adding a column to one and not the other does not compile).
-const COLUMNS: [&str; 29] = [
+/// The tenant's own columns, in the order of [`values`] (both arrays have the same fixed
+/// length, so adding a column to one and not the other does not compile).
+pub(crate) const COLUMNS: [&str; 29] = [
     "slug",
     "name",
     "phone_number",
@@ -118,431 +117,176 @@ const COLUMNS: [&str; 29] = [
     "reminder_calls",
 ];
 
-/// A spec's values for the `tenants` row, bound by name (`:slug`, ...) so the INSERT and
-/// the UPDATE share one list instead of two hand-numbered ones.
-struct Columns<'a> {
-    spec: &'a TenantSpec,
-    reminder_hours: String,
-    line: String,
-    reminder_calls: Option<String>,
-    now: i64,
+/// A value of a `tenants` column as both backends bind it: text (or NULL), an integer
+/// (flags are 0 or 1), or a real number.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Text(Option<String>),
+    Int(i64),
+    Real(f64),
 }
 
-impl<'a> Columns<'a> {
-    fn new(spec: &'a TenantSpec) -> Self {
-        let reminder_hours =
-            serde_json::to_string(&spec.reminder_hours).unwrap_or_else(|_| "[]".into());
-        Self {
-            spec,
-            reminder_hours,
-            line: spec.line.to_stored(),
-            reminder_calls: spec
-                .reminder_calls
-                .as_ref()
-                .map(|r| r.to_json().to_string()),
-            now: now(),
-        }
-    }
-
-    /// `(":column", value)` for every entry of [`COLUMNS`], then `:now`.
-    fn params(&self) -> Vec<(String, &dyn rusqlite::ToSql)> {
-        let s = self.spec;
-        let values: [&dyn rusqlite::ToSql; 29] = [
-            &s.slug,
-            &s.name,
-            &s.phone_number,
-            &s.timezone,
-            &s.voice,
-            &s.greeting,
-            &s.sms_from,
-            &s.messaging_profile_id,
-            &s.transfer_number,
-            &s.slot_minutes,
-            &s.min_notice_minutes,
-            &s.horizon_days,
-            &s.buffer_minutes,
-            &self.reminder_hours,
-            &s.max_attempts,
-            &s.confirm_before_booking,
-            &s.hold_seconds,
-            &s.reprompt,
-            &s.confirmation,
-            &s.transfer_line,
-            &s.goodbye,
-            &s.sms_confirmation,
-            &s.sms_reminder,
-            &s.closed,
-            &s.sms_rate_per_second,
-            &s.max_future_bookings_per_caller,
-            &s.sms_moved,
-            &self.line,
-            &self.reminder_calls,
-        ];
-        let mut out: Vec<(String, &dyn rusqlite::ToSql)> = COLUMNS
-            .iter()
-            .map(|c| format!(":{c}"))
-            .zip(values)
-            .collect();
-        out.push((":now".into(), &self.now));
-        out
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(Some(s.to_owned()))
     }
 }
 
-/// The named parameters as rusqlite takes them.
-fn bind<'p>(
-    params: &'p [(String, &'p dyn rusqlite::ToSql)],
-) -> Vec<(&'p str, &'p dyn rusqlite::ToSql)> {
-    params.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+impl From<Option<&str>> for Value {
+    fn from(s: Option<&str>) -> Self {
+        Value::Text(s.map(str::to_owned))
+    }
 }
 
-/// Inserts a new tenant; a taken slug or phone number is a `Conflict` naming the field.
-pub fn insert(conn: &mut Connection, spec: &TenantSpec) -> Result<Tenant, DbError> {
-    let tx = crate::db::begin(conn)?;
-    let tenant = insert_in(&tx, spec)?;
-    tx.commit()?;
-    Ok(tenant)
+impl From<u32> for Value {
+    fn from(n: u32) -> Self {
+        Value::Int(n.into())
+    }
 }
 
-/// [`insert`] inside the caller's transaction (which commits it, or not).
-pub fn insert_in(tx: &crate::db::Tx<'_>, spec: &TenantSpec) -> Result<Tenant, DbError> {
-    let columns = Columns::new(spec);
-    let sql = format!(
-        "INSERT INTO tenants ({}, created_at, updated_at) VALUES ({}, :now, :now)",
-        COLUMNS.join(", "),
-        COLUMNS
-            .iter()
-            .map(|c| format!(":{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Int(b.into())
+    }
+}
+
+/// `spec`'s values for the `tenants` row, in the order of [`COLUMNS`].
+pub(crate) fn values(spec: &TenantSpec) -> [Value; 29] {
+    let s = spec;
+    let reminder_hours = serde_json::to_string(&s.reminder_hours).unwrap_or_else(|_| "[]".into());
+    let reminder_calls = s.reminder_calls.as_ref().map(|r| r.to_json().to_string());
+    [
+        s.slug.as_str().into(),
+        s.name.as_str().into(),
+        s.phone_number.as_str().into(),
+        s.timezone.as_str().into(),
+        s.voice.as_str().into(),
+        s.greeting.as_str().into(),
+        s.sms_from.as_ref().map(PhoneNumber::as_str).into(),
+        s.messaging_profile_id.as_deref().into(),
+        s.transfer_number.as_ref().map(PhoneNumber::as_str).into(),
+        s.slot_minutes.into(),
+        s.min_notice_minutes.into(),
+        s.horizon_days.into(),
+        s.buffer_minutes.into(),
+        reminder_hours.as_str().into(),
+        s.max_attempts.into(),
+        s.confirm_before_booking.into(),
+        s.hold_seconds.into(),
+        s.reprompt.as_deref().into(),
+        s.confirmation.as_deref().into(),
+        s.transfer_line.as_deref().into(),
+        s.goodbye.as_deref().into(),
+        s.sms_confirmation.as_deref().into(),
+        s.sms_reminder.as_deref().into(),
+        s.closed.into(),
+        Value::Real(s.sms_rate_per_second),
+        s.max_future_bookings_per_caller.into(),
+        s.sms_moved.as_deref().into(),
+        s.line.to_stored().as_str().into(),
+        Value::Text(reminder_calls),
+    ]
+}
+
+/// The text columns [`assemble`] reads, in this order (then [`INT_COLUMNS`], then
+/// `sms_rate_per_second`: see [`load_columns`]).
+const TEXT_COLUMNS: [&str; 19] = [
+    "slug",
+    "name",
+    "phone_number",
+    "timezone",
+    "voice",
+    "greeting",
+    "sms_from",
+    "messaging_profile_id",
+    "transfer_number",
+    "reminder_hours",
+    "reprompt",
+    "confirmation",
+    "transfer_line",
+    "goodbye",
+    "sms_confirmation",
+    "sms_reminder",
+    "sms_moved",
+    "line",
+    "reminder_calls",
+];
+
+/// The integer columns [`assemble`] reads, in this order (flags are 0 or 1).
+const INT_COLUMNS: [&str; 11] = [
+    "slot_minutes",
+    "min_notice_minutes",
+    "horizon_days",
+    "buffer_minutes",
+    "max_attempts",
+    "created_at",
+    "updated_at",
+    "confirm_before_booking",
+    "hold_seconds",
+    "closed",
+    "max_future_bookings_per_caller",
+];
+
+/// How many text columns lead [`load_columns`]; the integers follow, then the rate.
+pub(crate) const TEXTS: usize = TEXT_COLUMNS.len();
+/// How many integer columns follow the texts in [`load_columns`].
+pub(crate) const INTS: usize = INT_COLUMNS.len();
+
+/// The `SELECT` list of a tenant's own row: [`TEXTS`] text columns, [`INTS`] integers,
+/// then `sms_rate_per_second`.
+pub(crate) fn load_columns() -> String {
+    let mut columns: Vec<&str> = TEXT_COLUMNS.iter().chain(&INT_COLUMNS).copied().collect();
+    columns.push("sms_rate_per_second");
+    columns.join(", ")
+}
+
+/// A tenant as the database holds it: its own row (as [`load_columns`] lists it) and
+/// its children, each in the order the queries give.
+#[derive(Default)]
+pub(crate) struct Stored {
+    /// The text columns, in their order (NULL as `None`).
+    pub texts: Vec<Option<String>>,
+    /// The integer columns, in their order.
+    pub ints: Vec<i64>,
+    /// `sms_rate_per_second`.
+    pub rate: f64,
+    /// `(id, name, duration_minutes, price)` of active services, by position.
+    pub services: Vec<(i64, String, i64, Option<String>)>,
+    /// `(provider id, name, service name)` of active providers, by position then the
+    /// service's position (one row per service, one with `None` for a provider of none).
+    pub providers: Vec<(i64, String, Option<String>)>,
+    /// `(weekday, opens, closes)`, by weekday and opening.
+    pub hours: Vec<(i64, String, String)>,
+    /// Closed days, `YYYY-MM-DD`.
+    pub closures: Vec<String>,
+}
+
+/// Turns what the database holds into a [`Tenant`]; a value that no longer parses is
+/// [`DbError::Corrupt`].
+pub(crate) fn assemble(id: i64, stored: Stored) -> Result<Tenant, DbError> {
+    let mut texts = stored.texts.into_iter();
+    let mut text = || texts.next().ok_or_else(|| corrupt("missing column"));
+    let (slug, name, phone, timezone, voice, greeting) =
+        (text()?, text()?, text()?, text()?, text()?, text()?);
+    let (sms_from, profile, transfer, reminder) = (text()?, text()?, text()?, text()?);
+    let wording: [Option<String>; 6] = [text()?, text()?, text()?, text()?, text()?, text()?];
+    let (sms_moved, line, reminder_calls) = (text()?, text()?, text()?);
+    let required = |v: Option<String>| v.ok_or_else(|| corrupt("a required column is NULL"));
+    let mut ints = stored.ints.into_iter();
+    let mut int = || ints.next().ok_or_else(|| corrupt("missing column"));
+    let small = |n: i64| u32::try_from(n).map_err(corrupt);
+    let (slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, max_attempts) = (
+        small(int()?)?,
+        small(int()?)?,
+        small(int()?)?,
+        small(int()?)?,
+        small(int()?)?,
     );
-    let params = columns.params();
-    tx.execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(tx, e, spec, None))?;
-    let id = tx.last_insert_rowid();
-    write_children(tx, id, spec)?;
-    load(tx, id)
-}
-
-/// Replaces tenant `id` with `spec` inside the caller's transaction, and returns the slug
-/// it had before with the stored result. Services and providers are matched by name
-/// (ignoring case) so their ids, and the appointments pointing at them, survive. One the
-/// spec no longer lists is *retired*: kept for the appointments that name it, left out of
-/// [`load`] (so of the schema, the alternatives, availability and the booking pool), and
-/// brought back if a later spec lists it again. A removal is a `Conflict` listing the
-/// appointments in the way while the service or provider has one that has not started
-/// (booked, or held and not expired), at `now` (Unix seconds).
-pub fn replace_in(
-    tx: &crate::db::Tx<'_>,
-    id: i64,
-    spec: &TenantSpec,
-    now: i64,
-) -> Result<(String, Tenant), DbError> {
-    let before: String = tx
-        .query_row("SELECT slug FROM tenants WHERE id = ?1", [id], |r| r.get(0))
-        .optional()?
-        .ok_or(DbError::NotFound)?;
-    let columns = Columns::new(spec);
-    let sql = format!(
-        "UPDATE tenants SET {}, updated_at = :now WHERE id = :id",
-        COLUMNS
-            .iter()
-            .map(|c| format!("{c} = :{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let mut params = columns.params();
-    params.push((":id".into(), &id));
-    let changed = tx
-        .execute(&sql, bind(&params).as_slice())
-        .map_err(|e| unique_to_conflict(tx, e, spec, Some(id)))?;
-    if changed == 0 {
-        return Err(DbError::NotFound);
-    }
-    tx.execute("DELETE FROM opening_hours WHERE tenant_id = ?1", [id])?;
-    tx.execute("DELETE FROM closures WHERE tenant_id = ?1", [id])?;
-    tx.execute(
-        "DELETE FROM provider_services WHERE provider_id IN (SELECT id FROM providers WHERE tenant_id = ?1)",
-        [id],
-    )?;
-    let tz = crate::tzdb::get(&spec.timezone).map_err(corrupt)?;
-    let mut blocked = Vec::new();
-    for (table, keep) in [
-        (
-            Table::Services,
-            spec.services
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>(),
-        ),
-        (
-            Table::Providers,
-            spec.providers.iter().map(|p| p.name.as_str()).collect(),
-        ),
-    ] {
-        blocked.extend(retire_missing(tx, id, table, &keep, now)?);
-    }
-    if let Some(first) = blocked.first() {
-        let field = first.table.field();
-        let list: Vec<String> = blocked.iter().map(|b| b.describe(&tz)).collect();
-        return Err(DbError::Conflict(format!(
-            "{field}: {}; cancel or move them first (DELETE or PATCH /tenants/{{id}}/appointments/{{appt}}), then remove it",
-            list.join("; ")
-        )));
-    }
-    write_children(tx, id, spec)?;
-    Ok((before, load(tx, id)?))
-}
-
-/// Upserts services and providers by name, and writes hours and closures.
-fn write_children(tx: &crate::db::Tx<'_>, tenant: i64, spec: &TenantSpec) -> Result<(), DbError> {
-    let mut service_ids = Vec::with_capacity(spec.services.len());
-    for (
-        pos,
-        ServiceSpec {
-            name,
-            duration_minutes,
-            price,
-        },
-    ) in spec.services.iter().enumerate()
-    {
-        tx.execute(
-            "INSERT INTO services (tenant_id, name, duration_minutes, position, price) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (tenant_id, name COLLATE NOCASE) DO UPDATE
-             SET name = excluded.name, duration_minutes = excluded.duration_minutes, position = excluded.position,
-                 price = excluded.price, retired_at = NULL",
-            params![tenant, name, duration_minutes, pos as i64, price],
-        )?;
-        let sid: i64 = tx.query_row(
-            "SELECT id FROM services WHERE tenant_id = ?1 AND name = ?2 COLLATE NOCASE",
-            params![tenant, name],
-            |r| r.get(0),
-        )?;
-        service_ids.push((name.clone(), sid));
-    }
-    for (pos, ProviderSpec { name, services }) in spec.providers.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO providers (tenant_id, name, position) VALUES (?1, ?2, ?3)
-             ON CONFLICT (tenant_id, name COLLATE NOCASE) DO UPDATE
-             SET name = excluded.name, position = excluded.position, retired_at = NULL",
-            params![tenant, name, pos as i64],
-        )?;
-        let pid: i64 = tx.query_row(
-            "SELECT id FROM providers WHERE tenant_id = ?1 AND name = ?2 COLLATE NOCASE",
-            params![tenant, name],
-            |r| r.get(0),
-        )?;
-        for svc in services {
-            if let Some((_, sid)) = service_ids.iter().find(|(n, _)| n == svc) {
-                tx.execute(
-                    "INSERT OR IGNORE INTO provider_services (provider_id, service_id) VALUES (?1, ?2)",
-                    params![pid, sid],
-                )?;
-            }
-        }
-    }
-    for (day, ranges) in spec.hours.iter().enumerate() {
-        for (opens, closes) in ranges {
-            tx.execute(
-                "INSERT INTO opening_hours (tenant_id, weekday, opens, closes) VALUES (?1, ?2, ?3, ?4)",
-                params![tenant, day as i64, hhmm(*opens), hhmm(*closes)],
-            )?;
-        }
-    }
-    for day in &spec.closures {
-        tx.execute(
-            "INSERT INTO closures (tenant_id, day) VALUES (?1, ?2)",
-            params![tenant, day.to_string()],
-        )?;
-    }
-    Ok(())
-}
-
-/// Names the field whose UNIQUE rule `e` broke; `own` is the tenant being updated, whose
-/// own row does not count as "another tenant".
-fn unique_to_conflict(
-    tx: &Connection,
-    e: rusqlite::Error,
-    spec: &TenantSpec,
-    own: Option<i64>,
-) -> DbError {
-    if !is_unique_violation(&e) {
-        return e.into();
-    }
-    // Name the field that clashed; the error text alone is not a stable contract.
-    let slug_taken: bool = tx
-        .query_row(
-            "SELECT 1 FROM tenants WHERE slug = ?1 AND id IS NOT ?2",
-            params![spec.slug, own],
-            |_| Ok(true),
-        )
-        .optional()
-        .ok()
-        .flatten()
-        .is_some();
-    if slug_taken {
-        DbError::Conflict(format!(
-            "slug: {:?} is already used by another tenant",
-            spec.slug
-        ))
-    } else {
-        DbError::Conflict(format!(
-            "phone_number: {} already belongs to another tenant",
-            spec.phone_number
-        ))
-    }
-}
-
-/// Finds a tenant by numeric id or by slug.
-pub fn find(conn: &Connection, id_or_slug: &str) -> Result<Tenant, DbError> {
-    let id: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM tenants WHERE slug = ?1 OR (CAST(id AS TEXT) = ?1)",
-            [id_or_slug],
-            |r| r.get(0),
-        )
-        .optional()?;
-    load(conn, id.ok_or(DbError::NotFound)?)
-}
-
-/// Finds the tenant whose line is `number`.
-pub fn by_phone(conn: &Connection, number: &PhoneNumber) -> Result<Option<Tenant>, DbError> {
-    let id: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM tenants WHERE phone_number = ?1",
-            [number.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    id.map(|id| load(conn, id)).transpose()
-}
-
-/// The tenant a text from `customer` to `number` is meant for. The tenant that last texted
-/// that customer from that number decides (texts that left, or would have in dry run,
-/// latest due first), since several tenants may share an `sms_from`. Without such a text,
-/// the tenants whose `phone_number` or `sms_from` is `number`: first one with which the
-/// customer has an appointment to come (at `now`, Unix seconds), then the one whose line
-/// it is, then the oldest.
-pub fn for_reply(
-    conn: &Connection,
-    number: &PhoneNumber,
-    customer: &str,
-    now: i64,
-) -> Result<Option<Tenant>, DbError> {
-    let texted: Option<i64> = conn
-        .prepare_cached(
-            "SELECT tenant_id FROM outbox
-             WHERE to_number = ?2 AND from_number = ?1
-               AND status IN ('sending', 'sent', 'delivered', 'dry_run')
-             ORDER BY due_at DESC, id DESC LIMIT 1",
-        )?
-        .query_row(params![number.as_str(), customer], |r| r.get(0))
-        .optional()?;
-    let id = match texted {
-        Some(id) => Some(id),
-        None => conn
-            .prepare_cached(
-                "SELECT t.id FROM tenants t WHERE t.phone_number = ?1 OR t.sms_from = ?1
-                 ORDER BY EXISTS (SELECT 1 FROM appointments a
-                                  WHERE a.tenant_id = t.id AND a.customer_phone = ?2
-                                    AND a.status = 'booked' AND a.start_at > ?3) DESC,
-                          t.phone_number = ?1 DESC, t.id
-                 LIMIT 1",
-            )?
-            .query_row(params![number.as_str(), customer, now], |r| r.get(0))
-            .optional()?,
-    };
-    id.map(|id| load(conn, id)).transpose()
-}
-
-/// Every tenant, ordered by id.
-pub fn list(conn: &Connection) -> Result<Vec<Tenant>, DbError> {
-    let ids: Vec<i64> = conn
-        .prepare("SELECT id FROM tenants ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    ids.into_iter().map(|id| load(conn, id)).collect()
-}
-
-/// Deletes a tenant and everything that belongs to it.
-pub fn delete(conn: &mut Connection, id: i64) -> Result<(), DbError> {
-    let tx = crate::db::begin(conn)?;
-    delete_in(&tx, id)?;
-    tx.commit()?;
-    Ok(())
-}
-
-/// [`delete`] inside the caller's transaction; returns the slug the tenant had.
-pub fn delete_in(tx: &crate::db::Tx<'_>, id: i64) -> Result<String, DbError> {
-    let slug: String = tx
-        .query_row("SELECT slug FROM tenants WHERE id = ?1", [id], |r| r.get(0))
-        .optional()?
-        .ok_or(DbError::NotFound)?;
-    // Appointments first: they point at services and providers without cascading.
-    tx.execute("DELETE FROM appointments WHERE tenant_id = ?1", [id])?;
-    tx.execute("DELETE FROM tenants WHERE id = ?1", [id])?;
-    Ok(slug)
-}
-
-/// True when no tenant exists (used by `serve --demo`).
-pub fn is_empty(conn: &Connection) -> Result<bool, DbError> {
-    Ok(
-        conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM tenants)", [], |r| {
-            r.get(0)
-        })?,
-    )
-}
-
-fn corrupt(what: impl std::fmt::Display) -> DbError {
-    DbError::Corrupt(what.to_string())
-}
-
-/// Reads a whole tenant by id.
-pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
-    let row = conn
-        .query_row(
-            "SELECT slug, name, phone_number, timezone, voice, greeting, sms_from,
-                    messaging_profile_id, transfer_number, slot_minutes, min_notice_minutes,
-                    horizon_days, buffer_minutes, reminder_hours, max_attempts, created_at, updated_at,
-                    confirm_before_booking, hold_seconds,
-                    reprompt, confirmation, transfer_line, goodbye, sms_confirmation, sms_reminder,
-                    closed, sms_rate_per_second, max_future_bookings_per_caller, sms_moved, line,
-                    reminder_calls
-             FROM tenants WHERE id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?),
-                    (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?),
-                    (r.get::<_, u32>(9)?, r.get::<_, u32>(10)?, r.get::<_, u32>(11)?, r.get::<_, u32>(12)?, r.get::<_, String>(13)?, r.get::<_, u32>(14)?),
-                    (r.get::<_, i64>(15)?, r.get::<_, i64>(16)?, r.get::<_, f64>(26)?),
-                    (r.get::<_, bool>(17)?, r.get::<_, u32>(18)?),
-                    [r.get::<_, Option<String>>(19)?, r.get::<_, Option<String>>(20)?, r.get::<_, Option<String>>(21)?, r.get::<_, Option<String>>(22)?, r.get::<_, Option<String>>(23)?, r.get::<_, Option<String>>(24)?],
-                    (r.get::<_, bool>(25)?, r.get::<_, u32>(27)?),
-                    (r.get::<_, Option<String>>(28)?, r.get::<_, String>(29)?, r.get::<_, Option<String>>(30)?),
-                ))
-            },
-        )
-        .optional()?
-        .ok_or(DbError::NotFound)?;
-    let (
-        (slug, name, phone, timezone, voice, greeting),
-        (sms_from, profile, transfer),
-        nums,
-        (created_at, updated_at, sms_rate_per_second),
-        (confirm_before_booking, hold_seconds),
-        [
-            reprompt,
-            confirmation,
-            transfer_line,
-            goodbye,
-            sms_confirmation,
-            sms_reminder,
-        ],
-        (closed, max_future_bookings_per_caller),
-        (sms_moved, line, reminder_calls),
-    ) = row;
-    let (slot_minutes, min_notice_minutes, horizon_days, buffer_minutes, reminder, max_attempts) =
-        nums;
+    let (created_at, updated_at) = (int()?, int()?);
+    let confirm_before_booking = int()? != 0;
+    let hold_seconds = small(int()?)?;
+    let closed = int()? != 0;
+    let max_future_bookings_per_caller = small(int()?)?;
     let parse_phone = |s: Option<String>| {
         s.map(|s| PhoneNumber::parse(&s).map_err(corrupt))
             .transpose()
@@ -550,42 +294,17 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
 
     let mut services = Vec::new();
     let mut service_ids = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, duration_minutes, price FROM services WHERE tenant_id = ?1 AND retired_at IS NULL
-         ORDER BY position",
-    )?;
-    for row in stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, u32>(2)?,
-            r.get::<_, Option<String>>(3)?,
-        ))
-    })? {
-        let (sid, name, duration_minutes, price) = row?;
+    for (sid, name, duration_minutes, price) in stored.services {
         service_ids.push(sid);
         services.push(ServiceSpec {
             name,
-            duration_minutes,
+            duration_minutes: small(duration_minutes)?,
             price,
         });
     }
-    let mut providers = Vec::new();
+    let mut providers: Vec<ProviderSpec> = Vec::new();
     let mut provider_ids = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT p.id, p.name, s.name FROM providers p
-         LEFT JOIN provider_services ps ON ps.provider_id = p.id
-         LEFT JOIN services s ON s.id = ps.service_id
-         WHERE p.tenant_id = ?1 AND p.retired_at IS NULL ORDER BY p.position, s.position",
-    )?;
-    for row in stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-        ))
-    })? {
-        let (pid, name, service) = row?;
+    for (pid, name, service) in stored.providers {
         if provider_ids.last() != Some(&pid) {
             provider_ids.push(pid);
             providers.push(ProviderSpec {
@@ -598,37 +317,36 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         }
     }
     let mut hours: [Vec<_>; 7] = Default::default();
-    let mut stmt = conn.prepare_cached("SELECT weekday, opens, closes FROM opening_hours WHERE tenant_id = ?1 ORDER BY weekday, opens")?;
-    for row in stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })? {
-        let (day, opens, closes) = row?;
+    for (day, opens, closes) in stored.hours {
         let range = (
             parse_hhmm(&opens).ok_or_else(|| corrupt(&opens))?,
             parse_hhmm(&closes).ok_or_else(|| corrupt(&closes))?,
         );
-        hours
-            .get_mut(day as usize)
+        usize::try_from(day)
+            .ok()
+            .and_then(|d| hours.get_mut(d))
             .ok_or_else(|| corrupt(day))?
             .push(range);
     }
     let mut closures = std::collections::BTreeSet::new();
-    let mut stmt = conn.prepare_cached("SELECT day FROM closures WHERE tenant_id = ?1")?;
-    for row in stmt.query_map([id], |r| r.get::<_, String>(0))? {
-        let day = row?;
+    for day in stored.closures {
         closures.insert(parse_date(&day).ok_or_else(|| corrupt(&day))?);
     }
+    let [
+        reprompt,
+        confirmation,
+        transfer_line,
+        goodbye,
+        sms_confirmation,
+        sms_reminder,
+    ] = wording;
     let spec = TenantSpec {
-        slug,
-        name,
-        phone_number: PhoneNumber::parse(&phone).map_err(corrupt)?,
-        timezone,
-        voice,
-        greeting,
+        slug: required(slug)?,
+        name: required(name)?,
+        phone_number: PhoneNumber::parse(&required(phone)?).map_err(corrupt)?,
+        timezone: required(timezone)?,
+        voice: required(voice)?,
+        greeting: required(greeting)?,
         reprompt,
         confirmation,
         transfer_line,
@@ -636,7 +354,7 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         sms_confirmation,
         sms_reminder,
         sms_moved,
-        line: crate::domain::line::LineSpec::from_stored(&line).map_err(corrupt)?,
+        line: crate::domain::line::LineSpec::from_stored(&required(line)?).map_err(corrupt)?,
         reminder_calls: crate::domain::reminder_calls::ReminderCallsSpec::from_stored(
             reminder_calls.as_deref(),
         )
@@ -651,11 +369,11 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         min_notice_minutes,
         horizon_days,
         buffer_minutes,
-        reminder_hours: serde_json::from_str(&reminder).map_err(corrupt)?,
+        reminder_hours: serde_json::from_str(&required(reminder)?).map_err(corrupt)?,
         max_attempts,
         confirm_before_booking,
         hold_seconds,
-        sms_rate_per_second,
+        sms_rate_per_second: stored.rate,
         max_future_bookings_per_caller,
         services,
         providers,
@@ -668,4 +386,236 @@ pub fn load(conn: &Connection, id: i64) -> Result<Tenant, DbError> {
         created_at,
         updated_at,
     })
+}
+
+/// A spec's hours as rows: `(weekday, opens, closes)`.
+pub(crate) fn hour_rows(spec: &TenantSpec) -> Vec<(i64, String, String)> {
+    let mut rows = Vec::new();
+    for (day, ranges) in spec.hours.iter().enumerate() {
+        for (opens, closes) in ranges {
+            rows.push((day as i64, hhmm(*opens), hhmm(*closes)));
+        }
+    }
+    rows
+}
+
+/// The message for a clash on a tenant's unique columns: the slug when another tenant
+/// has it, else the phone number.
+pub(crate) fn taken(spec: &TenantSpec, slug_taken: bool) -> DbError {
+    if slug_taken {
+        DbError::Conflict(format!(
+            "slug: {:?} is already used by another tenant",
+            spec.slug
+        ))
+    } else {
+        DbError::Conflict(format!(
+            "phone_number: {} already belongs to another tenant",
+            spec.phone_number
+        ))
+    }
+}
+
+/// The wording `tenant` has now, as the body of a version.
+pub(crate) fn wording_body(tenant: &Tenant) -> String {
+    serde_json::Value::Object(crate::wording::snapshot(&tenant.spec)).to_string()
+}
+
+/// What a tenant change came to.
+pub enum Changed<T, R> {
+    /// Written and committed, with the step beside the database done.
+    Done(T),
+    /// Refused by the caller's own check (nothing written).
+    Refused(R),
+    /// The step beside the database failed (nothing written).
+    Beside(std::io::Error),
+}
+
+/// The step a tenant change takes beside the database (moving its documents), undone if
+/// the commit fails after it.
+pub trait Beside {
+    /// Puts things back as they were before the step.
+    fn undo(self);
+}
+
+/// The tenants of a store ([`Store::tenants`]).
+pub struct Tenants<'s>(pub(super) &'s Store);
+
+impl Tenants<'_> {
+    /// A tenant by numeric id or slug.
+    pub async fn find(&self, key: String) -> Result<Tenant, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(move |c| sqlite::tenants::find(c, &key)).await,
+            Store::Postgres(pg) => {
+                pg.run(async |c| postgres::tenants::find(c, &key).await)
+                    .await
+            }
+        }
+    }
+
+    /// The tenant whose line is `number`, if any.
+    pub async fn by_phone(&self, number: PhoneNumber) -> Result<Option<Tenant>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(move |c| sqlite::tenants::by_phone(c, &number)).await,
+            Store::Postgres(pg) => {
+                pg.run(async |c| postgres::tenants::by_phone(c, &number).await)
+                    .await
+            }
+        }
+    }
+
+    /// Tenant `id`.
+    pub async fn load(&self, id: i64) -> Result<Tenant, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(move |c| sqlite::tenants::load(c, id)).await,
+            Store::Postgres(pg) => pg.run(async |c| postgres::tenants::load(c, id).await).await,
+        }
+    }
+
+    /// Every tenant, by id.
+    pub async fn list(&self) -> Result<Vec<Tenant>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(|c| sqlite::tenants::list(c)).await,
+            Store::Postgres(pg) => pg.run(async |c| postgres::tenants::list(c).await).await,
+        }
+    }
+
+    /// True when there is no tenant yet.
+    pub async fn is_empty(&self) -> Result<bool, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(|c| sqlite::tenants::is_empty(c)).await,
+            Store::Postgres(pg) => pg.run(async |c| postgres::tenants::is_empty(c).await).await,
+        }
+    }
+
+    /// Stores a new tenant with its wording as the first version, then takes the step
+    /// `beside` the database; commits only when both succeeded. A taken slug or number is
+    /// a [`DbError::Conflict`] naming the field.
+    pub async fn create<B: Beside + Send + 'static>(
+        &self,
+        spec: TenantSpec,
+        by: String,
+        now: i64,
+        beside: impl FnOnce(&Tenant) -> std::io::Result<B> + Send + 'static,
+    ) -> Result<Changed<Tenant, std::convert::Infallible>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                sqlite::tenants::change(
+                    db,
+                    move |tx| {
+                        let tenant = sqlite::tenants::insert_in(tx, &spec)?;
+                        super::wording::record(tx, tenant.id, &wording_body(&tenant), &by, now)?;
+                        Ok(Ok(tenant))
+                    },
+                    beside,
+                )
+                .await
+            }
+            Store::Postgres(pg) => postgres::tenants::create(pg, &spec, &by, now, beside).await,
+        }
+    }
+
+    /// Replaces the tenant named by `key` (id or slug) with what `merge` makes of the
+    /// stored one, read and written in one transaction, then takes the step `beside` the
+    /// database with the slug it had before and the result. A refusal from `merge` writes
+    /// nothing. Services and providers are matched by name, so their ids survive; one the
+    /// spec no longer lists is retired, or the change refused while it has appointments
+    /// to come ([`DbError::Conflict`] listing them). A wording change is recorded as the
+    /// newest version, by `by`; a tenant without versions keeps its old wording as the
+    /// first. [`DbError::NotFound`] when no tenant has `key`.
+    pub async fn update<R: Send + 'static, B: Beside + Send + 'static>(
+        &self,
+        key: String,
+        merge: impl FnOnce(&Tenant) -> Result<TenantSpec, R> + Send + 'static,
+        by: String,
+        now: i64,
+        beside: impl FnOnce(&str, &Tenant) -> std::io::Result<B> + Send + 'static,
+    ) -> Result<Changed<Tenant, R>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => sqlite::tenants::change(
+                db,
+                move |tx| {
+                    let stored = sqlite::tenants::find(tx, &key)?;
+                    let spec = match merge(&stored) {
+                        Ok(spec) => spec,
+                        Err(refused) => return Ok(Err(refused)),
+                    };
+                    if super::wording::versions(tx, stored.id)?.is_empty() {
+                        let body = wording_body(&stored);
+                        super::wording::record(tx, stored.id, &body, "as it was before", now)?;
+                    }
+                    let (before, tenant) = sqlite::tenants::replace_in(tx, stored.id, &spec, now)?;
+                    super::wording::record(tx, tenant.id, &wording_body(&tenant), &by, now)?;
+                    Ok(Ok((before, tenant)))
+                },
+                move |(before, tenant): &(String, Tenant)| beside(before, tenant),
+            )
+            .await
+            .map(|changed| match changed {
+                Changed::Done((_, tenant)) => Changed::Done(tenant),
+                Changed::Refused(r) => Changed::Refused(r),
+                Changed::Beside(e) => Changed::Beside(e),
+            }),
+            Store::Postgres(pg) => {
+                postgres::tenants::update(pg, &key, merge, &by, now, beside).await
+            }
+        }
+    }
+
+    /// Deletes tenant `id` and everything it has, then takes the step `beside` the
+    /// database with the slug it had; [`DbError::NotFound`] when there is none.
+    pub async fn delete<B: Beside + Send + 'static>(
+        &self,
+        id: i64,
+        beside: impl FnOnce(&str) -> std::io::Result<B> + Send + 'static,
+    ) -> Result<Changed<(), std::convert::Infallible>, DbError> {
+        let done = |c: Changed<String, std::convert::Infallible>| match c {
+            Changed::Done(_) => Changed::Done(()),
+            Changed::Refused(r) => match r {},
+            Changed::Beside(e) => Changed::Beside(e),
+        };
+        match self.0 {
+            Store::Sqlite(db) => sqlite::tenants::change(
+                db,
+                move |tx| Ok(Ok(sqlite::tenants::delete_in(tx, id)?)),
+                move |slug: &String| beside(slug),
+            )
+            .await
+            .map(done),
+            Store::Postgres(pg) => postgres::tenants::delete(pg, id, beside).await.map(done),
+        }
+    }
+
+    /// Tenant `tenant`'s latest wording versions, newest first.
+    pub async fn wording_versions(&self, tenant: i64) -> Result<Vec<Version>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(move |c| super::wording::versions(c, tenant)).await,
+            Store::Postgres(pg) => {
+                pg.run(async |c| postgres::tenants::wording_versions(c, tenant).await)
+                    .await
+            }
+        }
+    }
+
+    /// Version `id` of tenant `tenant`'s wording, if it has one.
+    pub async fn wording_version(&self, tenant: i64, id: i64) -> Result<Option<Version>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| super::wording::version(c, tenant, id))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                pg.run(async |c| postgres::tenants::wording_version(c, tenant, id).await)
+                    .await
+            }
+        }
+    }
+
+    /// The server's URL secret, generated and stored on first use (so state tokens stay
+    /// valid across restarts and nodes).
+    pub async fn url_secret(&self) -> Result<String, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(super::settings::url_secret).await,
+            Store::Postgres(pg) => postgres::tenants::url_secret(pg).await,
+        }
+    }
 }

@@ -66,6 +66,22 @@ pub struct Queues {
 pub struct Upkeep<'s>(pub(super) &'s Store);
 
 impl Upkeep<'_> {
+    /// A round trip through the path writes take (SQLite: a job on the writer thread, in
+    /// its group; PostgreSQL: a transaction on a pooled connection), so readiness sees a
+    /// wedged writer, a full queue or an unreachable server.
+    pub async fn write_round_trip(&self) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.write(|_| Ok(())).await,
+            Store::Postgres(pg) => {
+                pg.write(async |tx| {
+                    tx.execute("SELECT 1", &[]).await?;
+                    Ok(())
+                })
+                .await
+            }
+        }
+    }
+
     /// The due time (Unix seconds) of the oldest text due by `now` and still queued.
     pub async fn oldest_due_text(&self, now: i64) -> Result<Option<i64>, DbError> {
         match self.0 {

@@ -149,7 +149,10 @@ pub async fn answer(
     // No up-front "answered before?" read: every path ends in a transaction that checks
     // for a stored answer first (book, confirm_hold, remember_answer) and returns it, so a
     // retried callback gets the identical answer without costing every first one a query.
-    let entry = state.directory.by_id(&state.db, claims.tenant_id).await?;
+    let entry = state
+        .directory
+        .by_id(&state.store, claims.tenant_id)
+        .await?;
     let turn = Turn::new(state, entry, claims, cb, state.clock.now());
     match claims.step {
         Step::Gather => turn.gather().await,

@@ -140,7 +140,10 @@ impl<'a> Call<'a> {
         claims: Claims,
         call_sid: Option<String>,
     ) -> Result<Option<Call<'a>>, FlowError> {
-        let entry = state.directory.by_id(&state.db, claims.tenant_id).await?;
+        let entry = state
+            .directory
+            .by_id(&state.store, claims.tenant_id)
+            .await?;
         let (tenant, id) = (claims.tenant_id, claims.subject);
         let Some(facts) = state
             .store

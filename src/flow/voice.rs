@@ -49,7 +49,7 @@ pub async fn answer(state: &AppState, req: VoiceRequest) -> Result<Texml, FlowEr
     let now = state.clock.now();
     let to = req.to.as_deref().and_then(|t| PhoneNumber::parse(t).ok());
     let entry = match to {
-        Some(number) => state.directory.by_phone(&state.db, &number).await?,
+        Some(number) => state.directory.by_phone(&state.store, &number).await?,
         None => None,
     };
     let Some(entry) = entry else {

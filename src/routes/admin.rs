@@ -108,7 +108,7 @@ pub async fn create_tenant(
 ) -> poem::Result<(StatusCode, Json<Value>)> {
     let by = super::documents::actor(req)?;
     let spec = TenantSpec::from_json(&json_body(body).await?).map_err(AppError::from)?;
-    let tenant = tenant_changes::create(&state.db, &state.docs, spec, by, state.clock.now())
+    let tenant = tenant_changes::create(&state.store, &state.docs, spec, by, state.clock.now())
         .await
         .map_err(AppError::from)?;
     state.cards.put(tenant.id, &tenant.spec);
@@ -120,11 +120,7 @@ pub async fn create_tenant(
 /// `GET /tenants`.
 #[handler]
 pub async fn list_tenants(_: Admin, state: Data<&AppState>) -> poem::Result<Json<Value>> {
-    let tenants = state
-        .db
-        .run(|c| db::tenants::list(c))
-        .await
-        .map_err(AppError::from)?;
+    let tenants = state.store.tenants().list().await.map_err(AppError::from)?;
     Ok(Json(Value::Array(
         tenants.iter().map(|t| t.to_json()).collect(),
     )))
@@ -136,14 +132,10 @@ fn not_found() -> AppError {
 
 /// The tenant named by `id` (id or slug), or 404.
 pub(super) async fn find(state: &AppState, id: String) -> Result<db::tenants::Tenant, AppError> {
-    state
-        .db
-        .run(move |c| db::tenants::find(c, &id))
-        .await
-        .map_err(|e| match e {
-            db::DbError::NotFound => not_found(),
-            other => other.into(),
-        })
+    state.store.tenants().find(id).await.map_err(|e| match e {
+        db::DbError::NotFound => not_found(),
+        other => other.into(),
+    })
 }
 
 /// `GET /tenants/{id}` (id or slug), with its `ETag`.
@@ -196,9 +188,10 @@ pub async fn patch_tenant(
         }
         TenantSpec::from_json(&merged).map_err(AppError::from)
     };
-    let tenant = tenant_changes::update(&state.db, &state.docs, id, merge, by, state.clock.now())
-        .await
-        .map_err(AppError::from)??;
+    let tenant =
+        tenant_changes::update(&state.store, &state.docs, id, merge, by, state.clock.now())
+            .await
+            .map_err(AppError::from)??;
     state.cards.put(tenant.id, &tenant.spec);
     state.directory.clear();
     Ok(tagged(&tenant))
@@ -213,7 +206,7 @@ pub async fn delete_tenant(
     Path(id): Path<String>,
 ) -> poem::Result<StatusCode> {
     let tenant = find(&state, id).await?;
-    tenant_changes::delete(&state.db, &state.docs, tenant.id, state.clock.now())
+    tenant_changes::delete(&state.store, &state.docs, tenant.id, state.clock.now())
         .await
         .map_err(AppError::from)?;
     state.cards.remove(tenant.id);

@@ -33,6 +33,8 @@ mod sms_wording;
 mod store;
 mod store_appointments;
 mod store_events;
+mod store_retention;
+mod store_tenants;
 mod tenant_documents;
 mod texml_cli;
 mod texml_docs;

@@ -151,7 +151,7 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
         ],
     );
 
-    let pruned = retention::prune_once(&app.state.db, now, &Upkeep::default(), None, &|| {})
+    let pruned = retention::prune_once(&app.state.store, now, &Upkeep::default(), None, &|| {})
         .await
         .unwrap();
 
@@ -217,7 +217,7 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
     assert_eq!(stats["funnel"]["gathered"], 1, "{stats}");
 
     // A second pass finds nothing more.
-    let again = retention::prune_once(&app.state.db, now, &Upkeep::default(), None, &|| {})
+    let again = retention::prune_once(&app.state.store, now, &Upkeep::default(), None, &|| {})
         .await
         .unwrap();
     assert_eq!(
@@ -256,7 +256,7 @@ async fn calls_are_pruned_in_batches_and_every_one_is_counted() {
         })
         .unwrap();
     let beats = std::sync::atomic::AtomicUsize::new(0);
-    let pruned = retention::prune_once(&app.state.db, now, &Upkeep::default(), None, &|| {
+    let pruned = retention::prune_once(&app.state.store, now, &Upkeep::default(), None, &|| {
         beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     })
     .await
@@ -397,7 +397,7 @@ async fn old_webhook_events_go_with_their_deliveries_unless_an_endpoint_still_wa
         ],
     );
 
-    let pruned = retention::prune_once(&app.state.db, now, &Upkeep::default(), None, &|| {})
+    let pruned = retention::prune_once(&app.state.store, now, &Upkeep::default(), None, &|| {})
         .await
         .unwrap();
 

@@ -36,7 +36,12 @@ pub(crate) async fn stores(
     let mut stores = vec![("sqlite", Store::Sqlite(db), None, dir)];
     if let Some(scratch) = Scratch::new().await {
         let pg = Pg::open(&scratch.url).await.unwrap();
-        scratch.client().await.batch_execute(&sql).await.unwrap();
+        let client = scratch.client().await;
+        client.batch_execute(&sql).await.unwrap();
+        // As after `slotline migrate`: new rows take ids past the seeded ones.
+        slotline::db::postgres::copy::continue_identities(&client)
+            .await
+            .unwrap();
         stores.push((
             "postgres",
             Store::Postgres(pg),

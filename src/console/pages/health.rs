@@ -8,7 +8,7 @@ use poem::{Response, handler, http::StatusCode, web::Data};
 
 use crate::{
     console::{ConsoleError, auth::Operator, render, view::Frame},
-    db::{self, upkeep::Funnel},
+    db::upkeep::Funnel,
     heartbeat::TaskState,
     startup::AppState,
 };
@@ -136,8 +136,9 @@ pub async fn page(Operator(session): Operator, state: Data<&AppState>) -> poem::
         now.as_second() + 1,
     );
     let tenants = state
-        .db
-        .run(|c| db::tenants::list(c))
+        .store
+        .tenants()
+        .list()
         .await
         .map_err(ConsoleError::from)?;
     let counted = state

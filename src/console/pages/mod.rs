@@ -51,7 +51,7 @@ pub async fn apply_patch_by(
         crate::domain::TenantSpec::from_json(&merged).map_err(AppError::from)
     };
     let outcome = tenant_changes::update(
-        &state.db,
+        &state.store,
         &state.docs,
         id.to_string(),
         merge,

@@ -65,8 +65,9 @@ pub async fn list(
     let q = search.q.unwrap_or_default().trim().to_string();
     let now = state.clock.now();
     let tenants = state
-        .db
-        .run(|c| db::tenants::list(c))
+        .store
+        .tenants()
+        .list()
         .await
         .map_err(ConsoleError::from)?;
     let total = tenants.len();

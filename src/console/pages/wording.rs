@@ -190,10 +190,7 @@ async fn page_for(
     notice: Option<&'static str>,
 ) -> Result<Page, ConsoleError> {
     let tenant_id = tenant.id;
-    let versions = state
-        .db
-        .run(move |c| db::wording::versions(c, tenant_id))
-        .await?;
+    let versions = state.store.tenants().wording_versions(tenant_id).await?;
     let other_error = error
         .as_ref()
         .filter(|e| !FIELDS.iter().any(|f| f.name == e.field))
@@ -290,8 +287,9 @@ pub async fn restore(
     let wanted = super::chosen_version(&form)?;
     let tenant_id = tenant.id;
     let old = state
-        .db
-        .run(move |c| db::wording::version(c, tenant_id, wanted))
+        .store
+        .tenants()
+        .wording_version(tenant_id, wanted)
         .await
         .map_err(ConsoleError::from)?
         .ok_or_else(|| ConsoleError::NotFound(format!("the wording has no version {wanted}")))?;

@@ -288,8 +288,9 @@ fn refused(table: &str, e: tokio_postgres::Error) -> DbError {
     }
 }
 
-/// Moves every identity column's sequence past the copied ids, so new rows continue.
-async fn continue_identities(tx: &tokio_postgres::Transaction<'_>) -> Result<(), DbError> {
+/// Moves every identity column's sequence past the ids its table holds, so new rows
+/// continue after rows written with explicit ids (the copy; tests' seeds).
+pub async fn continue_identities(tx: &impl tokio_postgres::GenericClient) -> Result<(), DbError> {
     let identities = tx
         .query(
             "SELECT table_name::text, column_name::text FROM information_schema.columns

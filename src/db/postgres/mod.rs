@@ -12,6 +12,8 @@ pub mod leases;
 pub mod migrations;
 pub mod pool;
 pub mod reminder_plans;
+pub mod retention;
+pub mod tenants;
 pub mod text_plans;
 pub mod upkeep;
 pub mod webhooks;

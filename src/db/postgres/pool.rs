@@ -14,7 +14,10 @@ use deadpool_postgres::{
 };
 use tokio_postgres::NoTls;
 
-use crate::db::{DbError, deadline};
+use crate::db::{
+    DbError, deadline,
+    tenants::{Beside, Changed},
+};
 
 /// Connections a node keeps open at most.
 pub const POOL_SIZE: usize = 16;
@@ -97,6 +100,38 @@ impl Pg {
             let out = bounded(work(&tx)).await?;
             tx.commit().await?;
             Ok(out)
+        }
+        .await;
+        if matches!(result, Err(DbError::Deadline)) {
+            abandon(conn);
+        }
+        result
+    }
+
+    /// [`Pg::write`] for a change that takes a step beside the database (moving a
+    /// tenant's files): `work` answers `Ok((value, step))` to commit, and the step is
+    /// undone if the commit fails; or `Err(answer)` to roll back whatever it did and
+    /// answer that instead.
+    pub async fn write_beside<T, R, B: Beside>(
+        &self,
+        work: impl AsyncFnOnce(&Transaction<'_>) -> Result<Result<(T, B), Changed<T, R>>, DbError>,
+    ) -> Result<Changed<T, R>, DbError> {
+        let mut conn = self.conn().await?;
+        let result = async {
+            let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
+            match bounded(work(&tx)).await? {
+                Ok((value, step)) => {
+                    if let Err(e) = tx.commit().await {
+                        step.undo();
+                        return Err(e.into());
+                    }
+                    Ok(Changed::Done(value))
+                }
+                Err(answer) => {
+                    tx.rollback().await?;
+                    Ok(answer)
+                }
+            }
         }
         .await;
         if matches!(result, Err(DbError::Deadline)) {

@@ -7,5 +7,7 @@ pub mod appointments;
 pub mod documents;
 pub mod feeds;
 pub mod leases;
+pub mod retention;
+pub mod tenants;
 pub mod upkeep;
 pub mod webhooks;

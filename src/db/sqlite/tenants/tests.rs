@@ -8,7 +8,7 @@ const NOW: i64 = 1_795_186_800; // 2026-11-20T15:00:00Z
 
 fn spec(slug: &str, line: &str, sms_from: &str) -> TenantSpec {
     let mut json: serde_json::Value =
-        serde_json::from_str(include_str!("../../../data/demo-tenant.json")).unwrap();
+        serde_json::from_str(include_str!("../../../../data/demo-tenant.json")).unwrap();
     json["slug"] = slug.into();
     json["phone_number"] = line.into();
     json["sms_from"] = sms_from.into();
