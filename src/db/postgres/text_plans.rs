@@ -9,8 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::{
     db::DbError,
-    domain::PhoneNumber,
-    sms::{Kind, PlannedText, plan_reminders},
+    sms::{Kind, PlannedText, plan_texts},
 };
 
 /// Whether `number` opted out of texts on `profile` (twin of `db::messaging::is_opted_out`).
@@ -132,7 +131,7 @@ pub async fn cancel_texts_for(
 
 /// Re-plans the appointment's reminders from its current start (it moved): waiting
 /// reminders are cancelled and new ones queued by the usual rules
-/// (`sms::reminders::plan_texts`, from the tenant's row). Returns how many are queued.
+/// ([`crate::sms::plan_texts`] over the tenant as it is now). Returns how many are queued.
 pub async fn replan_texts_for(
     tx: &Transaction<'_>,
     appointment_id: i64,
@@ -147,51 +146,27 @@ pub async fn replan_texts_for(
     .await?;
     let row = tx
         .query_opt(
-            "SELECT a.tenant_id, a.start_at, a.customer_phone, a.status, t.phone_number,
-                    t.timezone, t.sms_from, t.messaging_profile_id, t.reminder_hours
-             FROM appointments a JOIN tenants t ON t.id = a.tenant_id WHERE a.id = $1",
+            "SELECT tenant_id, start_at, customer_phone, status FROM appointments WHERE id = $1",
             &[&appointment_id],
         )
         .await?
         .ok_or(DbError::NotFound)?;
     let (tenant_id, start, phone, status): (i64, i64, Option<String>, String) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
-    let Some(to) = phone.filter(|_| status == "booked") else {
-        return Ok(0);
-    };
-    let line: String = row.get(4);
-    let same_country = match (PhoneNumber::parse(&to), PhoneNumber::parse(&line)) {
-        (Ok(to), Ok(line)) => to.country_calling_code() == line.country_calling_code(),
-        _ => false,
-    };
-    let Ok(tz) = crate::tzdb::get(row.get::<_, &str>(5)) else {
-        return Ok(0);
-    };
-    if !same_country {
+    if status != "booked" {
         return Ok(0);
     }
+    let tenant = super::tenants::load(tx, tenant_id).await?;
     let corrupt = |e: jiff::Error| DbError::Corrupt(e.to_string());
-    let hours: Vec<u32> =
-        serde_json::from_str(row.get::<_, &str>(8)).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    let from = row.get::<_, Option<String>>(6).unwrap_or(line);
-    let profile = row
-        .get::<_, Option<String>>(7)
-        .or_else(|| default_profile.map(str::to_string));
-    let plan: Vec<PlannedText> = plan_reminders(
-        &hours,
-        &tz,
+    let (start, when) = (
         Timestamp::from_second(start).map_err(corrupt)?,
         Timestamp::from_second(now).map_err(corrupt)?,
-    )
-    .into_iter()
-    .map(|due| PlannedText {
-        kind: Kind::Reminder,
-        due_at: due.as_second(),
-        to: to.clone(),
-        from: from.clone(),
-        messaging_profile_id: profile.clone(),
-    })
-    .collect();
+    );
+    let plan: Vec<PlannedText> =
+        plan_texts(&tenant.spec, default_profile, phone.as_deref(), start, when)
+            .into_iter()
+            .filter(|t| t.kind == Kind::Reminder)
+            .collect();
     queue_planned(tx, tenant_id, appointment_id, &plan, now).await
 }
 
