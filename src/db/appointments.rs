@@ -696,14 +696,19 @@ impl Appointments<'_> {
         }
     }
 
-    /// The console's counts for `tenant` in `[from, to)`: bookings, calls, failed texts.
-    pub async fn day_counts(&self, tenant: i64, from: i64, to: i64) -> Result<DayCounts, DbError> {
+    /// The console's counts for each (tenant, from, to) of `days`, in their order, on one
+    /// connection: bookings, calls and failed texts of the tenant in `[from, to)`.
+    pub async fn day_counts(&self, days: Vec<(i64, i64, i64)>) -> Result<Vec<DayCounts>, DbError> {
         match self.0 {
             Store::Sqlite(db) => {
-                db.run(move |c| super::console::day_counts(c, tenant, from, to))
-                    .await
+                db.run(move |c| {
+                    days.iter()
+                        .map(|&(tenant, from, to)| super::console::day_counts(c, tenant, from, to))
+                        .collect()
+                })
+                .await
             }
-            Store::Postgres(pg) => postgres::appointments::day_counts(pg, tenant, from, to).await,
+            Store::Postgres(pg) => postgres::appointments::day_counts(pg, &days).await,
         }
     }
 }

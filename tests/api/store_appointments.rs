@@ -612,10 +612,11 @@ async fn store_the_agenda_lists_pages_and_counts_appointments_alike() {
             "{backend}"
         );
         let counts = appointments
-            .day_counts(1, START, START + 86_400)
+            .day_counts(vec![(1, START, START + 86_400), (2, START, START + 86_400)])
             .await
             .unwrap();
-        assert_eq!(counts.bookings, 4, "{backend}");
+        let bookings: Vec<i64> = counts.iter().map(|c| c.bookings).collect();
+        assert_eq!(bookings, [4, 0], "{backend}");
         assert_eq!(
             appointments.booked_intervals(1).await.unwrap().len(),
             5,

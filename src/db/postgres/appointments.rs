@@ -872,26 +872,31 @@ pub async fn agenda(
     .await
 }
 
-/// The console's counts for `tenant` in `[from, to)` (twin of `db::console::day_counts`).
-pub async fn day_counts(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<DayCounts, DbError> {
+/// The console's counts for each (tenant, from, to) of `days` (twin of
+/// `db::console::day_counts`), on one connection.
+pub async fn day_counts(pg: &Pg, days: &[(i64, i64, i64)]) -> Result<Vec<DayCounts>, DbError> {
     pg.run(async |c| {
-        let r = c
-            .query_one(
-                "SELECT
-                   (SELECT COUNT(*) FROM appointments WHERE tenant_id = $1 AND status = 'booked'
-                      AND start_at >= $2 AND start_at < $3),
-                   (SELECT COUNT(*) FROM calls WHERE tenant_id = $1
-                      AND started_at >= $2 AND started_at < $3),
-                   (SELECT COUNT(*) FROM outbox WHERE tenant_id = $1 AND status = 'failed'
-                      AND due_at >= $2 AND due_at < $3)",
-                &[&tenant, &from, &to],
-            )
-            .await?;
-        Ok(DayCounts {
-            bookings: r.get(0),
-            calls: r.get(1),
-            failed_texts: r.get(2),
-        })
+        let mut out = Vec::with_capacity(days.len());
+        for (tenant, from, to) in days {
+            let r = c
+                .query_one(
+                    "SELECT
+                       (SELECT COUNT(*) FROM appointments WHERE tenant_id = $1 AND status = 'booked'
+                          AND start_at >= $2 AND start_at < $3),
+                       (SELECT COUNT(*) FROM calls WHERE tenant_id = $1
+                          AND started_at >= $2 AND started_at < $3),
+                       (SELECT COUNT(*) FROM outbox WHERE tenant_id = $1 AND status = 'failed'
+                          AND due_at >= $2 AND due_at < $3)",
+                    &[tenant, from, to],
+                )
+                .await?;
+            out.push(DayCounts {
+                bookings: r.get(0),
+                calls: r.get(1),
+                failed_texts: r.get(2),
+            });
+        }
+        Ok(out)
     })
     .await
 }
