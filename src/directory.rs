@@ -91,6 +91,33 @@ impl Directory {
         inner.generation += 1;
     }
 
+    /// Replaces everything with every tenant as `store` has it now (one read), so each
+    /// is answered from memory, also while the database cannot be reached later. On an
+    /// error it keeps what it had; if a [`Directory::clear`] came in meanwhile (a change
+    /// on this node), it stays cleared, since the tenants read may be older than it.
+    /// Returns how many tenants it holds.
+    pub fn reload(&self, tenants: Vec<Tenant>) -> Result<usize, DbError> {
+        let generation = self.read().generation;
+        let entries = tenants
+            .into_iter()
+            .map(|t| Entry::new(t).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut inner = self.write();
+        if inner.generation != generation {
+            return Ok(0);
+        }
+        inner.by_phone.clear();
+        inner.by_id.clear();
+        for e in entries {
+            inner
+                .by_phone
+                .insert(e.tenant.spec.phone_number.clone(), Some(e.tenant.id));
+            inner.by_id.insert(e.tenant.id, e);
+        }
+        inner.generation += 1;
+        Ok(inner.by_id.len())
+    }
+
     /// The tenant whose line is `number`, if any.
     pub async fn by_phone(
         &self,

@@ -5,6 +5,7 @@ pub mod agenda;
 pub mod backup;
 pub mod body;
 pub mod booking;
+pub mod caches;
 pub mod calendar;
 pub mod call;
 pub mod calllog;

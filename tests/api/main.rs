@@ -32,6 +32,7 @@ mod sms_replies;
 mod sms_wording;
 mod store;
 mod store_appointments;
+mod store_changes;
 mod store_events;
 mod store_retention;
 mod store_tenants;

@@ -1,6 +1,9 @@
 //! Document versions on PostgreSQL ([`crate::db::documents`] is the interface).
 
-use super::Pg;
+use super::{
+    Pg,
+    changes::{Change, announce},
+};
 use crate::db::{DbError, documents::Version};
 
 /// Records `body` as the newest version of `name`, after the file it replaces when that
@@ -33,14 +36,16 @@ pub async fn record(
                 .await?;
             }
         }
-        Ok(tx
+        let id = tx
             .query_one(
                 "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 &[&tenant, &name, &body, &now, &saved_by],
             )
             .await?
-            .get(0))
+            .get(0);
+        announce(tx, Change::Documents).await?;
+        Ok(id)
     })
     .await
 }

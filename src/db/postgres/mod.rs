@@ -4,6 +4,7 @@
 
 pub mod answers;
 pub mod appointments;
+pub mod changes;
 pub mod copy;
 pub mod documents;
 pub mod events;

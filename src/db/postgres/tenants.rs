@@ -6,7 +6,10 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
-use super::Pg;
+use super::{
+    Pg,
+    changes::{Change, announce},
+};
 use crate::db::{
     DbError,
     tenants::{
@@ -466,6 +469,7 @@ pub async fn create<B: Beside + Send + 'static>(
     pg.write_beside(async |tx| {
         let tenant = insert_in(tx, spec).await?;
         record_wording(tx, tenant.id, &wording_body(&tenant), by, now).await?;
+        announce(tx, Change::Tenants).await?;
         Ok(match beside(&tenant) {
             Ok(step) => Ok((tenant, step)),
             Err(e) => Err(Changed::Beside(e)),
@@ -501,6 +505,7 @@ pub async fn update<R: Send + 'static, B: Beside + Send + 'static>(
         }
         let (before, tenant) = replace_in(tx, stored.id, &spec, now).await?;
         record_wording(tx, tenant.id, &wording_body(&tenant), by, now).await?;
+        announce(tx, Change::Tenants).await?;
         Ok(match beside(&before, &tenant) {
             Ok(step) => Ok((tenant, step)),
             Err(e) => Err(Changed::Beside(e)),
@@ -526,6 +531,7 @@ pub async fn delete<B: Beside + Send + 'static>(
             .await?;
         tx.execute("DELETE FROM tenants WHERE id = $1", &[&id])
             .await?;
+        announce(tx, Change::Tenants).await?;
         Ok(match beside(&slug) {
             Ok(step) => Ok((slug, step)),
             Err(e) => Err(Changed::Beside(e)),

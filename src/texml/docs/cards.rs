@@ -34,19 +34,18 @@ impl Cards {
     pub fn put(&self, id: i64, spec: &TenantSpec) {
         if let Ok(mut map) = self.0.write() {
             map.retain(|_, c| c.id != id);
-            map.insert(
-                spec.slug.clone(),
-                Arc::new(Card {
-                    id,
-                    slug: spec.slug.clone(),
-                    values: DocValues::for_tenant(spec),
-                    phone_number: spec.phone_number.as_str().to_string(),
-                    transfer_number: spec
-                        .transfer_number
-                        .as_ref()
-                        .map(|n| n.as_str().to_string()),
-                }),
-            );
+            map.insert(spec.slug.clone(), card(id, spec));
+        }
+    }
+
+    /// Holds exactly the cards of `tenants` (id and spec), forgetting every other.
+    pub fn replace_all<'t>(&self, tenants: impl IntoIterator<Item = (i64, &'t TenantSpec)>) {
+        let fresh: HashMap<String, Arc<Card>> = tenants
+            .into_iter()
+            .map(|(id, spec)| (spec.slug.clone(), card(id, spec)))
+            .collect();
+        if let Ok(mut map) = self.0.write() {
+            *map = fresh;
         }
     }
 
@@ -74,4 +73,18 @@ impl Cards {
     pub fn get(&self, slug: &str) -> Option<Arc<Card>> {
         self.0.read().ok()?.get(slug).cloned()
     }
+}
+
+/// Tenant `id`'s card.
+fn card(id: i64, spec: &TenantSpec) -> Arc<Card> {
+    Arc::new(Card {
+        id,
+        slug: spec.slug.clone(),
+        values: DocValues::for_tenant(spec),
+        phone_number: spec.phone_number.as_str().to_string(),
+        transfer_number: spec
+            .transfer_number
+            .as_ref()
+            .map(|n| n.as_str().to_string()),
+    })
 }
