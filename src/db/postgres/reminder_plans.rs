@@ -59,15 +59,8 @@ pub async fn plan_for(
     appointment_id: i64,
     now: i64,
 ) -> Result<usize, DbError> {
-    let row = tx
-        .query_opt(
-            "SELECT tenant_id, start_at, customer_phone, status FROM appointments WHERE id = $1",
-            &[&appointment_id],
-        )
-        .await?
-        .ok_or(DbError::NotFound)?;
-    let (tenant_id, start, phone, status): (i64, i64, Option<String>, String) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (tenant_id, start, phone, status) =
+        super::text_plans::planned_from(tx, appointment_id).await?;
     tx.execute(
         "UPDATE reminder_calls SET status = 'cancelled', last_error = 'appointment moved', updated_at = $3
          WHERE appointment_id = $1 AND status = 'queued' AND for_start <> $2",

@@ -144,15 +144,7 @@ pub async fn replan_texts_for(
         &[&appointment_id, &now],
     )
     .await?;
-    let row = tx
-        .query_opt(
-            "SELECT tenant_id, start_at, customer_phone, status FROM appointments WHERE id = $1",
-            &[&appointment_id],
-        )
-        .await?
-        .ok_or(DbError::NotFound)?;
-    let (tenant_id, start, phone, status): (i64, i64, Option<String>, String) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (tenant_id, start, phone, status) = planned_from(tx, appointment_id).await?;
     if status != "booked" {
         return Ok(0);
     }
@@ -168,6 +160,22 @@ pub async fn replan_texts_for(
             .filter(|t| t.kind == Kind::Reminder)
             .collect();
     queue_planned(tx, tenant_id, appointment_id, &plan, now).await
+}
+
+/// What an appointment's texts and calls are planned from: its tenant, start, customer
+/// number and status.
+pub(super) async fn planned_from(
+    tx: &Transaction<'_>,
+    appointment_id: i64,
+) -> Result<(i64, i64, Option<String>, String), DbError> {
+    let row = tx
+        .query_opt(
+            "SELECT tenant_id, start_at, customer_phone, status FROM appointments WHERE id = $1",
+            &[&appointment_id],
+        )
+        .await?
+        .ok_or(DbError::NotFound)?;
+    Ok((row.get(0), row.get(1), row.get(2), row.get(3)))
 }
 
 /// The next booked appointment of `customer` with the tenant that starts after `now`.
