@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::{
     booking::{self, Busy, ProviderBusy, Rejection, local_label},
-    db::{self, Db, DbError, appointments::Move, tenants::Tenant},
+    db::{self, DbError, appointments::Move, store::Store, tenants::Tenant},
     flow::rules_for,
 };
 
@@ -19,20 +19,18 @@ pub type BusyByProvider = Vec<(i64, Vec<Busy>)>;
 
 /// Loads busy time of all the tenant's providers overlapping `[from, to)` at `now`.
 pub async fn busy_by_provider(
-    db: &Db,
+    store: &Store,
     tenant: &Tenant,
     from: i64,
     to: i64,
     now: Timestamp,
 ) -> Result<BusyByProvider, DbError> {
     let (tenant_id, now) = (tenant.id, now.as_second());
-    let rows = db
-        .run(move |c| db::appointments::busy(c, tenant_id, from, to, now))
-        .await?;
+    let rows = store.appointments().busy(tenant_id, from, to, now).await?;
     Ok(by_provider(tenant, rows))
 }
 
-/// [`db::appointments::busy`]'s rows (provider, start, blocked until) as each provider's
+/// [`db::appointments::Appointments::busy`]'s rows (provider, start, blocked until) as each provider's
 /// busy time, in the tenant's provider order.
 pub fn by_provider(tenant: &Tenant, rows: Vec<(i64, i64, i64)>) -> BusyByProvider {
     let mut out: BusyByProvider = tenant
@@ -157,7 +155,7 @@ pub struct FreeTime {
 
 /// Free start times for `service` on local `date`, optionally for one provider.
 pub async fn availability(
-    db: &Db,
+    store: &Store,
     tenant: &Tenant,
     service: usize,
     date: Date,
@@ -169,7 +167,7 @@ pub async fn availability(
         return Err(invalid("date", "that date cannot be represented"));
     };
     let busy = busy_by_provider(
-        db,
+        store,
         tenant,
         from.as_second() - 86_400,
         to.as_second() + 86_400,
@@ -239,7 +237,7 @@ pub struct MoveRequest {
 /// customer is texted about it unless `notify` is false (or the booking has no number the
 /// tenant can text). `profile` is the server's default messaging profile.
 pub async fn cancel(
-    db: &Db,
+    store: &Store,
     profile: Option<String>,
     tenant: &Tenant,
     id: i64,
@@ -248,9 +246,7 @@ pub async fn cancel(
 ) -> Result<db::appointments::AppointmentRow, DbError> {
     let tenant_id = tenant.id;
     let notify = if notify {
-        let current = db
-            .run(move |c| db::appointments::get(c, tenant_id, id))
-            .await?;
+        let current = store.appointments().get(tenant_id, id).await?;
         crate::sms::reminders::notify_for(
             &tenant.spec,
             current.customer_phone.as_deref(),
@@ -259,7 +255,9 @@ pub async fn cancel(
     } else {
         None
     };
-    db.write(move |c| db::appointments::cancel(c, tenant_id, id, notify.as_ref(), now.as_second()))
+    store
+        .appointments()
+        .cancel(tenant_id, id, notify, now.as_second())
         .await
 }
 
@@ -268,7 +266,7 @@ pub async fn cancel(
 /// time unless `req.notify` is false (`profile` is the server's default messaging
 /// profile). Returns the moved appointment.
 pub async fn reschedule(
-    db: &Db,
+    store: &Store,
     profile: Option<String>,
     tenant: &Tenant,
     id: i64,
@@ -277,12 +275,8 @@ pub async fn reschedule(
 ) -> Result<db::appointments::AppointmentRow, AgendaError> {
     let rules = rules_for(tenant)?;
     let tenant_id = tenant.id;
-    let current = db
-        .run(move |c| db::appointments::get(c, tenant_id, id))
-        .await?;
-    let (service_id, provider_id) = db
-        .run(move |c| db::appointments::refs(c, tenant_id, id))
-        .await?;
+    let current = store.appointments().get(tenant_id, id).await?;
+    let (service_id, provider_id) = store.appointments().refs(tenant_id, id).await?;
     let service = tenant
         .service_ids
         .iter()
@@ -325,7 +319,7 @@ pub async fn reschedule(
             },
         )?;
     let busy = busy_by_provider(
-        db,
+        store,
         tenant,
         slot.start.as_second() - 86_400,
         slot.blocked_until.as_second() + 86_400,
@@ -382,18 +376,9 @@ pub async fn reschedule(
             )
         })
         .flatten();
-    let moved = db
-        .write(move |c| {
-            db::appointments::reschedule(
-                c,
-                tenant_id,
-                id,
-                to,
-                profile.as_deref(),
-                notify.as_ref(),
-                now.as_second(),
-            )
-        })
+    let moved = store
+        .appointments()
+        .reschedule(tenant_id, id, to, profile, notify, now.as_second())
         .await?;
     if !moved {
         return Err(AgendaError::Taken(format!(
@@ -401,7 +386,5 @@ pub async fn reschedule(
             local_label(slot.start, &rules.tz)
         )));
     }
-    Ok(db
-        .run(move |c| db::appointments::get(c, tenant_id, id))
-        .await?)
+    Ok(store.appointments().get(tenant_id, id).await?)
 }

@@ -543,11 +543,7 @@ async fn housekeeping(state: AppState, beat: crate::heartbeat::Beat) {
             continue;
         }
         let now = state.clock.now().as_second();
-        match state
-            .db
-            .write(move |c| db::appointments::sweep_expired_holds(c, now))
-            .await
-        {
+        match state.store.appointments().sweep_expired_holds(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(holds = n, "released expired holds"),
             Err(e) => tracing::warn!(error = %e, "could not sweep expired holds"),

@@ -1,39 +1,38 @@
-//! Appointments and the overlap guard. Booking writes the appointment and one
-//! `appointment_cells` row per occupied 5-minute cell in one IMMEDIATE transaction; the
-//! cells' primary key (provider, cell) makes SQLite refuse any overlap, so two concurrent
-//! callers can never both get a slot, whatever the Rust code above believes.
+//! Appointments and the overlap guard: the interface ([`Store::appointments`]); the SQL is
+//! in [`super::sqlite::appointments`] and [`super::postgres::appointments`]. Booking writes
+//! the appointment and one `appointment_cells` row per occupied 5-minute cell in one
+//! transaction; the cells' primary key (provider, cell) makes the database refuse any
+//! overlap (on PostgreSQL an exclusion constraint over the blocked range as well), so two
+//! concurrent callers can never both get a slot, whatever the Rust code above believes.
 //!
 //! A *held* appointment (the caller is confirming) owns its cells like a booked one. Once
 //! its hold expires, any booking over it deletes it first, in the same transaction; until
 //! someone does, the caller may still confirm it, since nobody else has the time.
 //!
-//! Calendar sync rides on these functions: a move, a cancellation and a confirmed hold
+//! Calendar sync rides on these changes: a move, a cancellation and a confirmed hold
 //! raise the appointment's `sequence` (the feeds' SEQUENCE), and booking, confirming,
 //! moving and cancelling queue their webhook event in the same transaction
 //! ([`super::webhooks`]), so every caller announces its change without doing anything.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{
     DbError,
-    calls::{Answer, store_answer},
-    is_unique_violation,
+    calls::Answer,
+    console::{AgendaItem, DayCounts},
+    postgres,
+    reminder_calls::{CallFacts, Settled},
+    sqlite,
+    store::Store,
 };
 use crate::domain::redact::{Hidden, Masked};
 
-/// The columns [`row`] reads, in its order.
-macro_rules! row_columns {
-    () => {
-        "a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at, a.end_at, a.status, a.call_sid, a.reminder_calls"
-    };
-}
-/// Where [`row_columns`] come from.
-macro_rules! row_from {
-    () => {
-        "FROM appointments a JOIN services s ON s.id = a.service_id JOIN providers p ON p.id = a.provider_id"
-    };
-}
+/// The SQLite functions other SQLite code (and tests) call inside a transaction or on a
+/// connection of their own.
+pub use super::sqlite::appointments::{
+    admin_json_of, book, booked_intervals, cancel, cancel_appointment, confirm_hold,
+};
+
 /// Seconds per overlap cell (see `domain::tenant::CELL_MINUTES`).
 pub const CELL_SECONDS: i64 = 300;
 
@@ -85,110 +84,8 @@ pub enum BookOutcome {
 }
 
 /// The cells `[start, blocked_until)` occupies.
-fn cells(start: i64, blocked_until: i64) -> std::ops::Range<i64> {
+pub(crate) fn cells(start: i64, blocked_until: i64) -> std::ops::Range<i64> {
     start.div_euclid(CELL_SECONDS)..(blocked_until + CELL_SECONDS - 1).div_euclid(CELL_SECONDS)
-}
-
-/// Books `appt` unless its time is taken. When `answer` is given, it is stored in the same
-/// transaction, and a callback already answered returns that answer instead of booking
-/// again.
-pub fn book(
-    conn: &mut Connection,
-    appt: &NewAppointment,
-    answer: Option<&Answer>,
-    now: i64,
-) -> Result<BookOutcome, DbError> {
-    let tx = crate::db::begin(conn)?;
-    if let Some(a) = answer
-        && let Some(previous) = callback_answer(&tx, &a.call_sid, &a.step)?
-    {
-        return Ok(BookOutcome::AlreadyAnswered(previous));
-    }
-    if let Some(cap) = appt.cap {
-        let (phone, caller) = (
-            appt.customer_phone.as_deref(),
-            appt.caller_number.as_deref(),
-        );
-        if let Some(number) = phone.or(caller) {
-            let held = future_bookings_of(&tx, appt.tenant_id, number, caller, now)?;
-            if held >= cap {
-                return Ok(BookOutcome::OverCap(held));
-            }
-        }
-    }
-    drop_expired_holds(&tx, appt.provider_id, appt.start, appt.blocked_until, now)?;
-    let status = if appt.hold_until.is_some() {
-        "held"
-    } else {
-        "booked"
-    };
-    // Cached: preparing this insert (seven indexes, the checks) cost more than running it.
-    tx.prepare_cached(
-        "INSERT INTO appointments (tenant_id, service_id, provider_id, customer_name, customer_phone,
-            start_at, end_at, blocked_until, status, hold_expires_at, call_sid, created_at, updated_at,
-            caller_number)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
-    )?
-    .execute(params![
-            appt.tenant_id, appt.service_id, appt.provider_id, appt.customer_name,
-            appt.customer_phone, appt.start, appt.end, appt.blocked_until, status,
-            appt.hold_until, appt.call_sid, now, appt.caller_number,
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    if !claim_cells(&tx, appt.provider_id, appt.start, appt.blocked_until, id)? {
-        // Dropping `tx` rolls the appointment back.
-        return Ok(BookOutcome::Taken);
-    }
-    // A held slot texts nobody yet: its texts are queued when the caller confirms.
-    if appt.hold_until.is_none() {
-        super::outbox::queue_planned(&tx, appt.tenant_id, id, &appt.texts, now)?;
-        super::webhooks::appointment_event(&tx, appt.tenant_id, id, "booked", now)?;
-        super::reminder_calls::plan_for(&tx, id, now)?;
-    }
-    if let Some(a) = answer {
-        store_answer(&tx, a)?;
-    }
-    tx.commit()?;
-    Ok(BookOutcome::Booked(id))
-}
-
-/// Inserts the cells of `[start, blocked_until)` for `appointment`; false when any is taken.
-fn claim_cells(
-    tx: &crate::db::Tx<'_>,
-    provider: i64,
-    start: i64,
-    blocked_until: i64,
-    appointment: i64,
-) -> Result<bool, DbError> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO appointment_cells (provider_id, cell, appointment_id) VALUES (?1, ?2, ?3)",
-    )?;
-    for cell in cells(start, blocked_until) {
-        match stmt.execute(params![provider, cell, appointment]) {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Ok(false),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(true)
-}
-
-/// Deletes expired holds of `provider` overlapping `[start, end)` (their cells cascade).
-fn drop_expired_holds(
-    tx: &crate::db::Tx<'_>,
-    provider: i64,
-    start: i64,
-    end: i64,
-    now: i64,
-) -> Result<(), DbError> {
-    tx.prepare_cached(
-        "DELETE FROM appointments WHERE provider_id = ?1 AND status = 'held'
-           AND hold_expires_at <= ?4 AND start_at < ?3 AND blocked_until > ?2
-           AND start_at > ?2 - 86400",
-    )?
-    .execute(params![provider, start, end, now])?;
-    Ok(())
 }
 
 /// What happened when the caller confirmed a held slot.
@@ -202,108 +99,6 @@ pub enum ConfirmOutcome {
     AlreadyAnswered(String),
 }
 
-/// Confirms the slot held for the answer's call, storing `answer` and queueing `texts` with
-/// it. A hold past its expiry is still confirmed if nobody booked over it: it kept its cells.
-pub fn confirm_hold(
-    conn: &mut Connection,
-    answer: &Answer,
-    texts: &[crate::sms::PlannedText],
-    now: i64,
-) -> Result<ConfirmOutcome, DbError> {
-    let tx = crate::db::begin(conn)?;
-    let call_sid = answer.call_sid.as_str();
-    if let Some(previous) = callback_answer(&tx, call_sid, &answer.step)? {
-        return Ok(ConfirmOutcome::AlreadyAnswered(previous));
-    }
-    let held: Option<(i64, i64)> = tx
-        .query_row(
-            "SELECT id, tenant_id FROM appointments WHERE call_sid = ?1 AND status = 'held' ORDER BY id DESC LIMIT 1",
-            [call_sid],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((id, tenant_id)) = held else {
-        return Ok(ConfirmOutcome::Gone);
-    };
-    super::outbox::queue_planned(&tx, tenant_id, id, texts, now)?;
-    tx.execute(
-        "UPDATE appointments SET status = 'booked', hold_expires_at = NULL, updated_at = ?2,
-            sequence = sequence + 1 WHERE id = ?1",
-        params![id, now],
-    )?;
-    super::webhooks::appointment_event(&tx, tenant_id, id, "booked", now)?;
-    super::reminder_calls::plan_for(&tx, id, now)?;
-    store_answer(&tx, answer)?;
-    tx.commit()?;
-    Ok(ConfirmOutcome::Confirmed(id))
-}
-
-/// The slot held for `call_sid`, if one is: (appointment id, provider id, start).
-pub fn held_for_call(
-    conn: &Connection,
-    call_sid: &str,
-) -> Result<Option<(i64, i64, i64)>, DbError> {
-    Ok(conn
-        .query_row(
-            "SELECT id, provider_id, start_at FROM appointments WHERE call_sid = ?1 AND status = 'held' ORDER BY id DESC LIMIT 1",
-            [call_sid],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?)
-}
-
-/// Releases any slot held for `call_sid` (the caller said no).
-pub fn release_hold(conn: &Connection, call_sid: &str) -> Result<(), DbError> {
-    conn.execute(
-        "DELETE FROM appointments WHERE call_sid = ?1 AND status = 'held'",
-        [call_sid],
-    )?;
-    Ok(())
-}
-
-/// Deletes every expired hold; returns how many (housekeeping, not needed for correctness).
-pub fn sweep_expired_holds(conn: &Connection, now: i64) -> Result<usize, DbError> {
-    Ok(conn.execute(
-        "DELETE FROM appointments WHERE status = 'held' AND hold_expires_at <= ?1",
-        [now],
-    )?)
-}
-
-/// Cancels appointment `id` of `tenant`, freeing its time and withdrawing its waiting
-/// texts; a booked one is announced, and texted about to `notify` when given, in the same
-/// transaction. Cancelling twice is harmless (and texts nobody).
-pub fn cancel(
-    conn: &mut Connection,
-    tenant: i64,
-    id: i64,
-    notify: Option<&Notify>,
-    now: i64,
-) -> Result<AppointmentRow, DbError> {
-    let tx = crate::db::begin(conn)?;
-    let before = status_of(&tx, tenant, id)?;
-    match before.as_deref() {
-        None => return Err(DbError::NotFound),
-        // Cancelling twice changes nothing and announces nothing.
-        Some("cancelled") => return get(&tx, tenant, id),
-        Some(_) => {}
-    }
-    tx.execute(
-        "UPDATE appointments SET status = 'cancelled', hold_expires_at = NULL, updated_at = ?2,
-            sequence = sequence + 1
-         WHERE id = ?1",
-        params![id, now],
-    )?;
-    release(&tx, id)?;
-    // A hold was never announced as booked, so its end is not announced either.
-    if before.as_deref() == Some("booked") {
-        super::webhooks::appointment_event(&tx, tenant, id, "cancelled", now)?;
-        queue_change_text(&tx, tenant, id, crate::sms::Kind::Cancelled, notify, now)?;
-    }
-    let row = get(&tx, tenant, id)?;
-    tx.commit()?;
-    Ok(row)
-}
-
 /// Where a booked appointment moves to.
 #[derive(Debug, Clone, Copy)]
 pub struct Move {
@@ -315,74 +110,6 @@ pub struct Move {
     pub end: i64,
     /// New end of buffer.
     pub blocked_until: i64,
-}
-
-/// Moves booked appointment `id` of `tenant`, with a `moved` text to `notify` when given;
-/// `Ok(false)` when the new time is taken (and nothing changed).
-pub fn reschedule(
-    conn: &mut Connection,
-    tenant: i64,
-    id: i64,
-    to: Move,
-    default_profile: Option<&str>,
-    notify: Option<&Notify>,
-    now: i64,
-) -> Result<bool, DbError> {
-    let tx = crate::db::begin(conn)?;
-    if !move_in(&tx, tenant, id, to, default_profile, now)? {
-        return Ok(false);
-    }
-    queue_change_text(&tx, tenant, id, crate::sms::Kind::Moved, notify, now)?;
-    tx.commit()?;
-    Ok(true)
-}
-
-/// [`reschedule`] inside the caller's transaction; on `Ok(false)` the caller must roll
-/// back (the old cells are already deleted).
-fn move_in(
-    tx: &crate::db::Tx<'_>,
-    tenant: i64,
-    id: i64,
-    to: Move,
-    default_profile: Option<&str>,
-    now: i64,
-) -> Result<bool, DbError> {
-    match status_of(tx, tenant, id)?.as_deref() {
-        None => return Err(DbError::NotFound),
-        Some("booked") => {}
-        Some(other) => {
-            return Err(DbError::Conflict(format!(
-                "status: the appointment is {other}; only booked appointments can be moved"
-            )));
-        }
-    }
-    drop_expired_holds(tx, to.provider_id, to.start, to.blocked_until, now)?;
-    tx.execute(
-        "DELETE FROM appointment_cells WHERE appointment_id = ?1",
-        [id],
-    )?;
-    tx.execute(
-        "UPDATE appointments SET provider_id = ?2, start_at = ?3, end_at = ?4, blocked_until = ?5, updated_at = ?6,
-            sequence = sequence + 1 WHERE id = ?1",
-        params![id, to.provider_id, to.start, to.end, to.blocked_until, now],
-    )?;
-    if !claim_cells(tx, to.provider_id, to.start, to.blocked_until, id)? {
-        return Ok(false);
-    }
-    // Reminders follow the appointment to its new time.
-    let when = jiff::Timestamp::from_second(now).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    super::outbox::replan_texts_for(tx, id, default_profile, when)?;
-    super::webhooks::appointment_event(tx, tenant, id, "rescheduled", now)?;
-    super::reminder_calls::plan_for(tx, id, now)?;
-    Ok(true)
-}
-
-/// The status of appointment `id` of `tenant`, or `None` when it is not the tenant's.
-fn status_of(conn: &Connection, tenant: i64, id: i64) -> Result<Option<String>, DbError> {
-    Ok(conn
-        .prepare_cached("SELECT status FROM appointments WHERE id = ?1 AND tenant_id = ?2")?
-        .query_row(params![id, tenant], |r| r.get(0))
-        .optional()?)
 }
 
 /// Where a text about a change goes: (to, from, messaging profile).
@@ -407,208 +134,6 @@ pub enum ChangeOutcome {
     NotBooked,
     /// This callback was answered before; here is that answer.
     AlreadyAnswered(String),
-}
-
-/// Moves booked appointment `id` for a caller: the old cells freed and the new ones claimed
-/// in one transaction (so at no moment are both or neither held), reminders re-planned, a
-/// `moved` text queued to `notify`, and `answer` stored, all or nothing. A retried callback
-/// gets the stored answer and moves nothing.
-#[allow(clippy::too_many_arguments)]
-pub fn move_for_call(
-    conn: &mut Connection,
-    tenant: i64,
-    id: i64,
-    to: Move,
-    default_profile: Option<&str>,
-    notify: Option<&Notify>,
-    answer: &Answer,
-    now: i64,
-) -> Result<ChangeOutcome, DbError> {
-    let tx = crate::db::begin(conn)?;
-    if let Some(previous) = callback_answer(&tx, &answer.call_sid, &answer.step)? {
-        return Ok(ChangeOutcome::AlreadyAnswered(previous));
-    }
-    match move_in(&tx, tenant, id, to, default_profile, now) {
-        Ok(true) => {}
-        Ok(false) => return Ok(ChangeOutcome::Taken),
-        Err(DbError::Conflict(_)) => return Ok(ChangeOutcome::NotBooked),
-        Err(e) => return Err(e),
-    }
-    tell_and_answer(
-        &tx,
-        tenant,
-        id,
-        crate::sms::Kind::Moved,
-        notify,
-        answer,
-        now,
-    )?;
-    tx.commit()?;
-    Ok(ChangeOutcome::Done)
-}
-
-/// The end of a change by phone, in its transaction: the text about it queued to `notify`
-/// (if any) and the callback's answer stored.
-fn tell_and_answer(
-    tx: &crate::db::Tx<'_>,
-    tenant: i64,
-    id: i64,
-    kind: crate::sms::Kind,
-    notify: Option<&Notify>,
-    answer: &Answer,
-    now: i64,
-) -> Result<(), DbError> {
-    queue_change_text(tx, tenant, id, kind, notify, now)?;
-    store_answer(tx, answer)
-}
-
-/// Queues the `kind` text about appointment `id` to `notify`, if given.
-fn queue_change_text(
-    tx: &Connection,
-    tenant: i64,
-    id: i64,
-    kind: crate::sms::Kind,
-    notify: Option<&Notify>,
-    now: i64,
-) -> Result<(), DbError> {
-    let Some(n) = notify else { return Ok(()) };
-    super::outbox::queue_one(
-        tx,
-        tenant,
-        Some(id),
-        kind,
-        &n.to,
-        &n.from,
-        n.profile.as_deref(),
-        None,
-        now,
-    )?;
-    Ok(())
-}
-
-/// Cancels booked appointment `id` for a caller: its time freed, its waiting texts
-/// withdrawn, a cancellation text queued to `notify`, and `answer` stored, all or nothing.
-pub fn cancel_for_call(
-    conn: &mut Connection,
-    tenant: i64,
-    id: i64,
-    notify: Option<&Notify>,
-    answer: &Answer,
-    now: i64,
-) -> Result<ChangeOutcome, DbError> {
-    let tx = crate::db::begin(conn)?;
-    if let Some(previous) = callback_answer(&tx, &answer.call_sid, &answer.step)? {
-        return Ok(ChangeOutcome::AlreadyAnswered(previous));
-    }
-    if status_of(&tx, tenant, id)?.is_none() || !cancel_appointment(&tx, id)? {
-        return Ok(ChangeOutcome::NotBooked);
-    }
-    tx.execute(
-        "UPDATE appointments SET updated_at = ?2 WHERE id = ?1",
-        params![id, now],
-    )?;
-    tell_and_answer(
-        &tx,
-        tenant,
-        id,
-        crate::sms::Kind::Cancelled,
-        notify,
-        answer,
-        now,
-    )?;
-    tx.commit()?;
-    Ok(ChangeOutcome::Done)
-}
-
-/// The caller said "no" to a held slot: releases the call's hold and stores `answer`, unless
-/// this callback was answered before (then nothing is released, so a late duplicate "no"
-/// never releases a newer hold). Returns the answer now stored.
-pub fn decline_hold(conn: &mut Connection, answer: &Answer) -> Result<String, DbError> {
-    let tx = crate::db::begin(conn)?;
-    if let Some(previous) = callback_answer(&tx, &answer.call_sid, &answer.step)? {
-        return Ok(previous);
-    }
-    release_hold(&tx, &answer.call_sid)?;
-    store_answer(&tx, answer)?;
-    tx.commit()?;
-    Ok(answer.texml.clone())
-}
-
-/// A caller's upcoming booked appointments with `tenant`, soonest first (at most 10): those
-/// booked from `number` or texting it, each with its service and provider ids.
-pub fn upcoming_of(
-    conn: &Connection,
-    tenant: i64,
-    number: &str,
-    now: i64,
-) -> Result<Vec<(AppointmentRow, i64, i64)>, DbError> {
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        row_columns!(),
-        ", a.service_id, a.provider_id ",
-        row_from!(),
-        " WHERE a.id IN (
-             SELECT id FROM appointments WHERE tenant_id = ?1 AND customer_phone = ?2 AND start_at > ?3 AND status = 'booked'
-             UNION
-             SELECT id FROM appointments WHERE tenant_id = ?1 AND caller_number = ?2 AND start_at > ?3 AND status = 'booked')
-         ORDER BY a.start_at, a.id LIMIT 10"
-    ))?;
-    let rows = stmt.query_map(params![tenant, number, now], |r| {
-        Ok((row(r)?, r.get(ROW_COLUMNS)?, r.get(ROW_COLUMNS + 1)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// The stored answer to callback (`call_sid`, `step`), if any.
-pub fn callback_answer(
-    conn: &Connection,
-    call_sid: &str,
-    step: &str,
-) -> Result<Option<String>, DbError> {
-    Ok(conn
-        .prepare_cached("SELECT answer FROM callback_answers WHERE call_sid = ?1 AND step = ?2")?
-        .query_row(params![call_sid, step], |r| r.get(0))
-        .optional()?)
-}
-
-/// Stores an answer unless one exists; returns the answer that is now stored, so two
-/// racing duplicates both answer with the first one.
-pub fn remember_answer(conn: &mut Connection, answer: &Answer) -> Result<String, DbError> {
-    let tx = crate::db::begin(conn)?;
-    let stored = match callback_answer(&tx, &answer.call_sid, &answer.step)? {
-        Some(previous) => previous,
-        None => {
-            store_answer(&tx, answer)?;
-            answer.texml.clone()
-        }
-    };
-    tx.commit()?;
-    Ok(stored)
-}
-
-/// Busy time of `tenant`'s providers overlapping `[from, to)` at `now` (booked, or held and
-/// not yet expired): (provider id, start, blocked_until), ordered by start (the index's
-/// order, so SQLite does not sort).
-pub fn busy(
-    conn: &Connection,
-    tenant: i64,
-    from: i64,
-    to: i64,
-    now: i64,
-) -> Result<Vec<(i64, i64, i64)>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT provider_id, start_at, blocked_until FROM appointments
-         WHERE tenant_id = ?1 AND start_at < ?3 AND blocked_until > ?2
-           -- No appointment (at most 8 h of service and 4 h of buffer) starts a day before it
-           -- ends; the bound keeps the index scan off the tenant's whole history.
-           AND start_at > ?2 - 86400
-           AND (status = 'booked' OR (status = 'held' AND hold_expires_at > ?4))
-         ORDER BY start_at",
-    )?;
-    let rows = stmt.query_map(params![tenant, from, to, now], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// An appointment as the admin API shows it.
@@ -637,31 +162,6 @@ pub struct AppointmentRow {
     pub reminder_calls: serde_json::Value,
 }
 
-const SELECT_ROW: &str = concat!("SELECT ", row_columns!(), " ", row_from!());
-/// How many columns [`row`] reads (the next ones are a query's own).
-const ROW_COLUMNS: usize = 10;
-
-/// One appointment of `tenant`.
-pub fn get(conn: &Connection, tenant: i64, id: i64) -> Result<AppointmentRow, DbError> {
-    conn.prepare_cached(&format!(
-        "{SELECT_ROW} WHERE a.tenant_id = ?1 AND a.id = ?2"
-    ))?
-    .query_row(params![tenant, id], row)
-    .optional()?
-    .ok_or(DbError::NotFound)
-}
-
-/// The service and provider ids of appointment `id` of `tenant`.
-pub fn refs(conn: &Connection, tenant: i64, id: i64) -> Result<(i64, i64), DbError> {
-    conn.query_row(
-        "SELECT service_id, provider_id FROM appointments WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant, id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()?
-    .ok_or(DbError::NotFound)
-}
-
 /// `row` as the admin API shows it: its fields, and `start`/`end` as local times in `tz`
 /// (RFC 3339 with the offset).
 pub fn admin_json(row: &AppointmentRow, tz: &jiff::tz::TimeZone) -> serde_json::Value {
@@ -680,35 +180,6 @@ pub fn admin_json(row: &AppointmentRow, tz: &jiff::tz::TimeZone) -> serde_json::
     v
 }
 
-/// Appointment `id` of `tenant` as the admin API shows it ([`admin_json`]).
-pub fn admin_json_of(
-    conn: &Connection,
-    tenant: i64,
-    id: i64,
-) -> Result<serde_json::Value, DbError> {
-    let row = get(conn, tenant, id)?;
-    let zone: String = conn
-        .prepare_cached("SELECT timezone FROM tenants WHERE id = ?1")?
-        .query_row([tenant], |r| r.get(0))?;
-    let tz = crate::tzdb::get(&zone).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    Ok(admin_json(&row, &tz))
-}
-
-fn row(r: &rusqlite::Row) -> rusqlite::Result<AppointmentRow> {
-    Ok(AppointmentRow {
-        id: r.get(0)?,
-        service: r.get(1)?,
-        provider: r.get(2)?,
-        customer_name: r.get(3)?,
-        customer_phone: r.get(4)?,
-        start_at: r.get(5)?,
-        end_at: r.get(6)?,
-        status: r.get(7)?,
-        call_sid: r.get(8)?,
-        reminder_calls: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
-    })
-}
-
 /// Which of a tenant's appointments to list, and how many.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -724,103 +195,522 @@ pub struct ListQuery {
     pub limit: usize,
 }
 
-/// The tenant's appointments (not expired holds), soonest first, one page of them.
-pub fn list(
-    conn: &Connection,
-    tenant_id: i64,
-    now: i64,
-    q: &ListQuery,
-) -> Result<Vec<AppointmentRow>, DbError> {
-    let (after_start, after_id) = q.after.unwrap_or((i64::MIN, i64::MIN));
-    let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT_ROW} WHERE a.tenant_id = ?1 AND NOT (a.status = 'held' AND a.hold_expires_at <= ?2)
-           AND (?3 IS NULL OR a.start_at >= ?3) AND (?4 IS NULL OR a.start_at < ?4)
-           AND (?5 IS NULL OR a.call_sid = ?5)
-           AND (a.start_at, a.id) > (?6, ?7)
-         ORDER BY a.start_at, a.id LIMIT ?8"
-    ))?;
-    let rows = stmt.query_map(
-        params![
-            tenant_id,
-            now,
-            q.from,
-            q.to,
-            q.call_sid,
-            after_start,
-            after_id,
-            q.limit as i64
-        ],
-        row,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
+/// The appointments of a store ([`Store::appointments`]): each method is one unit of work,
+/// run in one transaction (writes) or on one connection (reads) of whichever backend it is.
+pub struct Appointments<'s>(pub(super) &'s Store);
 
-/// Booked appointments per provider of `tenant`, all time (for the overlap check in tests
-/// and benchmarks): (provider id, start, blocked_until), by provider then start.
-pub fn booked_intervals(conn: &Connection, tenant: i64) -> Result<Vec<(i64, i64, i64)>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT provider_id, start_at, blocked_until FROM appointments
-         WHERE tenant_id = ?1 AND status IN ('booked', 'held') ORDER BY provider_id, start_at",
-    )?;
-    let rows = stmt.query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
+impl Appointments<'_> {
+    /// Books `appt` unless its time is taken or its numbers are at the cap, with its texts,
+    /// its reminder calls, its `appointment.booked` event and, when given, the callback's
+    /// `answer` (a callback answered before gets that answer and books nothing).
+    pub async fn book(
+        &self,
+        appt: NewAppointment,
+        answer: Option<Answer>,
+        now: i64,
+    ) -> Result<BookOutcome, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| book(c, &appt, answer.as_ref(), now))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::appointments::book(pg, &appt, answer.as_ref(), now).await
+            }
+        }
+    }
 
-/// Cancels a booked appointment: frees its time, withdraws its waiting texts and queues
-/// `appointment.cancelled`, in the caller's transaction. Returns false when it was not
-/// booked (already cancelled or gone).
-pub fn cancel_appointment(conn: &Connection, appointment_id: i64) -> Result<bool, DbError> {
-    let now = jiff::Timestamp::now().as_second();
-    let tenant: Option<i64> = conn
-        .prepare_cached(
-            "UPDATE appointments SET status = 'cancelled', sequence = sequence + 1,
-                updated_at = MAX(updated_at, ?2)
-             WHERE id = ?1 AND status = 'booked' RETURNING tenant_id",
-        )?
-        .query_row(params![appointment_id, now], |r| r.get(0))
-        .optional()?;
-    let Some(tenant) = tenant else {
-        return Ok(false);
-    };
-    release(conn, appointment_id)?;
-    super::webhooks::appointment_event(conn, tenant, appointment_id, "cancelled", now)?;
-    Ok(true)
-}
+    /// Confirms the slot held for the answer's call, with its `texts`, reminder calls and
+    /// event, and stores `answer`.
+    pub async fn confirm_hold(
+        &self,
+        answer: Answer,
+        texts: Vec<crate::sms::PlannedText>,
+        now: i64,
+    ) -> Result<ConfirmOutcome, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| confirm_hold(c, &answer, &texts, now))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::appointments::confirm_hold(pg, &answer, &texts, now).await
+            }
+        }
+    }
 
-/// What every cancellation does after changing the status: frees the appointment's cells
-/// and withdraws its waiting confirmation and reminder texts.
-fn release(conn: &Connection, appointment_id: i64) -> Result<(), DbError> {
-    conn.prepare_cached("DELETE FROM appointment_cells WHERE appointment_id = ?1")?
-        .execute([appointment_id])?;
-    super::outbox::cancel_texts_for(conn, appointment_id)?;
-    super::reminder_calls::withdraw_for(conn, appointment_id, jiff::Timestamp::now().as_second())?;
-    Ok(())
-}
+    /// The appointment held for call `call_sid` of `tenant`, if one is.
+    pub async fn held_for_call(
+        &self,
+        tenant: i64,
+        call_sid: String,
+    ) -> Result<Option<AppointmentRow>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| {
+                    let Some((id, _, _)) = sqlite::appointments::held_for_call(c, &call_sid)?
+                    else {
+                        return Ok(None);
+                    };
+                    sqlite::appointments::get(c, tenant, id).map(Some)
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::appointments::held_for_call(pg, tenant, &call_sid).await
+            }
+        }
+    }
 
-/// How many future appointments with the tenant (booked, or held and not expired) are in
-/// the name of `number` or `other` (a booking's customer phone and caller number); for the
-/// `max_future_bookings_per_caller` cap. Two bound numbers, not a JSON list: an `IN` of
-/// two values is two comparisons, where `IN (SELECT value FROM json_each(?))` built a
-/// temporary b-tree per list per query (bench/README.md, 2026-12-01 evening).
-pub fn future_bookings_of(
-    conn: &Connection,
-    tenant_id: i64,
-    number: &str,
-    other: Option<&str>,
-    now: i64,
-) -> Result<u32, DbError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM appointments
-             WHERE tenant_id = ?1
-               AND (customer_phone IN (?2, ?3) OR caller_number IN (?2, ?3))
-               AND start_at > ?4
-               AND (status = 'booked' OR (status = 'held' AND hold_expires_at > ?4))",
-        )?
-        .query_row(
-            params![tenant_id, number, other.unwrap_or(number), now],
-            |r| r.get(0),
-        )?)
+    /// The caller said no to a held slot: releases the call's hold and stores `answer`,
+    /// unless this callback was answered before. Returns the answer now stored.
+    pub async fn decline_hold(&self, answer: Answer) -> Result<String, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::appointments::decline_hold(c, &answer))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::appointments::decline_hold(pg, &answer).await,
+        }
+    }
+
+    /// Deletes every expired hold; returns how many (housekeeping).
+    pub async fn sweep_expired_holds(&self, now: i64) -> Result<usize, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::appointments::sweep_expired_holds(c, now))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::appointments::sweep_expired_holds(pg, now).await,
+        }
+    }
+
+    /// The operator cancels appointment `id` of `tenant` (texting `notify` when given);
+    /// cancelling twice is harmless. Returns the appointment as it is now.
+    pub async fn cancel(
+        &self,
+        tenant: i64,
+        id: i64,
+        notify: Option<Notify>,
+        now: i64,
+    ) -> Result<AppointmentRow, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| cancel(c, tenant, id, notify.as_ref(), now))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::appointments::cancel(pg, tenant, id, notify.as_ref(), now).await
+            }
+        }
+    }
+
+    /// The operator moves booked appointment `id` of `tenant` (texting `notify` when
+    /// given); `Ok(false)` when the new time is taken and nothing changed.
+    pub async fn reschedule(
+        &self,
+        tenant: i64,
+        id: i64,
+        to: Move,
+        default_profile: Option<String>,
+        notify: Option<Notify>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::appointments::reschedule(
+                        c,
+                        tenant,
+                        id,
+                        to,
+                        default_profile.as_deref(),
+                        notify.as_ref(),
+                        now,
+                    )
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                let (profile, notify) = (default_profile.as_deref(), notify.as_ref());
+                postgres::appointments::reschedule(pg, tenant, id, to, profile, notify, now).await
+            }
+        }
+    }
+
+    /// A caller moves booked appointment `id`: cells, reminders, the `moved` text to
+    /// `notify` and `answer`, all or nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn move_for_call(
+        &self,
+        tenant: i64,
+        id: i64,
+        to: Move,
+        default_profile: Option<String>,
+        notify: Option<Notify>,
+        answer: Answer,
+        now: i64,
+    ) -> Result<ChangeOutcome, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::appointments::move_for_call(
+                        c,
+                        tenant,
+                        id,
+                        to,
+                        default_profile.as_deref(),
+                        notify.as_ref(),
+                        &answer,
+                        now,
+                    )
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                let (profile, notify) = (default_profile.as_deref(), notify.as_ref());
+                postgres::appointments::move_for_call(
+                    pg, tenant, id, to, profile, notify, &answer, now,
+                )
+                .await
+            }
+        }
+    }
+
+    /// A caller cancels booked appointment `id`: its time freed, its texts withdrawn, the
+    /// cancellation text to `notify` and `answer`, all or nothing.
+    pub async fn cancel_for_call(
+        &self,
+        tenant: i64,
+        id: i64,
+        notify: Option<Notify>,
+        answer: Answer,
+        now: i64,
+    ) -> Result<ChangeOutcome, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::appointments::cancel_for_call(
+                        c,
+                        tenant,
+                        id,
+                        notify.as_ref(),
+                        &answer,
+                        now,
+                    )
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                postgres::appointments::cancel_for_call(
+                    pg,
+                    tenant,
+                    id,
+                    notify.as_ref(),
+                    &answer,
+                    now,
+                )
+                .await
+            }
+        }
+    }
+
+    /// A caller's upcoming booked appointments with `tenant` (booked from `number` or
+    /// texting it), soonest first, at most 10, each with its service and provider ids.
+    pub async fn upcoming_of(
+        &self,
+        tenant: i64,
+        number: String,
+        now: i64,
+    ) -> Result<Vec<(AppointmentRow, i64, i64)>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::appointments::upcoming_of(c, tenant, &number, now))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::appointments::upcoming_of(pg, tenant, &number, now).await
+            }
+        }
+    }
+
+    /// The stored answer to callback (`call_sid`, `step`), if any.
+    pub async fn callback_answer(
+        &self,
+        call_sid: String,
+        step: String,
+    ) -> Result<Option<String>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::appointments::callback_answer(c, &call_sid, &step))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::answers::callback_answer_of(pg, &call_sid, &step).await
+            }
+        }
+    }
+
+    /// Stores `answer` (for retries, and as a turn of its call) unless one is stored;
+    /// returns the answer that is now stored, so racing duplicates answer alike.
+    pub async fn remember_answer(&self, answer: Answer) -> Result<String, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| sqlite::appointments::remember_answer(c, &answer))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::answers::remember_answer(pg, &answer).await,
+        }
+    }
+
+    /// Busy time of `tenant`'s providers overlapping `[from, to)` at `now` (booked, or held
+    /// and not expired): (provider id, start, blocked_until), by start.
+    pub async fn busy(
+        &self,
+        tenant: i64,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> Result<Vec<(i64, i64, i64)>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::appointments::busy(c, tenant, from, to, now))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::appointments::busy_of(pg, tenant, from, to, now).await,
+        }
+    }
+
+    /// In one read: how many upcoming appointments `number` (and `other`, the caller's
+    /// number) hold with `tenant` (`None` without a number), and the busy time in `range`
+    /// when given ([`Appointments::busy`]'s rows).
+    pub async fn cap_and_busy(
+        &self,
+        tenant: i64,
+        number: Option<String>,
+        other: Option<String>,
+        range: Option<(i64, i64)>,
+        now: i64,
+    ) -> Result<(Option<u32>, Vec<(i64, i64, i64)>), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| {
+                    let held = match &number {
+                        Some(n) => Some(sqlite::appointments::future_bookings_of(
+                            c,
+                            tenant,
+                            n,
+                            other.as_deref(),
+                            now,
+                        )?),
+                        None => None,
+                    };
+                    let busy = match range {
+                        Some((from, to)) => sqlite::appointments::busy(c, tenant, from, to, now)?,
+                        None => Vec::new(),
+                    };
+                    Ok((held, busy))
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                let (number, other) = (number.as_deref(), other.as_deref());
+                postgres::appointments::cap_and_busy(pg, tenant, number, other, range, now).await
+            }
+        }
+    }
+
+    /// One appointment of `tenant` ([`DbError::NotFound`] when it has no such one).
+    pub async fn get(&self, tenant: i64, id: i64) -> Result<AppointmentRow, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::appointments::get(c, tenant, id))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::appointments::get_of(pg, tenant, id).await,
+        }
+    }
+
+    /// The service and provider ids of appointment `id` of `tenant`.
+    pub async fn refs(&self, tenant: i64, id: i64) -> Result<(i64, i64), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::appointments::refs(c, tenant, id))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::appointments::refs(pg, tenant, id).await,
+        }
+    }
+
+    /// One page of the tenant's appointments (not expired holds), soonest first.
+    pub async fn list(
+        &self,
+        tenant: i64,
+        now: i64,
+        q: ListQuery,
+    ) -> Result<Vec<AppointmentRow>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| sqlite::appointments::list(c, tenant, now, &q))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::appointments::list(pg, tenant, now, &q).await,
+        }
+    }
+
+    /// Held and booked appointments of `tenant`, all time, by provider then start (the
+    /// overlap check of tests and benchmarks): (provider id, start, blocked_until).
+    pub async fn booked_intervals(&self, tenant: i64) -> Result<Vec<(i64, i64, i64)>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(move |c| booked_intervals(c, tenant)).await,
+            Store::Postgres(pg) => postgres::appointments::booked_intervals(pg, tenant).await,
+        }
+    }
+
+    /// Reminder call `id` of `tenant` and its appointment as they are now.
+    pub async fn reminder_call_facts(
+        &self,
+        tenant: i64,
+        id: i64,
+    ) -> Result<Option<CallFacts>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| super::reminder_calls::facts(c, tenant, id))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::reminder_plans::facts(pg, tenant, id).await,
+        }
+    }
+
+    /// Records what Telnyx told about reminder call `id` (its sid, the AMD result).
+    pub async fn note_reminder_call(
+        &self,
+        id: i64,
+        call_sid: Option<String>,
+        answered_by: Option<String>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    super::reminder_calls::note(
+                        c,
+                        id,
+                        call_sid.as_deref(),
+                        answered_by.as_deref(),
+                        now,
+                    )
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                let (sid, by) = (call_sid.as_deref(), answered_by.as_deref());
+                postgres::reminder_plans::note(pg, id, sid, by, now).await
+            }
+        }
+    }
+
+    /// Sets the outcome the person chose on reminder call `id` (replacing none but
+    /// `no_input`), adding it to the appointment's record.
+    pub async fn set_reminder_outcome(
+        &self,
+        id: i64,
+        outcome: &'static str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| super::reminder_calls::set_outcome(c, id, outcome, now))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::reminder_plans::set_outcome(pg, id, outcome, now).await
+            }
+        }
+    }
+
+    /// Records that `number` stopped `tenant`'s reminder calls, skipping its waiting ones.
+    pub async fn stop_reminder_calls(
+        &self,
+        tenant: i64,
+        number: String,
+        now: i64,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| super::reminder_calls::opt_out(c, tenant, &number, now))
+                    .await
+            }
+            Store::Postgres(pg) => {
+                postgres::reminder_plans::opt_out(pg, tenant, &number, now).await
+            }
+        }
+    }
+
+    /// Applies a final status callback to reminder call `id`, once, with its event and
+    /// the retry it calls for.
+    pub async fn settle_reminder_call(
+        &self,
+        id: i64,
+        call_status: String,
+        call_sid: Option<String>,
+        duration: Option<i64>,
+        now: i64,
+    ) -> Result<Settled, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    super::reminder_calls::settle(
+                        c,
+                        id,
+                        &call_status,
+                        call_sid.as_deref(),
+                        duration,
+                        now,
+                    )
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                let sid = call_sid.as_deref();
+                postgres::reminder_plans::settle(pg, id, &call_status, sid, duration, now).await
+            }
+        }
+    }
+
+    /// The console's agenda: `tenant`'s appointments starting in `[from, to)`, cancelled
+    /// ones included and expired holds left out, by start.
+    pub async fn agenda(
+        &self,
+        tenant: i64,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> Result<Vec<AgendaItem>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| super::console::agenda(c, tenant, from, to, now))
+                    .await
+            }
+            Store::Postgres(pg) => postgres::appointments::agenda(pg, tenant, from, to, now).await,
+        }
+    }
+
+    /// The console's counts for each (tenant, from, to) of `days`, in their order, on one
+    /// connection: bookings, calls and failed texts of the tenant in `[from, to)`.
+    pub async fn day_counts(&self, days: Vec<(i64, i64, i64)>) -> Result<Vec<DayCounts>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.run(move |c| {
+                    days.iter()
+                        .map(|&(tenant, from, to)| super::console::day_counts(c, tenant, from, to))
+                        .collect()
+                })
+                .await
+            }
+            Store::Postgres(pg) => postgres::appointments::day_counts(pg, &days).await,
+        }
+    }
 }
 
 #[cfg(test)]

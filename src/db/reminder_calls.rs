@@ -279,6 +279,26 @@ pub enum Settled {
     },
 }
 
+/// What final status `call_status` makes of a call row in `status` with `outcome` so
+/// far: the outcome it ends with, or `None` when the status is not final or the row is
+/// settled already (both stores' `settle`).
+pub(crate) fn ended_as<'a>(
+    status: &str,
+    call_status: &str,
+    outcome: Option<&'a str>,
+) -> Option<&'a str> {
+    if !matches!(status, "live" | "dialing" | "unknown") {
+        return None;
+    }
+    match call_status {
+        "busy" => Some("busy"),
+        "no-answer" | "canceled" => Some("no_answer"),
+        "failed" => Some("failed"),
+        "completed" => Some(outcome.unwrap_or("no_input")),
+        _ => None,
+    }
+}
+
 /// Applies a final status callback (`completed`, `busy`, `no-answer`, `failed`,
 /// `canceled`) to call `id`, once; after busy, no answer or failed on a first attempt a
 /// retry is queued ([`plan::retry_at`]) in the same transaction.
@@ -327,15 +347,8 @@ pub fn settle(
     else {
         return Ok(Settled::Nothing);
     };
-    if !matches!(status.as_str(), "live" | "dialing" | "unknown") {
+    let Some(ended) = ended_as(&status, call_status, outcome.as_deref()) else {
         return Ok(Settled::Nothing);
-    }
-    let ended = match call_status {
-        "busy" => "busy",
-        "no-answer" | "canceled" => "no_answer",
-        "failed" => "failed",
-        "completed" => outcome.as_deref().unwrap_or("no_input"),
-        _ => return Ok(Settled::Nothing),
     };
     tx.execute(
         "UPDATE reminder_calls SET duration_seconds = ?2, call_sid = COALESCE(call_sid, ?3) WHERE id = ?1",

@@ -16,6 +16,11 @@ pub enum Store {
 }
 
 impl Store {
+    /// Appointments, the booking transactions and the answers stored with them.
+    pub fn appointments(&self) -> super::appointments::Appointments<'_> {
+        super::appointments::Appointments(self)
+    }
+
     /// The call log: starts, marks, status callbacks and the stats endpoint's figures.
     pub fn calls(&self) -> super::calls::Calls<'_> {
         super::calls::Calls(self)

@@ -17,7 +17,6 @@ use crate::{
     agenda::{self, provider_pool},
     booking::{self, local_label, today_local},
     db::{
-        self,
         appointments::{AppointmentRow, ChangeOutcome, Move, Notify},
         calls::Outcome,
     },
@@ -247,19 +246,9 @@ impl Turn<'_> {
         let profile = self.state.settings.messaging_profile_id.clone();
         let outcome = self
             .state
-            .db
-            .write(move |c| {
-                db::appointments::move_for_call(
-                    c,
-                    tenant,
-                    id,
-                    to,
-                    profile.as_deref(),
-                    notify.as_ref(),
-                    &answer,
-                    now,
-                )
-            })
+            .store
+            .appointments()
+            .move_for_call(tenant, id, to, profile, notify, answer, now)
             .await?;
         match outcome {
             ChangeOutcome::Done => {
@@ -333,10 +322,9 @@ impl Turn<'_> {
         let (tenant, id) = (self.entry.tenant.id, appt.row.id);
         let outcome = self
             .state
-            .db
-            .write(move |c| {
-                db::appointments::cancel_for_call(c, tenant, id, notify.as_ref(), &answer, now)
-            })
+            .store
+            .appointments()
+            .cancel_for_call(tenant, id, notify, answer, now)
             .await?;
         match outcome {
             ChangeOutcome::Done => {
@@ -399,8 +387,9 @@ impl Turn<'_> {
         );
         Ok(self
             .state
-            .db
-            .run(move |c| db::appointments::upcoming_of(c, tenant, &number, now))
+            .store
+            .appointments()
+            .upcoming_of(tenant, number, now)
             .await?
             .into_iter()
             .map(|(row, service_id, provider_id)| Theirs {

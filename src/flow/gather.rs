@@ -269,8 +269,9 @@ impl Turn<'_> {
             let (answer, now) = (self.answer(&doc, Some(outcome)), self.now.as_second());
             match self
                 .state
-                .db
-                .write(move |c| db::appointments::book(c, &appt, Some(&answer), now))
+                .store
+                .appointments()
+                .book(appt, Some(answer), now)
                 .await?
             {
                 BookOutcome::Booked(id) => {
@@ -310,11 +311,7 @@ impl Turn<'_> {
                 // stored answer and never releases a hold made after it.
                 let doc = self.retry_doc("No problem.", &[]);
                 let answer = self.answer(&doc, None);
-                let stored = self
-                    .state
-                    .db
-                    .write(move |c| db::appointments::decline_hold(c, &answer))
-                    .await?;
+                let stored = self.state.store.appointments().decline_hold(answer).await?;
                 return Ok(Texml(stored));
             }
             None => return self.retry("Sorry, I didn't catch that.", &[]).await,
@@ -322,13 +319,9 @@ impl Turn<'_> {
         let (sid, tenant_id) = (self.cb.call_sid.clone(), self.entry.tenant.id);
         let held = self
             .state
-            .db
-            .run(move |c| {
-                let Some((id, _, _)) = db::appointments::held_for_call(c, &sid)? else {
-                    return Ok(None);
-                };
-                db::appointments::get(c, tenant_id, id).map(Some)
-            })
+            .store
+            .appointments()
+            .held_for_call(tenant_id, sid)
             .await?;
         let Some(row) = held else {
             return self
@@ -345,8 +338,9 @@ impl Turn<'_> {
         );
         match self
             .state
-            .db
-            .write(move |c| db::appointments::confirm_hold(c, &answer, &texts, now))
+            .store
+            .appointments()
+            .confirm_hold(answer, texts, now)
             .await?
         {
             ConfirmOutcome::Confirmed(id) => {
@@ -560,7 +554,7 @@ impl Turn<'_> {
         to: i64,
     ) -> Result<BusyByProvider, FlowError> {
         Ok(
-            agenda::busy_by_provider(&self.state.db, &self.entry.tenant, from, to, self.now)
+            agenda::busy_by_provider(&self.state.store, &self.entry.tenant, from, to, self.now)
                 .await?,
         )
     }
@@ -606,7 +600,7 @@ impl Turn<'_> {
 
     /// In one read: how many upcoming appointments the caller's numbers hold (`None`
     /// without a number), and when `slot` is given the busy time around it (a day either
-    /// side, as [`db::appointments::busy`] rows). A number that already has the tenant's
+    /// side, as [`db::appointments::Appointments::busy`] rows). A number that already has the tenant's
     /// `max_future_bookings_per_caller` upcoming appointments books no more: it is told so
     /// and handed to a person (or asked to contact the business), so a bot cannot book out
     /// the week.
@@ -630,24 +624,9 @@ impl Turn<'_> {
         let (tenant, now) = (self.entry.tenant.id, self.now.as_second());
         Ok(self
             .state
-            .db
-            .run(move |c| {
-                let held = match &number {
-                    Some(n) => Some(db::appointments::future_bookings_of(
-                        c,
-                        tenant,
-                        n,
-                        caller.as_deref(),
-                        now,
-                    )?),
-                    None => None,
-                };
-                let busy = match range {
-                    Some((from, to)) => db::appointments::busy(c, tenant, from, to, now)?,
-                    None => Vec::new(),
-                };
-                Ok((held, busy))
-            })
+            .store
+            .appointments()
+            .cap_and_busy(tenant, number, caller, range, now)
             .await?)
     }
 
@@ -700,7 +679,8 @@ impl Turn<'_> {
         let offered = !offers.is_empty();
         let answer = self.answer(&doc, offered.then_some(Outcome::Alternatives));
         // A call that was offered alternatives is marked so for the funnel, in the same
-        // writer job as the answer (no second round trip).
+        // writer job as the answer (no second round trip). Still SQLite's only: the call
+        // log (`db::calls::mark_offered`) is not behind the store yet.
         let now = self.now.as_second();
         let stored = self
             .state
@@ -709,7 +689,7 @@ impl Turn<'_> {
                 if offered {
                     db::calls::mark_offered(c, &answer.call_sid, now)?;
                 }
-                db::appointments::remember_answer(c, &answer)
+                db::sqlite::appointments::remember_answer(c, &answer)
             })
             .await?;
         Ok(Texml(stored))
@@ -767,8 +747,9 @@ impl Turn<'_> {
         let answer = self.answer(&doc, outcome);
         let stored = self
             .state
-            .db
-            .write(move |c| db::appointments::remember_answer(c, &answer))
+            .store
+            .appointments()
+            .remember_answer(answer)
             .await?;
         Ok(Texml(stored))
     }

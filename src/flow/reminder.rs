@@ -146,8 +146,9 @@ impl<'a> Call<'a> {
             .await?;
         let (tenant, id) = (claims.tenant_id, claims.subject);
         let Some(facts) = state
-            .db
-            .run(move |c| db::reminder_calls::facts(c, tenant, id))
+            .store
+            .appointments()
+            .reminder_call_facts(tenant, id)
             .await?
         else {
             return Ok(None);
@@ -284,8 +285,9 @@ impl<'a> Call<'a> {
     async fn outcome(&self, outcome: &'static str) -> Result<(), FlowError> {
         let (id, now) = (self.facts.id, self.now.as_second());
         self.state
-            .db
-            .write(move |c| db::reminder_calls::set_outcome(c, id, outcome, now))
+            .store
+            .appointments()
+            .set_reminder_outcome(id, outcome, now)
             .await?;
         Ok(())
     }
@@ -295,8 +297,9 @@ impl<'a> Call<'a> {
         let (id, now) = (self.facts.id, self.now.as_second());
         let (sid, by) = (form.call_sid.clone(), form.answered_by.clone());
         self.state
-            .db
-            .write(move |c| db::reminder_calls::note(c, id, sid.as_deref(), by.as_deref(), now))
+            .store
+            .appointments()
+            .note_reminder_call(id, sid, by, now)
             .await?;
         Ok(())
     }
@@ -317,8 +320,9 @@ impl<'a> Call<'a> {
         let (sid, key) = (self.call_sid.clone(), self.claims.step_key());
         Ok(self
             .state
-            .db
-            .run(move |c| db::appointments::callback_answer(c, &sid, &key))
+            .store
+            .appointments()
+            .callback_answer(sid, key)
             .await?)
     }
 
@@ -341,8 +345,9 @@ impl<'a> Call<'a> {
         let answer = self.answer(&doc);
         let stored = self
             .state
-            .db
-            .write(move |c| db::appointments::remember_answer(c, &answer))
+            .store
+            .appointments()
+            .remember_answer(answer)
             .await?;
         Ok(Texml(stored))
     }
@@ -416,8 +421,9 @@ pub async fn choose(
                 call.now.as_second(),
             );
             state
-                .db
-                .write(move |c| db::reminder_calls::opt_out(c, tenant, &number, now))
+                .store
+                .appointments()
+                .stop_reminder_calls(tenant, number, now)
                 .await?;
             call.outcome(Outcome::Stopped.as_str()).await?;
             tracing::info!(tenant, to = %crate::domain::mask(&call.facts.to), "a number stopped this tenant's reminder calls");
@@ -463,10 +469,9 @@ async fn cancel(call: &Call<'_>) -> Result<Texml, FlowError> {
     );
     let done = call
         .state
-        .db
-        .write(move |c| {
-            db::appointments::cancel_for_call(c, tenant, appt, notify.as_ref(), &answer, now)
-        })
+        .store
+        .appointments()
+        .cancel_for_call(tenant, appt, notify, answer, now)
         .await?;
     match done {
         ChangeOutcome::Done => {

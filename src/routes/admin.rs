@@ -257,19 +257,18 @@ pub async fn list_appointments(
         limit: limit + 1,
     };
     let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
-    let (list, next) = state
-        .db
-        .run(move |c| {
-            let rows = db::appointments::list(c, tenant_id, now, &page)?;
-            let (rows, next) = paging::split(rows, limit, |r| (r.start_at, r.id));
-            let list: Vec<Value> = rows
-                .iter()
-                .map(|r| db::appointments::admin_json(r, &tz))
-                .collect();
-            Ok((Value::Array(list), next))
-        })
+    let rows = state
+        .store
+        .appointments()
+        .list(tenant_id, now, page)
         .await
         .map_err(AppError::from)?;
+    let (rows, next) = paging::split(rows, limit, |r| (r.start_at, r.id));
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|r| db::appointments::admin_json(r, &tz))
+        .collect();
+    let list = Value::Array(list);
     Ok(paging::answer(list, next, req.uri().path(), &query))
 }
 

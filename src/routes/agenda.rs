@@ -78,7 +78,7 @@ pub async fn availability(
         .transpose()
         .map_err(AppError::from)?;
     let times = agenda::availability(
-        &state.db,
+        &state.store,
         &tenant,
         service,
         date,
@@ -127,7 +127,7 @@ pub async fn cancel(
     let tenant = find(&state, id).await?;
     let tenant_id = tenant.id;
     let row = agenda::cancel(
-        &state.db,
+        &state.store,
         state.settings.messaging_profile_id.clone(),
         &tenant,
         appt,
@@ -160,7 +160,7 @@ pub async fn reschedule(
     })?;
     let tenant = find(&state, id).await?;
     let row = agenda::reschedule(
-        &state.db,
+        &state.store,
         state.settings.messaging_profile_id.clone(),
         &tenant,
         appt,

@@ -32,6 +32,7 @@ mod sms_faults;
 mod sms_replies;
 mod sms_wording;
 mod store;
+mod store_appointments;
 mod store_calls;
 mod store_changes;
 mod store_events;

@@ -26,7 +26,7 @@ use crate::{
         render, see_other, tenant,
         view::{Frame, clock, masked, zone},
     },
-    db::{self, DbError, console::AgendaItem, tenants::Tenant},
+    db::{DbError, console::AgendaItem, tenants::Tenant},
     domain::tenant::parse_date,
     startup::AppState,
 };
@@ -252,8 +252,9 @@ async fn show(
     let (tenant_id, now) = (tenant.id, state.clock.now().as_second());
     let (f, t) = (from.as_second(), to.as_second());
     let items = state
-        .db
-        .run(move |c| db::console::agenda(c, tenant_id, f, t, now))
+        .store
+        .appointments()
+        .agenda(tenant_id, f, t, now)
         .await?;
     let days = dates
         .iter()
@@ -397,7 +398,7 @@ pub async fn move_appointment(
         "day"
     };
     match agenda::reschedule(
-        &state.db,
+        &state.store,
         state.settings.messaging_profile_id.clone(),
         &tenant,
         appt,
@@ -478,7 +479,7 @@ pub async fn cancel(
         "day"
     };
     match agenda::cancel(
-        &state.db,
+        &state.store,
         state.settings.messaging_profile_id.clone(),
         &tenant,
         appt,

@@ -2,6 +2,7 @@
 //! migration ladder that is the twin of SQLite's (same numbering, same tables and
 //! columns). SQL for PostgreSQL lives here and below, as SQLite's lives in its modules.
 
+pub mod answers;
 pub mod appointments;
 pub mod calls;
 pub mod changes;
@@ -15,8 +16,10 @@ pub mod migrations;
 pub mod outbox;
 pub mod pool;
 pub mod reminder_calls;
+pub mod reminder_plans;
 pub mod retention;
 pub mod tenants;
+pub mod text_plans;
 pub mod upkeep;
 pub mod webhooks;
 
@@ -65,6 +68,10 @@ pub mod sqlstate {
     pub const UNIQUE_VIOLATION: &str = "23505";
     /// An exclusion constraint refused a row (an overlapping appointment).
     pub const EXCLUSION_VIOLATION: &str = "23P01";
+    /// A serializable transaction's reads would have been different (run it again).
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    /// Two transactions waited on each other; one was broken off (run it again).
+    pub const DEADLOCK_DETECTED: &str = "40P01";
 }
 
 /// The SQLSTATE of `e`, when the server answered with one.

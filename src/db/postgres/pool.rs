@@ -139,6 +139,40 @@ impl Pg {
         }
         result
     }
+
+    /// [`Pg::write`] of the work `work()` makes, made and run again (in a new
+    /// transaction) when PostgreSQL broke the transaction off as a deadlock or a
+    /// serialization failure (SQLSTATE 40P01, 40001), at most [`RETRIES`] times more. What
+    /// two changes racing at READ COMMITTED may meet (two bookings each deleting an
+    /// expired hold the other's time needs) ends here, in one place. (A maker of
+    /// `AsyncFnOnce` closures rather than one `AsyncFn`: the futures of an `AsyncFn`
+    /// called by reference cannot yet be shown to be `Send` for every borrow.)
+    pub async fn write_retry<T, W>(&self, work: impl Fn() -> W) -> Result<T, DbError>
+    where
+        W: AsyncFnOnce(&Transaction<'_>) -> Result<T, DbError>,
+    {
+        let mut retries = 0;
+        loop {
+            match self.write(work()).await {
+                Err(DbError::Postgres(e)) if retries < RETRIES && is_transient(&e) => {
+                    retries += 1;
+                    tracing::debug!(error = %e, retries, "PostgreSQL transaction broken off; running it again");
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// How many times [`Pg::write_retry`] runs a transaction again.
+pub const RETRIES: u32 = 3;
+
+/// A deadlock or serialization failure: the transaction was rolled back and may run again.
+fn is_transient(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        super::code(e),
+        Some(super::sqlstate::SERIALIZATION_FAILURE | super::sqlstate::DEADLOCK_DETECTED)
+    )
 }
 
 /// Takes a connection whose statement outlived the deadline out of the pool: the server

@@ -3,6 +3,7 @@
 //! transaction [`crate::db::Db::write`] gives it. Aggregates not yet behind an interface
 //! still keep their SQL in `src/db/<aggregate>.rs`.
 
+pub mod appointments;
 pub mod calls;
 pub mod documents;
 pub mod feeds;

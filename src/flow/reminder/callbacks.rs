@@ -128,14 +128,16 @@ pub async fn status(state: &AppState, claims: Claims, form: ReminderForm) -> Res
     let sid = form.call_sid.clone();
     if !db::calls::is_final(&status) {
         state
-            .db
-            .write(move |c| db::reminder_calls::note(c, id, sid.as_deref(), None, now))
+            .store
+            .appointments()
+            .note_reminder_call(id, sid, None, now)
             .await?;
         return Ok(());
     }
     let settled = state
-        .db
-        .write(move |c| db::reminder_calls::settle(c, id, &status, sid.as_deref(), duration, now))
+        .store
+        .appointments()
+        .settle_reminder_call(id, status, sid, duration, now)
         .await?;
     if let db::reminder_calls::Settled::Ended { retry: Some(at) } = settled {
         tracing::info!(
