@@ -496,7 +496,9 @@ impl Outbox<'_> {
     }
 
     /// Records what is about to be sent and that the request starts at `now_ms`; from
-    /// then on a lost outcome is "unknown", never re-sent.
+    /// then on a lost outcome is "unknown", never re-sent. False when the text is no
+    /// longer this claim's to send (its lease was swept while this node stalled, or
+    /// another claim's request has started): then nothing may be sent.
     pub async fn begin_send(
         &self,
         id: i64,
@@ -504,7 +506,7 @@ impl Outbox<'_> {
         from: String,
         profile: Option<String>,
         now_ms: i64,
-    ) -> Result<(), DbError> {
+    ) -> Result<bool, DbError> {
         match self.0 {
             Store::Sqlite(db) => {
                 db.write(move |c| {

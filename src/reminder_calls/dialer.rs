@@ -314,7 +314,13 @@ impl Dialer {
                     let gap = Duration::from_secs_f64(1.0 / self.deps.settings.per_second.max(0.1));
                     self.next_dial = self.next_dial.max(Instant::now()) + gap;
                     let req = self.request(client, &claimed, secs);
-                    deps.store.reminder_calls().begin_request(id, secs).await?;
+                    if !deps.store.reminder_calls().begin_request(id, secs).await? {
+                        tracing::warn!(
+                            reminder_call = id,
+                            "not dialling: this claim's lease ran out and the call went on without it"
+                        );
+                        continue;
+                    }
                     let client = client.clone();
                     self.tasks.spawn(dial(deps, client, claimed, req));
                 }

@@ -203,6 +203,15 @@ async fn store_a_claim_left_past_its_lease_by_a_dead_node_comes_back_once_and_a_
             .await
             .unwrap();
         assert_eq!(again, Swept::default(), "{backend}: swept once");
+        // Node A was only stalled: waking up, it may send neither text under its old claim.
+        for id in [never_sent, started] {
+            let ours = store
+                .outbox()
+                .begin_send(id, "Hi".into(), "+13125550100".into(), None, MS + 1_001)
+                .await
+                .unwrap();
+            assert!(!ours, "{backend}: text {id} is no longer node A's to send");
+        }
 
         // Both nodes race for the text that came back: exactly one gets it.
         let due = other
@@ -235,6 +244,28 @@ async fn store_a_claim_left_past_its_lease_by_a_dead_node_comes_back_once_and_a_
             .collect();
         assert_eq!(won.len(), 1, "{backend}");
         assert_eq!(won[0].attempts, 2, "{backend}: the lost attempt counts");
+        // However many nodes still think they hold it, one request starts.
+        let starts = [other.clone(), store.clone(), other.clone()].map(|node| async move {
+            node.outbox()
+                .begin_send(
+                    never_sent,
+                    "Hi".into(),
+                    "+13125550100".into(),
+                    None,
+                    MS + 1_002,
+                )
+                .await
+        });
+        let started_once: Vec<bool> = futures_util::future::join_all(starts)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            started_once.iter().filter(|s| **s).count(),
+            1,
+            "{backend}: {started_once:?}"
+        );
 
         // The held text fails after the hold; it is never offered again.
         let held = other
@@ -700,8 +731,16 @@ async fn store_a_dead_dialers_leases_are_swept_back_once_and_a_started_request_i
             );
         }
         // Call 2's request started, call 3 is live; then the node dies.
-        calls.begin_request(ids[1], NOW).await.unwrap();
-        calls.begin_request(ids[2], NOW).await.unwrap();
+        assert!(calls.begin_request(ids[1], NOW).await.unwrap(), "{backend}");
+        assert!(calls.begin_request(ids[2], NOW).await.unwrap(), "{backend}");
+        assert!(
+            !other
+                .reminder_calls()
+                .begin_request(ids[1], NOW)
+                .await
+                .unwrap(),
+            "{backend}: a call's request starts once, whichever node asks"
+        );
         calls
             .mark_live(ids[2], Some("v3:live".into()), NOW)
             .await
@@ -715,6 +754,10 @@ async fn store_a_dead_dialers_leases_are_swept_back_once_and_a_started_request_i
         );
         let swept = other.reminder_calls().sweep(MS + 1_001, NOW).await.unwrap();
         assert_eq!((swept.requeued, swept.unknown), (1, 1), "{backend}");
+        assert!(
+            !calls.begin_request(ids[0], NOW).await.unwrap(),
+            "{backend}: the dead node, only stalled, may not dial the call swept from it"
+        );
         let again = other.reminder_calls().sweep(MS + 1_002, NOW).await.unwrap();
         assert_eq!((again.requeued, again.unknown), (0, 0), "{backend}: once");
         assert_eq!(

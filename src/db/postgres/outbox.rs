@@ -238,7 +238,9 @@ pub(super) async fn write_one(
     .await
 }
 
-/// Records what is about to be sent and that the request starts at `now_ms`.
+/// Records what is about to be sent and that the request starts at `now_ms`; false when
+/// the text is no longer this claim's to send (its lease was swept, or another node's
+/// request for it has started), and then nothing may be sent.
 pub async fn begin_send(
     pg: &Pg,
     id: i64,
@@ -246,14 +248,18 @@ pub async fn begin_send(
     from: &str,
     profile: Option<&str>,
     now_ms: i64,
-) -> Result<(), DbError> {
-    write_one(
-        pg,
-        "UPDATE outbox SET text = $2, from_number = $3, messaging_profile_id = $4,
-            request_started_ms = $5
-         WHERE id = $1 AND status = 'sending'",
-        &[&id, &text, &from, &profile, &now_ms],
-    )
+) -> Result<bool, DbError> {
+    pg.write(async |tx| {
+        let started = tx
+            .execute(
+                "UPDATE outbox SET text = $2, from_number = $3, messaging_profile_id = $4,
+                    request_started_ms = $5
+                 WHERE id = $1 AND status = 'sending' AND request_started_ms IS NULL",
+                &[&id, &text, &from, &profile, &now_ms],
+            )
+            .await?;
+        Ok(started == 1)
+    })
     .await
 }
 
@@ -323,6 +329,7 @@ pub async fn sweep_leases(
                     last_error = 'given up: slotline stopped while handling this text ' || (reclaims + 1) || ' times'
                  WHERE id IN (SELECT id FROM outbox
                               WHERE status = 'sending' AND lease_until_ms <= $1 AND reclaims >= $3
+                                AND request_started_ms IS NULL
                               FOR UPDATE SKIP LOCKED)",
                 &[&now_ms, &now, &max_reclaims],
             )
@@ -333,6 +340,7 @@ pub async fn sweep_leases(
                     lease_until_ms = NULL, updated_at = $2
                  WHERE id IN (SELECT id FROM outbox
                               WHERE status = 'sending' AND lease_until_ms <= $1
+                                AND request_started_ms IS NULL
                               FOR UPDATE SKIP LOCKED)",
                 &[&now_ms, &now],
             )

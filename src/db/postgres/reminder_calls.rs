@@ -196,13 +196,17 @@ pub async fn claim(
 }
 
 /// Marks that the HTTP request is about to be sent.
-pub async fn begin_request(pg: &Pg, id: i64, now: i64) -> Result<(), DbError> {
-    write_one(
-        pg,
-        "UPDATE reminder_calls SET request_started = 1, dialed_at = $2, updated_at = $2
-         WHERE id = $1 AND status = 'dialing'",
-        &[&id, &now],
-    )
+pub async fn begin_request(pg: &Pg, id: i64, now: i64) -> Result<bool, DbError> {
+    pg.write(async |tx| {
+        let started = tx
+            .execute(
+                "UPDATE reminder_calls SET request_started = 1, dialed_at = $2, updated_at = $2
+                 WHERE id = $1 AND status = 'dialing' AND request_started = 0",
+                &[&id, &now],
+            )
+            .await?;
+        Ok(started == 1)
+    })
     .await
 }
 

@@ -135,8 +135,10 @@ impl ReminderCalls<'_> {
         }
     }
 
-    /// Marks that the HTTP request is about to be sent.
-    pub async fn begin_request(&self, id: i64, now: i64) -> Result<(), DbError> {
+    /// Marks that the HTTP request is about to be sent; false when the call is no longer
+    /// this claim's to dial (its lease was swept while this node stalled, or another
+    /// claim's request has started): then it must not be dialled.
+    pub async fn begin_request(&self, id: i64, now: i64) -> Result<bool, DbError> {
         match self.0 {
             Store::Sqlite(db) => {
                 db.write(move |c| sqlite::reminder_calls::begin_request(c, id, now))

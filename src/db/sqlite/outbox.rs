@@ -189,14 +189,15 @@ pub fn begin_send(
     from: &str,
     profile: Option<&str>,
     now_ms: i64,
-) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE outbox SET text = ?2, from_number = ?3, messaging_profile_id = ?4,
-            request_started_ms = ?5
-         WHERE id = ?1 AND status = 'sending'",
-    )?
-    .execute(params![id, text, from, profile, now_ms])?;
-    Ok(())
+) -> Result<bool, DbError> {
+    let started = conn
+        .prepare_cached(
+            "UPDATE outbox SET text = ?2, from_number = ?3, messaging_profile_id = ?4,
+                request_started_ms = ?5
+             WHERE id = ?1 AND status = 'sending' AND request_started_ms IS NULL",
+        )?
+        .execute(params![id, text, from, profile, now_ms])?;
+    Ok(started == 1)
 }
 
 /// Puts a claimed text back in the queue for another attempt at `next_ms` (wall clock);

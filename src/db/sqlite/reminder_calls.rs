@@ -166,12 +166,14 @@ pub fn claim(
 
 /// Marks that the HTTP request is about to be sent (from here on a lost answer is
 /// `unknown`, never dialled again).
-pub fn begin_request(conn: &Connection, id: i64, now: i64) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE reminder_calls SET request_started = 1, dialed_at = ?2, updated_at = ?2 WHERE id = ?1 AND status = 'dialing'",
-    )?
-    .execute(params![id, now])?;
-    Ok(())
+pub fn begin_request(conn: &Connection, id: i64, now: i64) -> Result<bool, DbError> {
+    let started = conn
+        .prepare_cached(
+            "UPDATE reminder_calls SET request_started = 1, dialed_at = ?2, updated_at = ?2
+             WHERE id = ?1 AND status = 'dialing' AND request_started = 0",
+        )?
+        .execute(params![id, now])?;
+    Ok(started == 1)
 }
 
 /// Telnyx took the call.

@@ -88,7 +88,8 @@ pub async fn prepare(deps: &Deps, row: Claimed) -> Result<Prepared, DbError> {
     let profile = row.profile.clone().or_else(|| deps.default_profile.clone());
     let (status, reason, text) = match decide(deps, &row, profile.clone()).await? {
         Decision::Send(text) if deps.client.is_some() => {
-            deps.store
+            let ours = deps
+                .store
                 .outbox()
                 .begin_send(
                     id,
@@ -98,6 +99,13 @@ pub async fn prepare(deps: &Deps, row: Claimed) -> Result<Prepared, DbError> {
                     wall_ms(),
                 )
                 .await?;
+            if !ours {
+                tracing::warn!(
+                    text = id,
+                    "not sending: this claim's lease ran out and the text went on without it"
+                );
+                return Ok(Prepared::Done);
+            }
             return Ok(Prepared::Send(Job {
                 id,
                 kind: row.kind,
