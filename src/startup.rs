@@ -386,7 +386,6 @@ impl Application {
         let dialer = crate::reminder_calls::dialer::spawn(
             crate::reminder_calls::dialer::Deps {
                 store: self.state.store.clone(),
-                db: self.state.db.clone(),
                 clock: self.state.clock.clone(),
                 client: self.state.reminder_calls.clone(),
                 dry_run_reason: self.state.calls_dry_run.clone(),

@@ -463,6 +463,22 @@ impl Appointments<'_> {
         }
     }
 
+    /// [`Appointments::remember_answer`] for a turn that offered the caller alternatives:
+    /// the call is marked offered (first time only, for the funnel) in the same
+    /// transaction, so the voice path gains no round trip.
+    pub async fn remember_offer(&self, answer: Answer, now: i64) -> Result<String, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    sqlite::calls::mark_offered(c, &answer.call_sid, now)?;
+                    sqlite::appointments::remember_answer(c, &answer)
+                })
+                .await
+            }
+            Store::Postgres(pg) => postgres::answers::remember_offer(pg, &answer, now).await,
+        }
+    }
+
     /// Busy time of `tenant`'s providers overlapping `[from, to)` at `now` (booked, or held
     /// and not expired): (provider id, start, blocked_until), by start.
     pub async fn busy(

@@ -104,7 +104,8 @@ macro_rules! call_outcome_sql {
                AND v.outcome IS NOT NULL
                AND (v.outcome <> 'held'
                     OR v.seq = (SELECT MAX(u.seq) FROM call_turns u
-                                WHERE u.call_sid = c.call_sid))))"
+                                WHERE u.call_sid = c.call_sid)))
+         LIMIT 1)"
     };
 }
 

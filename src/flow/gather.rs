@@ -679,19 +679,16 @@ impl Turn<'_> {
         let offered = !offers.is_empty();
         let answer = self.answer(&doc, offered.then_some(Outcome::Alternatives));
         // A call that was offered alternatives is marked so for the funnel, in the same
-        // writer job as the answer (no second round trip). Still SQLite's only: the call
-        // log (`db::calls::mark_offered`) is not behind the store yet.
-        let now = self.now.as_second();
-        let stored = self
-            .state
-            .db
-            .write(move |c| {
-                if offered {
-                    db::calls::mark_offered(c, &answer.call_sid, now)?;
-                }
-                db::sqlite::appointments::remember_answer(c, &answer)
-            })
-            .await?;
+        // transaction as the answer (no second round trip).
+        let appointments = self.state.store.appointments();
+        let stored = match offered {
+            true => {
+                appointments
+                    .remember_offer(answer, self.now.as_second())
+                    .await?
+            }
+            false => appointments.remember_answer(answer).await?,
+        };
         Ok(Texml(stored))
     }
 

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    db::{self, Db, DbError, reminder_calls::Claimed, store::Store},
+    db::{self, DbError, reminder_calls::Claimed, store::Store},
     domain::reminder_calls::Profile,
     token::{Claims, Step, TokenSigner},
 };
@@ -44,9 +44,6 @@ pub struct Deps {
     /// The queue: sweeps, the cap's count, claims, the request's progress (shared by
     /// every node on PostgreSQL).
     pub store: Store,
-    /// SQLite, for closing a call's row (`db::reminder_calls::close`, not behind the
-    /// store yet).
-    pub db: Db,
     /// Business time (due times, windows, appointment starts).
     pub clock: Clock,
     /// The TeXML Calls API; `None` is dry run (the reason is in `dry_run_reason`).
@@ -274,17 +271,9 @@ impl Dialer {
                         reason,
                         "reminder call skipped"
                     );
-                    deps.db
-                        .write(move |c| {
-                            db::reminder_calls::close(
-                                c,
-                                id,
-                                "skipped",
-                                Some("skipped"),
-                                Some(reason),
-                                secs,
-                            )
-                        })
+                    deps.store
+                        .reminder_calls()
+                        .close(id, "skipped", reason.to_string(), false, secs)
                         .await?;
                 }
                 (Decision::Wait(until, reason), _) => {
@@ -296,18 +285,9 @@ impl Dialer {
                 (Decision::Dial, None) => {
                     let reason = format!("dry run: {}", deps.dry_run_reason);
                     tracing::info!(call = id, appointment = claimed.appointment_id, to = %crate::domain::mask(&claimed.to), "reminder call recorded as dry run");
-                    deps.db
-                        .write(move |c| {
-                            db::sqlite::reminder_calls::begin_request(c, id, secs)?;
-                            db::reminder_calls::close(
-                                c,
-                                id,
-                                "dry_run",
-                                Some("dry_run"),
-                                Some(&reason),
-                                secs,
-                            )
-                        })
+                    deps.store
+                        .reminder_calls()
+                        .close(id, "dry_run", reason, true, secs)
                         .await?;
                 }
                 (Decision::Dial, Some(client)) => {
@@ -377,13 +357,7 @@ async fn record(deps: &Deps, id: i64, then: Then, now: i64) -> Result<(), DbErro
     match then {
         Then::Live(sid) => calls.mark_live(id, sid, now).await,
         Then::Requeue(due, reason) => calls.requeue(id, due, reason, now).await,
-        Then::Close(status, e) => {
-            deps.db
-                .write(move |c| {
-                    db::reminder_calls::close(c, id, status, Some(status), Some(&e), now)
-                })
-                .await
-        }
+        Then::Close(status, e) => calls.close(id, status, e, false, now).await,
     }
 }
 

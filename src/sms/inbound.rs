@@ -17,7 +17,7 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{Kind, reminders, texts};
+use super::{reminders, texts};
 use crate::{
     db::{self, DbError},
     domain::{PhoneNumber, mask},
@@ -142,12 +142,17 @@ pub async fn handle(state: &AppState, body: &[u8]) -> Result<Outcome, InboundErr
         "message.sent" | "message.finalized" => delivery(state, event, now).await?,
         "message.received" => received(state, event, now).await?,
         _ => {
-            let (id, kind) = (event.id, event.event_type);
+            let handled = db::messaging::Event {
+                id: event.id,
+                kind: event.event_type,
+                message_id: None,
+                status: None,
+                detail: None,
+            };
             state
-                .db
-                .write(move |c| {
-                    db::messaging::record_event(c, &id, &kind, None, None, None, now.as_second())
-                })
+                .store
+                .messaging()
+                .record_event(handled, now.as_second())
                 .await?;
             Outcome::Ignored
         }
@@ -188,37 +193,19 @@ async fn delivery(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
         (Some(to), Some(from), Some(text)) => Some((to, from, text)),
         _ => None,
     };
-    let (id, kind) = (event.id, event.event_type);
-    state
-        .db
-        .write(move |c| {
-            let tx = crate::db::begin(c)?;
-            if !db::messaging::record_event(
-                &tx,
-                &id,
-                &kind,
-                Some(&message_id),
-                status,
-                detail.as_deref(),
-                now.as_second(),
-            )? {
-                return Ok(Outcome::Duplicate);
-            }
-            let adopted = match &sent_as {
-                Some((to, from, text)) => db::outbox::adopt_held(&tx, &message_id, to, from, text)?,
-                None => false,
-            };
-            let moved = match status {
-                Some(s) => {
-                    db::outbox::apply_delivery_status(&tx, &message_id, s, detail.as_deref())?
-                }
-                None => false,
-            };
-            let changed = adopted || moved;
-            tx.commit()?;
-            Ok(Outcome::Status(changed))
-        })
-        .await
+    let handled = db::messaging::Event {
+        id: event.id,
+        kind: event.event_type,
+        message_id: Some(message_id),
+        status: status.map(str::to_owned),
+        detail,
+    };
+    let changed = state
+        .store
+        .messaging()
+        .delivery(handled, sent_as, now.as_second())
+        .await?;
+    Ok(changed.map_or(Outcome::Duplicate, Outcome::Status))
 }
 
 async fn received(state: &AppState, event: Event, now: Timestamp) -> Result<Outcome, DbError> {
@@ -236,80 +223,34 @@ async fn received(state: &AppState, event: Event, now: Timestamp) -> Result<Outc
     let wants_cancel = p.text.as_deref().is_some_and(is_cancel_reply);
     let profile = p.messaging_profile_id.clone();
     let default_profile = state.settings.messaging_profile_id.clone();
-    let (id, kind) = (event.id, event.event_type);
-    let outcome = state
-        .db
-        .write(move |c| {
-            let tx = crate::db::begin(c)?;
-            let at = now.as_second();
-            if !db::messaging::record_event(&tx, &id, &kind, None, None, None, at)? {
-                return Ok(Outcome::Duplicate);
-            }
-            let (Some(tenant_number), Some(customer)) = (tenant_number, customer) else {
-                tx.commit()?;
-                return Ok(Outcome::Ignored);
-            };
-            let customer = customer.as_str();
-            let replying_to = |tx| db::tenants::for_reply(tx, &tenant_number, customer, at);
-            let outcome = match keyword.as_deref() {
-                Some("STOP") => {
-                    db::messaging::record_opt_out(&tx, customer, profile.as_deref(), at)?;
-                    Outcome::OptedOut
-                }
-                Some("START" | "UNSTOP") => {
-                    db::messaging::lift_opt_out(&tx, customer, profile.as_deref())?;
-                    Outcome::OptedIn
-                }
-                Some(_) => Outcome::Ignored,
-                None if wants_cancel => match replying_to(&tx)? {
-                    None => Outcome::Ignored,
-                    Some(tenant) => {
-                        let from = reminders::sender(&tenant.spec);
-                        let reply_profile =
-                            reminders::profile(&tenant.spec, default_profile.as_deref());
-                        match db::outbox::next_appointment_of(&tx, tenant.id, customer, at)? {
-                            Some(appointment) => {
-                                db::appointments::cancel_appointment(&tx, appointment)?;
-                                db::outbox::queue_one(
-                                    &tx,
-                                    tenant.id,
-                                    Some(appointment),
-                                    Kind::Cancelled,
-                                    customer,
-                                    from,
-                                    reply_profile.as_deref(),
-                                    None,
-                                    at,
-                                )?;
-                                Outcome::Cancelled(appointment)
-                            }
-                            None => {
-                                let text = texts::no_booking(
-                                    &tenant.spec.name,
-                                    tenant.spec.phone_number.as_str(),
-                                );
-                                db::outbox::queue_one(
-                                    &tx,
-                                    tenant.id,
-                                    None,
-                                    Kind::Reply,
-                                    customer,
-                                    from,
-                                    reply_profile.as_deref(),
-                                    Some(&text),
-                                    at,
-                                )?;
-                                Outcome::NoBooking
-                            }
-                        }
-                    }
-                },
-                None => Outcome::Ignored,
-            };
-            tx.commit()?;
-            Ok(outcome)
-        })
+    let text = match (tenant_number, customer) {
+        (Some(line), Some(customer)) => Some(db::messaging::Inbound {
+            line,
+            customer: customer.as_str().to_owned(),
+            keyword,
+            wants_cancel,
+            profile,
+        }),
+        _ => None,
+    };
+    let plan = move |tenant: &db::tenants::Tenant| db::messaging::ReplyPlan {
+        from: reminders::sender(&tenant.spec).to_owned(),
+        profile: reminders::profile(&tenant.spec, default_profile.as_deref()),
+        no_booking: texts::no_booking(&tenant.spec.name, tenant.spec.phone_number.as_str()),
+    };
+    let received = state
+        .store
+        .messaging()
+        .received(event.id, event.event_type, text, now.as_second(), plan)
         .await?;
+    let outcome = match received {
+        db::messaging::Received::Duplicate => Outcome::Duplicate,
+        db::messaging::Received::Ignored => Outcome::Ignored,
+        db::messaging::Received::OptedOut => Outcome::OptedOut,
+        db::messaging::Received::OptedIn => Outcome::OptedIn,
+        db::messaging::Received::Cancelled(id) => Outcome::Cancelled(id),
+        db::messaging::Received::NoBooking => Outcome::NoBooking,
+    };
     let from = p
         .from
         .as_ref()

@@ -185,12 +185,16 @@ impl Worker {
             }
             Err(e) => tracing::error!(error = %e, "could not sweep the outbox's leases"),
         }
-        self.follow_pauses().await;
+        // On one SQLite file the recorded pauses are this worker's own: nothing to follow
+        // (and a pause whose write failed must not be lifted a second later).
+        if matches!(self.deps.store, crate::db::store::Store::Postgres(_)) {
+            self.follow_pauses().await;
+        }
     }
 
     /// Takes up the pauses other nodes recorded, and drops those they lifted (their probe
-    /// was accepted), so every node sharing a database pauses and resumes together; on
-    /// one node the recorded pauses are this worker's own and nothing changes.
+    /// was accepted), so every node sharing a PostgreSQL database pauses and resumes
+    /// together.
     async fn follow_pauses(&mut self) {
         let recorded = match self.deps.store.outbox().pauses().await {
             Ok(list) => list,

@@ -36,6 +36,7 @@ mod store_appointments;
 mod store_calls;
 mod store_changes;
 mod store_events;
+mod store_inbound;
 mod store_restart;
 mod store_retention;
 mod store_tenants;

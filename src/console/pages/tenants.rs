@@ -72,32 +72,34 @@ pub async fn list(
         .map_err(ConsoleError::from)?;
     let total = tenants.len();
     let wanted: Vec<db::tenants::Tenant> = tenants.into_iter().filter(|t| matches(t, &q)).collect();
-    let rows = state
-        .db
-        .run(move |c| {
-            wanted
-                .into_iter()
-                .map(|t| {
-                    let tz = zone(&t);
-                    let counts = match local_day_bounds(&tz, today_local(now, &tz)) {
-                        Some((from, to)) => {
-                            db::console::day_counts(c, t.id, from.as_second(), to.as_second())?
-                        }
-                        None => db::console::DayCounts::default(),
-                    };
-                    Ok(Row {
-                        slug: t.spec.slug.clone(),
-                        name: t.spec.name.clone(),
-                        number: t.spec.phone_number.as_str().to_string(),
-                        timezone: t.spec.timezone.clone(),
-                        closed: t.spec.closed,
-                        counts,
-                    })
-                })
-                .collect::<Result<Vec<_>, db::DbError>>()
+    // Each tenant's local today, read for every tenant at once.
+    let days: Vec<Option<(i64, i64, i64)>> = wanted
+        .iter()
+        .map(|t| {
+            let tz = zone(t);
+            local_day_bounds(&tz, today_local(now, &tz))
+                .map(|(from, to)| (t.id, from.as_second(), to.as_second()))
         })
+        .collect();
+    let mut counted = state
+        .store
+        .appointments()
+        .day_counts(days.iter().flatten().copied().collect())
         .await
-        .map_err(ConsoleError::from)?;
+        .map_err(ConsoleError::from)?
+        .into_iter();
+    let rows: Vec<Row> = wanted
+        .into_iter()
+        .zip(days)
+        .map(|(t, day)| Row {
+            slug: t.spec.slug.clone(),
+            name: t.spec.name.clone(),
+            number: t.spec.phone_number.as_str().to_string(),
+            timezone: t.spec.timezone.clone(),
+            closed: t.spec.closed,
+            counts: day.and_then(|_| counted.next()).unwrap_or_default(),
+        })
+        .collect();
     let html = Page {
         frame: Frame::plain("Tenants", &session.form_token, "tenants"),
         q,

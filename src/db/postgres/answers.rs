@@ -42,7 +42,20 @@ const INSERT_TURN: &str =
              $3, $4, $5, $6, $7)
      ON CONFLICT DO NOTHING";
 
+/// Serialises the numbering of call `call_sid`'s turns until `tx` ends: two turns of one
+/// call stored at once on two nodes (or two connections) would otherwise read the same
+/// last number at READ COMMITTED.
+pub(crate) async fn lock_turns(tx: &impl GenericClient, call_sid: &str) -> Result<(), DbError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('slotline.turns:' || $1, 0))",
+        &[&call_sid],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn insert_turn(tx: &Transaction<'_>, answer: &Answer, now: i64) -> Result<(), DbError> {
+    lock_turns(tx, &answer.call_sid).await?;
     tx.execute(
         INSERT_TURN,
         &[
@@ -83,22 +96,40 @@ pub fn is_answered_clash(e: &DbError) -> bool {
 /// racing duplicates both answer with the first one (the second waits for the first's
 /// row, then finds it).
 pub async fn remember_answer(pg: &Pg, answer: &Answer) -> Result<String, DbError> {
-    pg.write(async |tx| {
-        let now = jiff::Timestamp::now().as_second();
-        let stored = tx
-            .query_opt(
-                "INSERT INTO callback_answers (call_sid, step, answer, created_at)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING answer",
-                &[&answer.call_sid, &answer.step, &answer.texml, &now],
-            )
-            .await?;
-        if stored.is_none() {
-            return callback_answer(tx, &answer.call_sid, &answer.step)
-                .await?
-                .ok_or(DbError::NotFound);
-        }
-        insert_turn(tx, answer, now).await?;
-        Ok(answer.texml.clone())
-    })
-    .await
+    pg.write(async |tx| remember_in(tx, answer, None).await)
+        .await
+}
+
+/// [`remember_answer`] for a turn that offered alternatives: the call is marked offered
+/// (first time only) in the same transaction.
+pub async fn remember_offer(pg: &Pg, answer: &Answer, now: i64) -> Result<String, DbError> {
+    pg.write(async |tx| remember_in(tx, answer, Some(now)).await)
+        .await
+}
+
+/// Stores `answer` (and marks its call offered at `offered`) inside `tx`; the answer an
+/// earlier delivery of the same callback stored wins.
+async fn remember_in(
+    tx: &Transaction<'_>,
+    answer: &Answer,
+    offered: Option<i64>,
+) -> Result<String, DbError> {
+    if let Some(at) = offered {
+        super::calls::mark_offered(tx, &answer.call_sid, at).await?;
+    }
+    let now = jiff::Timestamp::now().as_second();
+    let stored = tx
+        .query_opt(
+            "INSERT INTO callback_answers (call_sid, step, answer, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING answer",
+            &[&answer.call_sid, &answer.step, &answer.texml, &now],
+        )
+        .await?;
+    if stored.is_none() {
+        return callback_answer(tx, &answer.call_sid, &answer.step)
+            .await?
+            .ok_or(DbError::NotFound);
+    }
+    insert_turn(tx, answer, now).await?;
+    Ok(answer.texml.clone())
 }

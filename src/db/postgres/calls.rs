@@ -74,6 +74,7 @@ pub async fn record_error(pg: &Pg, call_sid: &str, said: &str, at: i64) -> Resul
             &[&call_sid, &at],
         )
         .await?;
+        super::answers::lock_turns(tx, call_sid).await?;
         tx.execute(
             "INSERT INTO call_turns (call_sid, step, seq, at, heard, said, outcome)
              VALUES ($1, 'error:' || $3::bigint,

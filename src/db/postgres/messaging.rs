@@ -3,9 +3,16 @@
 //! so changes that compose them (the inbound webhook's handling, queueing a text, a
 //! refused send) run them in their own transaction.
 
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 
-use crate::db::DbError;
+use crate::{
+    db::{
+        DbError,
+        messaging::{Inbound, Received, ReplyPlan},
+        tenants::Tenant,
+    },
+    sms::Kind,
+};
 
 /// True when `number` has opted out of texts on `profile` (any opt-out of the number
 /// when the profile is unknown; an opt-out without a profile blocks every profile).
@@ -83,4 +90,79 @@ pub(crate) async fn record_event(
         )
         .await?
         == 1)
+}
+
+/// An inbound text inside `tx` (see [`crate::db::messaging::Messaging::received`]).
+pub(crate) async fn received(
+    tx: &Transaction<'_>,
+    id: &str,
+    kind: &str,
+    text: Option<&Inbound>,
+    at: i64,
+    plan: impl FnOnce(&Tenant) -> ReplyPlan,
+) -> Result<Received, DbError> {
+    if !record_event(tx, id, kind, None, None, None, at).await? {
+        return Ok(Received::Duplicate);
+    }
+    let Some(text) = text else {
+        return Ok(Received::Ignored);
+    };
+    let customer = text.customer.as_str();
+    let profile = text.profile.as_deref();
+    Ok(match text.keyword.as_deref() {
+        Some("STOP") => {
+            record_opt_out(tx, customer, profile, at).await?;
+            Received::OptedOut
+        }
+        Some("START" | "UNSTOP") => {
+            lift_opt_out(tx, customer, profile).await?;
+            Received::OptedIn
+        }
+        Some(_) => Received::Ignored,
+        None if text.wants_cancel => {
+            match super::tenants::for_reply(tx, &text.line, customer, at).await? {
+                None => Received::Ignored,
+                Some(tenant) => {
+                    let plan = plan(&tenant);
+                    let profile = plan.profile.as_deref();
+                    match super::text_plans::next_appointment_of(tx, tenant.id, customer, at)
+                        .await?
+                    {
+                        Some(appointment) => {
+                            super::appointments::cancel_appointment(tx, appointment).await?;
+                            super::text_plans::queue_one(
+                                tx,
+                                tenant.id,
+                                Some(appointment),
+                                Kind::Cancelled,
+                                customer,
+                                &plan.from,
+                                profile,
+                                None,
+                                at,
+                            )
+                            .await?;
+                            Received::Cancelled(appointment)
+                        }
+                        None => {
+                            super::text_plans::queue_one(
+                                tx,
+                                tenant.id,
+                                None,
+                                Kind::Reply,
+                                customer,
+                                &plan.from,
+                                profile,
+                                Some(&plan.no_booking),
+                                at,
+                            )
+                            .await?;
+                            Received::NoBooking
+                        }
+                    }
+                }
+            }
+        }
+        None => Received::Ignored,
+    })
 }

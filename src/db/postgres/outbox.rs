@@ -550,8 +550,21 @@ pub async fn counts(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<OutboxCo
 
 /// Records that Telnyx accepted claimed text `id` as `message_id` (also one held as
 /// unknown meanwhile), then applies the delivery statuses that arrived by webhook first.
+/// Serialises what happens to the text Telnyx knows as `message_id` until `tx` ends: its
+/// `mark_sent` and a delivery webhook about it, handled at once on two nodes, would
+/// otherwise each miss the other's uncommitted row and leave the status behind.
+pub(crate) async fn lock_message(tx: &impl GenericClient, message_id: &str) -> Result<(), DbError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('slotline.msg:' || $1, 0))",
+        &[&message_id],
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn mark_sent(pg: &Pg, id: i64, message_id: &str) -> Result<(), DbError> {
     pg.write(async |tx| {
+        lock_message(tx, message_id).await?;
         tx.execute(
             "UPDATE outbox SET status = 'sent', telnyx_message_id = $2, last_error = NULL,
                 lease_until_ms = NULL, unknown_since_ms = NULL, updated_at = $3

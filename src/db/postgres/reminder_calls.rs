@@ -197,17 +197,24 @@ pub async fn claim(
 
 /// Marks that the HTTP request is about to be sent.
 pub async fn begin_request(pg: &Pg, id: i64, now: i64) -> Result<bool, DbError> {
-    pg.write(async |tx| {
-        let started = tx
-            .execute(
-                "UPDATE reminder_calls SET request_started = 1, dialed_at = $2, updated_at = $2
-                 WHERE id = $1 AND status = 'dialing' AND request_started = 0",
-                &[&id, &now],
-            )
-            .await?;
-        Ok(started == 1)
-    })
-    .await
+    pg.write(async |tx| start_request(tx, id, now).await).await
+}
+
+/// Marks call `id`'s request as started, if this claim still owns it (inside `c`'s
+/// transaction).
+pub(crate) async fn start_request(
+    c: &impl deadpool_postgres::GenericClient,
+    id: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    let started = c
+        .execute(
+            "UPDATE reminder_calls SET request_started = 1, dialed_at = $2, updated_at = $2
+             WHERE id = $1 AND status = 'dialing' AND request_started = 0",
+            &[&id, &now],
+        )
+        .await?;
+    Ok(started == 1)
 }
 
 /// Telnyx took the call.

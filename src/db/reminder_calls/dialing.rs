@@ -148,6 +148,55 @@ impl ReminderCalls<'_> {
         }
     }
 
+    /// Closes call `id` as `status` with what it came to (`outcome`, also noted on the
+    /// appointment) and why: skipped, a dry run, a dial that failed or whose outcome is
+    /// unknown. A dry run (`started`) is first marked as requested, in the same
+    /// transaction, as a real dial would be.
+    pub async fn close(
+        &self,
+        id: i64,
+        status: &'static str,
+        reason: String,
+        started: bool,
+        now: i64,
+    ) -> Result<(), DbError> {
+        match self.0 {
+            Store::Sqlite(db) => {
+                db.write(move |c| {
+                    if started {
+                        sqlite::reminder_calls::begin_request(c, id, now)?;
+                    }
+                    crate::db::reminder_calls::close(
+                        c,
+                        id,
+                        status,
+                        Some(status),
+                        Some(&reason),
+                        now,
+                    )
+                })
+                .await
+            }
+            Store::Postgres(pg) => {
+                pg.write(async |tx| {
+                    if started {
+                        postgres::reminder_calls::start_request(tx, id, now).await?;
+                    }
+                    postgres::reminder_plans::close(
+                        tx,
+                        id,
+                        status,
+                        Some(status),
+                        Some(&reason),
+                        now,
+                    )
+                    .await
+                })
+                .await
+            }
+        }
+    }
+
     /// Telnyx took the call.
     pub async fn mark_live(
         &self,

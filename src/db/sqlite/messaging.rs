@@ -8,7 +8,14 @@
 
 use rusqlite::{Connection, params};
 
-use crate::db::DbError;
+use crate::{
+    db::{
+        DbError,
+        messaging::{Event, Inbound, Received, ReplyPlan, SentAs},
+        tenants::Tenant,
+    },
+    sms::Kind,
+};
 
 /// The profile key of an opt-out ('' when unknown).
 fn profile_key(profile: Option<&str>) -> &str {
@@ -78,4 +85,114 @@ pub fn record_event(
         )?
         .execute(params![event_id, event_type, message_id, status, detail, now])?
         == 1)
+}
+
+/// A delivery webhook in one transaction (see [`crate::db::messaging::Messaging::delivery`]).
+pub(crate) fn delivery(
+    conn: &mut Connection,
+    event: &Event,
+    message_id: &str,
+    sent_as: Option<&SentAs>,
+    now: i64,
+) -> Result<Option<bool>, DbError> {
+    let tx = crate::db::begin(conn)?;
+    let status = event.status.as_deref();
+    if !record_event(
+        &tx,
+        &event.id,
+        &event.kind,
+        Some(message_id),
+        status,
+        event.detail.as_deref(),
+        now,
+    )? {
+        return Ok(None);
+    }
+    let adopted = match sent_as {
+        Some((to, from, text)) => crate::db::outbox::adopt_held(&tx, message_id, to, from, text)?,
+        None => false,
+    };
+    let moved = match status {
+        Some(s) => {
+            crate::db::outbox::apply_delivery_status(&tx, message_id, s, event.detail.as_deref())?
+        }
+        None => false,
+    };
+    tx.commit()?;
+    Ok(Some(adopted || moved))
+}
+
+/// An inbound text in one transaction (see [`crate::db::messaging::Messaging::received`]).
+pub(crate) fn received(
+    conn: &mut Connection,
+    id: &str,
+    kind: &str,
+    text: Option<&Inbound>,
+    at: i64,
+    plan: impl FnOnce(&Tenant) -> ReplyPlan,
+) -> Result<Received, DbError> {
+    let tx = crate::db::begin(conn)?;
+    if !record_event(&tx, id, kind, None, None, None, at)? {
+        return Ok(Received::Duplicate);
+    }
+    let Some(text) = text else {
+        tx.commit()?;
+        return Ok(Received::Ignored);
+    };
+    let customer = text.customer.as_str();
+    let profile = text.profile.as_deref();
+    let received = match text.keyword.as_deref() {
+        Some("STOP") => {
+            record_opt_out(&tx, customer, profile, at)?;
+            Received::OptedOut
+        }
+        Some("START" | "UNSTOP") => {
+            lift_opt_out(&tx, customer, profile)?;
+            Received::OptedIn
+        }
+        Some(_) => Received::Ignored,
+        None if text.wants_cancel => {
+            match crate::db::sqlite::tenants::for_reply(&tx, &text.line, customer, at)? {
+                None => Received::Ignored,
+                Some(tenant) => {
+                    let plan = plan(&tenant);
+                    let profile = plan.profile.as_deref();
+                    match crate::db::outbox::next_appointment_of(&tx, tenant.id, customer, at)? {
+                        Some(appointment) => {
+                            crate::db::appointments::cancel_appointment(&tx, appointment)?;
+                            crate::db::outbox::queue_one(
+                                &tx,
+                                tenant.id,
+                                Some(appointment),
+                                Kind::Cancelled,
+                                customer,
+                                &plan.from,
+                                profile,
+                                None,
+                                at,
+                            )?;
+                            Received::Cancelled(appointment)
+                        }
+                        None => {
+                            crate::db::outbox::queue_one(
+                                &tx,
+                                tenant.id,
+                                None,
+                                Kind::Reply,
+                                customer,
+                                &plan.from,
+                                profile,
+                                Some(&plan.no_booking),
+                                at,
+                            )?;
+                            Received::NoBooking
+                        }
+                    }
+                }
+            }
+        }
+        None => Received::Ignored,
+    };
+    tx.commit()?;
+    Ok(received)
 }
