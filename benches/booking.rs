@@ -191,6 +191,7 @@ async fn concurrent_bookings(full: bool) {
         "services": [{"name": "Cut", "duration_minutes": 30}], "providers": providers,
     });
     app.seed_if_empty(&slotline::domain::TenantSpec::from_json(&spec).unwrap())
+        .await
         .unwrap();
     let base = format!("http://{}", app.addr());
     let (_tx, rx) = tokio::sync::oneshot::channel::<()>();

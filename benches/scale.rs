@@ -646,8 +646,8 @@ async fn measure(label: &str, sizes: Option<&Sizes>) -> Vec<Figure> {
         .await
         .unwrap();
     let spec = slotline::domain::TenantSpec::from_json(&tenant_spec("bench", NUMBER, 20)).unwrap();
-    app.seed_if_empty(&spec).unwrap();
-    let db = app.state().db.clone();
+    app.seed_if_empty(&spec).await.unwrap();
+    let db = app.state().db().clone();
     if let Some(s) = sizes {
         fill(&db, s, now.as_second());
     }

@@ -500,7 +500,8 @@ impl Settings {
     /// or plain `http://`) while a real key is set. Run by the server at start, not by CLI
     /// commands that only read.
     /// The SQLite file `command` works on, or why it cannot run: `SLOTLINE_DB` names a
-    /// PostgreSQL database, which only `slotline migrate` serves so far (docs/storage.md).
+    /// PostgreSQL database, which `serve` and `migrate` run on and the file commands
+    /// (backup, restore, the preview) do not.
     pub fn sqlite_file(&self, command: &str) -> Result<&std::path::Path, ConfigError> {
         let Some(url) = &self.db_url else {
             return Ok(&self.db_path);
@@ -510,7 +511,7 @@ impl Settings {
                 "back PostgreSQL up with its own tools (pgBackRest, or pg_dump and pg_restore: docs/several-nodes.md)"
             }
             _ => {
-                "set it to a SQLite file path such as data/slotline.db (`slotline migrate --from FILE --to postgres://…` copies one over; docs/storage.md says what is left before the server runs on PostgreSQL)"
+                "run it against a SQLite file (SLOTLINE_DB=data/slotline.db, say), or ask a running server (the admin API)"
             }
         };
         Err(ConfigError {
@@ -642,7 +643,7 @@ mod tests {
         let e = s.sqlite_file("serve").unwrap_err();
         assert_eq!(e.variable, "SLOTLINE_DB");
         assert!(
-            e.message.contains("set it to a SQLite file path")
+            e.message.contains("run it against a SQLite file")
                 && e.message
                     .contains("postgres://app:***@db.example.com/slotline"),
             "{}",

@@ -282,7 +282,7 @@ async fn serve(settings: Settings, demo: Option<std::path::PathBuf>) -> Result<(
         .await
         .map_err(|e| e.to_string())?;
     if let Some(spec) = &demo_spec {
-        match app.seed_if_empty(spec) {
+        match app.seed_if_empty(spec).await {
             Ok(true) => tracing::info!(slug = %spec.slug, "loaded the demo tenant"),
             Ok(false) => tracing::info!("the database already has tenants; demo tenant not loaded"),
             Err(e) => return Err(format!("loading the demo tenant: {e}")),
@@ -316,7 +316,13 @@ fn announce(
         "slotline {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    println!("  database:          {}", s.db_path.display());
+    match &s.db_url {
+        Some(url) => println!(
+            "  database:          {}",
+            slotline::db::postgres::redacted(url)
+        ),
+        None => println!("  database:          {}", s.db_path.display()),
+    }
     println!("  Telnyx TeXML application settings:");
     println!("    voice URL:       {base}/texml/voice   (method POST)");
     println!("    status callback: {base}/texml/status  (method POST)");

@@ -46,8 +46,9 @@ impl std::ops::Deref for AppState {
 pub struct State {
     /// Settings as loaded.
     pub settings: Arc<Settings>,
-    /// Storage (SQLite; aggregates behind [`State::store`] are reached through it).
-    pub db: Db,
+    /// The SQLite handle when the store is a SQLite file (its checkpoints, the CLI, tests);
+    /// `None` on PostgreSQL. Everything else goes through [`State::store`].
+    pub sqlite: Option<Db>,
     /// The store's interfaces per aggregate (docs/storage.md).
     pub store: db::store::Store,
     /// Telnyx signature check.
@@ -139,6 +140,18 @@ enum Access {
     ReadOnly,
 }
 
+impl State {
+    /// The SQLite handle; for the CLI and tests on a SQLite store.
+    ///
+    /// # Panics
+    /// On a PostgreSQL store, which has none.
+    pub fn db(&self) -> &Db {
+        self.sqlite
+            .as_ref()
+            .expect("the SQLite handle of a store that is PostgreSQL")
+    }
+}
+
 impl AppState {
     /// Opens the database and prepares keys, without binding anything. In demo mode this
     /// creates the demo key and token beside the database on first start.
@@ -153,23 +166,7 @@ impl AppState {
         Self::open(settings, clock, Access::ReadOnly)
     }
 
-    fn open(mut settings: Settings, clock: Clock, access: Access) -> Result<Self, StartError> {
-        let mut verifier = Verifier::new(
-            settings.telnyx_public_key.as_deref(),
-            settings.insecure_skip_signatures,
-        )
-        .map_err(|e| StartError::Config(e.to_string()))?;
-        let demo = if settings.demo {
-            let dir = demo::dir_for(&settings.db_path);
-            let demo = demo::load_or_create(&dir, settings.admin_token.is_none())?;
-            verifier = verifier.also_accepting(demo.public_key);
-            if settings.admin_token.is_none() {
-                settings.admin_token = demo.token.clone();
-            }
-            Some(demo)
-        } else {
-            None
-        };
+    fn open(settings: Settings, clock: Clock, access: Access) -> Result<Self, StartError> {
         let db = match access {
             Access::ReadWrite => {
                 Db::open_with(&settings.db_path, settings.upkeep.synchronous_full)?
@@ -186,9 +183,61 @@ impl AppState {
                     bytes.iter().map(|b| format!("{b:02x}")).collect()
                 }),
         };
+        let tenants = db.run_blocking(|c| db::tenants::list(c))?;
+        let store = db::store::Store::Sqlite(db.clone());
+        Self::assemble(settings, clock, store, Some(db), secret, tenants)
+    }
+
+    /// The state over `SLOTLINE_DB`, a SQLite file or a PostgreSQL database (connected and
+    /// migrated here; nodes starting together migrate once).
+    pub async fn connect(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        let Some(url) = settings.db_url.clone() else {
+            return Self::new(settings, clock);
+        };
+        let store = db::store::Store::Postgres(db::postgres::Pg::open(&url).await?);
+        let secret = match &settings.url_secret {
+            Some(s) => s.expose().to_string(),
+            None => store.tenants().url_secret().await?,
+        };
+        let tenants = store.tenants().list().await?;
+        Self::assemble(settings, clock, store, None, secret, tenants)
+    }
+
+    /// Everything else, over an opened store (`sqlite`: its handle when it is SQLite),
+    /// signing with `secret`, knowing `tenants` as they are now.
+    fn assemble(
+        mut settings: Settings,
+        clock: Clock,
+        store: db::store::Store,
+        sqlite: Option<Db>,
+        secret: String,
+        tenants: Vec<db::tenants::Tenant>,
+    ) -> Result<Self, StartError> {
+        let mut verifier = Verifier::new(
+            settings.telnyx_public_key.as_deref(),
+            settings.insecure_skip_signatures,
+        )
+        .map_err(|e| StartError::Config(e.to_string()))?;
+        let demo = if settings.demo {
+            let dir = demo::dir_for(&settings.db_path);
+            let demo = demo::load_or_create(&dir, settings.admin_token.is_none())?;
+            verifier = verifier.also_accepting(demo.public_key);
+            if settings.admin_token.is_none() {
+                settings.admin_token = demo.token.clone();
+            }
+            Some(demo)
+        } else {
+            None
+        };
         let cards = Cards::default();
-        for tenant in db.run_blocking(|c| db::tenants::list(c))? {
+        for tenant in &tenants {
             cards.put(tenant.id, &tenant.spec);
+        }
+        let directory = Directory::default();
+        if matches!(store, db::store::Store::Postgres(_)) {
+            // Every tenant from memory from the start, so the voice URL keeps answering
+            // while the database is away (the change listener keeps it current).
+            directory.reload(tenants)?;
         }
         let docs = Library::load(&settings.texml_dir);
         // Only `serve` insists on a key or an explicit dry run (Application::build); the CLI
@@ -221,14 +270,14 @@ impl AppState {
         let (reminder_calls, calls_dry_run) = calls_client(&settings);
         // Needs a tokio runtime: AppState is built inside one (server and CLI alike).
         let heartbeats = Arc::new(Heartbeats::default());
-        let store = db::store::Store::Sqlite(db.clone());
         let (calls, writer) = CallLog::spawn(
             store.clone(),
             heartbeats.register("call log", DEFAULT_MAX_SILENCE),
         );
         heartbeats.attach("call log", writer.abort_handle());
         let settings = Arc::new(settings);
-        let db_stats = db.writer_stats();
+        // The writer's queue and holds are SQLite's (PostgreSQL has no writer thread).
+        let db_stats = sqlite.as_ref().map(Db::writer_stats).unwrap_or_default();
         let readiness = Readiness::new(
             store.clone(),
             heartbeats.clone(),
@@ -242,11 +291,11 @@ impl AppState {
         Ok(Self(Arc::new(State {
             docs,
             cards,
-            directory: Directory::default(),
+            directory,
             calls,
             settings,
             store,
-            db,
+            sqlite,
             verifier: Arc::new(verifier),
             tokens: Arc::new(TokenSigner::new(secret.as_bytes())),
             clock,
@@ -275,16 +324,18 @@ impl Application {
         settings
             .check_for_serving()
             .map_err(|e| StartError::Config(e.to_string()))?;
-        settings
-            .sqlite_file("serve")
-            .map_err(|e| StartError::Config(e.to_string()))?;
         let listen = settings.listen.clone();
         let admin_listen = settings.admin_listen.clone();
         settings
             .sms_mode()
             .map_err(|e| StartError::Config(e.to_string()))?;
-        let state = AppState::new(settings, clock)?;
-        let serving_lock = match crate::backup::ServingLock::acquire(&state.settings.db_path) {
+        let state = AppState::connect(settings, clock).await?;
+        let serving_lock = match state.sqlite.as_ref() {
+            // Nothing to restore over on PostgreSQL: `slotline restore` is SQLite's.
+            None => Ok(None),
+            Some(_) => crate::backup::ServingLock::acquire(&state.settings.db_path),
+        };
+        let serving_lock = match serving_lock {
             Ok(Some(lock)) => Some(lock),
             Ok(None) => {
                 tracing::warn!(db = %state.settings.db_path.display(), "another slotline already serves this database");
@@ -330,16 +381,15 @@ impl Application {
     }
 
     /// Loads `spec` if the database has no tenant yet; returns whether it did.
-    pub fn seed_if_empty(&self, spec: &TenantSpec) -> Result<bool, db::DbError> {
-        self.state.db.run_blocking(|conn| {
-            if db::tenants::is_empty(conn)? {
-                let tenant = db::tenants::insert(conn, spec)?;
-                self.state.cards.put(tenant.id, &tenant.spec);
-                Ok(true)
-            } else {
-                Ok(false)
-            }
-        })
+    pub async fn seed_if_empty(&self, spec: &TenantSpec) -> Result<bool, db::DbError> {
+        let tenants = self.state.store.tenants();
+        if !tenants.is_empty().await? {
+            return Ok(false);
+        }
+        let tenant = tenants.insert(spec.clone()).await?;
+        self.state.cards.put(tenant.id, &tenant.spec);
+        self.state.directory.clear();
+        Ok(true)
     }
 
     /// Serves (and runs the SMS worker) until `shutdown` resolves, then lets requests in
@@ -410,10 +460,38 @@ impl Application {
             crate::retention::run(retention.clone())
         });
         beats.attach("retention", pruning.abort_handle());
+        // On PostgreSQL, other nodes' changes to tenants and documents reach this node's
+        // copies through the change listener.
+        let follower = settings.db_url.clone().map(|url| {
+            let copies = crate::caches::Copies {
+                directory: self.state.directory.clone(),
+                cards: self.state.cards.clone(),
+                docs: self.state.docs.clone(),
+            };
+            crate::caches::follow(
+                url,
+                crate::db::postgres::changes::POLL,
+                self.state.store.clone(),
+                copies,
+                |reloaded| match (reloaded.tenants, reloaded.documents) {
+                    (Some(Err(e)), _) | (_, Some(Err(e))) => {
+                        tracing::warn!(error = %e, "could not reload what another node changed; serving what this node holds")
+                    }
+                    (tenants, documents) => tracing::debug!(
+                        tenants = tenants.and_then(Result::ok),
+                        documents = documents.and_then(Result::ok),
+                        "reloaded what another node changed"
+                    ),
+                },
+            )
+        });
         // Served only once every task is registered, so `/ready` never misses one.
         let serving = match Serving::start(&sockets, &self.state, serve::thread_count()) {
             Ok(serving) => serving,
             Err(e) => {
+                if let Some(f) = &follower {
+                    f.abort();
+                }
                 upkeep.abort();
                 worker.abort();
                 hooks.abort();
@@ -426,13 +504,19 @@ impl Application {
         drop(self.listener);
         drop(self.admin);
         let _serving_lock = self.serving_lock;
-        let (calls, db) = (self.state.calls.clone(), self.state.db.clone());
+        let (calls, sqlite) = (self.state.calls.clone(), self.state.sqlite.clone());
         let checkpoints = settings.upkeep.checkpoints;
         let served = serving.until(shutdown).await;
+        if let Some(f) = &follower {
+            f.abort();
+        }
         upkeep.abort();
         pruning.abort();
         calls.flush().await;
-        if checkpoints && let Err(e) = db.checkpoint("TRUNCATE").await {
+        if checkpoints
+            && let Some(db) = &sqlite
+            && let Err(e) = db.checkpoint("TRUNCATE").await
+        {
             tracing::warn!(error = %e, "final WAL checkpoint failed");
         }
         let _ = stop_worker.send(true);
@@ -515,20 +599,23 @@ async fn housekeeping(state: AppState, beat: crate::heartbeat::Beat) {
     for n in 0u64.. {
         tick.tick().await;
         beat.beat();
-        if state.settings.upkeep.checkpoints
-            && let Err(e) = state.db.checkpoint("PASSIVE").await
+        // Checkpoints are SQLite's; a PostgreSQL server runs its own.
+        let sqlite = state
+            .sqlite
+            .as_ref()
+            .filter(|_| state.settings.upkeep.checkpoints);
+        if let Some(db) = sqlite
+            && let Err(e) = db.checkpoint("PASSIVE").await
         {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
-        if state.settings.upkeep.checkpoints && n % TICKS_PER_WAL_CHECK == 0 {
+        if let Some(db) = sqlite
+            && n % TICKS_PER_WAL_CHECK == 0
+        {
             let wal = crate::readiness::wal_path(&state.settings.db_path);
             let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
             if size > WAL_TRUNCATE_AT {
-                match state
-                    .db
-                    .checkpoint_within("TRUNCATE", WAL_TRUNCATE_WAIT)
-                    .await
-                {
+                match db.checkpoint_within("TRUNCATE", WAL_TRUNCATE_WAIT).await {
                     Ok(true) => tracing::info!(wal_bytes = size, "truncated a large WAL"),
                     Ok(false) => tracing::warn!(
                         wal_bytes = size,

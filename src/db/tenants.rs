@@ -479,6 +479,19 @@ impl Tenants<'_> {
         }
     }
 
+    /// Stores a new tenant as it is, without a wording version or anything beside the
+    /// database (the demo tenant at start-up, tools); a taken slug or number is a
+    /// [`DbError::Conflict`].
+    pub async fn insert(&self, spec: TenantSpec) -> Result<Tenant, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.write(move |c| sqlite::tenants::insert(c, &spec)).await,
+            Store::Postgres(pg) => {
+                pg.write(async |tx| postgres::tenants::insert_in(tx, &spec).await)
+                    .await
+            }
+        }
+    }
+
     /// True when there is no tenant yet.
     pub async fn is_empty(&self) -> Result<bool, DbError> {
         match self.0 {

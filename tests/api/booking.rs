@@ -18,7 +18,7 @@ fn ask(service: &str, date: &str, time: &str) -> Value {
 fn assert_no_overlaps(app: &TestApp, tenant: i64) {
     let rows = app
         .state
-        .db
+        .db()
         .run_blocking(|c| slotline::db::appointments::booked_intervals(c, tenant))
         .unwrap();
     for w in rows.windows(2) {

@@ -34,7 +34,7 @@ fn assert_handed_off(doc: &str) {
 /// Runs `sql` on the writer's own connection (the one every booking commits on).
 async fn on_writer(app: &TestApp, sql: &'static str) {
     app.state
-        .db
+        .db()
         .write(move |c| Ok(c.execute_batch(sql)?))
         .await
         .unwrap();
@@ -45,7 +45,7 @@ async fn a_booking_the_caller_was_not_told_about_is_never_committed_later() {
     let app = app_with_deadline(300).await;
     let (_, path) = app.start_call("v3:stalled", "+13125550100").await;
     // The writer is stuck (an fsync stall, say) for longer than the request may take.
-    let db = app.state.db.clone();
+    let db = app.state.db().clone();
     let stall = tokio::spawn(async move {
         db.write(|_| {
             std::thread::sleep(Duration::from_millis(900));
@@ -73,7 +73,7 @@ async fn a_booking_the_caller_was_not_told_about_is_never_committed_later() {
     // The call's record keeps both turns: the apology it heard, then the booking.
     let turns: Vec<(String, String)> = app
         .state
-        .db
+        .db()
         .run(|c| {
             let mut stmt = c.prepare(
                 "SELECT outcome, said FROM call_turns WHERE call_sid = 'v3:stalled' ORDER BY seq",
@@ -100,7 +100,7 @@ async fn a_full_disk_ends_in_the_apology_keeps_what_was_committed_and_recovers()
     assert!(doc.contains("is booked for"), "{doc}");
     // The disk fills up: the file may not grow, and what free space it had is taken.
     app.state
-        .db
+        .db()
         .write(|c| {
             let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
             c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
@@ -129,7 +129,7 @@ async fn a_full_disk_ends_in_the_apology_keeps_what_was_committed_and_recovers()
         "only the booking made before the disk filled: {booked:?}"
     );
     app.state
-        .db
+        .db()
         .write(|c| {
             c.query_row("PRAGMA max_page_count = 1073741823", [], |_| Ok(()))?;
             Ok(())

@@ -36,7 +36,7 @@ pub fn try_book_at(
     let now = app.clock.now().as_second();
     let name = name.to_string();
     app.state
-        .db
+        .db()
         .run_blocking(move |c| {
             let t = db::tenants::find(c, "bella-salon")?;
             let appt = db::appointments::NewAppointment {

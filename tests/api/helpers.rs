@@ -82,6 +82,8 @@ pub struct Options {
     pub messaging_api: Option<String>,
     /// Reuse this database file instead of a fresh temp one (restart tests).
     pub db_path: Option<PathBuf>,
+    /// Run on this PostgreSQL database instead of a SQLite file (several nodes share one).
+    pub db_url: Option<String>,
     /// Send attempts before a text fails.
     pub sms_max_attempts: u32,
     /// Run as `serve --demo` does: the demo key beside the database is accepted too, and
@@ -118,6 +120,7 @@ impl Default for Options {
             demo: true,
             messaging_api: None,
             db_path: None,
+            db_url: None,
             sms_max_attempts: 4,
             demo_mode: false,
             request_deadline: Duration::from_millis(1500),
@@ -167,6 +170,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         db_path,
+        db_url: opts.db_url.clone(),
         admin_token: opts.admin_token.map(Secret::new),
         telnyx_public_key: Some(FIXTURE_PUBLIC_KEY.into()),
         public_url: "https://booking.example.com".into(),
@@ -217,7 +221,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         .expect("app builds");
     if opts.demo {
         let spec = slotline::domain::TenantSpec::from_json(&demo_tenant()).unwrap();
-        app.seed_if_empty(&spec).unwrap();
+        app.seed_if_empty(&spec).await.unwrap();
     }
     let base = format!("http://{}", app.addr());
     let admin_base = app.admin_addr().map(|a| format!("http://{a}"));

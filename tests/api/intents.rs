@@ -951,7 +951,7 @@ async fn the_calls_page_shows_each_turn_as_spoken_the_outcome_recorded_and_the_d
     // What the calls page reads is on the call itself, not the answers kept for retries
     // (pruned after a day).
     app.state
-        .db
+        .db()
         .write(|c| {
             c.execute("DELETE FROM callback_answers", [])?;
             Ok(())

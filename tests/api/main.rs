@@ -18,6 +18,7 @@ mod hardening;
 mod helpers;
 mod intents;
 mod metrics;
+mod nodes;
 mod oracles;
 mod paging;
 mod postgres;

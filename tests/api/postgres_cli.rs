@@ -1,6 +1,7 @@
 //! The command line with `SLOTLINE_DB` naming a PostgreSQL database (issue 16):
 //! `slotline migrate` brings its schema up to date, and the commands that work on a SQLite
-//! file only say so and what to use instead, without showing the password.
+//! file only (backup, restore, the preview) say so and what to use instead, without
+//! showing the password. (`slotline serve` runs on it: tests/api/nodes.rs.)
 
 use std::process::Command;
 
@@ -56,7 +57,6 @@ async fn cli_migrate_brings_a_postgres_database_up_to_date_and_file_commands_ref
     for (args, hint) in [
         (&["backup", "copy.db"][..], "pg_dump"),
         (&["restore", "copy.db"][..], "pgBackRest"),
-        (&["serve"][..], "SQLite file"),
         (&["texml", "preview", "--tenant", "acme"][..], "SQLite file"),
     ] {
         let (code, out, err) = slotline(args, &url);

@@ -114,7 +114,7 @@ async fn a_blocked_writer_makes_the_server_not_ready() {
     })
     .await;
     let (release, held) = std::sync::mpsc::channel::<()>();
-    let db = app.state.db.clone();
+    let db = app.state.db().clone();
     let blocker = tokio::spawn(async move {
         db.write(move |_| {
             let _ = held.recv_timeout(Duration::from_secs(30));
@@ -199,13 +199,13 @@ async fn a_due_text_left_unsent_past_the_limit_makes_the_server_not_ready() {
     let now = app.clock.now().as_second();
     let tenant: i64 = app
         .state
-        .db
+        .db()
         .run_blocking(|c| Ok(slotline::db::tenants::list(c)?[0].id))
         .unwrap();
     app.stop_task("SMS worker").await;
     ready_until(&app, "SMS worker is stopped").await;
     app.state
-        .db
+        .db()
         .run_blocking(move |c| {
             c.execute(
                 "INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, text, created_at, updated_at)

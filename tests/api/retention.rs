@@ -16,7 +16,7 @@ const DAY: i64 = 86_400;
 /// Runs `sql` with `args` on the app's database.
 fn exec(app: &TestApp, sql: &'static str, args: Vec<rusqlite::types::Value>) {
     app.state
-        .db
+        .db()
         .run_blocking(move |c| {
             c.execute(sql, rusqlite::params_from_iter(args))?;
             Ok(())
@@ -26,7 +26,7 @@ fn exec(app: &TestApp, sql: &'static str, args: Vec<rusqlite::types::Value>) {
 
 fn count(app: &TestApp, sql: &'static str) -> i64 {
     app.state
-        .db
+        .db()
         .run_blocking(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
         .unwrap()
 }
@@ -42,7 +42,7 @@ fn s(t: &str) -> rusqlite::types::Value {
 /// The demo tenant's id, and one of its services and providers.
 fn demo_ids(app: &TestApp) -> (i64, i64, i64) {
     app.state
-        .db
+        .db()
         .run_blocking(|c| {
             Ok(c.query_row(
                 "SELECT t.id, s.id, p.id FROM tenants t JOIN services s ON s.tenant_id = t.id
@@ -229,7 +229,7 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
 
 fn text_of(app: &TestApp, sql: &'static str) -> String {
     app.state
-        .db
+        .db()
         .run_blocking(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
         .unwrap()
 }
@@ -241,7 +241,7 @@ async fn calls_are_pruned_in_batches_and_every_one_is_counted() {
     let (tenant, _, _) = demo_ids(&app);
     let rows = retention::CALL_BATCH as i64 * 2 + 7;
     app.state
-        .db
+        .db()
         .run_blocking(move |c| {
             let tx = c.transaction()?;
             for i in 0..rows {

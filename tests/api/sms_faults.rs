@@ -194,7 +194,7 @@ async fn a_paced_senders_backlog_does_not_delay_another_senders_confirmation() {
         app.clock.now().as_second() - 60,
     );
     app.state
-        .db
+        .db()
         .write(move |c| {
             for i in 0..40 {
                 db::outbox::queue_one(

@@ -262,7 +262,7 @@ async fn a_restart_with_calls_due_loses_and_doubles_nothing() {
     // A dialer that died mid-request left `c` dialling with its request started, and `b`
     // claimed before its request.
     app.state
-        .db
+        .db()
         .write(move |conn| {
             conn.execute(
                 "UPDATE reminder_calls SET status = 'dialing', lease_until_ms = 0, request_started = 1, dialed_at = 1 WHERE appointment_id = ?1",

@@ -66,7 +66,7 @@ async fn book_at(app: &TestApp, phone: &str, at: &str, provider: usize) -> i64 {
     let now = app.clock.now().as_second();
     let phone = phone.to_string();
     app.state
-        .db
+        .db()
         .write(move |c| {
             let t = db::tenants::find(c, SLUG)?;
             let appt = db::appointments::NewAppointment {
@@ -307,7 +307,7 @@ async fn a_held_slot_plans_its_call_only_when_the_caller_confirms() {
     let now = app.clock.now().as_second();
     let held = app
         .state
-        .db
+        .db()
         .write(move |c| {
             let t = db::tenants::find(c, SLUG)?;
             let appt = db::appointments::NewAppointment {
@@ -337,7 +337,7 @@ async fn a_held_slot_plans_its_call_only_when_the_caller_confirms() {
         "no call for a slot on hold"
     );
     app.state
-        .db
+        .db()
         .write(move |c| {
             db::appointments::confirm_hold(
                 c,
