@@ -243,7 +243,7 @@ pub fn next_appointment_of(
     Ok(conn
         .prepare_cached(
             "SELECT id FROM appointments WHERE tenant_id = ?1 AND customer_phone = ?2
-               AND status = 'booked' AND start_at > ?3 ORDER BY start_at LIMIT 1",
+               AND status = 'booked' AND start_at > ?3 ORDER BY start_at, id LIMIT 1",
         )?
         .query_row(params![tenant_id, customer, now], |r| r.get(0))
         .optional()?)

@@ -1,8 +1,7 @@
 //! The store the server runs on, SQLite (the embedded default) or PostgreSQL, behind one
 //! handle. Each aggregate's interface (`store.feeds()`, …) takes whole units of work and
 //! runs each in one transaction of whichever backend this is, so callers never know
-//! which it is. Aggregates move behind it one at a time (docs/storage.md); until all
-//! have, the server runs on SQLite only.
+//! which it is (docs/storage.md).
 
 use super::{Db, postgres::Pg};
 

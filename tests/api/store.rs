@@ -52,6 +52,15 @@ pub(crate) async fn stores(
     stores
 }
 
+/// A second node on the same database: another pool on PostgreSQL; on SQLite (one
+/// file, one writer) the same store.
+pub(crate) async fn second_node(store: &Store, scratch: &Option<Scratch>) -> Store {
+    match scratch {
+        Some(s) => Store::Postgres(Pg::open(&s.url).await.unwrap()),
+        None => store.clone(),
+    }
+}
+
 pub(crate) async fn done(stores: Vec<(&'static str, Store, Option<Scratch>, tempfile::TempDir)>) {
     for (_, store, scratch, _) in stores {
         drop(store);

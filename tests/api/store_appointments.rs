@@ -15,7 +15,7 @@ use slotline::{
     sms::{Kind, PlannedText},
 };
 
-use crate::store::{done, stores};
+use crate::store::{done, second_node, stores};
 
 /// Wednesday 2026-12-02 10:00 Chicago (16:00Z): when every booking here is made.
 const NOW: i64 = 1_796_227_200;
@@ -154,14 +154,6 @@ async fn written(store: &Store) -> Vec<Vec<String>> {
         rows(store, "SELECT call_sid, step, answer FROM callback_answers ORDER BY call_sid, step").await,
         rows(store, "SELECT call_sid, step, CAST(seq AS TEXT), said, outcome FROM call_turns ORDER BY call_sid, seq").await,
     ]
-}
-
-/// A second node's store on the same database (PostgreSQL), or the same store (SQLite).
-async fn second_node(store: &Store, scratch: &Option<crate::postgres::Scratch>) -> Store {
-    match scratch {
-        Some(s) => Store::Postgres(Pg::open(&s.url).await.unwrap()),
-        None => store.clone(),
-    }
 }
 
 #[tokio::test]

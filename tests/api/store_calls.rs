@@ -4,11 +4,11 @@
 
 use slotline::{
     calllog::CallStart,
-    db::{calls::StatusUpdate, postgres::Pg, store::Store},
+    db::{calls::StatusUpdate, store::Store},
 };
 
 use crate::postgres::Scratch;
-use crate::store::{done, stores};
+use crate::store::{done, second_node, stores};
 
 /// A call's row: sid, tenant, started, gathered, offered, first said, caller, status,
 /// ended.
@@ -205,10 +205,7 @@ async fn store_a_calls_end_reported_to_two_nodes_at_once_queues_call_completed_o
     )
     .await;
     for (backend, store, scratch, _) in &stores {
-        let other = match scratch {
-            Some(s) => Store::Postgres(Pg::open(&s.url).await.unwrap()),
-            None => store.clone(),
-        };
+        let other = second_node(store, scratch).await;
         store
             .calls()
             .record_starts(vec![start("v3:end", "+13125550199", 100)])

@@ -7,12 +7,10 @@ use slotline::db::{
     DbError,
     messaging::Event,
     outbox::{ListQuery, OptOut, Recipient, Swept},
-    postgres::Pg,
     store::Store,
 };
 
-use crate::postgres::Scratch;
-use crate::store::{done, stores};
+use crate::store::{done, second_node, stores};
 
 /// Business seconds and wall milliseconds the stories run at.
 const NOW: i64 = 10_000;
@@ -28,15 +26,6 @@ fn texts(n: u32) -> String {
          SELECT 2 - i % 2, 'reply', '+1555000' || i, '+13125550100', 0, 'Hi ' || i, 0, 0
          FROM n;"
     )
-}
-
-/// A second node on the same database: another pool on PostgreSQL, the same store on
-/// SQLite (one file has one writer).
-async fn second_node(store: &Store, scratch: &Option<Scratch>) -> Store {
-    match scratch {
-        Some(s) => Store::Postgres(Pg::open(&s.url).await.unwrap()),
-        None => store.clone(),
-    }
 }
 
 fn page(limit: usize) -> ListQuery {

@@ -187,7 +187,7 @@ pub async fn next_appointment_of(
 ) -> Result<Option<i64>, DbError> {
     Ok(c.query_opt(
         "SELECT id FROM appointments WHERE tenant_id = $1 AND customer_phone = $2
-               AND status = 'booked' AND start_at > $3 ORDER BY start_at LIMIT 1",
+               AND status = 'booked' AND start_at > $3 ORDER BY start_at, id LIMIT 1",
         &[&tenant_id, &customer, &now],
     )
     .await?
