@@ -659,3 +659,18 @@ pub fn book_burst(
         })
         .collect()
 }
+
+/// Whether the gather answer `doc` read the booking back (saying `booked`); otherwise it
+/// must offer alternatives because the time was taken, `nearest` first.
+pub fn booked_else_offered(doc: &str, booked: &str, nearest: &str) -> bool {
+    if texts(doc, "Say").join(" ").contains(booked) {
+        return true;
+    }
+    assert!(texts(doc, "Greeting")[0].contains("already taken"), "{doc}");
+    let params: serde_json::Value = serde_json::from_str(&texts(doc, "Parameters")[0]).unwrap();
+    assert_eq!(
+        params["properties"]["offered_time"]["enum"][0], nearest,
+        "nearest first: {params}"
+    );
+    false
+}

@@ -61,6 +61,33 @@ pub(crate) async fn second_node(store: &Store, scratch: &Option<Scratch>) -> Sto
     }
 }
 
+/// The one text column `query` selects, row by row, on either backend (`query` must read
+/// the same in both dialects).
+pub(crate) async fn column(store: &Store, query: &'static str) -> Vec<String> {
+    match store {
+        Store::Sqlite(db) => db
+            .run(move |c| {
+                let mut stmt = c.prepare(query)?;
+                let rows = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap(),
+        Store::Postgres(pg) => pg
+            .run(async |c| {
+                Ok(c.query(query, &[])
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect())
+            })
+            .await
+            .unwrap(),
+    }
+}
+
 pub(crate) async fn done(stores: Vec<(&'static str, Store, Option<Scratch>, tempfile::TempDir)>) {
     for (_, store, scratch, _) in stores {
         drop(store);

@@ -12,7 +12,7 @@ use slotline::{
     domain::PhoneNumber,
 };
 
-use crate::store::{done, stores};
+use crate::store::{column, done, stores};
 
 const CUSTOMER: &str = "+13125550199";
 const NOW: i64 = 1_790_000_000;
@@ -60,28 +60,7 @@ async fn state(store: &Store) -> (Vec<String>, Vec<String>) {
     let q1 = "SELECT id || ':' || status FROM appointments ORDER BY id";
     let q2 = "SELECT kind || ':' || COALESCE(CAST(appointment_id AS TEXT), '-') || ':' || status
               FROM outbox WHERE id > 1 ORDER BY id";
-    let mut out = Vec::new();
-    for q in [q1, q2] {
-        let rows: Vec<String> = match store {
-            Store::Sqlite(db) => db
-                .run(move |c| {
-                    let mut stmt = c.prepare(q)?;
-                    let rows = stmt
-                        .query_map([], |r| r.get(0))?
-                        .collect::<Result<_, _>>()?;
-                    Ok(rows)
-                })
-                .await
-                .unwrap(),
-            Store::Postgres(pg) => pg
-                .run(async |c| Ok(c.query(q, &[]).await?.iter().map(|r| r.get(0)).collect()))
-                .await
-                .unwrap(),
-        };
-        out.push(rows);
-    }
-    let texts = out.pop().unwrap();
-    (out.pop().unwrap(), texts)
+    (column(store, q1).await, column(store, q2).await)
 }
 
 #[tokio::test]

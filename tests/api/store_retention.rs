@@ -3,7 +3,7 @@
 
 use slotline::{config::Upkeep, db::store::Store, retention};
 
-use crate::store::{done, stores};
+use crate::store::{column, done, stores};
 
 const DAY: i64 = 86_400;
 /// The pass runs at this instant; "old" rows are 500 days before it, "new" ones a day.
@@ -68,22 +68,7 @@ async fn left(store: &Store) -> Vec<String> {
     ];
     let mut out = Vec::new();
     for q in queries {
-        let rows: Vec<String> = match store {
-            Store::Sqlite(db) => db
-                .run(move |c| {
-                    let mut stmt = c.prepare(q)?;
-                    let rows = stmt
-                        .query_map([], |r| r.get(0))?
-                        .collect::<Result<_, _>>()?;
-                    Ok(rows)
-                })
-                .await
-                .unwrap(),
-            Store::Postgres(pg) => pg
-                .run(async |c| Ok(c.query(q, &[]).await?.iter().map(|r| r.get(0)).collect()))
-                .await
-                .unwrap(),
-        };
+        let rows = column(store, q).await;
         out.push(rows.join(","));
     }
     out
