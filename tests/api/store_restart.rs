@@ -24,7 +24,7 @@ impl Beside for Nothing {
 }
 
 /// `.ci/postgres CMD DIR`; its standard output.
-fn cluster(cmd: &str, dir: &Path) -> String {
+pub(crate) fn cluster(cmd: &str, dir: &Path) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres");
     let out = Command::new(script).arg(cmd).arg(dir).output().unwrap();
     assert!(
@@ -36,7 +36,7 @@ fn cluster(cmd: &str, dir: &Path) -> String {
 }
 
 /// Stops the cluster however the test ends.
-struct Cluster(std::path::PathBuf);
+pub(crate) struct Cluster(pub(crate) std::path::PathBuf);
 
 impl Drop for Cluster {
     fn drop(&mut self) {
