@@ -253,57 +253,74 @@ async fn write_children(
 
 /// Reads a whole tenant by id.
 pub async fn load(c: &impl GenericClient, id: i64) -> Result<Tenant, DbError> {
-    let r = c
-        .query_opt(
-            &format!("SELECT {} FROM tenants WHERE id = $1", load_columns()),
-            &[&id],
-        )
-        .await?
-        .ok_or(DbError::NotFound)?;
-    let mut stored = Stored {
-        texts: (0..TEXTS).map(|i| r.get(i)).collect(),
-        ints: (TEXTS..TEXTS + INTS).map(|i| r.get(i)).collect(),
-        rate: r.get(TEXTS + INTS),
-        ..Stored::default()
+    load_all(c, &[id]).await?.pop().ok_or(DbError::NotFound)
+}
+
+/// Reads the tenants `ids` whole (those that exist, by id) in five statements however
+/// many there are, so a node reloading every tenant makes no round trip per tenant.
+async fn load_all(c: &impl GenericClient, ids: &[i64]) -> Result<Vec<Tenant>, DbError> {
+    use std::collections::BTreeMap;
+    let ids = ids.to_vec();
+    let mut stored: BTreeMap<i64, Stored> = BTreeMap::new();
+    let own = format!(
+        "SELECT id, {} FROM tenants WHERE id = ANY($1)",
+        load_columns()
+    );
+    for r in c.query(&own, &[&ids]).await? {
+        let at = |i: usize| i + 1;
+        stored.insert(
+            r.get(0),
+            Stored {
+                texts: (0..TEXTS).map(|i| r.get(at(i))).collect(),
+                ints: (TEXTS..TEXTS + INTS).map(|i| r.get(at(i))).collect(),
+                rate: r.get(at(TEXTS + INTS)),
+                ..Stored::default()
+            },
+        );
+    }
+    let rows = |sql: &'static str| {
+        let ids = &ids;
+        async move { c.query(sql, &[ids]).await }
     };
-    stored.services = c
-        .query(
-            "SELECT id, name, duration_minutes, price FROM services
-             WHERE tenant_id = $1 AND retired_at IS NULL ORDER BY position",
-            &[&id],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-        .collect();
-    stored.providers = c
-        .query(
-            "SELECT p.id, p.name, s.name FROM providers p
-             LEFT JOIN provider_services ps ON ps.provider_id = p.id
-             LEFT JOIN services s ON s.id = ps.service_id
-             WHERE p.tenant_id = $1 AND p.retired_at IS NULL ORDER BY p.position, s.position",
-            &[&id],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
-    stored.hours = c
-        .query(
-            "SELECT weekday, opens, closes FROM opening_hours WHERE tenant_id = $1 ORDER BY weekday, opens",
-            &[&id],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
-    stored.closures = c
-        .query("SELECT day FROM closures WHERE tenant_id = $1", &[&id])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assemble(id, stored)
+    for r in rows(
+        "SELECT tenant_id, id, name, duration_minutes, price FROM services
+         WHERE tenant_id = ANY($1) AND retired_at IS NULL ORDER BY tenant_id, position",
+    )
+    .await?
+    {
+        if let Some(t) = stored.get_mut(&r.get(0)) {
+            t.services.push((r.get(1), r.get(2), r.get(3), r.get(4)));
+        }
+    }
+    for r in rows(
+        "SELECT p.tenant_id, p.id, p.name, s.name FROM providers p
+         LEFT JOIN provider_services ps ON ps.provider_id = p.id
+         LEFT JOIN services s ON s.id = ps.service_id
+         WHERE p.tenant_id = ANY($1) AND p.retired_at IS NULL
+         ORDER BY p.tenant_id, p.position, s.position",
+    )
+    .await?
+    {
+        if let Some(t) = stored.get_mut(&r.get(0)) {
+            t.providers.push((r.get(1), r.get(2), r.get(3)));
+        }
+    }
+    for r in rows(
+        "SELECT tenant_id, weekday, opens, closes FROM opening_hours
+         WHERE tenant_id = ANY($1) ORDER BY tenant_id, weekday, opens",
+    )
+    .await?
+    {
+        if let Some(t) = stored.get_mut(&r.get(0)) {
+            t.hours.push((r.get(1), r.get(2), r.get(3)));
+        }
+    }
+    for r in rows("SELECT tenant_id, day FROM closures WHERE tenant_id = ANY($1)").await? {
+        if let Some(t) = stored.get_mut(&r.get(0)) {
+            t.closures.push(r.get(1));
+        }
+    }
+    stored.into_iter().map(|(id, s)| assemble(id, s)).collect()
 }
 
 /// A tenant by numeric id or slug.
@@ -377,16 +394,12 @@ pub async fn for_reply(
 /// Every tenant, by id.
 pub async fn list(c: &impl GenericClient) -> Result<Vec<Tenant>, DbError> {
     let ids: Vec<i64> = c
-        .query("SELECT id FROM tenants ORDER BY id", &[])
+        .query("SELECT id FROM tenants", &[])
         .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut tenants = Vec::with_capacity(ids.len());
-    for id in ids {
-        tenants.push(load(c, id).await?);
-    }
-    Ok(tenants)
+    load_all(c, &ids).await
 }
 
 /// True when there is no tenant.
