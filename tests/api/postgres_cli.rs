@@ -17,6 +17,7 @@ fn slotline(args: &[&str], db: &str) -> (i32, String, String) {
         .current_dir(dir.path())
         .env("SLOTLINE_DB", db)
         .env("SLOTLINE_LISTEN", "127.0.0.1:0")
+        .env("SLOTLINE_SMS_DRY_RUN", "1")
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
@@ -73,4 +74,18 @@ async fn cli_migrate_brings_a_postgres_database_up_to_date_and_file_commands_ref
     }
     drop(client);
     scratch.drop_database().await;
+}
+
+#[test]
+fn cli_serve_on_a_postgres_server_that_does_not_answer_says_so_and_exits() {
+    let (code, out, err) = slotline(&["serve"], "postgres://app:hunter22@127.0.0.1:1/slotline");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("database: cannot connect to PostgreSQL"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter22") && !out.contains("hunter22"),
+        "{out}{err}"
+    );
 }
