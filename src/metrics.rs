@@ -49,7 +49,8 @@ impl BookingOutcome {
     }
 }
 
-/// The writer thread's queue, shared with [`crate::db::Db`].
+/// How writes queue and hold: SQLite's writer thread ([`crate::db::Db`]) or PostgreSQL's
+/// pooled transactions ([`crate::db::postgres::Pg`]).
 #[derive(Debug, Default)]
 pub struct WriterStats {
     /// Jobs waiting for the writer.
@@ -126,13 +127,13 @@ impl Collector for WriterCollector {
         g.set(depth.max(0));
         g.encode(encoder.encode_descriptor(
             "db_write_queue_depth",
-            "Write jobs waiting for the database writer thread.",
+            "Writes waiting for the database (SQLite: for the writer thread; PostgreSQL: for a pooled connection).",
             None,
             MetricType::Gauge,
         )?)?;
         self.0.wait.encode(encoder.encode_descriptor(
             "db_write_wait_seconds",
-            "Time write jobs waited in the queue before the writer started them.",
+            "Time writes waited before they started (SQLite: in the writer's queue; PostgreSQL: for a pooled connection).",
             None,
             MetricType::Histogram,
         )?)?;
@@ -143,19 +144,19 @@ impl Collector for WriterCollector {
         };
         counter(&self.0.groups).encode(encoder.encode_descriptor(
             "db_write_groups",
-            "Group commits of the database writer (one transaction and fsync each).",
+            "Commits of the database writer (SQLite: group commits, one transaction and fsync each; PostgreSQL: one per transaction).",
             None,
             MetricType::Counter,
         )?)?;
         counter(&self.0.grouped).encode(encoder.encode_descriptor(
             "db_write_grouped_jobs",
-            "Write jobs run in group commits.",
+            "Writes run in those commits.",
             None,
             MetricType::Counter,
         )?)?;
         self.0.hold.encode(encoder.encode_descriptor(
             "db_write_group_hold_seconds",
-            "How long each group commit held the database writer, BEGIN to the end of COMMIT.",
+            "How long each commit held the database writer (SQLite) or its connection (PostgreSQL), BEGIN to the end of COMMIT.",
             None,
             MetricType::Histogram,
         )?)?;

@@ -277,7 +277,7 @@ impl AppState {
         heartbeats.attach("call log", writer.abort_handle());
         let settings = Arc::new(settings);
         // The writer's queue and holds are SQLite's (PostgreSQL has no writer thread).
-        let db_stats = sqlite.as_ref().map(Db::writer_stats).unwrap_or_default();
+        let db_stats = store.writer_stats();
         let readiness = Readiness::new(
             store.clone(),
             heartbeats.clone(),

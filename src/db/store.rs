@@ -15,6 +15,15 @@ pub enum Store {
 }
 
 impl Store {
+    /// How its writes queue and hold (the `db_write_*` metrics): SQLite's writer thread,
+    /// or PostgreSQL's pooled transactions.
+    pub fn writer_stats(&self) -> std::sync::Arc<crate::metrics::WriterStats> {
+        match self {
+            Store::Sqlite(db) => db.writer_stats(),
+            Store::Postgres(pg) => pg.writer_stats(),
+        }
+    }
+
     /// Appointments, the booking transactions and the answers stored with them.
     pub fn appointments(&self) -> super::appointments::Appointments<'_> {
         super::appointments::Appointments(self)

@@ -6,7 +6,11 @@
 //! caller is told always matches what the database holds (the same promise as SQLite's
 //! writer). Outside a deadline, connections are waited for at most [`WAIT`].
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
 
 use deadpool_postgres::{
     Config, ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts,
@@ -14,9 +18,12 @@ use deadpool_postgres::{
 };
 use tokio_postgres::NoTls;
 
-use crate::db::{
-    DbError, deadline,
-    tenants::{Beside, Changed},
+use crate::{
+    db::{
+        DbError, deadline,
+        tenants::{Beside, Changed},
+    },
+    metrics::WriterStats,
 };
 
 /// Connections a node keeps open at most.
@@ -26,6 +33,9 @@ pub const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct Pg {
     pool: Pool,
+    /// Writes as the metrics see them (`db_write_*`): the wait is for a pooled
+    /// connection, and each transaction is one group of one job.
+    stats: Arc<WriterStats>,
 }
 
 /// How long a node waits for a connection to be made or handed out outside a request's
@@ -58,7 +68,37 @@ impl Pg {
         let pool = config
             .create_pool(Some(Runtime::Tokio1), NoTls)
             .map_err(|e| DbError::Unreachable(format!("cannot set up the PostgreSQL pool: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            stats: Arc::default(),
+        })
+    }
+
+    /// What [`Pg::write`] reports to the metrics.
+    pub fn writer_stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
+    }
+
+    /// A pooled connection for a write, its wait counted in the queue's depth and wait.
+    async fn write_conn(&self) -> Result<Object, DbError> {
+        let queued = Instant::now();
+        self.stats.depth.fetch_add(1, Ordering::Relaxed);
+        let conn = self.conn().await;
+        self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+        self.stats.wait.observe(queued.elapsed());
+        conn
+    }
+
+    /// Counts a transaction that began at `began` and has just ended.
+    fn held(&self, began: Instant) {
+        let held = began.elapsed();
+        self.stats.groups.fetch_add(1, Ordering::Relaxed);
+        self.stats.grouped.fetch_add(1, Ordering::Relaxed);
+        self.stats.hold.observe(held);
+        let micros = u64::try_from(held.as_micros()).unwrap_or(u64::MAX);
+        self.stats
+            .longest_hold_us
+            .fetch_max(micros, Ordering::Relaxed);
     }
 
     /// A pooled connection, waited for only until the request's deadline.
@@ -94,7 +134,8 @@ impl Pg {
         &self,
         work: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
+        let began = Instant::now();
         let result = async {
             let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
             let out = bounded(work(&tx)).await?;
@@ -102,6 +143,7 @@ impl Pg {
             Ok(out)
         }
         .await;
+        self.held(began);
         if matches!(result, Err(DbError::Deadline)) {
             abandon(conn);
         }
@@ -116,7 +158,8 @@ impl Pg {
         &self,
         work: impl AsyncFnOnce(&Transaction<'_>) -> Result<Result<(T, B), Changed<T, R>>, DbError>,
     ) -> Result<Changed<T, R>, DbError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
+        let began = Instant::now();
         let result = async {
             let tx = bounded(async { Ok(conn.transaction().await?) }).await?;
             match bounded(work(&tx)).await? {
@@ -134,6 +177,7 @@ impl Pg {
             }
         }
         .await;
+        self.held(began);
         if matches!(result, Err(DbError::Deadline)) {
             abandon(conn);
         }
