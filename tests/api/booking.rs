@@ -15,11 +15,13 @@ fn ask(service: &str, date: &str, time: &str) -> Value {
 }
 
 /// No two booked or held appointments of one provider overlap, buffers included.
-fn assert_no_overlaps(app: &TestApp, tenant: i64) {
+async fn assert_no_overlaps(app: &TestApp, tenant: i64) {
     let rows = app
         .state
-        .db()
-        .run_blocking(|c| slotline::db::appointments::booked_intervals(c, tenant))
+        .store
+        .appointments()
+        .booked_intervals(tenant)
+        .await
         .unwrap();
     for w in rows.windows(2) {
         let ((p1, _, end1), (p2, start2, _)) = (w[0], w[1]);
@@ -79,7 +81,7 @@ async fn fifty_concurrent_callers_for_one_slot_get_one_booking_and_49_alternativ
     }
     assert_eq!((booked, offered), (1, 49));
     assert_eq!(app.appointments("solo").await.len(), 1);
-    assert_no_overlaps(&app, t["id"].as_i64().unwrap());
+    assert_no_overlaps(&app, t["id"].as_i64().unwrap()).await;
 }
 
 proptest! {
@@ -112,7 +114,7 @@ proptest! {
             for t in tasks {
                 t.await.unwrap();
             }
-            assert_no_overlaps(&app, t["id"].as_i64().unwrap());
+            assert_no_overlaps(&app, t["id"].as_i64().unwrap()).await;
         });
     }
 }

@@ -44,15 +44,36 @@ async fn on_writer(app: &TestApp, sql: &'static str) {
 async fn a_booking_the_caller_was_not_told_about_is_never_committed_later() {
     let app = app_with_deadline(300).await;
     let (_, path) = app.start_call("v3:stalled", "+13125550100").await;
-    // The writer is stuck (an fsync stall, say) for longer than the request may take.
-    let db = app.state.db().clone();
-    let stall = tokio::spawn(async move {
-        db.write(|_| {
-            std::thread::sleep(Duration::from_millis(900));
-            Ok(())
-        })
-        .await
-    });
+    // The database is stuck for longer than the request may take: on SQLite the writer
+    // (an fsync stall, say), on PostgreSQL the appointments table (another session's lock).
+    let stall = match &app.db_url {
+        None => {
+            let db = app.state.db().clone();
+            tokio::spawn(async move {
+                db.write(|_| {
+                    std::thread::sleep(Duration::from_millis(900));
+                    Ok(())
+                })
+                .await
+                .unwrap()
+            })
+        }
+        Some(url) => {
+            let mut locker = slotline::db::postgres::connect(url).await.unwrap();
+            let (locked, on_lock) = tokio::sync::oneshot::channel();
+            let stall = tokio::spawn(async move {
+                let tx = locker.transaction().await.unwrap();
+                tx.batch_execute("LOCK TABLE appointments IN ACCESS EXCLUSIVE MODE")
+                    .await
+                    .unwrap();
+                locked.send(()).unwrap();
+                tokio::time::sleep(Duration::from_millis(900)).await;
+                tx.commit().await.unwrap();
+            });
+            on_lock.await.unwrap();
+            stall
+        }
+    };
     tokio::time::sleep(Duration::from_millis(30)).await;
     let doc = app
         .answer(&path, "v3:stalled", &booking("Late Larry", "10:00"))
@@ -62,7 +83,7 @@ async fn a_booking_the_caller_was_not_told_about_is_never_committed_later() {
         "the caller was answered only after the stall"
     );
     assert_handed_off(&doc);
-    stall.await.unwrap().unwrap();
+    stall.await.unwrap();
     assert!(app.appointments("bella-salon").await.is_empty());
     // Once the writer is free the same callback books, once.
     let doc = app
@@ -71,28 +92,29 @@ async fn a_booking_the_caller_was_not_told_about_is_never_committed_later() {
     assert!(doc.contains("is booked for"), "{doc}");
     assert_eq!(app.appointments("bella-salon").await.len(), 1);
     // The call's record keeps both turns: the apology it heard, then the booking.
-    let turns: Vec<(String, String)> = app
-        .state
-        .db()
-        .run(|c| {
-            let mut stmt = c.prepare(
-                "SELECT outcome, said FROM call_turns WHERE call_sid = 'v3:stalled' ORDER BY seq",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-        .unwrap();
+    let turns = app
+        .query_sql(
+            "SELECT outcome, said FROM call_turns WHERE call_sid = 'v3:stalled' ORDER BY seq",
+        )
+        .await;
     assert_eq!(turns.len(), 2, "{turns:?}");
-    assert_eq!(turns[0].0, "error");
-    assert!(turns[0].1.contains("technical trouble"), "{turns:?}");
-    assert_eq!(turns[1].0, "booked");
+    assert_eq!(turns[0][0].as_deref(), Some("error"));
+    assert!(
+        turns[0][1].as_ref().unwrap().contains("technical trouble"),
+        "{turns:?}"
+    );
+    assert_eq!(turns[1][0].as_deref(), Some("booked"));
     app.shut_down().await;
 }
 
 #[tokio::test]
 async fn a_full_disk_ends_in_the_apology_keeps_what_was_committed_and_recovers() {
-    let app = spawn_app().await;
+    // About SQLite's file and pages (PostgreSQL's disk is the server's).
+    let app = spawn_with(Options {
+        sqlite: true,
+        ..Options::default()
+    })
+    .await;
     let (_, first) = app.start_call("v3:before-full", "+13125550100").await;
     let mut early = booking("Early Eve", "10:00");
     early["provider"] = json!("Anna");
@@ -145,7 +167,12 @@ async fn a_full_disk_ends_in_the_apology_keeps_what_was_committed_and_recovers()
 
 #[tokio::test]
 async fn a_read_only_database_ends_in_the_apology_and_recovers() {
-    let app = spawn_app().await;
+    // About SQLite's file and pages (PostgreSQL's disk is the server's).
+    let app = spawn_with(Options {
+        sqlite: true,
+        ..Options::default()
+    })
+    .await;
     let (_, path) = app.start_call("v3:read-only", "+13125550100").await;
     // What a read-only mount looks like to SQLite: every write is refused.
     on_writer(&app, "PRAGMA query_only = ON").await;
@@ -163,7 +190,13 @@ async fn a_read_only_database_ends_in_the_apology_and_recovers() {
 
 #[tokio::test]
 async fn a_database_locked_by_another_process_ends_in_the_apology_in_time_and_recovers() {
-    let app = app_with_deadline(400).await;
+    // About the SQLite file opened by another program.
+    let app = spawn_with(Options {
+        request_deadline: Duration::from_millis(400),
+        sqlite: true,
+        ..Options::default()
+    })
+    .await;
     let (_, path) = app.start_call("v3:locked", "+13125550100").await;
     // Someone opens the file with the sqlite3 shell and starts a write transaction.
     let other = rusqlite::Connection::open(&app.db_path).unwrap();

@@ -9,24 +9,26 @@ use crate::helpers::{TestApp, spawn_app};
 
 /// Books directly in the database (as a call would) for the demo tenant with `provider`
 /// (0: Anna, 1: Marco) at `start` (RFC 3339) for 45 minutes; the appointment id.
-pub fn book(app: &TestApp, name: &str, provider: usize, start: &str) -> i64 {
+pub async fn book(app: &TestApp, name: &str, provider: usize, start: &str) -> i64 {
     let start: jiff::Timestamp = start.parse().unwrap();
-    book_at(app, name, provider, start.as_second(), None)
+    book_at(app, name, provider, start.as_second(), None).await
 }
 
 /// [`book`] at Unix seconds `start`, held until `hold_until` when given.
-pub fn book_at(
+pub async fn book_at(
     app: &TestApp,
     name: &str,
     provider: usize,
     start: i64,
     hold_until: Option<i64>,
 ) -> i64 {
-    try_book_at(app, name, provider, start, hold_until).expect("the time is free")
+    try_book_at(app, name, provider, start, hold_until)
+        .await
+        .expect("the time is free")
 }
 
 /// [`book_at`], or `None` when the time is taken.
-pub fn try_book_at(
+pub async fn try_book_at(
     app: &TestApp,
     name: &str,
     provider: usize,
@@ -34,33 +36,28 @@ pub fn try_book_at(
     hold_until: Option<i64>,
 ) -> Option<i64> {
     let now = app.clock.now().as_second();
-    let name = name.to_string();
-    app.state
-        .db()
-        .run_blocking(move |c| {
-            let t = db::tenants::find(c, "bella-salon")?;
-            let appt = db::appointments::NewAppointment {
-                tenant_id: t.id,
-                service_id: t.service_ids[0],
-                provider_id: t.provider_ids[provider],
-                customer_name: name,
-                customer_phone: Some("+13125550199".into()),
-                caller_number: None,
-                start,
-                end: start + 2700,
-                blocked_until: start + 2700,
-                call_sid: Some(format!("v3:direct-{start}-{provider}")),
-                hold_until,
-                cap: None,
-                texts: Vec::new(),
-            };
-            match db::appointments::book(c, &appt, None, now)? {
-                db::appointments::BookOutcome::Booked(id) => Ok(Some(id)),
-                db::appointments::BookOutcome::Taken => Ok(None),
-                other => panic!("not booked: {other:?}"),
-            }
-        })
-        .unwrap()
+    let store = &app.state.store;
+    let t = store.tenants().find("bella-salon".into()).await.unwrap();
+    let appt = db::appointments::NewAppointment {
+        tenant_id: t.id,
+        service_id: t.service_ids[0],
+        provider_id: t.provider_ids[provider],
+        customer_name: name.to_string(),
+        customer_phone: Some("+13125550199".into()),
+        caller_number: None,
+        start,
+        end: start + 2700,
+        blocked_until: start + 2700,
+        call_sid: Some(format!("v3:direct-{start}-{provider}")),
+        hold_until,
+        cap: None,
+        texts: Vec::new(),
+    };
+    match store.appointments().book(appt, None, now).await.unwrap() {
+        db::appointments::BookOutcome::Booked(id) => Some(id),
+        db::appointments::BookOutcome::Taken => None,
+        other => panic!("not booked: {other:?}"),
+    }
 }
 
 /// Moves appointment `id` through the admin API; panics unless 200.
@@ -117,7 +114,7 @@ fn prop<'a>(event: &'a [String], name: &str) -> &'a str {
 #[tokio::test]
 async fn a_tenant_feed_serves_its_bookings_as_icalendar_and_never_lists_the_secret() {
     let app = spawn_app().await;
-    let id = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
+    let id = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
     let feed = create_feed(&app, json!({"scope": "tenant", "detail": "full"})).await;
     let url = feed["url"].as_str().unwrap();
     assert!(url.starts_with(&format!("https://booking.example.com/ics/{}/", feed["id"])));
@@ -164,7 +161,7 @@ async fn a_tenant_feed_serves_its_bookings_as_icalendar_and_never_lists_the_secr
 #[tokio::test]
 async fn uids_stay_and_sequence_rises_across_a_move_and_a_cancellation() {
     let app = spawn_app().await;
-    let id = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
+    let id = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
     let feed = create_feed(&app, json!({"scope": "tenant"})).await;
     let url = feed["url"].as_str().unwrap();
     let uid = format!("appt-{id}@booking.example.com");
@@ -240,7 +237,7 @@ async fn revoked_and_rotated_urls_answer_404_and_the_new_one_works() {
 #[tokio::test]
 async fn an_unchanged_feed_answers_304_and_a_change_gives_a_new_etag() {
     let app = spawn_app().await;
-    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
+    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
     let feed = create_feed(&app, json!({"scope": "tenant"})).await;
     let url = local(&app, feed["url"].as_str().unwrap());
     let first = app.client.get(&url).send().await.unwrap();
@@ -256,7 +253,7 @@ async fn an_unchanged_feed_answers_304_and_a_change_gives_a_new_etag() {
     assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
     assert!(again.text().await.unwrap().is_empty());
 
-    book(&app, "Li Wei", 1, "2026-11-23T18:00:00Z");
+    book(&app, "Li Wei", 1, "2026-11-23T18:00:00Z").await;
     let changed = app
         .client
         .get(&url)
@@ -271,8 +268,8 @@ async fn an_unchanged_feed_answers_304_and_a_change_gives_a_new_etag() {
 #[tokio::test]
 async fn a_provider_feed_shows_only_that_provider_and_a_busy_feed_only_busy() {
     let app = spawn_app().await;
-    let anna = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
-    let marco = book(&app, "Li Wei", 1, "2026-11-23T16:00:00Z");
+    let anna = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
+    let marco = book(&app, "Li Wei", 1, "2026-11-23T16:00:00Z").await;
     let initials = create_feed(
         &app,
         json!({"scope": "provider", "provider": "anna", "detail": "initials"}),

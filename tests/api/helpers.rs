@@ -1,5 +1,9 @@
 //! Test harness: spawns slotline on port 0 with a temp database, a manual clock and the
 //! fixtures' test signing key, and sends requests signed the way Telnyx signs them.
+//!
+//! The temp database is a SQLite file, or with `SLOTLINE_TEST_STORE=postgres` a fresh
+//! database on the PostgreSQL server of `SLOTLINE_TEST_POSTGRES` (`.ci/run` runs the
+//! suite both ways). A test about the SQLite file itself says so with [`Options::sqlite`].
 
 use std::{path::PathBuf, time::Duration};
 
@@ -60,8 +64,13 @@ pub struct TestApp {
     pub state: slotline::startup::AppState,
     /// The app's TeXML documents directory (`SLOTLINE_TEXML_DIR`), empty at start.
     pub texml_dir: PathBuf,
-    /// The app's SQLite file.
+    /// The app's SQLite file (on PostgreSQL: where it would be; the documents and the demo
+    /// files sit beside it).
     pub db_path: PathBuf,
+    /// The app's PostgreSQL URL, when it runs on PostgreSQL.
+    pub db_url: Option<String>,
+    /// The database made for this app when the suite runs on PostgreSQL.
+    _database: Option<std::sync::Arc<SuiteDatabase>>,
     /// `http://127.0.0.1:PORT` of the admin listener, with [`Options::admin_listen`].
     pub admin_base: Option<String>,
     key: SigningKey,
@@ -84,6 +93,9 @@ pub struct Options {
     pub db_path: Option<PathBuf>,
     /// Run on this PostgreSQL database instead of a SQLite file (several nodes share one).
     pub db_url: Option<String>,
+    /// The test is about the SQLite file (backups, checkpoints, the writer thread, the
+    /// demo's files): it runs on SQLite whichever store the suite runs on.
+    pub sqlite: bool,
     /// Send attempts before a text fails.
     pub sms_max_attempts: u32,
     /// Run as `serve --demo` does: the demo key beside the database is accepted too, and
@@ -121,6 +133,7 @@ impl Default for Options {
             messaging_api: None,
             db_path: None,
             db_url: None,
+            sqlite: false,
             sms_max_attempts: 4,
             demo_mode: false,
             request_deadline: Duration::from_millis(1500),
@@ -154,6 +167,15 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         slotline::telemetry::init();
     }
+    let database = if opts.db_url.is_none() && opts.db_path.is_none() && !opts.sqlite {
+        suite_database().await
+    } else {
+        None
+    };
+    let db_url = opts
+        .db_url
+        .clone()
+        .or_else(|| database.as_ref().map(|p| p.url.clone()));
     let (dir, db_path) = match opts.db_path {
         Some(path) => (None, path),
         None => {
@@ -170,7 +192,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         db_path,
-        db_url: opts.db_url.clone(),
+        db_url,
         admin_token: opts.admin_token.map(Secret::new),
         telnyx_public_key: Some(FIXTURE_PUBLIC_KEY.into()),
         public_url: "https://booking.example.com".into(),
@@ -214,7 +236,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         ..Settings::default()
     };
     (opts.tweak)(&mut settings);
-    let (texml_dir, db_path) = (settings.texml_dir.clone(), settings.db_path.clone());
+    let (texml_dir, db_path, db_url) = (
+        settings.texml_dir.clone(),
+        settings.db_path.clone(),
+        settings.db_url.clone(),
+    );
     let clock = Clock::manual(opts.now);
     let app = Application::build(settings, clock.clone())
         .await
@@ -237,12 +263,77 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         state,
         texml_dir,
         db_path,
+        db_url,
+        _database: database,
         admin_base,
         key: fixture_key(),
         _dir: dir,
         stop: Some(tx),
         server: Some(server),
     }
+}
+
+/// Whether the suite runs on PostgreSQL (`SLOTLINE_TEST_STORE=postgres`).
+pub fn suite_on_postgres() -> bool {
+    match std::env::var("SLOTLINE_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("SLOTLINE_TEST_STORE is {other:?}; use sqlite or postgres"),
+    }
+}
+
+/// A PostgreSQL database made for one test when the suite runs on PostgreSQL; dropped
+/// (whoever is still connected) when the last [`TestApp`] holding it is.
+pub struct SuiteDatabase {
+    server: String,
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl Drop for SuiteDatabase {
+    fn drop(&mut self) {
+        // Off the test's runtime, which may be shutting down: a thread with its own.
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let admin = slotline::db::postgres::connect(&server)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A fresh database for one app when the suite runs on PostgreSQL.
+async fn suite_database() -> Option<std::sync::Arc<SuiteDatabase>> {
+    if !suite_on_postgres() {
+        return None;
+    }
+    let server = crate::postgres::server().expect(
+        "SLOTLINE_TEST_STORE=postgres needs SLOTLINE_TEST_POSTGRES (.ci/postgres start DIR)",
+    );
+    let admin = slotline::db::postgres::connect(&server).await.unwrap();
+    let name = format!("slotline_suite_{:016x}", rand::random::<u64>());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    let url = format!("{base}/{name}");
+    Some(std::sync::Arc::new(SuiteDatabase { server, name, url }))
 }
 
 /// A tenant open 09:00–17:00 every day in `tz`, with `providers` all offering a 30-minute
@@ -626,6 +717,8 @@ pub fn texts(doc: &str, element: &str) -> Vec<String> {
 pub async fn burst_line(slug: &str, number: &str, providers: &[&str]) -> std::sync::Arc<TestApp> {
     let app = spawn_with(Options {
         request_deadline: Duration::from_secs(20),
+        // The burst's file is what the backup and the copy to PostgreSQL read.
+        sqlite: true,
         ..Options::default()
     })
     .await;

@@ -930,16 +930,25 @@ async fn the_calls_page_shows_each_turn_as_spoken_the_outcome_recorded_and_the_d
     let version = saved.json::<Value>().await.unwrap()["version"].clone();
     // Oldest first: a booking, a question answered, one the data cannot answer (handed to
     // the transfer document), and a call that hung up after the greeting.
+    // A second apart, as calls are (calls of one second are listed in an order of the
+    // store's own).
+    let next_second = || {
+        app.clock
+            .set(app.clock.now() + jiff::SignedDuration::from_secs(1))
+    };
     book(&app, "v3:p-book", JANE, "2026-11-23", "10:00").await;
+    next_second();
     let (mut call, _) = Call::dial(&app, "v3:p-hours", JANE).await;
     let mut ask = not_booking("question");
     ask["question_topic"] = "opening hours".into();
     call.say(ask).await;
+    next_second();
     let (mut call, _) = Call::dial(&app, "v3:p-unknown", OMAR).await;
     let mut ask = not_booking("question");
     ask["question_topic"] = "something else".into();
     let doc = call.say(ask).await;
     assert!(doc.contains("<Dial"), "{doc}");
+    next_second();
     Call::dial(&app, "v3:p-silent", OMAR).await;
     let ended = form(&[
         ("CallSid", "v3:p-silent"),
@@ -950,14 +959,7 @@ async fn the_calls_page_shows_each_turn_as_spoken_the_outcome_recorded_and_the_d
     app.state.calls.flush().await;
     // What the calls page reads is on the call itself, not the answers kept for retries
     // (pruned after a day).
-    app.state
-        .db()
-        .write(|c| {
-            c.execute("DELETE FROM callback_answers", [])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    app.exec_sql("DELETE FROM callback_answers", &[]).await;
     let console = crate::console::sign_in(&app).await;
 
     let (status, page) = console.get("/console/tenants/intent-salon/calls").await;

@@ -32,6 +32,7 @@ mod sms;
 mod sms_faults;
 mod sms_replies;
 mod sms_wording;
+mod sql;
 mod store;
 mod store_appointments;
 mod store_calls;

@@ -102,7 +102,7 @@ const NAME_PIECES: &[&str] = &[
 /// Books `n` appointments at random quarter hours in `[from, to)` (a fixed seed, printed)
 /// for random providers, with random names up to 200 characters; the ids of those booked
 /// (a taken time is skipped).
-fn book_random(app: &TestApp, n: usize, from: i64, to: i64) -> Vec<i64> {
+async fn book_random(app: &TestApp, n: usize, from: i64, to: i64) -> Vec<i64> {
     use rand::{Rng, SeedableRng};
     let seed = 0x5107_1135;
     eprintln!("generated bookings from seed {seed:#x}");
@@ -118,7 +118,7 @@ fn book_random(app: &TestApp, n: usize, from: i64, to: i64) -> Vec<i64> {
             name = name.repeat(200);
         }
         let name: String = name.chars().take(200).collect();
-        if let Some(id) = try_book_at(app, &name, rng.random_range(0..2), start, None) {
+        if let Some(id) = try_book_at(app, &name, rng.random_range(0..2), start, None).await {
             ids.push(id);
         }
     }
@@ -184,10 +184,10 @@ async fn oracle_icalendar_and_icaljs_read_the_instants_the_admin_api_shows() {
     for (i, start) in dst_instants().into_iter().enumerate() {
         for provider in 0..2 {
             let name = &names[(2 * i + provider) % names.len()];
-            ids.push(book_at(&app, name, provider, start, None));
+            ids.push(book_at(&app, name, provider, start, None).await);
         }
     }
-    let random = book_random(&app, 40, now - 29 * 86_400, now + 150 * 86_400);
+    let random = book_random(&app, 40, now - 29 * 86_400, now + 150 * 86_400).await;
     assert!(
         random.len() >= 30,
         "only {} generated bookings found a free time",
@@ -195,7 +195,7 @@ async fn oracle_icalendar_and_icaljs_read_the_instants_the_admin_api_shows() {
     );
     ids.extend(random);
     // One held (TENTATIVE), one moved (SEQUENCE 1), one cancelled (CANCELLED, SEQUENCE 1).
-    book_at(&app, &names[8], 0, now + 5 * 86_400, Some(now + 3600));
+    book_at(&app, &names[8], 0, now + 5 * 86_400, Some(now + 3600)).await;
     let moved = ids[8];
     move_appointment(&app, moved, "2026-11-24", "11:00").await;
     let cancelled = ids[9];
@@ -276,7 +276,7 @@ async fn oracle_the_official_standardwebhooks_package_verifies_our_signatures() 
     )
     .await;
     let secret = endpoint["secret"].as_str().unwrap();
-    let id = crate::feeds::book(&app, "Zoë 😀 山田, \"Jr\"", 0, "2026-11-23T16:00:00Z");
+    let id = crate::feeds::book(&app, "Zoë 😀 山田, \"Jr\"", 0, "2026-11-23T16:00:00Z").await;
     cancel_appointment(&app, id).await;
     let got = receiver.wait_for(2).await;
     let verify = script("verify_webhook.py");

@@ -5,53 +5,47 @@
 
 use std::time::Duration;
 
-use rusqlite::params;
 use serde_json::{Value, json};
 use slotline::{config::Upkeep, retention};
 
-use crate::helpers::*;
+use crate::{
+    helpers::*,
+    sql::{Arg, int, text},
+};
 
 const DAY: i64 = 86_400;
 
 /// Runs `sql` with `args` on the app's database.
-fn exec(app: &TestApp, sql: &'static str, args: Vec<rusqlite::types::Value>) {
-    app.state
-        .db()
-        .run_blocking(move |c| {
-            c.execute(sql, rusqlite::params_from_iter(args))?;
-            Ok(())
-        })
-        .unwrap();
+async fn exec(app: &TestApp, sql: &str, args: Vec<Arg>) {
+    app.exec_sql(sql, &args).await
 }
 
-fn count(app: &TestApp, sql: &'static str) -> i64 {
-    app.state
-        .db()
-        .run_blocking(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
-        .unwrap()
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    app.int_sql(sql).await
 }
 
-fn v(i: i64) -> rusqlite::types::Value {
-    i.into()
+fn v(i: i64) -> Arg {
+    int(i)
 }
 
-fn s(t: &str) -> rusqlite::types::Value {
-    t.to_string().into()
+fn s(t: &str) -> Arg {
+    text(t)
 }
 
 /// The demo tenant's id, and one of its services and providers.
-fn demo_ids(app: &TestApp) -> (i64, i64, i64) {
-    app.state
-        .db()
-        .run_blocking(|c| {
-            Ok(c.query_row(
-                "SELECT t.id, s.id, p.id FROM tenants t JOIN services s ON s.tenant_id = t.id
-                 JOIN providers p ON p.tenant_id = t.id LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?)
-        })
-        .unwrap()
+async fn demo_ids(app: &TestApp) -> (i64, i64, i64) {
+    let ids = app
+        .ints_sql(
+            "SELECT t.id, s.id, p.id FROM tenants t JOIN services s ON s.tenant_id = t.id
+             JOIN providers p ON p.tenant_id = t.id ORDER BY s.id, p.id LIMIT 1",
+        )
+        .await;
+    (ids[0], ids[1], ids[2])
+}
+
+/// The first column of `sql`'s rows, joined with commas.
+async fn joined(app: &TestApp, sql: &str) -> String {
+    app.column_sql(sql).await.join(",")
 }
 
 #[tokio::test]
@@ -60,24 +54,25 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
     // Nothing sends the queued text below behind the test's back.
     app.stop_task("SMS worker").await;
     let now = app.clock.now().as_second();
-    let (tenant, service, provider) = demo_ids(&app);
+    let (tenant, service, provider) = demo_ids(&app).await;
     let answer = "INSERT INTO callback_answers (call_sid, step, answer, created_at) VALUES (?1, 'gather-1', '<Response/>', ?2)";
-    exec(&app, answer, vec![s("v3:old-answer"), v(now - 2 * DAY)]);
-    exec(&app, answer, vec![s("v3:new-answer"), v(now - 600)]);
+    exec(&app, answer, vec![s("v3:old-answer"), v(now - 2 * DAY)]).await;
+    exec(&app, answer, vec![s("v3:new-answer"), v(now - 600)]).await;
     let event = "INSERT INTO messaging_events (event_id, event_type, received_at) VALUES (?1, 'message.finalized', ?2)";
-    exec(&app, event, vec![s("old-event"), v(now - 91 * DAY)]);
-    exec(&app, event, vec![s("new-event"), v(now - 89 * DAY)]);
+    exec(&app, event, vec![s("old-event"), v(now - 91 * DAY)]).await;
+    exec(&app, event, vec![s("new-event"), v(now - 89 * DAY)]).await;
     let text = "INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, status, text, created_at, updated_at)
                 VALUES (?1, 'reply', '+13125550199', '+13125550100', ?2, ?3, 'hi', ?2, ?2)";
     exec(
         &app,
         text,
         vec![v(tenant), v(now - 91 * DAY), s("delivered")],
-    );
-    exec(&app, text, vec![v(tenant), v(now - 91 * DAY), s("failed")]);
+    )
+    .await;
+    exec(&app, text, vec![v(tenant), v(now - 91 * DAY), s("failed")]).await;
     // Queued for months (a paused account) is never finished, so never pruned.
-    exec(&app, text, vec![v(tenant), v(now - 91 * DAY), s("queued")]);
-    exec(&app, text, vec![v(tenant), v(now - 10 * DAY), s("sent")]);
+    exec(&app, text, vec![v(tenant), v(now - 91 * DAY), s("queued")]).await;
+    exec(&app, text, vec![v(tenant), v(now - 10 * DAY), s("sent")]).await;
     let call = "INSERT INTO calls (call_sid, tenant_id, direction, status, started_at, duration_seconds, gathered_at)
                 VALUES (?1, ?2, 'inbound', 'completed', ?3, 60, ?4)";
     exec(
@@ -89,7 +84,8 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
             v(now - 500 * DAY),
             v(now - 500 * DAY),
         ],
-    );
+    )
+    .await;
     exec(
         &app,
         call,
@@ -97,24 +93,21 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
             s("v3:ancient-2"),
             v(tenant),
             v(now - 500 * DAY + 5),
-            rusqlite::types::Value::Null,
+            Arg::Null,
         ],
-    );
+    )
+    .await;
     exec(
         &app,
         call,
-        vec![
-            s("v3:recent"),
-            v(tenant),
-            v(now - 30 * DAY),
-            rusqlite::types::Value::Null,
-        ],
-    );
+        vec![s("v3:recent"), v(tenant), v(now - 30 * DAY), Arg::Null],
+    )
+    .await;
     // Their turns go with them; a recent call keeps its own.
     let turn = "INSERT INTO call_turns (call_sid, step, seq, at, heard, said, outcome)
                 VALUES (?1, 'g1', 1, ?2, 'a cut', 'Booked.', 'booked')";
-    exec(&app, turn, vec![s("v3:ancient-1"), v(now - 500 * DAY)]);
-    exec(&app, turn, vec![s("v3:recent"), v(now - 30 * DAY)]);
+    exec(&app, turn, vec![s("v3:ancient-1"), v(now - 500 * DAY)]).await;
+    exec(&app, turn, vec![s("v3:recent"), v(now - 30 * DAY)]).await;
     let appt = "INSERT INTO appointments (tenant_id, service_id, provider_id, customer_name, start_at, end_at, blocked_until, status, created_at, updated_at)
                 VALUES (?1, ?2, ?3, 'Sam', ?4, ?4 + 1800, ?4 + 1800, ?5, ?4, ?4)";
     exec(
@@ -127,7 +120,8 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
             v(now - 450 * DAY),
             s("cancelled"),
         ],
-    );
+    )
+    .await;
     exec(
         &app,
         appt,
@@ -138,7 +132,8 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
             v(now - 451 * DAY),
             s("booked"),
         ],
-    );
+    )
+    .await;
     exec(
         &app,
         appt,
@@ -149,7 +144,8 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
             v(now - 20 * DAY),
             s("cancelled"),
         ],
-    );
+    )
+    .await;
 
     let pruned = retention::prune_once(&app.state.store, now, &Upkeep::default(), None, &|| {})
         .await
@@ -164,46 +160,45 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
         count(
             &app,
             "SELECT COUNT(*) FROM callback_answers WHERE call_sid = 'v3:new-answer'"
-        ),
+        )
+        .await,
         1
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM callback_answers"), 1);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM callback_answers").await,
+        1
+    );
     assert_eq!(
         count(
             &app,
             "SELECT COUNT(*) FROM messaging_events WHERE event_id = 'new-event'"
-        ),
+        )
+        .await,
         1
     );
     assert_eq!(
-        text_of(
-            &app,
-            "SELECT group_concat(status) FROM (SELECT status FROM outbox ORDER BY status)"
-        ),
+        joined(&app, "SELECT status FROM outbox ORDER BY status").await,
         "queued,sent"
     );
     assert_eq!(
-        text_of(&app, "SELECT group_concat(call_sid) FROM calls"),
+        joined(&app, "SELECT call_sid FROM calls").await,
         "v3:recent"
     );
     assert_eq!(
-        text_of(&app, "SELECT group_concat(call_sid) FROM call_turns"),
+        joined(&app, "SELECT call_sid FROM call_turns").await,
         "v3:recent"
     );
     assert_eq!(
-        text_of(
-            &app,
-            "SELECT group_concat(status) FROM (SELECT status FROM appointments ORDER BY start_at)"
-        ),
+        joined(&app, "SELECT status FROM appointments ORDER BY start_at").await,
         "booked,cancelled"
     );
     // The two pruned calls live on as one day's counts, and stats still count them.
     assert_eq!(
-        text_of(
-            &app,
-            "SELECT calls || ',' || inbound || ',' || duration_sum || ',' || duration_count || ',' || gathered FROM call_days"
-        ),
-        "2,2,120,2,1"
+        app.ints_sql(
+            "SELECT calls, inbound, duration_sum, duration_count, gathered FROM call_days"
+        )
+        .await,
+        [2, 2, 120, 2, 1]
     );
     let stats: Value = app
         .admin_json(
@@ -227,34 +222,26 @@ async fn one_pass_prunes_what_outlived_its_retention_and_nothing_else() {
     );
 }
 
-fn text_of(app: &TestApp, sql: &'static str) -> String {
-    app.state
-        .db()
-        .run_blocking(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
-        .unwrap()
-}
-
 #[tokio::test]
 async fn calls_are_pruned_in_batches_and_every_one_is_counted() {
     let app = spawn_app().await;
     let now = app.clock.now().as_second();
-    let (tenant, _, _) = demo_ids(&app);
+    let (tenant, _, _) = demo_ids(&app).await;
     let rows = retention::CALL_BATCH as i64 * 2 + 7;
-    app.state
-        .db()
-        .run_blocking(move |c| {
-            let tx = c.transaction()?;
-            for i in 0..rows {
-                tx.execute(
-                    "INSERT INTO calls (call_sid, tenant_id, direction, status, started_at)
-                     VALUES (?1, ?2, 'inbound', 'completed', ?3)",
-                    params![format!("v3:old-{i}"), tenant, now - 401 * DAY + i * 60],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
+    let values: Vec<String> = (0..rows)
+        .map(|i| {
+            let started = now - 401 * DAY + i * 60;
+            format!("('v3:old-{i}', {tenant}, 'inbound', 'completed', {started})")
         })
-        .unwrap();
+        .collect();
+    app.exec_sql(
+        &format!(
+            "INSERT INTO calls (call_sid, tenant_id, direction, status, started_at) VALUES {}",
+            values.join(", ")
+        ),
+        &[],
+    )
+    .await;
     let beats = std::sync::atomic::AtomicUsize::new(0);
     let pruned = retention::prune_once(&app.state.store, now, &Upkeep::default(), None, &|| {
         beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -262,8 +249,8 @@ async fn calls_are_pruned_in_batches_and_every_one_is_counted() {
     .await
     .unwrap();
     assert_eq!(pruned.calls, rows as usize);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM calls"), 0);
-    assert_eq!(count(&app, "SELECT SUM(calls) FROM call_days"), rows);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM calls").await, 0);
+    assert_eq!(count(&app, "SELECT SUM(calls) FROM call_days").await, rows);
     // Three batches of calls at least, plus one per other table.
     assert!(beats.into_inner() >= 3 + 4);
 }
@@ -323,13 +310,14 @@ async fn old_webhook_events_go_with_their_deliveries_unless_an_endpoint_still_wa
     // And the dialer would skip the old queued call.
     app.stop_task("reminder-call dialer").await;
     let now = app.clock.now().as_second();
-    let (tenant, service, provider) = demo_ids(&app);
+    let (tenant, service, provider) = demo_ids(&app).await;
     exec(
         &app,
         "INSERT INTO webhook_endpoints (id, tenant_id, url, secret, events, created_at)
          VALUES (1, ?1, 'https://hooks.example.com/a', 'whsec_x', '[\"appointment.booked\"]', ?2)",
         vec![v(tenant), v(now - 200 * DAY)],
-    );
+    )
+    .await;
     let event = "INSERT INTO webhook_events (id, event_id, tenant_id, type, payload, created_at)
                  VALUES (?1, ?2, ?3, 'appointment.booked', '{}', ?4)";
     let delivery = "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, next_attempt_ms, created_ms)
@@ -350,14 +338,15 @@ async fn old_webhook_events_go_with_their_deliveries_unless_an_endpoint_still_wa
                 v(tenant),
                 v(now - age * DAY),
             ],
-        );
-        exec(&app, delivery, vec![v(id), s(status)]);
+        )
+        .await;
+        exec(&app, delivery, vec![v(id), s(status)]).await;
     }
     exec(
         &app,
         "INSERT INTO webhook_attempts (delivery_id, attempted_ms, http_status, duration_ms) VALUES (1, 0, 200, 5)",
         vec![],
-    );
+    ).await;
     let appt = "INSERT INTO appointments (id, tenant_id, service_id, provider_id, customer_name, start_at, end_at, blocked_until, status, created_at, updated_at)
                 VALUES (?1, ?2, ?3, ?4, 'Sam', ?5, ?5 + 1800, ?5 + 1800, 'booked', ?5, ?5)";
     exec(
@@ -370,7 +359,8 @@ async fn old_webhook_events_go_with_their_deliveries_unless_an_endpoint_still_wa
             v(provider),
             v(now - 100 * DAY),
         ],
-    );
+    )
+    .await;
     let call = "INSERT INTO reminder_calls (tenant_id, appointment_id, for_start, hours_before, attempt, to_number, status, due_at, created_at, updated_at)
                 VALUES (?1, 900, ?2, 24, ?3, '+13125550199', ?4, ?2, ?5, ?5)";
     exec(
@@ -383,7 +373,8 @@ async fn old_webhook_events_go_with_their_deliveries_unless_an_endpoint_still_wa
             s("done"),
             v(now - 100 * DAY),
         ],
-    );
+    )
+    .await;
     // A queued attempt is never pruned, however old.
     exec(
         &app,
@@ -395,7 +386,8 @@ async fn old_webhook_events_go_with_their_deliveries_unless_an_endpoint_still_wa
             s("queued"),
             v(now - 100 * DAY),
         ],
-    );
+    )
+    .await;
 
     let pruned = retention::prune_once(&app.state.store, now, &Upkeep::default(), None, &|| {})
         .await
@@ -404,16 +396,19 @@ async fn old_webhook_events_go_with_their_deliveries_unless_an_endpoint_still_wa
     assert_eq!(pruned.webhook_events, 1, "{pruned:?}");
     assert_eq!(pruned.reminder_calls, 1, "{pruned:?}");
     assert_eq!(
-        text_of(
-            &app,
-            "SELECT group_concat(event_id) FROM (SELECT event_id FROM webhook_events ORDER BY id)"
-        ),
+        joined(&app, "SELECT event_id FROM webhook_events ORDER BY id").await,
         "evt_2,evt_3"
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_deliveries"), 2);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_attempts"), 0);
     assert_eq!(
-        text_of(&app, "SELECT group_concat(status) FROM reminder_calls"),
+        count(&app, "SELECT COUNT(*) FROM webhook_deliveries").await,
+        2
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM webhook_attempts").await,
+        0
+    );
+    assert_eq!(
+        joined(&app, "SELECT status FROM reminder_calls").await,
         "queued"
     );
 }

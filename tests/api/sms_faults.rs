@@ -6,7 +6,6 @@
 use std::{collections::HashSet, time::Duration};
 
 use serde_json::{Value, json};
-use slotline::{db, sms::Kind};
 
 use crate::{
     fake_telnyx::{FakeMessaging, Reply},
@@ -15,6 +14,7 @@ use crate::{
         CUSTOMER, book, haircut, messages, post_webhook, spawn_with_api, status_is, wait_for,
         webhook,
     },
+    sql::{int, text},
 };
 
 /// The lease the test harness gives a claimed text.
@@ -193,26 +193,17 @@ async fn a_paced_senders_backlog_does_not_delay_another_senders_confirmation() {
         bella["id"].as_i64().unwrap(),
         app.clock.now().as_second() - 60,
     );
-    app.state
-        .db()
-        .write(move |c| {
-            for i in 0..40 {
-                db::outbox::queue_one(
-                    c,
-                    tenant,
-                    None,
-                    Kind::Reply,
-                    &format!("+1312555{:04}", 2000 + i),
-                    "+13125550100",
-                    None,
-                    Some("Bella Salon: we have moved around the corner."),
-                    due,
-                )?;
-            }
-            Ok(())
+    let texts: Vec<String> = (0..40)
+        .map(|i| {
+            let to = format!("+1312555{:04}", 2000 + i);
+            crate::sql::bind(
+                "INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, text, created_at, updated_at)
+                 VALUES (?1, 'reply', ?2, '+13125550100', ?3, 'Bella Salon: we have moved around the corner.', ?3, ?3);",
+                &[int(tenant), text(&to), int(due)],
+            )
         })
-        .await
-        .unwrap();
+        .collect();
+    app.exec_sql(&texts.concat(), &[]).await;
     let other = open_every_day("other", "+13125550111", "America/Chicago", &["Zoe"]);
     app.create_tenant(&other).await;
 

@@ -195,7 +195,12 @@ async fn a_closed_tenant_hears_closed_xml_instead_of_the_aigather() {
 
 #[tokio::test]
 async fn the_fallback_document_is_served_without_the_database() {
-    let app = spawn_app().await;
+    // The database is taken away by renaming a table in the SQLite file.
+    let app = spawn_with(Options {
+        sqlite: true,
+        ..Options::default()
+    })
+    .await;
     // Take the tenants table away: the voice URL can only apologise now.
     let conn = rusqlite::Connection::open(&app.db_path).unwrap();
     conn.execute_batch("PRAGMA foreign_keys = OFF; ALTER TABLE tenants RENAME TO gone;")

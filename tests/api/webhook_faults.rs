@@ -63,7 +63,7 @@ async fn an_attempt_that_outlasts_the_timeout_is_recorded_as_timed_out_and_retri
     // The test server's timeout is 2 s.
     receiver.delay(Duration::from_secs(3));
     let endpoint = create_endpoint(&app, &receiver.url(), &["appointment.booked"]).await;
-    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
+    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
     let attempt = first_attempt(&app, &endpoint).await;
     assert!(attempt["http_status"].is_null(), "{attempt}");
     let error = attempt["error"].as_str().unwrap();
@@ -81,7 +81,7 @@ async fn a_redirect_is_recorded_as_a_failure_and_never_followed() {
     let redirecting = Receiver::start().await;
     redirecting.redirect_to(&elsewhere.url());
     let endpoint = create_endpoint(&app, &redirecting.url(), &["appointment.booked"]).await;
-    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
+    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
     let attempt = first_attempt(&app, &endpoint).await;
     assert_eq!(attempt["http_status"], 307);
     assert!(

@@ -60,7 +60,7 @@ async fn a_booking_a_move_and_a_cancellation_arrive_signed_and_in_order() {
     let secret = endpoint["secret"].as_str().unwrap();
     assert!(secret.starts_with("whsec_"));
 
-    let id = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
+    let id = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
     move_appointment(&app, id, "2026-11-24", "11:00").await;
     cancel_appointment(&app, id).await;
     let got = receiver.wait_for(3).await;
@@ -130,8 +130,8 @@ async fn an_endpoint_down_for_a_while_gets_every_event_in_order_once_it_is_up() 
     let endpoint = create_endpoint(&app, &receiver.url(), &APPOINTMENT_EVENTS).await;
     receiver.stop().await;
 
-    let a = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
-    let b = book(&app, "Li Wei", 1, "2026-11-23T16:00:00Z");
+    let a = book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
+    let b = book(&app, "Li Wei", 1, "2026-11-23T16:00:00Z").await;
     move_appointment(&app, a, "2026-11-24", "11:00").await;
     cancel_appointment(&app, b).await;
     move_appointment(&app, a, "2026-11-25", "11:00").await;
@@ -219,9 +219,9 @@ async fn a_restart_in_the_middle_loses_no_event() {
     create_endpoint(&first, &receiver.url(), &APPOINTMENT_EVENTS).await;
     receiver.stop().await;
     let ids = [
-        book(&first, "Maria Lopez", 0, "2026-11-23T16:00:00Z"),
-        book(&first, "Li Wei", 1, "2026-11-23T16:00:00Z"),
-        book(&first, "Ann", 0, "2026-11-23T18:00:00Z"),
+        book(&first, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await,
+        book(&first, "Li Wei", 1, "2026-11-23T16:00:00Z").await,
+        book(&first, "Ann", 0, "2026-11-23T18:00:00Z").await,
     ];
     // Let it fail a few times, then stop it with everything still queued.
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -281,7 +281,7 @@ async fn a_private_address_is_refused_at_creation_and_at_delivery() {
         ..Options::default()
     })
     .await;
-    book(&strict, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
+    book(&strict, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
     let path = format!(
         "/tenants/bella-salon/webhooks/{}/deliveries",
         endpoint["id"]
@@ -347,7 +347,7 @@ async fn an_endpoint_answering_errors_is_retried_until_it_accepts() {
     let receiver = Receiver::start().await;
     receiver.answer(500);
     let endpoint = create_endpoint(&app, &receiver.url(), &["appointment.booked"]).await;
-    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
+    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
     receiver.wait_for(3).await;
     receiver.answer(200);
     let path = format!(
@@ -422,7 +422,7 @@ async fn a_rotated_secret_signs_from_then_on_and_a_deleted_endpoint_gets_nothing
     let receiver = Receiver::start().await;
     let endpoint = create_endpoint(&app, &receiver.url(), &["appointment.booked"]).await;
     let old = endpoint["secret"].as_str().unwrap().to_string();
-    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z");
+    book(&app, "Maria Lopez", 0, "2026-11-23T16:00:00Z").await;
     receiver.wait_for(1).await;
     let rotated: Value = app
         .admin_json(
@@ -432,14 +432,14 @@ async fn a_rotated_secret_signs_from_then_on_and_a_deleted_endpoint_gets_nothing
         .await;
     let new = rotated["secret"].as_str().unwrap();
     assert_ne!(new, old);
-    book(&app, "Li Wei", 1, "2026-11-23T16:00:00Z");
+    book(&app, "Li Wei", 1, "2026-11-23T16:00:00Z").await;
     let got = receiver.wait_for(2).await;
     assert!(got[0].signed_with(&old));
     assert!(got[1].signed_with(new) && !got[1].signed_with(&old));
 
     let path = format!("/tenants/bella-salon/webhooks/{}", endpoint["id"]);
     app.admin_expect(Method::DELETE, &path, None, 204).await;
-    book(&app, "Ann", 0, "2026-11-23T18:00:00Z");
+    book(&app, "Ann", 0, "2026-11-23T18:00:00Z").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(receiver.got().len(), 2);
 }

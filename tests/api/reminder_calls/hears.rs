@@ -192,8 +192,9 @@ async fn a_person_who_presses_9_gets_no_more_calls_but_keeps_getting_texts() {
     // The SMS opt-out list is another list: the number may still be texted.
     let stopped_sms = app
         .state
-        .db()
-        .run(|c| db::messaging::is_opted_out(c, JANE, None))
+        .store
+        .messaging()
+        .is_opted_out(JANE.into(), None)
         .await
         .unwrap();
     assert!(!stopped_sms);

@@ -64,33 +64,27 @@ async fn app_with(
 async fn book_at(app: &TestApp, phone: &str, at: &str, provider: usize) -> i64 {
     let start = local(at).as_second();
     let now = app.clock.now().as_second();
-    let phone = phone.to_string();
-    app.state
-        .db()
-        .write(move |c| {
-            let t = db::tenants::find(c, SLUG)?;
-            let appt = db::appointments::NewAppointment {
-                tenant_id: t.id,
-                service_id: t.service_id(0),
-                provider_id: t.provider_ids[provider],
-                customer_name: "Jane Roe".into(),
-                customer_phone: Some(phone.clone()),
-                caller_number: Some(phone),
-                start,
-                end: start + 1800,
-                blocked_until: start + 1800,
-                call_sid: None,
-                hold_until: None,
-                cap: None,
-                texts: Vec::new(),
-            };
-            match db::appointments::book(c, &appt, None, now)? {
-                db::appointments::BookOutcome::Booked(id) => Ok(id),
-                other => panic!("not booked: {other:?}"),
-            }
-        })
-        .await
-        .unwrap()
+    let store = &app.state.store;
+    let t = store.tenants().find(SLUG.into()).await.unwrap();
+    let appt = db::appointments::NewAppointment {
+        tenant_id: t.id,
+        service_id: t.service_id(0),
+        provider_id: t.provider_ids[provider],
+        customer_name: "Jane Roe".into(),
+        customer_phone: Some(phone.to_string()),
+        caller_number: Some(phone.to_string()),
+        start,
+        end: start + 1800,
+        blocked_until: start + 1800,
+        call_sid: None,
+        hold_until: None,
+        cap: None,
+        texts: Vec::new(),
+    };
+    match store.appointments().book(appt, None, now).await.unwrap() {
+        db::appointments::BookOutcome::Booked(id) => id,
+        other => panic!("not booked: {other:?}"),
+    }
 }
 
 async fn calls(app: &TestApp) -> Vec<Value> {
@@ -305,30 +299,24 @@ async fn a_held_slot_plans_its_call_only_when_the_caller_confirms() {
     let app = app_with(None, ON(), |_| {}).await;
     let start = local("2026-11-24T15:00").as_second();
     let now = app.clock.now().as_second();
-    let held = app
-        .state
-        .db()
-        .write(move |c| {
-            let t = db::tenants::find(c, SLUG)?;
-            let appt = db::appointments::NewAppointment {
-                tenant_id: t.id,
-                service_id: t.service_id(0),
-                provider_id: t.provider_ids[0],
-                customer_name: "Jane Roe".into(),
-                customer_phone: Some(JANE.into()),
-                caller_number: Some(JANE.into()),
-                start,
-                end: start + 1800,
-                blocked_until: start + 1800,
-                call_sid: Some("v3:held".into()),
-                hold_until: Some(now + 120),
-                cap: None,
-                texts: Vec::new(),
-            };
-            db::appointments::book(c, &appt, None, now)
-        })
-        .await
-        .unwrap();
+    let store = &app.state.store;
+    let t = store.tenants().find(SLUG.into()).await.unwrap();
+    let appt = db::appointments::NewAppointment {
+        tenant_id: t.id,
+        service_id: t.service_id(0),
+        provider_id: t.provider_ids[0],
+        customer_name: "Jane Roe".into(),
+        customer_phone: Some(JANE.into()),
+        caller_number: Some(JANE.into()),
+        start,
+        end: start + 1800,
+        blocked_until: start + 1800,
+        call_sid: Some("v3:held".into()),
+        hold_until: Some(now + 120),
+        cap: None,
+        texts: Vec::new(),
+    };
+    let held = store.appointments().book(appt, None, now).await.unwrap();
     let db::appointments::BookOutcome::Booked(id) = held else {
         panic!("{held:?}");
     };
@@ -336,16 +324,13 @@ async fn a_held_slot_plans_its_call_only_when_the_caller_confirms() {
         calls_of(&app, id).await.is_empty(),
         "no call for a slot on hold"
     );
-    app.state
-        .db()
-        .write(move |c| {
-            db::appointments::confirm_hold(
-                c,
-                &db::calls::Answer::bare("v3:held", "c2", "<Response/>"),
-                &[],
-                now,
-            )
-        })
+    store
+        .appointments()
+        .confirm_hold(
+            db::calls::Answer::bare("v3:held", "c2", "<Response/>"),
+            Vec::new(),
+            now,
+        )
         .await
         .unwrap();
     let planned = calls_of(&app, id).await;
