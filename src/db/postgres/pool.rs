@@ -9,10 +9,9 @@
 use std::{future::Future, time::Duration};
 
 use deadpool_postgres::{
-    Config, ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts,
-    Transaction,
+    Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts, Transaction,
 };
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::db::{
     DbError, deadline,
@@ -26,6 +25,8 @@ pub const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct Pg {
     pool: Pool,
+    /// The TLS connector of the pool's connections, for cancelling their statements.
+    tls: MakeRustlsConnect,
 }
 
 /// How long a node waits for a connection to be made or handed out outside a request's
@@ -35,30 +36,36 @@ const WAIT: Duration = Duration::from_secs(10);
 
 impl Pg {
     /// Connects to `url` and brings its schema to this binary's version (nodes starting
-    /// together migrate one at a time).
+    /// together migrate one at a time). Every connection has the TLS the URL's `sslmode`
+    /// asks for ([`super::tls`]).
     pub async fn open(url: &str) -> Result<Self, DbError> {
-        let mut client = super::connect(url).await?;
+        let target = super::tls::Target::new(url)?;
+        let mut client = target.client(&target.config).await?;
         super::migrations::apply(&mut client).await?;
         drop(client);
-        let mut pool = PoolConfig::new(POOL_SIZE);
-        pool.timeouts = Timeouts {
-            wait: Some(WAIT),
-            create: Some(WAIT),
-            recycle: Some(WAIT),
-        };
-        let config = Config {
-            url: Some(url.to_owned()),
-            connect_timeout: Some(WAIT),
-            manager: Some(ManagerConfig {
+        let mut config = target.config.clone();
+        config.connect_timeout(WAIT);
+        let manager = Manager::from_config(
+            config,
+            target.tls.clone(),
+            ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
-            }),
-            pool: Some(pool),
-            ..Config::default()
-        };
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1), NoTls)
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .timeouts(Timeouts {
+                wait: Some(WAIT),
+                create: Some(WAIT),
+                recycle: Some(WAIT),
+            })
+            .runtime(Runtime::Tokio1)
+            .build()
             .map_err(|e| DbError::Unreachable(format!("cannot set up the PostgreSQL pool: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            tls: target.tls,
+        })
     }
 
     /// A pooled connection, waited for only until the request's deadline.
@@ -81,7 +88,7 @@ impl Pg {
         let conn = self.conn().await?;
         let result = bounded(work(&conn)).await;
         if matches!(result, Err(DbError::Deadline)) {
-            abandon(conn);
+            abandon(conn, self.tls.clone());
         }
         result
     }
@@ -103,7 +110,7 @@ impl Pg {
         }
         .await;
         if matches!(result, Err(DbError::Deadline)) {
-            abandon(conn);
+            abandon(conn, self.tls.clone());
         }
         result
     }
@@ -135,7 +142,7 @@ impl Pg {
         }
         .await;
         if matches!(result, Err(DbError::Deadline)) {
-            abandon(conn);
+            abandon(conn, self.tls.clone());
         }
         result
     }
@@ -178,11 +185,11 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
 /// Takes a connection whose statement outlived the deadline out of the pool: the server
 /// is asked to cancel the statement (its transaction then rolls back, releasing its
 /// locks) and the connection is closed, so no later caller queues behind it.
-fn abandon(conn: Object) {
+fn abandon(conn: Object, tls: MakeRustlsConnect) {
     let cancel = conn.cancel_token();
     let client = Object::take(conn);
     tokio::spawn(async move {
-        if let Err(e) = cancel.cancel_query(NoTls).await {
+        if let Err(e) = cancel.cancel_query(tls).await {
             tracing::debug!(error = %e, "could not cancel a PostgreSQL statement past its deadline");
         }
         drop(client);
