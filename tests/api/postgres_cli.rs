@@ -58,7 +58,6 @@ async fn cli_migrate_brings_a_postgres_database_up_to_date_and_file_commands_ref
     for (args, hint) in [
         (&["backup", "copy.db"][..], "pg_dump"),
         (&["restore", "copy.db"][..], "pgBackRest"),
-        (&["texml", "preview", "--tenant", "acme"][..], "SQLite file"),
     ] {
         let (code, out, err) = slotline(args, &url);
         assert_ne!(code, 0, "{args:?}: {out}");

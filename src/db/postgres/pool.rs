@@ -43,7 +43,40 @@ impl Pg {
         let mut client = target.client(&target.config).await?;
         super::migrations::apply(&mut client).await?;
         drop(client);
-        let mut config = target.config.clone();
+        Self::pooled(target)
+    }
+
+    /// Connects to `url` for reading only (`slotline texml preview`): nothing is migrated,
+    /// and every transaction is read-only (`default_transaction_read_only`, enforced by
+    /// the server). A schema at another version than this binary's is refused, saying
+    /// what to run.
+    pub async fn open_read_only(url: &str) -> Result<Self, DbError> {
+        let mut target = super::tls::Target::new(url)?;
+        let options = match target.config.get_options() {
+            Some(o) => format!("{o} -c default_transaction_read_only=on"),
+            None => "-c default_transaction_read_only=on".to_string(),
+        };
+        target.config.options(options);
+        let client = target.client(&target.config).await?;
+        let at = super::migrations::version(&client).await?;
+        let latest = super::migrations::MIGRATIONS.len() as i64;
+        if at < latest {
+            return Err(DbError::Corrupt(format!(
+                "the database's schema is at version {at} and this slotline reads version {latest}: run `slotline migrate` first"
+            )));
+        }
+        if at > latest {
+            return Err(DbError::Corrupt(format!(
+                "database schema version {at} is newer than this slotline ({latest}); upgrade slotline"
+            )));
+        }
+        drop(client);
+        Self::pooled(target)
+    }
+
+    /// The pool of connections to `target`.
+    fn pooled(target: super::tls::Target) -> Result<Self, DbError> {
+        let mut config = target.config;
         config.connect_timeout(WAIT);
         let manager = Manager::from_config(
             config,
