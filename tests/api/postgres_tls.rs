@@ -7,7 +7,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -17,7 +16,7 @@ use slotline::db::{
     store::Store,
 };
 
-use crate::store::SEED;
+use crate::{postgres_cli::slotline, store::SEED};
 
 /// The TLS server's URL (with a password, which trust authentication ignores, so tests
 /// can look for it in messages) and the file of the CA that signed its certificate.
@@ -362,23 +361,6 @@ async fn postgres_tls_sslmode_disable_connects_plain_and_prefer_encrypts_unverif
     );
     assert!(e.contains("not signed by a CA"), "{e}");
     scratch.drop_database().await;
-}
-
-/// `slotline ARGS` with `SLOTLINE_DB=db`: exit code, standard output and error.
-fn slotline(args: &[&str], db: &str) -> (i32, String, String) {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_slotline"))
-        .args(args)
-        .env("SLOTLINE_DB", db)
-        .env("SLOTLINE_TEXML_DIR", tmp.path().join("texml"))
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 #[tokio::test]
