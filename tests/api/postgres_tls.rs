@@ -409,3 +409,35 @@ async fn postgres_tls_cli_migrate_and_the_copy_from_sqlite_use_the_urls_tls() {
     fresh.drop_database().await;
     scratch.drop_database().await;
 }
+
+#[tokio::test]
+async fn postgres_tls_a_pool_connection_refused_after_start_says_why() {
+    let Some(scratch) = TlsScratch::new().await else {
+        return;
+    };
+    let pg = Pg::open(&scratch.verified("verify-full")).await.unwrap();
+    let allow = async |yes: bool| {
+        scratch
+            .admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS {yes}",
+                scratch.name
+            ))
+            .await
+            .unwrap();
+    };
+    allow(false).await;
+    let e = pg
+        .run(async |c| Ok(c.batch_execute("SELECT 1").await?))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("cannot connect to PostgreSQL")
+            && e.contains("not currently accepting connections"),
+        "{e}"
+    );
+    assert!(!e.contains("s3cret"), "{e}");
+    allow(true).await;
+    scratch.drop_database().await;
+}

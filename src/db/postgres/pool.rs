@@ -6,12 +6,15 @@
 //! caller is told always matches what the database holds (the same promise as SQLite's
 //! writer). Outside a deadline, connections are waited for at most [`WAIT`].
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
+use deadpool_postgres::PoolError;
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts, Transaction,
 };
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::tls::Target;
 
 use crate::db::{
     DbError, deadline,
@@ -25,8 +28,9 @@ pub const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct Pg {
     pool: Pool,
-    /// The TLS connector of the pool's connections, for cancelling their statements.
-    tls: MakeRustlsConnect,
+    /// What the pool connects to, with the TLS connector of its connections (for
+    /// cancelling their statements, and for saying why a connection was refused).
+    target: Arc<Target>,
 }
 
 /// How long a node waits for a connection to be made or handed out outside a request's
@@ -39,7 +43,7 @@ impl Pg {
     /// together migrate one at a time). Every connection has the TLS the URL's `sslmode`
     /// asks for ([`super::tls`]).
     pub async fn open(url: &str) -> Result<Self, DbError> {
-        let target = super::tls::Target::new(url)?;
+        let target = Target::new(url)?;
         let mut client = target.client(&target.config).await?;
         super::migrations::apply(&mut client).await?;
         drop(client);
@@ -51,7 +55,7 @@ impl Pg {
     /// the server). A schema at another version than this binary's is refused, saying
     /// what to run.
     pub async fn open_read_only(url: &str) -> Result<Self, DbError> {
-        let mut target = super::tls::Target::new(url)?;
+        let mut target = Target::new(url)?;
         let options = match target.config.get_options() {
             Some(o) => format!("{o} -c default_transaction_read_only=on"),
             None => "-c default_transaction_read_only=on".to_string(),
@@ -75,8 +79,8 @@ impl Pg {
     }
 
     /// The pool of connections to `target`.
-    fn pooled(target: super::tls::Target) -> Result<Self, DbError> {
-        let mut config = target.config;
+    fn pooled(target: Target) -> Result<Self, DbError> {
+        let mut config = target.config.clone();
         config.connect_timeout(WAIT);
         let manager = Manager::from_config(
             config,
@@ -97,17 +101,17 @@ impl Pg {
             .map_err(|e| DbError::Unreachable(format!("cannot set up the PostgreSQL pool: {e}")))?;
         Ok(Self {
             pool,
-            tls: target.tls,
+            target: Arc::new(target),
         })
     }
 
     /// A pooled connection, waited for only until the request's deadline.
     async fn conn(&self) -> Result<Object, DbError> {
         bounded(async {
-            self.pool
-                .get()
-                .await
-                .map_err(|e| DbError::Unreachable(format!("no PostgreSQL connection: {e}")))
+            self.pool.get().await.map_err(|e| match e {
+                PoolError::Backend(e) => self.target.refused(&e),
+                e => DbError::Unreachable(format!("no PostgreSQL connection: {e}")),
+            })
         })
         .await
     }
@@ -121,7 +125,7 @@ impl Pg {
         let conn = self.conn().await?;
         let result = bounded(work(&conn)).await;
         if matches!(result, Err(DbError::Deadline)) {
-            abandon(conn, self.tls.clone());
+            abandon(conn, self.target.tls.clone());
         }
         result
     }
@@ -143,7 +147,7 @@ impl Pg {
         }
         .await;
         if matches!(result, Err(DbError::Deadline)) {
-            abandon(conn, self.tls.clone());
+            abandon(conn, self.target.tls.clone());
         }
         result
     }
@@ -175,7 +179,7 @@ impl Pg {
         }
         .await;
         if matches!(result, Err(DbError::Deadline)) {
-            abandon(conn, self.tls.clone());
+            abandon(conn, self.target.tls.clone());
         }
         result
     }
