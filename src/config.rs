@@ -147,7 +147,8 @@ pub struct Settings {
     /// SQLite file.
     pub db_path: PathBuf,
     /// The PostgreSQL database, when `SLOTLINE_DB` is a `postgres://` URL instead of a
-    /// file (see [`Settings::sqlite_file`] for what runs on it so far).
+    /// file (with its TLS settings: [`crate::db::postgres::tls`]; see
+    /// [`Settings::sqlite_file`] for the commands that need a file).
     pub db_url: Option<String>,
     /// Base of the absolute URLs placed in TeXML and SMS, without a trailing slash.
     pub public_url: String,
@@ -495,13 +496,9 @@ impl Settings {
         }
     }
 
-    /// Refuses combinations that must not reach production: a short admin token, the
-    /// signature switch next to a real key, and a public URL Telnyx cannot reach (loopback
-    /// or plain `http://`) while a real key is set. Run by the server at start, not by CLI
-    /// commands that only read.
     /// The SQLite file `command` works on, or why it cannot run: `SLOTLINE_DB` names a
-    /// PostgreSQL database, which `serve` and `migrate` run on and the file commands
-    /// (backup, restore, the preview) do not.
+    /// PostgreSQL database, which `serve`, `migrate` and `texml preview` run on and the
+    /// file commands (backup, restore) do not.
     pub fn sqlite_file(&self, command: &str) -> Result<&std::path::Path, ConfigError> {
         let Some(url) = &self.db_url else {
             return Ok(&self.db_path);
@@ -523,6 +520,10 @@ impl Settings {
         })
     }
 
+    /// Refuses combinations that must not reach production: a short admin token, the
+    /// signature switch next to a real key, and a public URL Telnyx cannot reach (loopback
+    /// or plain `http://`) while a real key is set. Run by the server at start, not by CLI
+    /// commands that only read.
     pub fn check_for_serving(&self) -> Result<(), ConfigError> {
         if let Some(token) = &self.admin_token
             && token.expose().chars().count() < MIN_ADMIN_TOKEN_CHARS

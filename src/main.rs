@@ -78,7 +78,7 @@ async fn main() -> ExitCode {
         } => return texml_check(&dir.unwrap_or_else(|| settings.texml_dir.clone())),
         Command::Texml {
             command: TexmlCommand::Preview { tenant, step, at },
-        } => texml_preview(settings, &tenant, step, at.as_deref()),
+        } => texml_preview(settings, &tenant, step, at.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,32 +236,36 @@ fn texml_check(dir: &std::path::Path) -> ExitCode {
 }
 
 /// `slotline texml preview`: prints the document a caller would get, byte for byte. The
-/// database is opened read-only: a preview never migrates or writes anything.
-fn texml_preview(
+/// database (a SQLite file or a PostgreSQL URL) is opened read-only: a preview never
+/// migrates or writes anything.
+async fn texml_preview(
     settings: Settings,
     slug: &str,
     step: PreviewStep,
     at: Option<&str>,
 ) -> Result<(), String> {
-    settings
-        .sqlite_file("texml preview")
+    let db = match &settings.db_url {
+        Some(url) => slotline::db::postgres::redacted(url),
+        None => settings.db_path.display().to_string(),
+    };
+    let clock = Clock::manual(jiff::Timestamp::now());
+    let state = AppState::read_only(settings, clock.clone())
+        .await
         .map_err(|e| e.to_string())?;
-    let db = Db::open_read_only(&settings.db_path).map_err(|e| e.to_string())?;
-    let tenant = db
-        .run_blocking(|c| db::tenants::find(c, slug))
+    let tenant = state
+        .store
+        .tenants()
+        .find(slug.to_string())
+        .await
         .map_err(|e| match e {
-            db::DbError::NotFound => format!(
-                "no tenant {slug:?} in {}; list them with GET /tenants",
-                settings.db_path.display()
-            ),
+            db::DbError::NotFound => {
+                format!("no tenant {slug:?} in {db}; list them with GET /tenants")
+            }
             other => other.to_string(),
         })?;
-    let now = match at {
-        Some(at) => preview::local_instant(at, &tenant.spec.timezone)?,
-        None => jiff::Timestamp::now(),
-    };
-    drop(db);
-    let state = AppState::read_only(settings, Clock::manual(now)).map_err(|e| e.to_string())?;
+    if let Some(at) = at {
+        clock.set(preview::local_instant(at, &tenant.spec.timezone)?);
+    }
     let doc = preview::document(&state, &tenant, step).map_err(|e| e.to_string())?;
     println!("{}", doc.as_str());
     Ok(())

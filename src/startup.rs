@@ -152,6 +152,13 @@ impl State {
     }
 }
 
+/// A URL secret for a state that must not store one: tokens it signs are valid only in
+/// its own output.
+fn throwaway_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl AppState {
     /// Opens the database and prepares keys, without binding anything. In demo mode this
     /// creates the demo key and token beside the database on first start.
@@ -159,11 +166,25 @@ impl AppState {
         Self::open(settings, clock, Access::ReadWrite)
     }
 
-    /// The same state over a database opened read-only ([`Db::open_read_only`]): nothing is
-    /// migrated or created, and without a stored URL secret a throwaway one signs tokens.
-    /// For `texml preview`, which only reads.
-    pub fn read_only(settings: Settings, clock: Clock) -> Result<Self, StartError> {
-        Self::open(settings, clock, Access::ReadOnly)
+    /// The same state over `SLOTLINE_DB` opened read-only ([`Db::open_read_only`], or
+    /// [`db::postgres::Pg::open_read_only`] on a URL): nothing is migrated or created, and
+    /// without a stored URL secret a throwaway one signs tokens. For `texml preview`,
+    /// which only reads.
+    pub async fn read_only(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        let Some(url) = settings.db_url.clone() else {
+            return Self::open(settings, clock, Access::ReadOnly);
+        };
+        let store = db::store::Store::Postgres(db::postgres::Pg::open_read_only(&url).await?);
+        let secret = match &settings.url_secret {
+            Some(s) => s.expose().to_string(),
+            None => store
+                .tenants()
+                .stored_url_secret()
+                .await?
+                .unwrap_or_else(throwaway_secret),
+        };
+        let tenants = store.tenants().list().await?;
+        Self::assemble(settings, clock, store, None, secret, tenants)
     }
 
     fn open(settings: Settings, clock: Clock, access: Access) -> Result<Self, StartError> {
@@ -178,10 +199,7 @@ impl AppState {
             (None, Access::ReadWrite) => db.run_blocking(db::settings::url_secret)?,
             (None, Access::ReadOnly) => db
                 .run_blocking(db::settings::stored_url_secret)?
-                .unwrap_or_else(|| {
-                    let bytes: [u8; 32] = rand::random();
-                    bytes.iter().map(|b| format!("{b:02x}")).collect()
-                }),
+                .unwrap_or_else(throwaway_secret),
         };
         let tenants = db.run_blocking(|c| db::tenants::list(c))?;
         let store = db::store::Store::Sqlite(db.clone());

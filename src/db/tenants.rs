@@ -623,6 +623,17 @@ impl Tenants<'_> {
         }
     }
 
+    /// The server's URL secret if one was stored, without storing one.
+    pub async fn stored_url_secret(&self) -> Result<Option<String>, DbError> {
+        match self.0 {
+            Store::Sqlite(db) => db.run(super::settings::stored_url_secret).await,
+            Store::Postgres(pg) => {
+                pg.run(async |c| postgres::tenants::stored_url_secret(c).await)
+                    .await
+            }
+        }
+    }
+
     /// The server's URL secret, generated and stored on first use (so state tokens stay
     /// valid across restarts and nodes).
     pub async fn url_secret(&self) -> Result<String, DbError> {

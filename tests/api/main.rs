@@ -23,6 +23,7 @@ mod oracles;
 mod paging;
 mod postgres;
 mod postgres_cli;
+mod postgres_tls;
 mod ready;
 mod reminder_calls;
 mod retention;

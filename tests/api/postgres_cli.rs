@@ -1,7 +1,7 @@
 //! The command line with `SLOTLINE_DB` naming a PostgreSQL database (issue 16):
 //! `slotline migrate` brings its schema up to date, and the commands that work on a SQLite
-//! file only (backup, restore, the preview) say so and what to use instead, without
-//! showing the password. (`slotline serve` runs on it: tests/api/nodes.rs.)
+//! file only (backup, restore) say so and what to use instead, without showing the
+//! password. (`texml preview` on it: tests/api/texml_cli.rs; TLS: tests/api/postgres_tls.rs.) (`slotline serve` runs on it: tests/api/nodes.rs.)
 
 use std::process::Command;
 
@@ -10,7 +10,7 @@ use slotline::db::postgres::migrations;
 use crate::postgres::Scratch;
 
 /// Runs `slotline ARGS` with `SLOTLINE_DB=db`: (exit code, stdout, stderr).
-fn slotline(args: &[&str], db: &str) -> (i32, String, String) {
+pub(crate) fn slotline(args: &[&str], db: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_slotline"))
         .args(args)
@@ -58,7 +58,6 @@ async fn cli_migrate_brings_a_postgres_database_up_to_date_and_file_commands_ref
     for (args, hint) in [
         (&["backup", "copy.db"][..], "pg_dump"),
         (&["restore", "copy.db"][..], "pgBackRest"),
-        (&["texml", "preview", "--tenant", "acme"][..], "SQLite file"),
     ] {
         let (code, out, err) = slotline(args, &url);
         assert_ne!(code, 0, "{args:?}: {out}");

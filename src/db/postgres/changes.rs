@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use deadpool_postgres::GenericClient;
 use tokio::{sync::mpsc, task::JoinHandle};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::db::DbError;
 
@@ -114,15 +114,17 @@ pub fn listen(
     })
 }
 
-/// One connection's life: LISTEN, then report until it ends.
+/// One connection's life (with the TLS the URL asks for, as the pool's): LISTEN, then
+/// report until it ends.
 async fn session(
     url: &str,
     poll: Duration,
     on_change: &(dyn Fn(Change) + Send + Sync),
-) -> Result<(), tokio_postgres::Error> {
-    let mut config: tokio_postgres::Config = url.parse()?;
+) -> Result<(), DbError> {
+    let target = super::tls::Target::new(url)?;
+    let mut config = target.config.clone();
     config.application_name(LISTENER);
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = target.connect(&config).await?;
     let (heard, mut hear) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         loop {
@@ -138,7 +140,7 @@ async fn session(
             }
         }
     });
-    let ended = async {
+    let ended: Result<(), DbError> = async {
         client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
         let mut seen = version(&client).await?;
         // Only now: whatever changed before LISTEN took effect is covered by this.

@@ -20,12 +20,13 @@ pub mod reminder_plans;
 pub mod retention;
 pub mod tenants;
 pub mod text_plans;
+pub mod tls;
 pub mod upkeep;
 pub mod webhooks;
 
 pub use pool::Pg;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::DbError;
 
@@ -34,32 +35,45 @@ pub fn is_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
-/// `url` as it may be shown: without its password.
+/// `url` as it may be shown: without its password (after the user name, or as a
+/// `password=` setting).
 pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.split_once('@') {
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let mut shown = match rest.split_once('@') {
         Some((user, host)) => match user.split_once(':') {
             Some((name, _)) => format!("{scheme}://{name}:***@{host}"),
-            None => url.to_string(),
+            None => format!("{scheme}://{rest}"),
         },
-        None => url.to_string(),
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<&str> = query
+            .split('&')
+            .map(|p| {
+                if p.starts_with("password=") {
+                    "password=***"
+                } else {
+                    p
+                }
+            })
+            .collect();
+        shown = format!("{shown}?{}", pairs.join("&"));
     }
+    shown
 }
 
-/// Opens one connection to `url`, driven by a task of its own; the task ends when the
-/// client is dropped or the server goes away (then every call on the client fails).
+/// Opens one connection to `url` (with the TLS its `sslmode` asks for: [`tls`]), driven
+/// by a task of its own; the task ends when the client is dropped or the server goes away
+/// (then every call on the client fails).
 pub async fn connect(url: &str) -> Result<Client, DbError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| DbError::Unreachable(format!("cannot connect to PostgreSQL: {e}")))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "PostgreSQL connection ended");
-        }
-    });
-    Ok(client)
+    let target = tls::Target::new(url)?;
+    target.client(&target.config).await
 }
 
 /// SQLSTATEs the store gives meaning to.
@@ -91,5 +105,9 @@ mod tests {
         );
         assert_eq!(redacted("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redacted("postgresql://db/x"), "postgresql://db/x");
+        assert_eq!(
+            redacted("postgres://app@db/x?sslmode=require&password=s3cret&sslrootcert=/ca.crt"),
+            "postgres://app@db/x?sslmode=require&password=***&sslrootcert=/ca.crt"
+        );
     }
 }

@@ -12,11 +12,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use deadpool_postgres::PoolError;
 use deadpool_postgres::{
-    Config, ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts,
-    Transaction,
+    Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts, Transaction,
 };
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::tls::Target;
 
 use crate::{
     db::{
@@ -36,6 +38,9 @@ pub struct Pg {
     /// Writes as the metrics see them (`db_write_*`): the wait is for a pooled
     /// connection, and each transaction is one group of one job.
     stats: Arc<WriterStats>,
+    /// What the pool connects to, with the TLS connector of its connections (for
+    /// cancelling their statements, and for saying why a connection was refused).
+    target: Arc<Target>,
 }
 
 /// How long a node waits for a connection to be made or handed out outside a request's
@@ -45,32 +50,69 @@ const WAIT: Duration = Duration::from_secs(10);
 
 impl Pg {
     /// Connects to `url` and brings its schema to this binary's version (nodes starting
-    /// together migrate one at a time).
+    /// together migrate one at a time). Every connection has the TLS the URL's `sslmode`
+    /// asks for ([`super::tls`]).
     pub async fn open(url: &str) -> Result<Self, DbError> {
-        let mut client = super::connect(url).await?;
+        let target = Target::new(url)?;
+        let mut client = target.client(&target.config).await?;
         super::migrations::apply(&mut client).await?;
         drop(client);
-        let mut pool = PoolConfig::new(POOL_SIZE);
-        pool.timeouts = Timeouts {
-            wait: Some(WAIT),
-            create: Some(WAIT),
-            recycle: Some(WAIT),
+        Self::pooled(target)
+    }
+
+    /// Connects to `url` for reading only (`slotline texml preview`): nothing is migrated,
+    /// and every transaction is read-only (`default_transaction_read_only`, enforced by
+    /// the server). A schema at another version than this binary's is refused, saying
+    /// what to run.
+    pub async fn open_read_only(url: &str) -> Result<Self, DbError> {
+        let mut target = Target::new(url)?;
+        let options = match target.config.get_options() {
+            Some(o) => format!("{o} -c default_transaction_read_only=on"),
+            None => "-c default_transaction_read_only=on".to_string(),
         };
-        let config = Config {
-            url: Some(url.to_owned()),
-            connect_timeout: Some(WAIT),
-            manager: Some(ManagerConfig {
+        target.config.options(options);
+        let client = target.client(&target.config).await?;
+        let at = super::migrations::version(&client).await?;
+        let latest = super::migrations::MIGRATIONS.len() as i64;
+        if at < latest {
+            return Err(DbError::Corrupt(format!(
+                "the database's schema is at version {at} and this slotline reads version {latest}: run `slotline migrate` first"
+            )));
+        }
+        if at > latest {
+            return Err(DbError::Corrupt(format!(
+                "database schema version {at} is newer than this slotline ({latest}); upgrade slotline"
+            )));
+        }
+        drop(client);
+        Self::pooled(target)
+    }
+
+    /// The pool of connections to `target`.
+    fn pooled(target: Target) -> Result<Self, DbError> {
+        let mut config = target.config.clone();
+        config.connect_timeout(WAIT);
+        let manager = Manager::from_config(
+            config,
+            target.tls.clone(),
+            ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
-            }),
-            pool: Some(pool),
-            ..Config::default()
-        };
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1), NoTls)
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .timeouts(Timeouts {
+                wait: Some(WAIT),
+                create: Some(WAIT),
+                recycle: Some(WAIT),
+            })
+            .runtime(Runtime::Tokio1)
+            .build()
             .map_err(|e| DbError::Unreachable(format!("cannot set up the PostgreSQL pool: {e}")))?;
         Ok(Self {
             pool,
             stats: Arc::default(),
+            target: Arc::new(target),
         })
     }
 
@@ -104,10 +146,10 @@ impl Pg {
     /// A pooled connection, waited for only until the request's deadline.
     async fn conn(&self) -> Result<Object, DbError> {
         bounded(async {
-            self.pool
-                .get()
-                .await
-                .map_err(|e| DbError::Unreachable(format!("no PostgreSQL connection: {e}")))
+            self.pool.get().await.map_err(|e| match e {
+                PoolError::Backend(e) => self.target.refused(&e),
+                e => DbError::Unreachable(format!("no PostgreSQL connection: {e}")),
+            })
         })
         .await
     }
@@ -121,7 +163,7 @@ impl Pg {
         let conn = self.conn().await?;
         let result = bounded(work(&conn)).await;
         if matches!(result, Err(DbError::Deadline)) {
-            abandon(conn);
+            abandon(conn, self.target.tls.clone());
         }
         result
     }
@@ -145,7 +187,7 @@ impl Pg {
         .await;
         self.held(began);
         if matches!(result, Err(DbError::Deadline)) {
-            abandon(conn);
+            abandon(conn, self.target.tls.clone());
         }
         result
     }
@@ -179,7 +221,7 @@ impl Pg {
         .await;
         self.held(began);
         if matches!(result, Err(DbError::Deadline)) {
-            abandon(conn);
+            abandon(conn, self.target.tls.clone());
         }
         result
     }
@@ -222,11 +264,11 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
 /// Takes a connection whose statement outlived the deadline out of the pool: the server
 /// is asked to cancel the statement (its transaction then rolls back, releasing its
 /// locks) and the connection is closed, so no later caller queues behind it.
-fn abandon(conn: Object) {
+fn abandon(conn: Object, tls: MakeRustlsConnect) {
     let cancel = conn.cancel_token();
     let client = Object::take(conn);
     tokio::spawn(async move {
-        if let Err(e) = cancel.cancel_query(NoTls).await {
+        if let Err(e) = cancel.cancel_query(tls).await {
             tracing::debug!(error = %e, "could not cancel a PostgreSQL statement past its deadline");
         }
         drop(client);

@@ -553,6 +553,15 @@ pub async fn delete<B: Beside + Send + 'static>(
     .await
 }
 
+/// The server's URL secret if one was stored (read only, for `texml preview`).
+pub async fn stored_url_secret(c: &impl GenericClient) -> Result<Option<String>, DbError> {
+    Ok(
+        c.query_opt("SELECT value FROM settings WHERE key = 'url_secret'", &[])
+            .await?
+            .map(|r| r.get(0)),
+    )
+}
+
 /// The server's URL secret, generated and stored on first use; of several nodes starting
 /// at once, every one gets the one that was stored first.
 pub async fn url_secret(pg: &Pg) -> Result<String, DbError> {
