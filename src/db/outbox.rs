@@ -358,6 +358,57 @@ pub struct Recipient {
     pub sent_since: u32,
 }
 
+/// What a claim's start of its request came to ([`Outbox::begin_send`], and the
+/// dialer's `begin_request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begun {
+    /// Recorded as started: the request goes `wait_ms` from now (0 on SQLite; on
+    /// PostgreSQL the sender's next slot, reserved for it across nodes), at `at_ms`.
+    Go {
+        /// How long to wait before the request.
+        wait_ms: i64,
+        /// The instant recorded as the request's start (wall ms; the database's clock on
+        /// PostgreSQL).
+        at_ms: i64,
+    },
+    /// No longer this claim's (its lease was swept while this node stalled, or another
+    /// claim's request has started): nothing may be sent.
+    Lost,
+    /// Other nodes use the sender's rate for the next `wait_ms`: the claim was put back
+    /// in the queue (its attempt not counted). PostgreSQL only.
+    Paced {
+        /// How long until the sender's next free slot.
+        wait_ms: i64,
+    },
+    /// The recipient has had `sent` texts in 24 hours, the cap, counting every node's:
+    /// nothing may be sent and the claim is still to be finished. PostgreSQL only.
+    Capped {
+        /// Texts asked of Telnyx for the recipient in 24 hours.
+        sent: u32,
+    },
+}
+
+/// How a send is paced across nodes (PostgreSQL; one SQLite file's one worker paces in
+/// memory and counts the cap at send time, and ignores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// The sender's slots are this far apart (1 / its rate), ms.
+    pub gap_ms: i64,
+    /// Texts a recipient may be asked for in 24 hours (`SLOTLINE_SMS_DAILY_CAP`).
+    pub daily_cap: u32,
+    /// How far ahead a slot may be reserved (then the send waits for it, holding its
+    /// lease: keep it well under the lease); a sender busier than that puts the claim back.
+    pub horizon_ms: i64,
+}
+
+impl Pace {
+    /// Slots for `rate` requests a second, rounded up to the millisecond so the rate is
+    /// never passed.
+    pub fn gap_ms(rate: f64) -> i64 {
+        (1000.0 / rate.max(0.001)).ceil() as i64
+    }
+}
+
 /// An opt-out learnt from a send's refusal (40300), recorded with the text's failure.
 #[derive(Debug, Clone)]
 pub struct OptOut {
@@ -495,10 +546,14 @@ impl Outbox<'_> {
         }
     }
 
-    /// Records what is about to be sent and that the request starts at `now_ms`; from
-    /// then on a lost outcome is "unknown", never re-sent. False when the text is no
-    /// longer this claim's to send (its lease was swept while this node stalled, or
-    /// another claim's request has started): then nothing may be sent.
+    /// Records what is about to be sent and that the request starts; from then on a lost
+    /// outcome is "unknown", never re-sent. [`Begun::Lost`] when the text is no longer
+    /// this claim's to send. On SQLite the request starts at `now_ms`, at once (the one
+    /// worker paced the sender and counted the cap). On PostgreSQL the recipient's
+    /// texts of the last 24 hours are counted against `pace.daily_cap` under a lock on
+    /// the number, and the sender's next slot is reserved (slots `pace.gap_ms` apart,
+    /// every node's), both in the transaction that records the start: so of several
+    /// nodes no two pass the cap together, and together they keep the sender's rate.
     pub async fn begin_send(
         &self,
         id: i64,
@@ -506,16 +561,31 @@ impl Outbox<'_> {
         from: String,
         profile: Option<String>,
         now_ms: i64,
-    ) -> Result<bool, DbError> {
+        pace: Pace,
+    ) -> Result<Begun, DbError> {
         match self.0 {
             Store::Sqlite(db) => {
                 db.write(move |c| {
-                    sqlite::outbox::begin_send(c, id, &text, &from, profile.as_deref(), now_ms)
+                    let ours = sqlite::outbox::begin_send(
+                        c,
+                        id,
+                        &text,
+                        &from,
+                        profile.as_deref(),
+                        now_ms,
+                    )?;
+                    Ok(match ours {
+                        true => Begun::Go {
+                            wait_ms: 0,
+                            at_ms: now_ms,
+                        },
+                        false => Begun::Lost,
+                    })
                 })
                 .await
             }
             Store::Postgres(pg) => {
-                postgres::outbox::begin_send(pg, id, &text, &from, profile.as_deref(), now_ms).await
+                postgres::outbox::begin_send(pg, id, &text, &from, profile.as_deref(), pace).await
             }
         }
     }

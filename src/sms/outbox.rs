@@ -271,23 +271,31 @@ impl Worker {
                 continue;
             };
             claimed += 1;
-            let Prepared::Send(job) = send::prepare(&self.deps, row).await? else {
-                continue;
+            let from = cand.from.clone();
+            let job = match send::prepare(&self.deps, row, cand.rate).await? {
+                Prepared::Send(job) => job,
+                Prepared::Done => continue,
+                Prepared::Paced(wait) => {
+                    // Other nodes hold the sender's next slots: wait with them.
+                    self.next_free.insert(from, Instant::now() + wait);
+                    continue;
+                }
             };
             if let Some(scope) = &probe {
                 self.pauses.start_probe(scope);
                 tracing::info!(scope = %scope_name(scope), outbox = job.id, "probing Telnyx with one paused text");
             }
-            self.pace(&job.from, cand.rate);
+            self.pace(&job.from, cand.rate, job.wait);
             self.tasks.spawn(send::run(self.deps.clone(), job, probe));
         }
         Ok(claimed)
     }
 
-    /// Reserves the sender's next slot (the caller checked the sender is free).
-    fn pace(&mut self, from: &str, rate: f64) {
+    /// Reserves the sender's next slot (the caller checked the sender is free), after
+    /// `wait` (the slot the store reserved for this send across nodes; zero on SQLite).
+    fn pace(&mut self, from: &str, rate: f64, wait: Duration) {
         let gap = Duration::from_secs_f64(1.0 / rate.max(0.001));
-        let now = Instant::now();
+        let now = Instant::now() + wait;
         let next = self
             .next_free
             .get(from)

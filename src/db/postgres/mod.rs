@@ -14,6 +14,7 @@ pub mod leases;
 pub mod messaging;
 pub mod migrations;
 pub mod outbox;
+pub mod pacing;
 pub mod pool;
 pub mod reminder_calls;
 pub mod reminder_plans;

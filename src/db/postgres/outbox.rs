@@ -9,12 +9,15 @@ use deadpool_postgres::{GenericClient, Transaction};
 use jiff::Timestamp;
 use tokio_postgres::Row;
 
-use super::{Pg, messaging};
+use super::{
+    Pg, messaging,
+    pacing::{self, NOW_MS, Slot},
+};
 use crate::db::{
     DbError,
     outbox::{
-        AppointmentFacts, Candidate, Claimed, ListQuery, OptOut, OutboxCounts, OutboxRow,
-        Recipient, Swept,
+        AppointmentFacts, Begun, Candidate, Claimed, ListQuery, OptOut, OutboxCounts, OutboxRow,
+        Pace, Recipient, Swept,
     },
 };
 use crate::sms::Kind;
@@ -238,27 +241,76 @@ pub(super) async fn write_one(
     .await
 }
 
-/// Records what is about to be sent and that the request starts at `now_ms`; false when
-/// the text is no longer this claim's to send (its lease was swept, or another node's
-/// request for it has started), and then nothing may be sent.
+/// Records what is about to be sent and that its request starts, if the text is still
+/// this claim's, the recipient is under the daily cap and the sender has a slot within
+/// the horizon (see [`crate::db::outbox::Outbox::begin_send`]). The recipient's number is
+/// locked (an advisory lock) before its texts of the last 24 hours are counted, so two
+/// nodes sending to it at once count one after the other; the sender's slot is reserved in
+/// `pacers`. A claim whose sender is busier than the horizon goes back to the queue
+/// (its attempt not counted). The request's start is the reserved instant, on the
+/// database's clock.
 pub async fn begin_send(
     pg: &Pg,
     id: i64,
     text: &str,
     from: &str,
     profile: Option<&str>,
-    now_ms: i64,
-) -> Result<bool, DbError> {
+    pace: Pace,
+) -> Result<Begun, DbError> {
     pg.write(async |tx| {
-        let started = tx
-            .execute(
-                "UPDATE outbox SET text = $2, from_number = $3, messaging_profile_id = $4,
-                    request_started_ms = $5
-                 WHERE id = $1 AND status = 'sending' AND request_started_ms IS NULL",
-                &[&id, &text, &from, &profile, &now_ms],
+        let Some(row) = tx
+            .query_opt(
+                "SELECT to_number FROM outbox
+                 WHERE id = $1 AND status = 'sending' AND request_started_ms IS NULL
+                 FOR UPDATE",
+                &[&id],
             )
-            .await?;
-        Ok(started == 1)
+            .await?
+        else {
+            return Ok(Begun::Lost);
+        };
+        let to: String = row.get(0);
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('slotline.to:' || $1, 0))",
+            &[&to],
+        )
+        .await?;
+        let sent: i64 = tx
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*) FROM outbox
+                     WHERE to_number = $1 AND request_started_ms >= {NOW_MS} - 86400000"
+                ),
+                &[&to],
+            )
+            .await?
+            .get(0);
+        if sent >= i64::from(pace.daily_cap) {
+            return Ok(Begun::Capped { sent: small(sent) });
+        }
+        let slot =
+            pacing::reserve(tx, &format!("sms:{from}"), pace.gap_ms, pace.horizon_ms).await?;
+        let (at_ms, wait_ms) = match slot {
+            Slot::At { at_ms, wait_ms } => (at_ms, wait_ms),
+            Slot::Busy { wait_ms } => {
+                tx.execute(
+                    "UPDATE outbox SET status = 'queued', attempts = GREATEST(attempts - 1, 0),
+                        lease_until_ms = NULL, updated_at = $2
+                     WHERE id = $1",
+                    &[&id, &now_s()],
+                )
+                .await?;
+                return Ok(Begun::Paced { wait_ms });
+            }
+        };
+        tx.execute(
+            "UPDATE outbox SET text = $2, from_number = $3, messaging_profile_id = $4,
+                request_started_ms = $5
+             WHERE id = $1",
+            &[&id, &text, &from, &profile, &at_ms],
+        )
+        .await?;
+        Ok(Begun::Go { wait_ms, at_ms })
     })
     .await
 }

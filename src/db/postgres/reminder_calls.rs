@@ -8,10 +8,12 @@
 use super::{
     Pg,
     outbox::{small, write_one},
+    pacing::{self, Slot},
 };
 use crate::{
     db::{
         DbError,
+        outbox::Begun,
         reminder_calls::{
             CallRow, Claimed, OutboundCounts, STALE_LIVE_SECONDS, Swept, corrupt, local_day_start,
         },
@@ -195,9 +197,39 @@ pub async fn claim(
     .await
 }
 
-/// Marks that the HTTP request is about to be sent.
-pub async fn begin_request(pg: &Pg, id: i64, now: i64) -> Result<bool, DbError> {
-    pg.write(async |tx| start_request(tx, id, now).await).await
+/// The pacer of every node's reminder-call dials (`SLOTLINE_CALLS_PER_SECOND` is the
+/// account's).
+const DIALS: &str = "calls";
+
+/// Marks that the HTTP request is about to be sent and reserves the account's next dial
+/// slot with it (see [`crate::db::reminder_calls::ReminderCalls::begin_request`]); a call
+/// whose slot is further than `horizon_ms` away goes back to the queue.
+pub async fn begin_request(
+    pg: &Pg,
+    id: i64,
+    now: i64,
+    gap_ms: i64,
+    horizon_ms: i64,
+) -> Result<Begun, DbError> {
+    pg.write(async |tx| {
+        if !start_request(tx, id, now).await? {
+            return Ok(Begun::Lost);
+        }
+        match pacing::reserve(tx, DIALS, gap_ms, horizon_ms).await? {
+            Slot::At { at_ms, wait_ms } => Ok(Begun::Go { wait_ms, at_ms }),
+            Slot::Busy { wait_ms } => {
+                tx.execute(
+                    "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL,
+                        request_started = 0, dialed_at = NULL, updated_at = $2
+                     WHERE id = $1",
+                    &[&id, &now],
+                )
+                .await?;
+                Ok(Begun::Paced { wait_ms })
+            }
+        }
+    })
+    .await
 }
 
 /// Marks call `id`'s request as started, if this claim still owns it (inside `c`'s

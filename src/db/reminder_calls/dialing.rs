@@ -8,7 +8,7 @@ use jiff::{Timestamp, tz::TimeZone};
 
 use super::corrupt;
 use crate::{
-    db::{DbError, postgres, sqlite, store::Store},
+    db::{DbError, outbox::Begun, postgres, sqlite, store::Store},
     domain::reminder_calls::ReminderCallsSpec,
 };
 
@@ -135,16 +135,39 @@ impl ReminderCalls<'_> {
         }
     }
 
-    /// Marks that the HTTP request is about to be sent; false when the call is no longer
-    /// this claim's to dial (its lease was swept while this node stalled, or another
-    /// claim's request has started): then it must not be dialled.
-    pub async fn begin_request(&self, id: i64, now: i64) -> Result<bool, DbError> {
+    /// Marks that the HTTP request is about to be sent (at `now`, business seconds);
+    /// [`Begun::Lost`] when the call is no longer this claim's to dial (its lease was
+    /// swept while this node stalled, or another claim's request has started): then it
+    /// must not be dialled. On SQLite the dial goes at once, at `wall_ms` (the one dialer
+    /// paces in memory). On PostgreSQL the account's next dial slot (slots `gap_ms`
+    /// apart, every node's) is reserved in the same transaction: [`Begun::Go`] says how
+    /// long to wait for it, and a slot further than `horizon_ms` away puts the call back
+    /// in the queue ([`Begun::Paced`]), so the nodes together keep
+    /// `SLOTLINE_CALLS_PER_SECOND`.
+    pub async fn begin_request(
+        &self,
+        id: i64,
+        now: i64,
+        wall_ms: i64,
+        gap_ms: i64,
+        horizon_ms: i64,
+    ) -> Result<Begun, DbError> {
         match self.0 {
             Store::Sqlite(db) => {
-                db.write(move |c| sqlite::reminder_calls::begin_request(c, id, now))
-                    .await
+                db.write(move |c| {
+                    Ok(match sqlite::reminder_calls::begin_request(c, id, now)? {
+                        true => Begun::Go {
+                            wait_ms: 0,
+                            at_ms: wall_ms,
+                        },
+                        false => Begun::Lost,
+                    })
+                })
+                .await
             }
-            Store::Postgres(pg) => postgres::reminder_calls::begin_request(pg, id, now).await,
+            Store::Postgres(pg) => {
+                postgres::reminder_calls::begin_request(pg, id, now, gap_ms, horizon_ms).await
+            }
         }
     }
 
