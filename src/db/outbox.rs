@@ -14,7 +14,7 @@ use jiff::{Timestamp, tz::TimeZone};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::{DbError, postgres, sqlite, store::Store};
+use super::{DbError, leases::Wall, postgres, sqlite, store::Store};
 use crate::sms::{Kind, PlannedText, reminders};
 
 /// Queues `texts` for an appointment (inside the caller's transaction). Texts to a number
@@ -455,21 +455,24 @@ impl Outbox<'_> {
         }
     }
 
-    /// Leases queued text `id` for `lease_ms` (counting an attempt) if it is still due;
-    /// `None` when a worker of any node got it first or it is no longer due.
+    /// Leases queued text `id` for `lease_ms` from `now_ms` (on the store's lease clock,
+    /// [`Wall`]), counting an attempt, if it is still due at `now` (business seconds) and
+    /// its retry time has come at `now_ms` (this node's wall ms); `None` when a worker of
+    /// any node got it first or it is no longer due.
     pub async fn claim(
         &self,
         id: i64,
         now: i64,
-        now_ms: i64,
+        now_ms: impl Into<Wall>,
         lease_ms: i64,
     ) -> Result<Option<Claimed>, DbError> {
+        let wall = now_ms.into();
         match self.0 {
             Store::Sqlite(db) => {
-                db.write(move |c| sqlite::outbox::claim(c, id, now, now_ms, lease_ms))
+                db.write(move |c| sqlite::outbox::claim(c, id, now, wall.node_ms(), lease_ms))
                     .await
             }
-            Store::Postgres(pg) => postgres::outbox::claim(pg, id, now, now_ms, lease_ms).await,
+            Store::Postgres(pg) => postgres::outbox::claim(pg, id, now, wall, lease_ms).await,
         }
     }
 
@@ -637,21 +640,25 @@ impl Outbox<'_> {
         }
     }
 
-    /// Settles rows whose lease ran out (a worker of some node stopped mid-text) and held
-    /// rows past `hold_ms`.
+    /// Settles rows whose lease ran out at `now_ms` (on the store's lease clock,
+    /// [`Wall`]: a worker of some node stopped mid-text) and held rows past `hold_ms`
+    /// (held since an instant of the holding node's wall clock).
     pub async fn sweep_leases(
         &self,
-        now_ms: i64,
+        now_ms: impl Into<Wall>,
         hold_ms: i64,
         max_reclaims: u32,
     ) -> Result<Swept, DbError> {
+        let wall = now_ms.into();
         match self.0 {
             Store::Sqlite(db) => {
-                db.write(move |c| sqlite::outbox::sweep_leases(c, now_ms, hold_ms, max_reclaims))
-                    .await
+                db.write(move |c| {
+                    sqlite::outbox::sweep_leases(c, wall.node_ms(), hold_ms, max_reclaims)
+                })
+                .await
             }
             Store::Postgres(pg) => {
-                postgres::outbox::sweep_leases(pg, now_ms, hold_ms, max_reclaims).await
+                postgres::outbox::sweep_leases(pg, wall, hold_ms, max_reclaims).await
             }
         }
     }

@@ -26,6 +26,7 @@ use crate::{
     clock::Clock,
     db::{
         self, DbError,
+        leases::Wall,
         outbox::{Begun, Pace},
         reminder_calls::Claimed,
         store::Store,
@@ -224,7 +225,7 @@ impl Dialer {
         }
         self.last_sweep = Some(Instant::now());
         let now = self.deps.clock.now().as_second();
-        match self.deps.store.reminder_calls().sweep(wall_ms(), now).await {
+        match self.deps.store.reminder_calls().sweep(Wall::Now, now).await {
             Ok(s) if s == db::reminder_calls::Swept::default() => {}
             Ok(s) => tracing::warn!(
                 requeued = s.requeued,
@@ -265,7 +266,7 @@ impl Dialer {
                 .deps
                 .store
                 .reminder_calls()
-                .claim(id, secs, wall_ms(), lease, cap)
+                .claim(id, secs, Wall::Now, lease, cap)
                 .await?
             else {
                 continue;

@@ -35,7 +35,7 @@ use super::MessagingClient;
 use crate::{
     clock::Clock,
     config::SmsTuning,
-    db::{self, DbError, store::Store},
+    db::{self, DbError, leases::Wall, store::Store},
 };
 
 /// Rows looked at per round.
@@ -171,7 +171,7 @@ impl Worker {
             .deps
             .store
             .outbox()
-            .sweep_leases(wall_ms(), hold, cap)
+            .sweep_leases(Wall::Now, hold, cap)
             .await
         {
             Ok(s) if s == db::outbox::Swept::default() => {}
@@ -265,7 +265,7 @@ impl Worker {
                 .deps
                 .store
                 .outbox()
-                .claim(id, today, wall_ms(), lease)
+                .claim(id, today, Wall::Now, lease)
                 .await?
             else {
                 continue;

@@ -1,5 +1,6 @@
-//! Pacing with several nodes (issue 16, docs/storage.md): a sender's rate, the daily cap
-//! per number and the account's dial rate hold for every node together. On PostgreSQL a
+//! Pacing and leases with several nodes (issue 16, docs/storage.md): a sender's rate, the
+//! daily cap per number and the account's dial rate hold for every node together, and
+//! leases are measured on the store's clock rather than each node's. On PostgreSQL a
 //! send reserves its sender's slot and counts the recipient's texts in the transaction
 //! that records its start, so two nodes (two pools) racing keep within them; one SQLite
 //! file has one worker of each kind, which paces in memory and counts before it sends, so
@@ -8,6 +9,7 @@
 
 use slotline::db::{
     DbError,
+    leases::Wall,
     outbox::{Begun, Pace},
     store::Store,
 };
@@ -321,6 +323,81 @@ async fn store_reminder_calls_dialled_by_two_nodes_at_once_keep_the_accounts_dia
             }
             None => assert_eq!(instants(&begun).len(), 2, "{backend}"),
         }
+    }
+    done(stores).await;
+}
+
+/// Now on `store`'s lease clock, wall ms: this process's clock for SQLite, the server's
+/// for PostgreSQL.
+async fn lease_clock(store: &Store) -> i64 {
+    match store {
+        Store::Sqlite(_) => slotline::clock::Clock::wall_ms(),
+        Store::Postgres(_) => column(
+            store,
+            "SELECT CAST((extract(epoch FROM clock_timestamp()) * 1000)::bigint AS TEXT)",
+        )
+        .await[0]
+            .parse()
+            .unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn store_leases_taken_now_are_measured_on_the_stores_clock_so_no_nodes_clock_decides_them() {
+    let stores = stores(&texts(1, "+15550001")).await;
+    for (backend, store, scratch, _) in &stores {
+        let other = second_node(store, scratch).await;
+        // A job's lease: its expiry is the store's clock plus the time to live, whatever
+        // the taking node's clock says (on PostgreSQL the node's is never read).
+        let before = lease_clock(store).await;
+        let lease = store
+            .leases()
+            .acquire("retention", "node-a".into(), Wall::Now, 60_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let after = lease_clock(store).await;
+        assert!(
+            (before + 60_000..=after + 60_000).contains(&lease.expires_ms),
+            "{backend}: {before} {lease:?} {after}"
+        );
+        assert!(
+            other
+                .leases()
+                .acquire("retention", "node-b".into(), Wall::Now, 60_000)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}: live for every node"
+        );
+        // A text's lease likewise; the sweep of any node, now, leaves it alone.
+        let id = store
+            .outbox()
+            .candidates(NOW, slotline::clock::Clock::wall_ms(), Vec::new(), 10, 10)
+            .await
+            .unwrap()[0]
+            .id;
+        let before = lease_clock(store).await;
+        store
+            .outbox()
+            .claim(id, NOW, Wall::Now, 60_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let after = lease_clock(store).await;
+        let until: i64 = column(store, "SELECT CAST(lease_until_ms AS TEXT) FROM outbox").await[0]
+            .parse()
+            .unwrap();
+        assert!(
+            (before + 60_000..=after + 60_000).contains(&until),
+            "{backend}: {before} {until} {after}"
+        );
+        let swept = other
+            .outbox()
+            .sweep_leases(Wall::Now, 60_000, 3)
+            .await
+            .unwrap();
+        assert_eq!(swept, Default::default(), "{backend}");
     }
     done(stores).await;
 }

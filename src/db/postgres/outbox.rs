@@ -10,11 +10,14 @@ use jiff::Timestamp;
 use tokio_postgres::Row;
 
 use super::{
-    Pg, messaging,
-    pacing::{self, NOW_MS, Slot},
+    Pg,
+    leases::{NOW_MS, lease_clock},
+    messaging,
+    pacing::{self, Slot},
 };
 use crate::db::{
     DbError,
+    leases::Wall,
     outbox::{
         AppointmentFacts, Begun, Candidate, Claimed, ListQuery, OptOut, OutboxCounts, OutboxRow,
         Pace, Recipient, Swept,
@@ -33,6 +36,11 @@ pub(super) fn small(n: i64) -> u32 {
 
 fn now_s() -> i64 {
     Timestamp::now().as_second()
+}
+
+/// Whether a row's lease has run out at parameter `param` of the lease clock.
+fn lease_expired(param: &str) -> String {
+    format!("lease_until_ms <= {}", lease_clock(param))
 }
 
 /// Queued texts the worker may send now (see [`crate::db::outbox::Outbox::candidates`]).
@@ -81,21 +89,26 @@ pub async fn claim(
     pg: &Pg,
     id: i64,
     now: i64,
-    now_ms: i64,
+    wall: Wall,
     lease_ms: i64,
 ) -> Result<Option<Claimed>, DbError> {
+    let lease_from = lease_clock("$5");
     pg.write(async |tx| {
         let Some(row) = tx
             .query_opt(
-                "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,
-                    lease_until_ms = $4, request_started_ms = NULL, updated_at = $2
-                 FROM (SELECT id FROM outbox
-                       WHERE id = $1 AND status = 'queued' AND due_at <= $2
-                         AND next_attempt_ms <= $3
-                       FOR UPDATE SKIP LOCKED) picked
-                 WHERE o.id = picked.id
-                 RETURNING o.kind, o.to_number, o.tenant_id, o.attempts, o.text, o.appointment_id",
-                &[&id, &now, &now_ms, &(now_ms + lease_ms)],
+                &format!(
+                    "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,
+                        lease_until_ms = {lease_from} + $4, request_started_ms = NULL,
+                        updated_at = $2
+                     FROM (SELECT id FROM outbox
+                           WHERE id = $1 AND status = 'queued' AND due_at <= $2
+                             AND next_attempt_ms <= $3
+                           FOR UPDATE SKIP LOCKED) picked
+                     WHERE o.id = picked.id
+                     RETURNING o.kind, o.to_number, o.tenant_id, o.attempts, o.text,
+                               o.appointment_id"
+                ),
+                &[&id, &now, &wall.node_ms(), &lease_ms, &wall.fixed()],
             )
             .await?
         else {
@@ -358,43 +371,49 @@ pub async fn requeue_paused(pg: &Pg, id: i64, reason: &str) -> Result<(), DbErro
 /// locked: a row being swept or settled elsewhere is left for the next sweep.
 pub async fn sweep_leases(
     pg: &Pg,
-    now_ms: i64,
+    wall: Wall,
     hold_ms: i64,
     max_reclaims: u32,
 ) -> Result<Swept, DbError> {
     let (now, max_reclaims) = (now_s(), i64::from(max_reclaims));
+    let (now_ms, fixed) = (wall.node_ms(), wall.fixed());
+    // Leases on the lease clock ($3); the hold on the holding node's wall clock ($1).
+    let expired = lease_expired("$3");
     pg.write(async |tx| {
         let held = tx
             .execute(
-                "UPDATE outbox SET unknown_since_ms = $1, lease_until_ms = NULL, updated_at = $2,
+                &format!("UPDATE outbox SET unknown_since_ms = $1, lease_until_ms = NULL, updated_at = $2,
                     last_error = 'outcome unknown: slotline stopped while Telnyx was being asked; held, not re-sent'
                  WHERE id IN (SELECT id FROM outbox
-                              WHERE status = 'sending' AND lease_until_ms <= $1
+                              WHERE status = 'sending' AND {expired}
                                 AND request_started_ms IS NOT NULL
-                              FOR UPDATE SKIP LOCKED)",
-                &[&now_ms, &now],
+                              FOR UPDATE SKIP LOCKED)"),
+                &[&now_ms, &now, &fixed],
             )
             .await?;
         let failed_reclaims = tx
             .execute(
-                "UPDATE outbox SET status = 'failed', lease_until_ms = NULL, updated_at = $2,
+                &format!("UPDATE outbox SET status = 'failed', lease_until_ms = NULL, updated_at = $2,
                     last_error = 'given up: slotline stopped while handling this text ' || (reclaims + 1) || ' times'
                  WHERE id IN (SELECT id FROM outbox
-                              WHERE status = 'sending' AND lease_until_ms <= $1 AND reclaims >= $3
+                              WHERE status = 'sending' AND {expired} AND reclaims >= $1
                                 AND request_started_ms IS NULL
-                              FOR UPDATE SKIP LOCKED)",
-                &[&now_ms, &now, &max_reclaims],
+                              FOR UPDATE SKIP LOCKED)"),
+                &[&max_reclaims, &now, &fixed],
             )
             .await?;
         let requeued = tx
             .execute(
-                "UPDATE outbox SET status = 'queued', reclaims = reclaims + 1,
-                    lease_until_ms = NULL, updated_at = $2
-                 WHERE id IN (SELECT id FROM outbox
-                              WHERE status = 'sending' AND lease_until_ms <= $1
-                                AND request_started_ms IS NULL
-                              FOR UPDATE SKIP LOCKED)",
-                &[&now_ms, &now],
+                &format!(
+                    "UPDATE outbox SET status = 'queued', reclaims = reclaims + 1,
+                        lease_until_ms = NULL, updated_at = $2
+                     WHERE id IN (SELECT id FROM outbox
+                                  WHERE status = 'sending' AND {}
+                                    AND request_started_ms IS NULL
+                                  FOR UPDATE SKIP LOCKED)",
+                    lease_expired("$1")
+                ),
+                &[&fixed, &now],
             )
             .await?;
         let failed_held = tx

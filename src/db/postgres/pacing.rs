@@ -7,6 +7,7 @@
 
 use deadpool_postgres::GenericClient;
 
+use super::leases::NOW_MS;
 use crate::db::DbError;
 
 /// What a reservation came to.
@@ -26,10 +27,6 @@ pub enum Slot {
         wait_ms: i64,
     },
 }
-
-/// The database's clock, Unix milliseconds: what every node's leases and pacers are
-/// measured on (the nodes' own clocks may disagree).
-pub(super) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 /// Reserves the next slot of pacer `name` (slots `gap_ms` apart), if it is at most
 /// `horizon_ms` away; in the caller's transaction, whose end releases the row.

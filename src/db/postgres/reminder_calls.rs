@@ -7,6 +7,7 @@
 
 use super::{
     Pg,
+    leases::lease_clock,
     outbox::{small, write_one},
     pacing::{self, Slot},
 };
@@ -25,27 +26,32 @@ use crate::{
 const CLAIMS_LOCK: i64 = 0x736c_6f74_7263;
 
 /// Settles what a stopped dialer left (see [`crate::db::sqlite::reminder_calls::sweep`]).
-pub async fn sweep(pg: &Pg, wall_ms: i64, now: i64) -> Result<Swept, DbError> {
+pub async fn sweep(pg: &Pg, wall_ms: Option<i64>, now: i64) -> Result<Swept, DbError> {
+    // Leases on the lease clock: `wall_ms` when given, else the server's.
+    let expired = format!("lease_until_ms < {}", lease_clock("$1"));
     pg.write(async |tx| {
         let requeued = tx
             .execute(
-                "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL, updated_at = $2
-                 WHERE id IN (SELECT id FROM reminder_calls
-                              WHERE status = 'dialing' AND request_started = 0
-                                AND lease_until_ms < $1
-                              FOR UPDATE SKIP LOCKED)",
+                &format!(
+                    "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL,
+                        updated_at = $2
+                     WHERE id IN (SELECT id FROM reminder_calls
+                                  WHERE status = 'dialing' AND request_started = 0
+                                    AND {expired}
+                                  FOR UPDATE SKIP LOCKED)"
+                ),
                 &[&wall_ms, &now],
             )
             .await?;
         let mut unknown = tx
             .execute(
-                "UPDATE reminder_calls SET status = 'unknown', outcome = 'unknown',
+                &format!("UPDATE reminder_calls SET status = 'unknown', outcome = 'unknown',
                     last_error = 'the dialer stopped while Telnyx was asked to place this call; it is not dialled again',
                     updated_at = $2
                  WHERE id IN (SELECT id FROM reminder_calls
                               WHERE status = 'dialing' AND request_started = 1
-                                AND lease_until_ms < $1
-                              FOR UPDATE SKIP LOCKED)",
+                                AND {expired}
+                              FOR UPDATE SKIP LOCKED)"),
                 &[&wall_ms, &now],
             )
             .await?;
@@ -104,11 +110,12 @@ pub async fn claim(
     pg: &Pg,
     id: i64,
     now: i64,
-    wall_ms: i64,
+    wall_ms: Option<i64>,
     lease_ms: i64,
     cap: usize,
 ) -> Result<Option<Claimed>, DbError> {
     let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let lease_from = lease_clock("$4");
     pg.write(async |tx| {
         // Held until this transaction ends: the count below sees every claim committed
         // before, by any node.
@@ -126,10 +133,13 @@ pub async fn claim(
         }
         let n = tx
             .execute(
-                "UPDATE reminder_calls SET status = 'dialing', lease_until_ms = $2, updated_at = $3
-                 WHERE id = (SELECT id FROM reminder_calls WHERE id = $1 AND status = 'queued'
-                             FOR UPDATE SKIP LOCKED)",
-                &[&id, &(wall_ms + lease_ms), &now],
+                &format!(
+                    "UPDATE reminder_calls SET status = 'dialing',
+                        lease_until_ms = {lease_from} + $2, updated_at = $3
+                     WHERE id = (SELECT id FROM reminder_calls WHERE id = $1 AND status = 'queued'
+                                 FOR UPDATE SKIP LOCKED)"
+                ),
+                &[&id, &lease_ms, &now, &wall_ms],
             )
             .await?;
         if n == 0 {
