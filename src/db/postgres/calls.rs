@@ -229,7 +229,7 @@ pub async fn stats(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<CallStats
 /// of one second come in `call_sid` byte order, `COLLATE "C"`, whatever the database's
 /// locale: PostgreSQL's rows have no insertion order to read.)
 pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = super::ints::big(limit);
     pg.run(async |c| {
         let rows = c
             .query(

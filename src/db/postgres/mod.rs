@@ -10,6 +10,7 @@ pub mod copy;
 pub mod documents;
 pub mod events;
 pub mod feeds;
+pub mod ints;
 pub mod leases;
 pub mod messaging;
 pub mod migrations;

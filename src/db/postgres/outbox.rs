@@ -11,6 +11,7 @@ use tokio_postgres::Row;
 
 use super::{
     Pg,
+    ints::{big, small},
     leases::{NOW_MS, lease_clock},
     messaging,
     pacing::{self, Slot},
@@ -22,17 +23,9 @@ use crate::db::{
         AppointmentFacts, Begun, Candidate, Claimed, ListQuery, OptOut, OutboxCounts, OutboxRow,
         Pace, Recipient, Swept,
     },
+    tenants::corrupt,
 };
 use crate::sms::Kind;
-
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// A count or small number read as `BIGINT`, as the Rust side keeps it.
-pub(super) fn small(n: i64) -> u32 {
-    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
-}
 
 fn now_s() -> i64 {
     Timestamp::now().as_second()
@@ -52,7 +45,7 @@ pub async fn candidates(
     per_sender: usize,
     limit: usize,
 ) -> Result<Vec<Candidate>, DbError> {
-    let (per_sender, limit) = (count(per_sender), count(limit));
+    let (per_sender, limit) = (big(per_sender), big(limit));
     pg.run(async |c| {
         let rows = c
             .query(
@@ -167,7 +160,7 @@ async fn appointment_facts(
         service: r.get(2),
         provider: r.get(3),
         business: r.get(4),
-        tz: crate::tzdb::get(&tz).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        tz: crate::tzdb::get(&tz).map_err(corrupt)?,
         phone: r.get(6),
         customer_name: r.get(7),
         sms_confirmation: r.get(8),
@@ -572,7 +565,7 @@ fn outbox_row(r: &Row) -> OutboxRow {
 /// The tenant's texts, newest first, one page of them.
 pub async fn list(pg: &Pg, tenant: i64, q: &ListQuery) -> Result<Vec<OutboxRow>, DbError> {
     let (before_due, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
-    let limit = count(q.limit);
+    let limit = big(q.limit);
     pg.run(async |c| {
         let rows = c
             .query(

@@ -7,8 +7,9 @@
 
 use super::{
     Pg,
+    ints::{big, small},
     leases::lease_clock,
-    outbox::{small, write_one},
+    outbox::write_one,
     pacing::{self, Slot},
 };
 use crate::{
@@ -90,7 +91,7 @@ pub async fn in_progress(pg: &Pg) -> Result<usize, DbError> {
 
 /// Ids of queued calls due at `now`, oldest due first.
 pub async fn due(pg: &Pg, now: i64, limit: usize) -> Result<Vec<i64>, DbError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = big(limit);
     pg.run(async |c| {
         let rows = c
             .query(
@@ -114,7 +115,7 @@ pub async fn claim(
     lease_ms: i64,
     cap: usize,
 ) -> Result<Option<Claimed>, DbError> {
-    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let cap = big(cap);
     let lease_from = lease_clock("$4");
     pg.write(async |tx| {
         // Held until this transaction ends: the count below sees every claim committed
@@ -317,7 +318,7 @@ pub async fn list(
     limit: usize,
 ) -> Result<Vec<CallRow>, DbError> {
     let (at, key) = before.unwrap_or((i64::MAX, i64::MAX));
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = big(limit);
     pg.run(async |c| {
         let rows = c
             .query(
@@ -350,7 +351,7 @@ pub async fn list(
 
 /// The tenant's latest `limit` reminder-call attempts, newest first.
 pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = big(limit);
     pg.run(async |c| {
         let rows = c
             .query(

@@ -156,7 +156,7 @@ pub async fn deliveries(
 ) -> Result<Vec<DeliveryRow>, DbError> {
     pg.run(async |conn| {
         get(conn, tenant, endpoint).await?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = super::ints::big(limit);
         let rows = conn
             .query(
                 "SELECT d.id, e.event_id, e.type, d.appointment_id, d.status, d.attempts,
@@ -214,7 +214,7 @@ pub async fn candidates(
     busy: &[i64],
     limit: usize,
 ) -> Result<Vec<Candidate>, DbError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = super::ints::big(limit);
     pg.run(async |c| {
         let rows = c
             .query(
