@@ -401,3 +401,66 @@ async fn store_leases_taken_now_are_measured_on_the_stores_clock_so_no_nodes_clo
     }
     done(stores).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_whole_nodes_draining_one_senders_texts_keep_its_rate_between_them() {
+    use crate::{fake_telnyx::FakeMessaging, helpers::*, postgres::Scratch};
+    let Some(scratch) = Scratch::new().await else {
+        return;
+    };
+    let api = FakeMessaging::start(vec![]).await;
+    let node = |demo| Options {
+        db_url: Some(scratch.url.clone()),
+        demo,
+        messaging_api: Some(api.base.clone()),
+        ..Options::default()
+    };
+    let a = spawn_with(node(true)).await;
+    let b = spawn_with(node(false)).await;
+    // Twenty texts due now from one sender allowed 10 a second: each node alone would
+    // send 10 a second, the two together 20, without a shared pacer.
+    let client = scratch.client().await;
+    client
+        .batch_execute(
+            "UPDATE tenants SET sms_rate_per_second = 10;
+             INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, status, text,
+                                 created_at, updated_at)
+             SELECT t.id, 'reply', '+1312557' || lpad(g::text, 4, '0'), t.phone_number, 0,
+                    'queued', 'Text ' || g, 0, 0
+             FROM tenants t, generate_series(1, 20) g WHERE t.slug = 'bella-salon';",
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let left: i64 = client
+            .query_one("SELECT count(*) FROM outbox WHERE status <> 'sent'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} texts still not sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(api.accepted().len(), 20, "each sent once");
+    // The starts the store recorded, whichever node sent each: a tenth of a second apart.
+    let starts: Vec<i64> = client
+        .query(
+            "SELECT request_started_ms FROM outbox ORDER BY request_started_ms",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    spaced("postgres", &starts, 100);
+    drop((a, b, client));
+    api.stop().await;
+    scratch.drop_database().await;
+}
