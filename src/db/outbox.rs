@@ -388,6 +388,17 @@ pub enum Begun {
     },
 }
 
+impl Begun {
+    /// A start at `at_ms` without waiting if the claim still owned its row (`ours`), else
+    /// [`Begun::Lost`]: what one SQLite file's one worker, pacing in memory, is told.
+    pub(crate) fn at_once(ours: bool, at_ms: i64) -> Self {
+        match ours {
+            true => Self::Go { wait_ms: 0, at_ms },
+            false => Self::Lost,
+        }
+    }
+}
+
 /// How a send is paced across nodes (PostgreSQL; one SQLite file's one worker paces in
 /// memory and counts the cap at send time, and ignores it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -577,13 +588,7 @@ impl Outbox<'_> {
                         profile.as_deref(),
                         now_ms,
                     )?;
-                    Ok(match ours {
-                        true => Begun::Go {
-                            wait_ms: 0,
-                            at_ms: now_ms,
-                        },
-                        false => Begun::Lost,
-                    })
+                    Ok(Begun::at_once(ours, now_ms))
                 })
                 .await
             }

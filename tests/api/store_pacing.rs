@@ -402,13 +402,32 @@ async fn store_leases_taken_now_are_measured_on_the_stores_clock_so_no_nodes_clo
     done(stores).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_whole_nodes_draining_one_senders_texts_keep_its_rate_between_them() {
-    use crate::{fake_telnyx::FakeMessaging, helpers::*, postgres::Scratch};
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
-    let api = FakeMessaging::start(vec![]).await;
+/// `n` texts due now from the demo tenant Bella Salon's number, allowed `rate` a second,
+/// to `n` numbers beginning with `to` (SQL for PostgreSQL).
+pub(crate) fn demo_texts(n: u32, rate: u32, to: &str) -> String {
+    format!(
+        "UPDATE tenants SET sms_rate_per_second = {rate};
+         INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, status, text,
+                             created_at, updated_at)
+         SELECT t.id, 'reply', '{to}' || lpad(g::text, 4, '0'), t.phone_number, 0,
+                'queued', 'Text ' || g, 0, 0
+         FROM tenants t, generate_series(1, {n}) g WHERE t.slug = 'bella-salon';"
+    )
+}
+
+/// Two whole nodes on `scratch` sending through `api` (the first seeds the demo tenants),
+/// once `texts` (SQL) has queued texts, until none is left unsent (waited for, bounded);
+/// the nodes, still running, and a client to read what they did.
+pub(crate) async fn two_nodes_send_all(
+    scratch: &crate::postgres::Scratch,
+    api: &crate::fake_telnyx::FakeMessaging,
+    texts: &str,
+) -> (
+    crate::helpers::TestApp,
+    crate::helpers::TestApp,
+    tokio_postgres::Client,
+) {
+    use crate::helpers::{Options, spawn_with};
     let node = |demo| Options {
         db_url: Some(scratch.url.clone()),
         demo,
@@ -417,21 +436,9 @@ async fn two_whole_nodes_draining_one_senders_texts_keep_its_rate_between_them()
     };
     let a = spawn_with(node(true)).await;
     let b = spawn_with(node(false)).await;
-    // Twenty texts due now from one sender allowed 10 a second: each node alone would
-    // send 10 a second, the two together 20, without a shared pacer.
     let client = scratch.client().await;
-    client
-        .batch_execute(
-            "UPDATE tenants SET sms_rate_per_second = 10;
-             INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, status, text,
-                                 created_at, updated_at)
-             SELECT t.id, 'reply', '+1312557' || lpad(g::text, 4, '0'), t.phone_number, 0,
-                    'queued', 'Text ' || g, 0, 0
-             FROM tenants t, generate_series(1, 20) g WHERE t.slug = 'bella-salon';",
-        )
-        .await
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    client.batch_execute(texts).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     loop {
         let left: i64 = client
             .query_one("SELECT count(*) FROM outbox WHERE status <> 'sent'", &[])
@@ -447,6 +454,18 @@ async fn two_whole_nodes_draining_one_senders_texts_keep_its_rate_between_them()
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    (a, b, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_whole_nodes_draining_one_senders_texts_keep_its_rate_between_them() {
+    let Some(scratch) = crate::postgres::Scratch::new().await else {
+        return;
+    };
+    let api = crate::fake_telnyx::FakeMessaging::start(vec![]).await;
+    // Twenty texts due now from one sender allowed 10 a second: each node alone would
+    // send 10 a second, the two together 20, without a shared pacer.
+    let (a, b, client) = two_nodes_send_all(&scratch, &api, &demo_texts(20, 10, "+1312557")).await;
     assert_eq!(api.accepted().len(), 20, "each sent once");
     // The starts the store recorded, whichever node sent each: a tenth of a second apart.
     let starts: Vec<i64> = client

@@ -161,13 +161,8 @@ impl ReminderCalls<'_> {
         match self.0 {
             Store::Sqlite(db) => {
                 db.write(move |c| {
-                    Ok(match sqlite::reminder_calls::begin_request(c, id, now)? {
-                        true => Begun::Go {
-                            wait_ms: 0,
-                            at_ms: wall_ms,
-                        },
-                        false => Begun::Lost,
-                    })
+                    let ours = sqlite::reminder_calls::begin_request(c, id, now)?;
+                    Ok(Begun::at_once(ours, wall_ms))
                 })
                 .await
             }
