@@ -344,7 +344,8 @@ async fn lease_clock(store: &Store) -> i64 {
 
 #[tokio::test]
 async fn store_leases_taken_now_are_measured_on_the_stores_clock_so_no_nodes_clock_decides_them() {
-    let stores = stores(&texts(1, "+15550001")).await;
+    let seed = format!("{}{DELIVERY}", texts(1, "+15550001"));
+    let stores = stores(&seed).await;
     for (backend, store, scratch, _) in &stores {
         let other = second_node(store, scratch).await;
         // A job's lease: its expiry is the store's clock plus the time to live, whatever
@@ -398,9 +399,38 @@ async fn store_leases_taken_now_are_measured_on_the_stores_clock_so_no_nodes_clo
             .await
             .unwrap();
         assert_eq!(swept, Default::default(), "{backend}");
+        // And a webhook delivery's: leased for every node.
+        let hooks = store.webhooks();
+        let before = lease_clock(store).await;
+        assert!(hooks.claim(1, Wall::Now, 60_000).await.unwrap().is_some());
+        let after = lease_clock(store).await;
+        let until: i64 = column(
+            store,
+            "SELECT CAST(lease_until_ms AS TEXT) FROM webhook_deliveries",
+        )
+        .await[0]
+            .parse()
+            .unwrap();
+        assert!(
+            (before + 60_000..=after + 60_000).contains(&until),
+            "{backend}: {before} {until} {after}"
+        );
+        let again = other.webhooks().claim(1, Wall::Now, 60_000).await.unwrap();
+        assert!(again.is_none(), "{backend}");
+        let due = other.webhooks().candidates(Wall::Now, vec![], 10).await;
+        assert!(due.unwrap().is_empty(), "{backend}");
     }
     done(stores).await;
 }
+
+/// A webhook delivery due at once: endpoint 1 of tenant 1, event 1.
+const DELIVERY: &str = "
+    INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at)
+    VALUES (1, 1, 'https://a.example.com/in', '[]', 'whsec_a', 1);
+    INSERT INTO webhook_events (id, event_id, tenant_id, type, appointment_id, payload, created_at)
+    VALUES (1, 'evt_1', 1, 'call.completed', NULL, '{}', 1);
+    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, appointment_id, next_attempt_ms, created_ms)
+    VALUES (1, 1, 1, NULL, 0, 0);";
 
 /// `n` texts due now from the demo tenant Bella Salon's number, allowed `rate` a second,
 /// to `n` numbers beginning with `to` (SQL for PostgreSQL).
