@@ -171,7 +171,12 @@ pub async fn run(deps: Arc<Deps>) {
         match deps
             .store
             .leases()
-            .acquire(LEASE, deps.node.clone(), Clock::wall_ms(), ttl_ms)
+            .acquire(
+                LEASE,
+                deps.node.clone(),
+                crate::db::leases::Wall::Now,
+                ttl_ms,
+            )
             .await
         {
             Ok(Some(_)) => {}

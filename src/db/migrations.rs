@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_call_turns_and_wording_versions.sql"),
     include_str!("migrations/0014_call_list_and_sender_indexes.sql"),
     include_str!("migrations/0015_leases.sql"),
+    include_str!("migrations/0016_pacers.sql"),
 ];
 
 /// The schema version this binary migrates databases to.

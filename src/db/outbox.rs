@@ -14,7 +14,7 @@ use jiff::{Timestamp, tz::TimeZone};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::{DbError, postgres, sqlite, store::Store};
+use super::{DbError, leases::Wall, postgres, sqlite, store::Store};
 use crate::sms::{Kind, PlannedText, reminders};
 
 /// Queues `texts` for an appointment (inside the caller's transaction). Texts to a number
@@ -358,6 +358,68 @@ pub struct Recipient {
     pub sent_since: u32,
 }
 
+/// What a claim's start of its request came to ([`Outbox::begin_send`], and the
+/// dialer's `begin_request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begun {
+    /// Recorded as started: the request goes `wait_ms` from now (0 on SQLite; on
+    /// PostgreSQL the sender's next slot, reserved for it across nodes), at `at_ms`.
+    Go {
+        /// How long to wait before the request.
+        wait_ms: i64,
+        /// The instant recorded as the request's start (wall ms; the database's clock on
+        /// PostgreSQL).
+        at_ms: i64,
+    },
+    /// No longer this claim's (its lease was swept while this node stalled, or another
+    /// claim's request has started): nothing may be sent.
+    Lost,
+    /// Other nodes use the sender's rate for the next `wait_ms`: the claim was put back
+    /// in the queue (its attempt not counted). PostgreSQL only.
+    Paced {
+        /// How long until the sender's next free slot.
+        wait_ms: i64,
+    },
+    /// The recipient has had `sent` texts in 24 hours, the cap, counting every node's:
+    /// nothing may be sent and the claim is still to be finished. PostgreSQL only.
+    Capped {
+        /// Texts asked of Telnyx for the recipient in 24 hours.
+        sent: u32,
+    },
+}
+
+impl Begun {
+    /// A start at `at_ms` without waiting if the claim still owned its row (`ours`), else
+    /// [`Begun::Lost`]: what one SQLite file's one worker, pacing in memory, is told.
+    pub(crate) fn at_once(ours: bool, at_ms: i64) -> Self {
+        match ours {
+            true => Self::Go { wait_ms: 0, at_ms },
+            false => Self::Lost,
+        }
+    }
+}
+
+/// How a send is paced across nodes (PostgreSQL; one SQLite file's one worker paces in
+/// memory and counts the cap at send time, and ignores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// The sender's slots are this far apart (1 / its rate), ms.
+    pub gap_ms: i64,
+    /// Texts a recipient may be asked for in 24 hours (`SLOTLINE_SMS_DAILY_CAP`).
+    pub daily_cap: u32,
+    /// How far ahead a slot may be reserved (then the send waits for it, holding its
+    /// lease: keep it well under the lease); a sender busier than that puts the claim back.
+    pub horizon_ms: i64,
+}
+
+impl Pace {
+    /// Slots for `rate` requests a second, rounded up to the millisecond so the rate is
+    /// never passed.
+    pub fn gap_ms(rate: f64) -> i64 {
+        (1000.0 / rate.max(0.001)).ceil() as i64
+    }
+}
+
 /// An opt-out learnt from a send's refusal (40300), recorded with the text's failure.
 #[derive(Debug, Clone)]
 pub struct OptOut {
@@ -404,21 +466,24 @@ impl Outbox<'_> {
         }
     }
 
-    /// Leases queued text `id` for `lease_ms` (counting an attempt) if it is still due;
-    /// `None` when a worker of any node got it first or it is no longer due.
+    /// Leases queued text `id` for `lease_ms` from `now_ms` (on the store's lease clock,
+    /// [`Wall`]), counting an attempt, if it is still due at `now` (business seconds) and
+    /// its retry time has come at `now_ms` (this node's wall ms); `None` when a worker of
+    /// any node got it first or it is no longer due.
     pub async fn claim(
         &self,
         id: i64,
         now: i64,
-        now_ms: i64,
+        now_ms: impl Into<Wall>,
         lease_ms: i64,
     ) -> Result<Option<Claimed>, DbError> {
+        let wall = now_ms.into();
         match self.0 {
             Store::Sqlite(db) => {
-                db.write(move |c| sqlite::outbox::claim(c, id, now, now_ms, lease_ms))
+                db.write(move |c| sqlite::outbox::claim(c, id, now, wall.node_ms(), lease_ms))
                     .await
             }
-            Store::Postgres(pg) => postgres::outbox::claim(pg, id, now, now_ms, lease_ms).await,
+            Store::Postgres(pg) => postgres::outbox::claim(pg, id, now, wall, lease_ms).await,
         }
     }
 
@@ -495,10 +560,14 @@ impl Outbox<'_> {
         }
     }
 
-    /// Records what is about to be sent and that the request starts at `now_ms`; from
-    /// then on a lost outcome is "unknown", never re-sent. False when the text is no
-    /// longer this claim's to send (its lease was swept while this node stalled, or
-    /// another claim's request has started): then nothing may be sent.
+    /// Records what is about to be sent and that the request starts; from then on a lost
+    /// outcome is "unknown", never re-sent. [`Begun::Lost`] when the text is no longer
+    /// this claim's to send. On SQLite the request starts at `now_ms`, at once (the one
+    /// worker paced the sender and counted the cap). On PostgreSQL the recipient's
+    /// texts of the last 24 hours are counted against `pace.daily_cap` under a lock on
+    /// the number, and the sender's next slot is reserved (slots `pace.gap_ms` apart,
+    /// every node's), both in the transaction that records the start: so of several
+    /// nodes no two pass the cap together, and together they keep the sender's rate.
     pub async fn begin_send(
         &self,
         id: i64,
@@ -506,16 +575,25 @@ impl Outbox<'_> {
         from: String,
         profile: Option<String>,
         now_ms: i64,
-    ) -> Result<bool, DbError> {
+        pace: Pace,
+    ) -> Result<Begun, DbError> {
         match self.0 {
             Store::Sqlite(db) => {
                 db.write(move |c| {
-                    sqlite::outbox::begin_send(c, id, &text, &from, profile.as_deref(), now_ms)
+                    let ours = sqlite::outbox::begin_send(
+                        c,
+                        id,
+                        &text,
+                        &from,
+                        profile.as_deref(),
+                        now_ms,
+                    )?;
+                    Ok(Begun::at_once(ours, now_ms))
                 })
                 .await
             }
             Store::Postgres(pg) => {
-                postgres::outbox::begin_send(pg, id, &text, &from, profile.as_deref(), now_ms).await
+                postgres::outbox::begin_send(pg, id, &text, &from, profile.as_deref(), pace).await
             }
         }
     }
@@ -567,21 +645,25 @@ impl Outbox<'_> {
         }
     }
 
-    /// Settles rows whose lease ran out (a worker of some node stopped mid-text) and held
-    /// rows past `hold_ms`.
+    /// Settles rows whose lease ran out at `now_ms` (on the store's lease clock,
+    /// [`Wall`]: a worker of some node stopped mid-text) and held rows past `hold_ms`
+    /// (held since an instant of the holding node's wall clock).
     pub async fn sweep_leases(
         &self,
-        now_ms: i64,
+        now_ms: impl Into<Wall>,
         hold_ms: i64,
         max_reclaims: u32,
     ) -> Result<Swept, DbError> {
+        let wall = now_ms.into();
         match self.0 {
             Store::Sqlite(db) => {
-                db.write(move |c| sqlite::outbox::sweep_leases(c, now_ms, hold_ms, max_reclaims))
-                    .await
+                db.write(move |c| {
+                    sqlite::outbox::sweep_leases(c, wall.node_ms(), hold_ms, max_reclaims)
+                })
+                .await
             }
             Store::Postgres(pg) => {
-                postgres::outbox::sweep_leases(pg, now_ms, hold_ms, max_reclaims).await
+                postgres::outbox::sweep_leases(pg, wall, hold_ms, max_reclaims).await
             }
         }
     }

@@ -27,9 +27,7 @@ use crate::{
 /// plus the call's time limit, with room to spare), so it stops counting against the cap.
 pub const STALE_LIVE_SECONDS: i64 = 900;
 
-pub(crate) fn corrupt(e: impl std::fmt::Display) -> DbError {
-    DbError::Corrupt(e.to_string())
-}
+pub(crate) use super::tenants::corrupt;
 
 /// A tenant's reminder-call settings and zone, `None` when it places no calls.
 fn settings_of(

@@ -79,6 +79,8 @@ fn ts(secs: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A stored value that does not read back as what it should be (the one helper of every
+/// backend's reads: a zone, a number, a setting out of range).
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> DbError {
     DbError::Corrupt(what.to_string())
 }

@@ -18,7 +18,7 @@ pub use queue::{
     record_attempt, wall_ms,
 };
 
-use super::{DbError, postgres, sqlite, store::Store};
+use super::{DbError, leases::Wall, postgres, sqlite, store::Store};
 // The queue (still SQLite's only) reads the endpoint it delivers to.
 use super::sqlite::webhooks::get_endpoint;
 
@@ -161,38 +161,46 @@ impl Webhooks<'_> {
         }
     }
 
-    /// Pending deliveries due at `now_ms`, not leased, of live endpoints not in `busy`, at
+    /// Pending deliveries due at `now_ms` (their retry time on this node's wall clock), not
+    /// leased (on the store's lease clock, [`Wall`]), of live endpoints not in `busy`, at
     /// most one per endpoint and none behind an earlier pending delivery of the same
     /// appointment to the same endpoint; soonest first.
     pub async fn candidates(
         &self,
-        now_ms: i64,
+        now_ms: impl Into<Wall>,
         busy: Vec<i64>,
         limit: usize,
     ) -> Result<Vec<Candidate>, DbError> {
+        let wall = now_ms.into();
         match self.0 {
             Store::Sqlite(db) => {
+                let now_ms = wall.node_ms();
                 db.run(move |c| queue::candidates(c, now_ms, &busy, limit))
                     .await
             }
-            Store::Postgres(pg) => postgres::webhooks::candidates(pg, now_ms, &busy, limit).await,
+            Store::Postgres(pg) => postgres::webhooks::candidates(pg, wall, &busy, limit).await,
         }
     }
 
-    /// Leases delivery `id` until `lease_until_ms` unless a worker (of any node) holds it:
-    /// of two claims at once exactly one gets it.
+    /// Leases delivery `id` for `lease_ms` from `now_ms` (on the store's lease clock,
+    /// [`Wall`]) unless a worker (of any node) holds it: of two claims at once exactly
+    /// one gets it.
     pub async fn claim(
         &self,
         id: i64,
-        now_ms: i64,
-        lease_until_ms: i64,
+        now_ms: impl Into<Wall>,
+        lease_ms: i64,
     ) -> Result<Option<Claimed>, DbError> {
+        let wall = now_ms.into();
         match self.0 {
             Store::Sqlite(db) => {
-                db.write(move |c| queue::claim(c, id, now_ms, lease_until_ms))
-                    .await
+                db.write(move |c| {
+                    let now_ms = wall.node_ms();
+                    queue::claim(c, id, now_ms, now_ms + lease_ms)
+                })
+                .await
             }
-            Store::Postgres(pg) => postgres::webhooks::claim(pg, id, now_ms, lease_until_ms).await,
+            Store::Postgres(pg) => postgres::webhooks::claim(pg, id, wall.fixed(), lease_ms).await,
         }
     }
 

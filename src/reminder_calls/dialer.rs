@@ -24,7 +24,13 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    db::{self, DbError, reminder_calls::Claimed, store::Store},
+    db::{
+        self, DbError,
+        leases::Wall,
+        outbox::{Begun, Pace},
+        reminder_calls::Claimed,
+        store::Store,
+    },
     domain::reminder_calls::Profile,
     token::{Claims, Step, TokenSigner},
 };
@@ -108,6 +114,10 @@ pub fn decide(c: &Claimed, now: Timestamp) -> Decision {
         AtDial::Skip(reason) => Decision::Skip(reason),
     }
 }
+
+/// The farthest the account's next dial slot is reserved ahead across nodes (at most a
+/// quarter of the lease, which the dial holds while it waits).
+const HORIZON_MS: i64 = 1_000;
 
 /// Wall-clock Unix milliseconds (leases).
 fn wall_ms() -> i64 {
@@ -215,7 +225,7 @@ impl Dialer {
         }
         self.last_sweep = Some(Instant::now());
         let now = self.deps.clock.now().as_second();
-        match self.deps.store.reminder_calls().sweep(wall_ms(), now).await {
+        match self.deps.store.reminder_calls().sweep(Wall::Now, now).await {
             Ok(s) if s == db::reminder_calls::Swept::default() => {}
             Ok(s) => tracing::warn!(
                 requeued = s.requeued,
@@ -256,7 +266,7 @@ impl Dialer {
                 .deps
                 .store
                 .reminder_calls()
-                .claim(id, secs, wall_ms(), lease, cap)
+                .claim(id, secs, Wall::Now, lease, cap)
                 .await?
             else {
                 continue;
@@ -294,15 +304,35 @@ impl Dialer {
                     let gap = Duration::from_secs_f64(1.0 / self.deps.settings.per_second.max(0.1));
                     self.next_dial = self.next_dial.max(Instant::now()) + gap;
                     let req = self.request(client, &claimed, secs);
-                    if !deps.store.reminder_calls().begin_request(id, secs).await? {
-                        tracing::warn!(
-                            reminder_call = id,
-                            "not dialling: this claim's lease ran out and the call went on without it"
-                        );
-                        continue;
+                    let horizon = (lease / 4).min(HORIZON_MS);
+                    let gap_ms = Pace::gap_ms(self.deps.settings.per_second.max(0.1));
+                    let wait = match deps
+                        .store
+                        .reminder_calls()
+                        .begin_request(id, secs, wall_ms(), gap_ms, horizon)
+                        .await?
+                    {
+                        Begun::Go { wait_ms, .. } => Duration::from_millis(wait_ms.max(0) as u64),
+                        Begun::Paced { wait_ms } => {
+                            // Other nodes hold the next dial slots: wait with them.
+                            let until =
+                                Instant::now() + Duration::from_millis(wait_ms.max(0) as u64);
+                            self.next_dial = self.next_dial.max(until);
+                            continue;
+                        }
+                        Begun::Lost | Begun::Capped { .. } => {
+                            tracing::warn!(
+                                reminder_call = id,
+                                "not dialling: this claim's lease ran out and the call went on without it"
+                            );
+                            continue;
+                        }
+                    };
+                    if !wait.is_zero() {
+                        self.next_dial = self.next_dial.max(Instant::now() + wait + gap);
                     }
                     let client = client.clone();
-                    self.tasks.spawn(dial(deps, client, claimed, req));
+                    self.tasks.spawn(dial(deps, client, claimed, req, wait));
                 }
             }
         }
@@ -361,8 +391,17 @@ async fn record(deps: &Deps, id: i64, then: Then, now: i64) -> Result<(), DbErro
     }
 }
 
-/// Dials one call and records what came of it.
-async fn dial(deps: Arc<Deps>, client: TexmlCalls, c: Claimed, req: DialRequest) -> Report {
+/// Dials one call (once its slot comes, `wait` from now) and records what came of it.
+async fn dial(
+    deps: Arc<Deps>,
+    client: TexmlCalls,
+    c: Claimed,
+    req: DialRequest,
+    wait: Duration,
+) -> Report {
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
     let id = c.id;
     let result = client.dial(&req).await;
     let now = deps.clock.now().as_second();

@@ -35,7 +35,7 @@ use super::MessagingClient;
 use crate::{
     clock::Clock,
     config::SmsTuning,
-    db::{self, DbError, store::Store},
+    db::{self, DbError, leases::Wall, store::Store},
 };
 
 /// Rows looked at per round.
@@ -171,7 +171,7 @@ impl Worker {
             .deps
             .store
             .outbox()
-            .sweep_leases(wall_ms(), hold, cap)
+            .sweep_leases(Wall::Now, hold, cap)
             .await
         {
             Ok(s) if s == db::outbox::Swept::default() => {}
@@ -265,29 +265,37 @@ impl Worker {
                 .deps
                 .store
                 .outbox()
-                .claim(id, today, wall_ms(), lease)
+                .claim(id, today, Wall::Now, lease)
                 .await?
             else {
                 continue;
             };
             claimed += 1;
-            let Prepared::Send(job) = send::prepare(&self.deps, row).await? else {
-                continue;
+            let from = cand.from.clone();
+            let job = match send::prepare(&self.deps, row, cand.rate).await? {
+                Prepared::Send(job) => job,
+                Prepared::Done => continue,
+                Prepared::Paced(wait) => {
+                    // Other nodes hold the sender's next slots: wait with them.
+                    self.next_free.insert(from, Instant::now() + wait);
+                    continue;
+                }
             };
             if let Some(scope) = &probe {
                 self.pauses.start_probe(scope);
                 tracing::info!(scope = %scope_name(scope), outbox = job.id, "probing Telnyx with one paused text");
             }
-            self.pace(&job.from, cand.rate);
+            self.pace(&job.from, cand.rate, job.wait);
             self.tasks.spawn(send::run(self.deps.clone(), job, probe));
         }
         Ok(claimed)
     }
 
-    /// Reserves the sender's next slot (the caller checked the sender is free).
-    fn pace(&mut self, from: &str, rate: f64) {
+    /// Reserves the sender's next slot (the caller checked the sender is free), after
+    /// `wait` (the slot the store reserved for this send across nodes; zero on SQLite).
+    fn pace(&mut self, from: &str, rate: f64, wait: Duration) {
         let gap = Duration::from_secs_f64(1.0 / rate.max(0.001));
-        let now = Instant::now();
+        let now = Instant::now() + wait;
         let next = self
             .next_free
             .get(from)

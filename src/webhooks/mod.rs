@@ -23,6 +23,7 @@ use crate::{
     config::WebhookTuning,
     db::{
         self,
+        leases::Wall,
         store::Store,
         webhooks::{Attempt, Claimed, Then, wall_ms},
     },
@@ -132,14 +133,13 @@ async fn start_due(
     busy: &mut Busy,
     room: usize,
 ) -> Result<usize, db::DbError> {
-    let now_ms = wall_ms();
     let skip: Vec<i64> = busy.values().copied().collect();
     let hooks = deps.store.webhooks();
-    let due = hooks.candidates(now_ms, skip, room).await?;
+    let due = hooks.candidates(Wall::Now, skip, room).await?;
     let lease = lease_ms(&deps.tuning);
     let mut started = 0;
     for candidate in due {
-        let claimed = hooks.claim(candidate.id, now_ms, now_ms + lease).await?;
+        let claimed = hooks.claim(candidate.id, Wall::Now, lease).await?;
         let Some(claimed) = claimed else { continue };
         let endpoint = claimed.endpoint;
         let (deps, client) = (deps.clone(), client.clone());

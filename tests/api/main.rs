@@ -40,6 +40,7 @@ mod store_calls;
 mod store_changes;
 mod store_events;
 mod store_inbound;
+mod store_pacing;
 mod store_restart;
 mod store_retention;
 mod store_tenants;

@@ -93,51 +93,10 @@ async fn a_thousand_due_texts_drained_by_two_nodes_are_each_sent_once() {
         return;
     };
     let api = FakeMessaging::start(vec![]).await;
-    let node = |demo| Options {
-        db_url: Some(scratch.url.clone()),
-        demo,
-        messaging_api: Some(api.base.clone()),
-        ..Options::default()
-    };
-    let a = spawn_with(node(true)).await;
-    let b = spawn_with(node(false)).await;
-    // A thousand texts due now, to a thousand numbers, from a sender allowed 1,000/s.
-    let client = scratch.client().await;
-    client
-        .batch_execute(
-            "UPDATE tenants SET sms_rate_per_second = 1000;
-             INSERT INTO outbox (tenant_id, kind, to_number, from_number, due_at, status, text,
-                                 created_at, updated_at)
-             SELECT t.id, 'reply', '+1312556' || lpad(g::text, 4, '0'), t.phone_number, 0,
-                    'queued', 'Text ' || g, 0, 0
-             FROM tenants t, generate_series(1, 1000) g WHERE t.slug = 'bella-salon';",
-        )
-        .await
-        .unwrap();
-    let queued: i64 = client
-        // (Not by status: the nodes may have claimed some already.)
-        .query_one("SELECT count(*) FROM outbox WHERE kind = 'reply'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(queued, 1000);
-    // Wait (bounded) until every text has left, then a little longer for any double.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-    loop {
-        let left: i64 = client
-            .query_one("SELECT count(*) FROM outbox WHERE status <> 'sent'", &[])
-            .await
-            .unwrap()
-            .get(0);
-        if left == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{left} texts still not sent"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // A thousand texts due now, to a thousand numbers, from a sender allowed 1,000/s; then
+    // a little longer for any double.
+    let texts = crate::store_pacing::demo_texts(1000, 1000, "+1312556");
+    let (a, b, client) = crate::store_pacing::two_nodes_send_all(&scratch, &api, &texts).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let accepted = api.accepted();
     let mut words: Vec<String> = accepted

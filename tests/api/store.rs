@@ -527,7 +527,7 @@ async fn store_the_delivery_queue_offers_due_deliveries_in_order_and_leases_each
                 .is_empty(),
             "{backend}: busy"
         );
-        let claimed = hooks.claim(1, 2000, 60_000).await.unwrap().unwrap();
+        let claimed = hooks.claim(1, 2000, 58_000).await.unwrap().unwrap();
         assert_eq!(
             (
                 claimed.url.as_str(),
@@ -539,7 +539,7 @@ async fn store_the_delivery_queue_offers_due_deliveries_in_order_and_leases_each
             "{backend}"
         );
         assert!(
-            hooks.claim(1, 2001, 60_000).await.unwrap().is_none(),
+            hooks.claim(1, 2001, 58_000).await.unwrap().is_none(),
             "{backend}: leased"
         );
         assert!(
@@ -553,7 +553,7 @@ async fn store_the_delivery_queue_offers_due_deliveries_in_order_and_leases_each
             "{backend}"
         );
         assert!(
-            hooks.claim(1, 60_000, 120_000).await.unwrap().is_some(),
+            hooks.claim(1, 60_000, 60_000).await.unwrap().is_some(),
             "{backend}"
         );
 
@@ -595,7 +595,7 @@ async fn store_failed_attempts_retry_then_disable_the_endpoint_after_its_streak_
     let stores = stores(QUEUE).await;
     for (backend, store, _, _) in &stores {
         let hooks = store.webhooks();
-        hooks.claim(1, 2000, 60_000).await.unwrap().unwrap();
+        hooks.claim(1, 2000, 58_000).await.unwrap().unwrap();
         let failed = |at_ms| Attempt {
             at_ms,
             http_status: Some(500),
@@ -630,7 +630,7 @@ async fn store_failed_attempts_retry_then_disable_the_endpoint_after_its_streak_
             "{backend}"
         );
 
-        hooks.claim(1, 3_000, 60_000).await.unwrap().unwrap();
+        hooks.claim(1, 3_000, 57_000).await.unwrap().unwrap();
         let timed_out = Attempt {
             at_ms: 12_500,
             http_status: None,
@@ -697,7 +697,7 @@ async fn store_of_many_claims_of_one_delivery_at_once_exactly_one_gets_it_even_f
             } else {
                 other.clone()
             };
-            async move { node.webhooks().claim(1, 2000, 60_000).await.unwrap() }
+            async move { node.webhooks().claim(1, 2000, 58_000).await.unwrap() }
         });
         let won = futures_util::future::join_all(claims)
             .await

@@ -465,3 +465,68 @@ async fn store_the_consoles_latest_calls_come_with_their_turns_outcome_and_docum
     }
     done(stores).await;
 }
+
+/// Inbound calls of tenant 1 in one second, written in the byte order of their sids, which
+/// a locale orders otherwise ('_' before '-', and case second): `a-b`, `aB`, `a_B`, `ab`.
+const ONE_SECOND: &str = "
+    INSERT INTO calls (call_sid, tenant_id, from_number, direction, status, started_at)
+    VALUES ('v3:a-b', 1, '+13125550191', 'inbound', 'completed', 500),
+           ('v3:aB', 1, '+13125550192', 'inbound', 'completed', 500),
+           ('v3:a_B', 1, '+13125550193', 'inbound', 'completed', 500),
+           ('v3:ab', 1, '+13125550194', 'inbound', 'completed', 500);
+";
+
+#[tokio::test]
+async fn store_the_consoles_calls_of_one_second_come_in_the_same_order_whatever_the_databases_locale()
+ {
+    let stores = stores(ONE_SECOND).await;
+    for (backend, store, scratch, _) in &stores {
+        if let Some(s) = scratch {
+            // As in a database created with an English locale: the column's collation
+            // orders `v3:a_B` before `v3:a-b` and `v3:ab` before `v3:aB`.
+            let client = s.client().await;
+            client
+                .batch_execute(
+                    "ALTER TABLE call_turns ALTER COLUMN call_sid TYPE TEXT COLLATE \"en-x-icu\";
+                     ALTER TABLE calls ALTER COLUMN call_sid TYPE TEXT COLLATE \"en-x-icu\";",
+                )
+                .await
+                .unwrap();
+            let locale: Vec<String> = client
+                .query("SELECT call_sid FROM calls ORDER BY call_sid DESC", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert_ne!(locale, ["v3:ab", "v3:a_B", "v3:aB", "v3:a-b"], "{backend}");
+        }
+        // Newest first, then later-written first on SQLite and the greater sid in bytes
+        // first on PostgreSQL: here the same.
+        let sids: Vec<String> = store
+            .calls()
+            .latest(1, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.call_sid)
+            .collect();
+        assert_eq!(sids, ["v3:ab", "v3:a_B", "v3:aB", "v3:a-b"], "{backend}");
+        // The tenant's call list, a call a page: each of the second's calls once (its
+        // key on PostgreSQL is made of the sid's bytes, not compared in the locale).
+        let (mut paged, mut before) = (Vec::new(), None);
+        while let Some(last) = store
+            .reminder_calls()
+            .list(1, before, 1)
+            .await
+            .unwrap()
+            .pop()
+        {
+            before = Some((last.at, last.key));
+            paged.push(last.call_sid.unwrap());
+        }
+        paged.sort();
+        assert_eq!(paged, ["v3:a-b", "v3:aB", "v3:a_B", "v3:ab"], "{backend}");
+    }
+    done(stores).await;
+}

@@ -6,7 +6,7 @@
 use slotline::db::{
     DbError,
     messaging::Event,
-    outbox::{ListQuery, OptOut, Recipient, Swept},
+    outbox::{Begun, ListQuery, OptOut, Pace, Recipient, Swept},
     store::Store,
 };
 
@@ -15,6 +15,18 @@ use crate::store::{done, second_node, stores};
 /// Business seconds and wall milliseconds the stories run at.
 const NOW: i64 = 10_000;
 const MS: i64 = 5_000_000;
+
+/// Pacing that never holds a send back (the worker's own pacing is not these stories').
+const FREE: Pace = Pace {
+    gap_ms: 0,
+    daily_cap: 1_000,
+    horizon_ms: 0,
+};
+
+/// Whether a request was begun (the answer of `begin_send` or `begin_request`).
+fn began(b: Result<Begun, DbError>) -> bool {
+    matches!(b.unwrap(), Begun::Go { .. })
+}
 
 /// Queued texts: `reply` texts fixed at queue time, due at 0, to `+1555000<i>`, tenant 1
 /// for odd `i` and tenant 2 for even ones.
@@ -160,7 +172,14 @@ async fn store_a_claim_left_past_its_lease_by_a_dead_node_comes_back_once_and_a_
         assert!(t.is_none(), "{backend}: a live lease is not claimed again");
         store
             .outbox()
-            .begin_send(started, "Hi".into(), "+13125550100".into(), None, MS + 10)
+            .begin_send(
+                started,
+                "Hi".into(),
+                "+13125550100".into(),
+                None,
+                MS + 10,
+                FREE,
+            )
             .await
             .unwrap();
 
@@ -194,12 +213,23 @@ async fn store_a_claim_left_past_its_lease_by_a_dead_node_comes_back_once_and_a_
         assert_eq!(again, Swept::default(), "{backend}: swept once");
         // Node A was only stalled: waking up, it may send neither text under its old claim.
         for id in [never_sent, started] {
-            let ours = store
+            let begun = store
                 .outbox()
-                .begin_send(id, "Hi".into(), "+13125550100".into(), None, MS + 1_001)
+                .begin_send(
+                    id,
+                    "Hi".into(),
+                    "+13125550100".into(),
+                    None,
+                    MS + 1_001,
+                    FREE,
+                )
                 .await
                 .unwrap();
-            assert!(!ours, "{backend}: text {id} is no longer node A's to send");
+            assert_eq!(
+                begun,
+                Begun::Lost,
+                "{backend}: text {id} is no longer node A's to send"
+            );
         }
 
         // Both nodes race for the text that came back: exactly one gets it.
@@ -242,13 +272,14 @@ async fn store_a_claim_left_past_its_lease_by_a_dead_node_comes_back_once_and_a_
                     "+13125550100".into(),
                     None,
                     MS + 1_002,
+                    FREE,
                 )
                 .await
         });
         let started_once: Vec<bool> = futures_util::future::join_all(starts)
             .await
             .into_iter()
-            .map(Result::unwrap)
+            .map(|b| matches!(b.unwrap(), Begun::Go { .. }))
             .collect();
         assert_eq!(
             started_once.iter().filter(|s| **s).count(),
@@ -374,7 +405,7 @@ async fn store_an_opt_out_recorded_on_one_node_skips_queued_texts_and_blocks_sen
             .unwrap();
         store
             .outbox()
-            .begin_send(id, "Hi".into(), t.from.clone(), Some("p".into()), MS)
+            .begin_send(id, "Hi".into(), t.from.clone(), Some("p".into()), MS, FREE)
             .await
             .unwrap();
         assert_eq!(
@@ -471,7 +502,7 @@ async fn store_a_texts_outcomes_are_recorded_and_counted_and_a_failed_one_requeu
         };
         store.messaging().record_event(early, NOW).await.unwrap();
         outbox
-            .begin_send(sent, "Hi".into(), "+13125550100".into(), None, MS)
+            .begin_send(sent, "Hi".into(), "+13125550100".into(), None, MS, FREE)
             .await
             .unwrap();
         outbox.mark_sent(sent, "msg-1".into()).await.unwrap();
@@ -585,7 +616,7 @@ async fn store_a_delivery_webhook_adopts_the_oldest_held_text_with_the_same_word
             let t = outbox.claim(c.id, NOW, MS, 60_000).await.unwrap().unwrap();
             // Two texts to different numbers; the webhook names the first's.
             outbox
-                .begin_send(t.id, "Same".into(), t.from.clone(), None, MS + c.id)
+                .begin_send(t.id, "Same".into(), t.from.clone(), None, MS + c.id, FREE)
                 .await
                 .unwrap();
             outbox
@@ -629,7 +660,7 @@ async fn store_a_delivery_webhook_adopts_the_oldest_held_text_with_the_same_word
 
 /// One booked appointment (id 1, tenant 1) and `n` reminder calls about it due at 0, one
 /// per `hours_before` 1..=n, to `+15550002<i>`.
-fn reminder_calls(n: u32) -> String {
+pub(crate) fn reminder_calls(n: u32) -> String {
     format!(
         "INSERT INTO appointments (id, tenant_id, service_id, provider_id, customer_name,
              customer_phone, start_at, end_at, blocked_until, status, created_at, updated_at)
@@ -720,14 +751,21 @@ async fn store_a_dead_dialers_leases_are_swept_back_once_and_a_started_request_i
             );
         }
         // Call 2's request started, call 3 is live; then the node dies.
-        assert!(calls.begin_request(ids[1], NOW).await.unwrap(), "{backend}");
-        assert!(calls.begin_request(ids[2], NOW).await.unwrap(), "{backend}");
         assert!(
-            !other
-                .reminder_calls()
-                .begin_request(ids[1], NOW)
-                .await
-                .unwrap(),
+            began(calls.begin_request(ids[1], NOW, MS, 0, 0).await),
+            "{backend}"
+        );
+        assert!(
+            began(calls.begin_request(ids[2], NOW, MS, 0, 0).await),
+            "{backend}"
+        );
+        assert!(
+            !began(
+                other
+                    .reminder_calls()
+                    .begin_request(ids[1], NOW, MS, 0, 0)
+                    .await
+            ),
             "{backend}: a call's request starts once, whichever node asks"
         );
         calls
@@ -744,7 +782,7 @@ async fn store_a_dead_dialers_leases_are_swept_back_once_and_a_started_request_i
         let swept = other.reminder_calls().sweep(MS + 1_001, NOW).await.unwrap();
         assert_eq!((swept.requeued, swept.unknown), (1, 1), "{backend}");
         assert!(
-            !calls.begin_request(ids[0], NOW).await.unwrap(),
+            !began(calls.begin_request(ids[0], NOW, MS, 0, 0).await),
             "{backend}: the dead node, only stalled, may not dial the call swept from it"
         );
         let again = other.reminder_calls().sweep(MS + 1_002, NOW).await.unwrap();
@@ -799,7 +837,7 @@ async fn store_calls_in_progress_count_against_the_cap_and_on_postgres_claims_pa
             .await
             .unwrap()
             .unwrap();
-        calls.begin_request(ids[1], NOW).await.unwrap();
+        calls.begin_request(ids[1], NOW, MS, 0, 0).await.unwrap();
         calls.mark_live(ids[1], None, NOW).await.unwrap();
         assert_eq!(
             calls.in_progress().await.unwrap(),

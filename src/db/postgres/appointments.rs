@@ -71,7 +71,7 @@ pub async fn admin_json_of(
         .query_one("SELECT timezone FROM tenants WHERE id = $1", &[&tenant])
         .await?
         .get(0);
-    let tz = crate::tzdb::get(&zone).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let tz = crate::tzdb::get(&zone).map_err(crate::db::tenants::corrupt)?;
     Ok(admin_json(&appointment, &tz))
 }
 
@@ -764,7 +764,7 @@ pub async fn future_bookings_of(
         )
         .await?
         .get(0);
-    u32::try_from(n).map_err(|e| DbError::Corrupt(e.to_string()))
+    super::ints::exact(n)
 }
 
 /// The service and provider ids of appointment `id` of `tenant`.
@@ -789,7 +789,7 @@ pub async fn list(
     q: &ListQuery,
 ) -> Result<Vec<AppointmentRow>, DbError> {
     let (after_start, after_id) = q.after.unwrap_or((i64::MIN, i64::MIN));
-    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+    let limit = super::ints::big(q.limit);
     pg.run(async |c| {
         let rows = c
             .query(

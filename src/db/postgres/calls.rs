@@ -226,10 +226,10 @@ pub async fn stats(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<CallStats
 }
 
 /// Tenant `tenant`'s latest `limit` inbound calls, newest first, with their turns. (Calls
-/// of one second come in `call_sid` order: PostgreSQL's rows have no insertion order to
-/// read.)
+/// of one second come in `call_sid` byte order, `COLLATE "C"`, whatever the database's
+/// locale: PostgreSQL's rows have no insertion order to read.)
 pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = super::ints::big(limit);
     pg.run(async |c| {
         let rows = c
             .query(
@@ -238,7 +238,7 @@ pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, 
                             c.duration_seconds, c.first_said, c.documents, ",
                     crate::call_outcome_sql!(),
                     " FROM calls c WHERE c.tenant_id = $1 AND c.direction = 'inbound'
-                     ORDER BY c.started_at DESC, c.call_sid DESC LIMIT $2"
+                     ORDER BY c.started_at DESC, c.call_sid COLLATE \"C\" DESC LIMIT $2"
                 ),
                 &[&tenant, &limit],
             )

@@ -55,6 +55,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0014_call_list_and_sender_indexes.sql"),
     ),
     ("0015_leases", include_str!("migrations/0015_leases.sql")),
+    ("0016_pacers", include_str!("migrations/0016_pacers.sql")),
 ];
 
 /// The advisory lock every migrating node takes ("slotline" in ASCII, as a number).

@@ -9,27 +9,31 @@ use deadpool_postgres::{GenericClient, Transaction};
 use jiff::Timestamp;
 use tokio_postgres::Row;
 
-use super::{Pg, messaging};
+use super::{
+    Pg,
+    ints::{big, small},
+    leases::{NOW_MS, lease_clock},
+    messaging,
+    pacing::{self, Slot},
+};
 use crate::db::{
     DbError,
+    leases::Wall,
     outbox::{
-        AppointmentFacts, Candidate, Claimed, ListQuery, OptOut, OutboxCounts, OutboxRow,
-        Recipient, Swept,
+        AppointmentFacts, Begun, Candidate, Claimed, ListQuery, OptOut, OutboxCounts, OutboxRow,
+        Pace, Recipient, Swept,
     },
+    tenants::corrupt,
 };
 use crate::sms::Kind;
 
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// A count or small number read as `BIGINT`, as the Rust side keeps it.
-pub(super) fn small(n: i64) -> u32 {
-    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
-}
-
 fn now_s() -> i64 {
     Timestamp::now().as_second()
+}
+
+/// Whether a row's lease has run out at parameter `param` of the lease clock.
+fn lease_expired(param: &str) -> String {
+    format!("lease_until_ms <= {}", lease_clock(param))
 }
 
 /// Queued texts the worker may send now (see [`crate::db::outbox::Outbox::candidates`]).
@@ -41,7 +45,7 @@ pub async fn candidates(
     per_sender: usize,
     limit: usize,
 ) -> Result<Vec<Candidate>, DbError> {
-    let (per_sender, limit) = (count(per_sender), count(limit));
+    let (per_sender, limit) = (big(per_sender), big(limit));
     pg.run(async |c| {
         let rows = c
             .query(
@@ -78,21 +82,26 @@ pub async fn claim(
     pg: &Pg,
     id: i64,
     now: i64,
-    now_ms: i64,
+    wall: Wall,
     lease_ms: i64,
 ) -> Result<Option<Claimed>, DbError> {
+    let lease_from = lease_clock("$5");
     pg.write(async |tx| {
         let Some(row) = tx
             .query_opt(
-                "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,
-                    lease_until_ms = $4, request_started_ms = NULL, updated_at = $2
-                 FROM (SELECT id FROM outbox
-                       WHERE id = $1 AND status = 'queued' AND due_at <= $2
-                         AND next_attempt_ms <= $3
-                       FOR UPDATE SKIP LOCKED) picked
-                 WHERE o.id = picked.id
-                 RETURNING o.kind, o.to_number, o.tenant_id, o.attempts, o.text, o.appointment_id",
-                &[&id, &now, &now_ms, &(now_ms + lease_ms)],
+                &format!(
+                    "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,
+                        lease_until_ms = {lease_from} + $4, request_started_ms = NULL,
+                        updated_at = $2
+                     FROM (SELECT id FROM outbox
+                           WHERE id = $1 AND status = 'queued' AND due_at <= $2
+                             AND next_attempt_ms <= $3
+                           FOR UPDATE SKIP LOCKED) picked
+                     WHERE o.id = picked.id
+                     RETURNING o.kind, o.to_number, o.tenant_id, o.attempts, o.text,
+                               o.appointment_id"
+                ),
+                &[&id, &now, &wall.node_ms(), &lease_ms, &wall.fixed()],
             )
             .await?
         else {
@@ -151,7 +160,7 @@ async fn appointment_facts(
         service: r.get(2),
         provider: r.get(3),
         business: r.get(4),
-        tz: crate::tzdb::get(&tz).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        tz: crate::tzdb::get(&tz).map_err(corrupt)?,
         phone: r.get(6),
         customer_name: r.get(7),
         sms_confirmation: r.get(8),
@@ -238,27 +247,76 @@ pub(super) async fn write_one(
     .await
 }
 
-/// Records what is about to be sent and that the request starts at `now_ms`; false when
-/// the text is no longer this claim's to send (its lease was swept, or another node's
-/// request for it has started), and then nothing may be sent.
+/// Records what is about to be sent and that its request starts, if the text is still
+/// this claim's, the recipient is under the daily cap and the sender has a slot within
+/// the horizon (see [`crate::db::outbox::Outbox::begin_send`]). The recipient's number is
+/// locked (an advisory lock) before its texts of the last 24 hours are counted, so two
+/// nodes sending to it at once count one after the other; the sender's slot is reserved in
+/// `pacers`. A claim whose sender is busier than the horizon goes back to the queue
+/// (its attempt not counted). The request's start is the reserved instant, on the
+/// database's clock.
 pub async fn begin_send(
     pg: &Pg,
     id: i64,
     text: &str,
     from: &str,
     profile: Option<&str>,
-    now_ms: i64,
-) -> Result<bool, DbError> {
+    pace: Pace,
+) -> Result<Begun, DbError> {
     pg.write(async |tx| {
-        let started = tx
-            .execute(
-                "UPDATE outbox SET text = $2, from_number = $3, messaging_profile_id = $4,
-                    request_started_ms = $5
-                 WHERE id = $1 AND status = 'sending' AND request_started_ms IS NULL",
-                &[&id, &text, &from, &profile, &now_ms],
+        let Some(row) = tx
+            .query_opt(
+                "SELECT to_number FROM outbox
+                 WHERE id = $1 AND status = 'sending' AND request_started_ms IS NULL
+                 FOR UPDATE",
+                &[&id],
             )
-            .await?;
-        Ok(started == 1)
+            .await?
+        else {
+            return Ok(Begun::Lost);
+        };
+        let to: String = row.get(0);
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('slotline.to:' || $1, 0))",
+            &[&to],
+        )
+        .await?;
+        let sent: i64 = tx
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*) FROM outbox
+                     WHERE to_number = $1 AND request_started_ms >= {NOW_MS} - 86400000"
+                ),
+                &[&to],
+            )
+            .await?
+            .get(0);
+        if sent >= i64::from(pace.daily_cap) {
+            return Ok(Begun::Capped { sent: small(sent) });
+        }
+        let slot =
+            pacing::reserve(tx, &format!("sms:{from}"), pace.gap_ms, pace.horizon_ms).await?;
+        let (at_ms, wait_ms) = match slot {
+            Slot::At { at_ms, wait_ms } => (at_ms, wait_ms),
+            Slot::Busy { wait_ms } => {
+                tx.execute(
+                    "UPDATE outbox SET status = 'queued', attempts = GREATEST(attempts - 1, 0),
+                        lease_until_ms = NULL, updated_at = $2
+                     WHERE id = $1",
+                    &[&id, &now_s()],
+                )
+                .await?;
+                return Ok(Begun::Paced { wait_ms });
+            }
+        };
+        tx.execute(
+            "UPDATE outbox SET text = $2, from_number = $3, messaging_profile_id = $4,
+                request_started_ms = $5
+             WHERE id = $1",
+            &[&id, &text, &from, &profile, &at_ms],
+        )
+        .await?;
+        Ok(Begun::Go { wait_ms, at_ms })
     })
     .await
 }
@@ -306,43 +364,49 @@ pub async fn requeue_paused(pg: &Pg, id: i64, reason: &str) -> Result<(), DbErro
 /// locked: a row being swept or settled elsewhere is left for the next sweep.
 pub async fn sweep_leases(
     pg: &Pg,
-    now_ms: i64,
+    wall: Wall,
     hold_ms: i64,
     max_reclaims: u32,
 ) -> Result<Swept, DbError> {
     let (now, max_reclaims) = (now_s(), i64::from(max_reclaims));
+    let (now_ms, fixed) = (wall.node_ms(), wall.fixed());
+    // Leases on the lease clock ($3); the hold on the holding node's wall clock ($1).
+    let expired = lease_expired("$3");
     pg.write(async |tx| {
         let held = tx
             .execute(
-                "UPDATE outbox SET unknown_since_ms = $1, lease_until_ms = NULL, updated_at = $2,
+                &format!("UPDATE outbox SET unknown_since_ms = $1, lease_until_ms = NULL, updated_at = $2,
                     last_error = 'outcome unknown: slotline stopped while Telnyx was being asked; held, not re-sent'
                  WHERE id IN (SELECT id FROM outbox
-                              WHERE status = 'sending' AND lease_until_ms <= $1
+                              WHERE status = 'sending' AND {expired}
                                 AND request_started_ms IS NOT NULL
-                              FOR UPDATE SKIP LOCKED)",
-                &[&now_ms, &now],
+                              FOR UPDATE SKIP LOCKED)"),
+                &[&now_ms, &now, &fixed],
             )
             .await?;
         let failed_reclaims = tx
             .execute(
-                "UPDATE outbox SET status = 'failed', lease_until_ms = NULL, updated_at = $2,
+                &format!("UPDATE outbox SET status = 'failed', lease_until_ms = NULL, updated_at = $2,
                     last_error = 'given up: slotline stopped while handling this text ' || (reclaims + 1) || ' times'
                  WHERE id IN (SELECT id FROM outbox
-                              WHERE status = 'sending' AND lease_until_ms <= $1 AND reclaims >= $3
+                              WHERE status = 'sending' AND {expired} AND reclaims >= $1
                                 AND request_started_ms IS NULL
-                              FOR UPDATE SKIP LOCKED)",
-                &[&now_ms, &now, &max_reclaims],
+                              FOR UPDATE SKIP LOCKED)"),
+                &[&max_reclaims, &now, &fixed],
             )
             .await?;
         let requeued = tx
             .execute(
-                "UPDATE outbox SET status = 'queued', reclaims = reclaims + 1,
-                    lease_until_ms = NULL, updated_at = $2
-                 WHERE id IN (SELECT id FROM outbox
-                              WHERE status = 'sending' AND lease_until_ms <= $1
-                                AND request_started_ms IS NULL
-                              FOR UPDATE SKIP LOCKED)",
-                &[&now_ms, &now],
+                &format!(
+                    "UPDATE outbox SET status = 'queued', reclaims = reclaims + 1,
+                        lease_until_ms = NULL, updated_at = $2
+                     WHERE id IN (SELECT id FROM outbox
+                                  WHERE status = 'sending' AND {}
+                                    AND request_started_ms IS NULL
+                                  FOR UPDATE SKIP LOCKED)",
+                    lease_expired("$1")
+                ),
+                &[&fixed, &now],
             )
             .await?;
         let failed_held = tx
@@ -501,7 +565,7 @@ fn outbox_row(r: &Row) -> OutboxRow {
 /// The tenant's texts, newest first, one page of them.
 pub async fn list(pg: &Pg, tenant: i64, q: &ListQuery) -> Result<Vec<OutboxRow>, DbError> {
     let (before_due, before_id) = q.before.unwrap_or((i64::MAX, i64::MAX));
-    let limit = count(q.limit);
+    let limit = big(q.limit);
     pg.run(async |c| {
         let rows = c
             .query(

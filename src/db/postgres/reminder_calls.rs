@@ -7,11 +7,15 @@
 
 use super::{
     Pg,
-    outbox::{small, write_one},
+    ints::{big, small},
+    leases::lease_clock,
+    outbox::write_one,
+    pacing::{self, Slot},
 };
 use crate::{
     db::{
         DbError,
+        outbox::Begun,
         reminder_calls::{
             CallRow, Claimed, OutboundCounts, STALE_LIVE_SECONDS, Swept, corrupt, local_day_start,
         },
@@ -23,27 +27,32 @@ use crate::{
 const CLAIMS_LOCK: i64 = 0x736c_6f74_7263;
 
 /// Settles what a stopped dialer left (see [`crate::db::sqlite::reminder_calls::sweep`]).
-pub async fn sweep(pg: &Pg, wall_ms: i64, now: i64) -> Result<Swept, DbError> {
+pub async fn sweep(pg: &Pg, wall_ms: Option<i64>, now: i64) -> Result<Swept, DbError> {
+    // Leases on the lease clock: `wall_ms` when given, else the server's.
+    let expired = format!("lease_until_ms < {}", lease_clock("$1"));
     pg.write(async |tx| {
         let requeued = tx
             .execute(
-                "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL, updated_at = $2
-                 WHERE id IN (SELECT id FROM reminder_calls
-                              WHERE status = 'dialing' AND request_started = 0
-                                AND lease_until_ms < $1
-                              FOR UPDATE SKIP LOCKED)",
+                &format!(
+                    "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL,
+                        updated_at = $2
+                     WHERE id IN (SELECT id FROM reminder_calls
+                                  WHERE status = 'dialing' AND request_started = 0
+                                    AND {expired}
+                                  FOR UPDATE SKIP LOCKED)"
+                ),
                 &[&wall_ms, &now],
             )
             .await?;
         let mut unknown = tx
             .execute(
-                "UPDATE reminder_calls SET status = 'unknown', outcome = 'unknown',
+                &format!("UPDATE reminder_calls SET status = 'unknown', outcome = 'unknown',
                     last_error = 'the dialer stopped while Telnyx was asked to place this call; it is not dialled again',
                     updated_at = $2
                  WHERE id IN (SELECT id FROM reminder_calls
                               WHERE status = 'dialing' AND request_started = 1
-                                AND lease_until_ms < $1
-                              FOR UPDATE SKIP LOCKED)",
+                                AND {expired}
+                              FOR UPDATE SKIP LOCKED)"),
                 &[&wall_ms, &now],
             )
             .await?;
@@ -82,7 +91,7 @@ pub async fn in_progress(pg: &Pg) -> Result<usize, DbError> {
 
 /// Ids of queued calls due at `now`, oldest due first.
 pub async fn due(pg: &Pg, now: i64, limit: usize) -> Result<Vec<i64>, DbError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = big(limit);
     pg.run(async |c| {
         let rows = c
             .query(
@@ -102,11 +111,12 @@ pub async fn claim(
     pg: &Pg,
     id: i64,
     now: i64,
-    wall_ms: i64,
+    wall_ms: Option<i64>,
     lease_ms: i64,
     cap: usize,
 ) -> Result<Option<Claimed>, DbError> {
-    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let cap = big(cap);
+    let lease_from = lease_clock("$4");
     pg.write(async |tx| {
         // Held until this transaction ends: the count below sees every claim committed
         // before, by any node.
@@ -124,10 +134,13 @@ pub async fn claim(
         }
         let n = tx
             .execute(
-                "UPDATE reminder_calls SET status = 'dialing', lease_until_ms = $2, updated_at = $3
-                 WHERE id = (SELECT id FROM reminder_calls WHERE id = $1 AND status = 'queued'
-                             FOR UPDATE SKIP LOCKED)",
-                &[&id, &(wall_ms + lease_ms), &now],
+                &format!(
+                    "UPDATE reminder_calls SET status = 'dialing',
+                        lease_until_ms = {lease_from} + $2, updated_at = $3
+                     WHERE id = (SELECT id FROM reminder_calls WHERE id = $1 AND status = 'queued'
+                                 FOR UPDATE SKIP LOCKED)"
+                ),
+                &[&id, &lease_ms, &now, &wall_ms],
             )
             .await?;
         if n == 0 {
@@ -195,9 +208,39 @@ pub async fn claim(
     .await
 }
 
-/// Marks that the HTTP request is about to be sent.
-pub async fn begin_request(pg: &Pg, id: i64, now: i64) -> Result<bool, DbError> {
-    pg.write(async |tx| start_request(tx, id, now).await).await
+/// The pacer of every node's reminder-call dials (`SLOTLINE_CALLS_PER_SECOND` is the
+/// account's).
+const DIALS: &str = "calls";
+
+/// Marks that the HTTP request is about to be sent and reserves the account's next dial
+/// slot with it (see [`crate::db::reminder_calls::ReminderCalls::begin_request`]); a call
+/// whose slot is further than `horizon_ms` away goes back to the queue.
+pub async fn begin_request(
+    pg: &Pg,
+    id: i64,
+    now: i64,
+    gap_ms: i64,
+    horizon_ms: i64,
+) -> Result<Begun, DbError> {
+    pg.write(async |tx| {
+        if !start_request(tx, id, now).await? {
+            return Ok(Begun::Lost);
+        }
+        match pacing::reserve(tx, DIALS, gap_ms, horizon_ms).await? {
+            Slot::At { at_ms, wait_ms } => Ok(Begun::Go { wait_ms, at_ms }),
+            Slot::Busy { wait_ms } => {
+                tx.execute(
+                    "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL,
+                        request_started = 0, dialed_at = NULL, updated_at = $2
+                     WHERE id = $1",
+                    &[&id, &now],
+                )
+                .await?;
+                Ok(Begun::Paced { wait_ms })
+            }
+        }
+    })
+    .await
 }
 
 /// Marks call `id`'s request as started, if this claim still owns it (inside `c`'s
@@ -275,7 +318,7 @@ pub async fn list(
     limit: usize,
 ) -> Result<Vec<CallRow>, DbError> {
     let (at, key) = before.unwrap_or((i64::MAX, i64::MAX));
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = big(limit);
     pg.run(async |c| {
         let rows = c
             .query(
@@ -308,7 +351,7 @@ pub async fn list(
 
 /// The tenant's latest `limit` reminder-call attempts, newest first.
 pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, DbError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = big(limit);
     pg.run(async |c| {
         let rows = c
             .query(

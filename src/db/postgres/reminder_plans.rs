@@ -7,19 +7,16 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use jiff::{Timestamp, tz::TimeZone};
 
-use super::Pg;
+use super::{Pg, ints::exact};
 use crate::{
     db::{
         DbError,
         reminder_calls::{CallFacts, Settled, ended_as},
+        tenants::corrupt,
     },
     domain::{PhoneNumber, reminder_calls::ReminderCallsSpec},
     reminder_calls::plan,
 };
-
-fn corrupt(e: impl std::fmt::Display) -> DbError {
-    DbError::Corrupt(e.to_string())
-}
 
 fn at(secs: i64) -> Result<Timestamp, DbError> {
     Timestamp::from_second(secs).map_err(corrupt)
@@ -211,8 +208,8 @@ pub async fn facts(pg: &Pg, tenant_id: i64, id: i64) -> Result<Option<CallFacts>
                 id: r.get(0),
                 tenant_id: r.get(1),
                 appointment_id: r.get(2),
-                hours_before: u32::try_from(r.get::<_, i64>(3)).map_err(corrupt)?,
-                attempt: u32::try_from(r.get::<_, i64>(4)).map_err(corrupt)?,
+                hours_before: exact(r.get(3))?,
+                attempt: exact(r.get(4))?,
                 status: r.get(5),
                 outcome: r.get(6),
                 to: r.get(7),

@@ -149,10 +149,9 @@ pub async fn replan_texts_for(
         return Ok(0);
     }
     let tenant = super::tenants::load(tx, tenant_id).await?;
-    let corrupt = |e: jiff::Error| DbError::Corrupt(e.to_string());
     let (start, when) = (
-        Timestamp::from_second(start).map_err(corrupt)?,
-        Timestamp::from_second(now).map_err(corrupt)?,
+        Timestamp::from_second(start).map_err(crate::db::tenants::corrupt)?,
+        Timestamp::from_second(now).map_err(crate::db::tenants::corrupt)?,
     );
     let plan: Vec<PlannedText> =
         plan_texts(&tenant.spec, default_profile, phone.as_deref(), start, when)

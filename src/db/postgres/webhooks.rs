@@ -4,9 +4,10 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::Pg;
+use super::{Pg, leases::lease_clock};
 use crate::db::{
     DbError,
+    leases::Wall,
     webhooks::{
         Attempt, AttemptRow, Candidate, Claimed, DeliveryRow, Endpoint, Then, disabled_reason,
         failure_reason,
@@ -156,7 +157,7 @@ pub async fn deliveries(
 ) -> Result<Vec<DeliveryRow>, DbError> {
     pg.run(async |conn| {
         get(conn, tenant, endpoint).await?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = super::ints::big(limit);
         let rows = conn
             .query(
                 "SELECT d.id, e.event_id, e.type, d.appointment_id, d.status, d.attempts,
@@ -210,28 +211,31 @@ pub async fn deliveries(
 /// [`crate::db::webhooks::Webhooks::candidates`]).
 pub async fn candidates(
     pg: &Pg,
-    now_ms: i64,
+    wall: Wall,
     busy: &[i64],
     limit: usize,
 ) -> Result<Vec<Candidate>, DbError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = super::ints::big(limit);
+    let leased_until = lease_clock("$4");
     pg.run(async |c| {
         let rows = c
             .query(
-                "SELECT id, endpoint_id FROM (
+                &format!(
+                    "SELECT id, endpoint_id FROM (
                     SELECT d.id, d.endpoint_id, d.next_attempt_ms,
                            ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.event_id) AS rn
                     FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
                     WHERE d.status = 'pending' AND d.next_attempt_ms <= $1
-                      AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $1)
+                      AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= {leased_until})
                       AND w.disabled_at IS NULL
                       AND d.endpoint_id <> ALL($2)
                       AND NOT EXISTS (
                           SELECT 1 FROM webhook_deliveries e
                           WHERE e.endpoint_id = d.endpoint_id AND e.status = 'pending'
                             AND e.appointment_id = d.appointment_id AND e.event_id < d.event_id)
-                 ) due WHERE rn = 1 ORDER BY next_attempt_ms, id LIMIT $3",
-                &[&now_ms, &busy, &limit],
+                 ) due WHERE rn = 1 ORDER BY next_attempt_ms, id LIMIT $3"
+                ),
+                &[&wall.node_ms(), &busy, &limit, &wall.fixed()],
             )
             .await?;
         Ok(rows
@@ -245,22 +249,26 @@ pub async fn candidates(
     .await
 }
 
-/// Leases delivery `id` unless another worker holds it. The lease is one conditional
-/// UPDATE: of two nodes claiming at once, PostgreSQL lets the second wait for the first's
-/// row lock and then finds the condition false.
+/// Leases delivery `id` for `lease_ms` unless another worker holds it, on the lease clock
+/// (`now_ms`, else the server's clock, read after the row's lock is had). The lease is one
+/// conditional UPDATE: of two nodes claiming at once, PostgreSQL lets the second wait for
+/// the first's row lock and then finds the condition false.
 pub async fn claim(
     pg: &Pg,
     id: i64,
-    now_ms: i64,
-    lease_until_ms: i64,
+    now_ms: Option<i64>,
+    lease_ms: i64,
 ) -> Result<Option<Claimed>, DbError> {
+    let now = lease_clock("$2");
     pg.write(async |tx| {
         let n = tx
             .execute(
-                "UPDATE webhook_deliveries SET lease_until_ms = $3
-                 WHERE id = $1 AND status = 'pending'
-                   AND (lease_until_ms IS NULL OR lease_until_ms <= $2)",
-                &[&id, &now_ms, &lease_until_ms],
+                &format!(
+                    "UPDATE webhook_deliveries SET lease_until_ms = {now} + $3
+                     WHERE id = $1 AND status = 'pending'
+                       AND (lease_until_ms IS NULL OR lease_until_ms <= {now})"
+                ),
+                &[&id, &now_ms, &lease_ms],
             )
             .await?;
         if n == 0 {

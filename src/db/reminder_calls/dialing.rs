@@ -8,7 +8,7 @@ use jiff::{Timestamp, tz::TimeZone};
 
 use super::corrupt;
 use crate::{
-    db::{DbError, postgres, sqlite, store::Store},
+    db::{DbError, leases::Wall, outbox::Begun, postgres, sqlite, store::Store},
     domain::reminder_calls::ReminderCallsSpec,
 };
 
@@ -83,13 +83,16 @@ pub struct ReminderCalls<'s>(pub(in crate::db) &'s Store);
 impl ReminderCalls<'_> {
     /// Settles what a stopped dialer (of any node) left: see
     /// [`crate::db::sqlite::reminder_calls::sweep`].
-    pub async fn sweep(&self, wall_ms: i64, now: i64) -> Result<Swept, DbError> {
+    /// Leases are judged at `wall_ms` on the store's lease clock ([`Wall`]); live calls
+    /// at `now`, business seconds.
+    pub async fn sweep(&self, wall_ms: impl Into<Wall>, now: i64) -> Result<Swept, DbError> {
+        let wall = wall_ms.into();
         match self.0 {
             Store::Sqlite(db) => {
-                db.write(move |c| sqlite::reminder_calls::sweep(c, wall_ms, now))
+                db.write(move |c| sqlite::reminder_calls::sweep(c, wall.node_ms(), now))
                     .await
             }
-            Store::Postgres(pg) => postgres::reminder_calls::sweep(pg, wall_ms, now).await,
+            Store::Postgres(pg) => postgres::reminder_calls::sweep(pg, wall.fixed(), now).await,
         }
     }
 
@@ -112,39 +115,60 @@ impl ReminderCalls<'_> {
         }
     }
 
-    /// Claims queued call `id` with a lease until `wall_ms + lease_ms` and reads the facts
-    /// of the dial-time decision; `None` when another claim (of any node) won it, or, with
+    /// Claims queued call `id` with a lease until `wall_ms + lease_ms` (on the store's
+    /// lease clock, [`Wall`]) and reads the facts of the dial-time decision; `None` when another claim (of any node) won it, or, with
     /// several nodes, when `cap` calls are in progress already. (One SQLite file has one
     /// dialer, which counted the calls in progress before it asked.)
     pub async fn claim(
         &self,
         id: i64,
         now: i64,
-        wall_ms: i64,
+        wall_ms: impl Into<Wall>,
         lease_ms: i64,
         cap: usize,
     ) -> Result<Option<Claimed>, DbError> {
+        let wall = wall_ms.into();
         match self.0 {
             Store::Sqlite(db) => {
-                db.write(move |c| sqlite::reminder_calls::claim(c, id, now, wall_ms, lease_ms))
-                    .await
+                db.write(move |c| {
+                    sqlite::reminder_calls::claim(c, id, now, wall.node_ms(), lease_ms)
+                })
+                .await
             }
             Store::Postgres(pg) => {
-                postgres::reminder_calls::claim(pg, id, now, wall_ms, lease_ms, cap).await
+                postgres::reminder_calls::claim(pg, id, now, wall.fixed(), lease_ms, cap).await
             }
         }
     }
 
-    /// Marks that the HTTP request is about to be sent; false when the call is no longer
-    /// this claim's to dial (its lease was swept while this node stalled, or another
-    /// claim's request has started): then it must not be dialled.
-    pub async fn begin_request(&self, id: i64, now: i64) -> Result<bool, DbError> {
+    /// Marks that the HTTP request is about to be sent (at `now`, business seconds);
+    /// [`Begun::Lost`] when the call is no longer this claim's to dial (its lease was
+    /// swept while this node stalled, or another claim's request has started): then it
+    /// must not be dialled. On SQLite the dial goes at once, at `wall_ms` (the one dialer
+    /// paces in memory). On PostgreSQL the account's next dial slot (slots `gap_ms`
+    /// apart, every node's) is reserved in the same transaction: [`Begun::Go`] says how
+    /// long to wait for it, and a slot further than `horizon_ms` away puts the call back
+    /// in the queue ([`Begun::Paced`]), so the nodes together keep
+    /// `SLOTLINE_CALLS_PER_SECOND`.
+    pub async fn begin_request(
+        &self,
+        id: i64,
+        now: i64,
+        wall_ms: i64,
+        gap_ms: i64,
+        horizon_ms: i64,
+    ) -> Result<Begun, DbError> {
         match self.0 {
             Store::Sqlite(db) => {
-                db.write(move |c| sqlite::reminder_calls::begin_request(c, id, now))
-                    .await
+                db.write(move |c| {
+                    let ours = sqlite::reminder_calls::begin_request(c, id, now)?;
+                    Ok(Begun::at_once(ours, wall_ms))
+                })
+                .await
             }
-            Store::Postgres(pg) => postgres::reminder_calls::begin_request(pg, id, now).await,
+            Store::Postgres(pg) => {
+                postgres::reminder_calls::begin_request(pg, id, now, gap_ms, horizon_ms).await
+            }
         }
     }
 

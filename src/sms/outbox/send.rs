@@ -11,7 +11,7 @@ use super::{Deps, backoff, wall_ms};
 use crate::{
     db::{
         DbError,
-        outbox::{AppointmentFacts, Claimed, OptOut},
+        outbox::{AppointmentFacts, Begun, Claimed, OptOut, Pace},
     },
     domain::mask,
     sms::{
@@ -41,12 +41,16 @@ pub struct Job {
     profile: Option<String>,
     attempts: u32,
     text: String,
+    /// How long to wait for the sender's slot before the request (0 on SQLite).
+    pub wait: Duration,
 }
 
 /// What [`prepare`] made of a claimed text.
 pub enum Prepared {
     /// Finished without a request (skipped, cancelled, dry run...).
     Done,
+    /// Other nodes use its sender's rate for this long: the text is back in the queue.
+    Paced(Duration),
     /// To be sent.
     Send(Job),
 }
@@ -82,13 +86,20 @@ pub enum Outcome {
     Other,
 }
 
-/// Decides about a claimed text and, if it is to be sent, records it as being sent.
-pub async fn prepare(deps: &Deps, row: Claimed) -> Result<Prepared, DbError> {
+/// Decides about a claimed text and, if it is to be sent, records it as being sent;
+/// `rate` is its sender's (texts a second).
+pub async fn prepare(deps: &Deps, row: Claimed, rate: f64) -> Result<Prepared, DbError> {
     let id = row.id;
     let profile = row.profile.clone().or_else(|| deps.default_profile.clone());
+    let cap = deps.tuning.daily_cap_per_number;
     let (status, reason, text) = match decide(deps, &row, profile.clone()).await? {
         Decision::Send(text) if deps.client.is_some() => {
-            let ours = deps
+            let pace = Pace {
+                gap_ms: Pace::gap_ms(rate),
+                daily_cap: cap,
+                horizon_ms: (deps.tuning.lease.as_millis() as i64 / 4).min(HORIZON_MS),
+            };
+            let begun = deps
                 .store
                 .outbox()
                 .begin_send(
@@ -97,24 +108,32 @@ pub async fn prepare(deps: &Deps, row: Claimed) -> Result<Prepared, DbError> {
                     row.from.clone(),
                     profile.clone(),
                     wall_ms(),
+                    pace,
                 )
                 .await?;
-            if !ours {
-                tracing::warn!(
-                    text = id,
-                    "not sending: this claim's lease ran out and the text went on without it"
-                );
-                return Ok(Prepared::Done);
+            match begun {
+                Begun::Go { wait_ms, .. } => {
+                    return Ok(Prepared::Send(Job {
+                        id,
+                        kind: row.kind,
+                        to: row.to,
+                        from: row.from,
+                        profile,
+                        attempts: row.attempts,
+                        text,
+                        wait: millis(wait_ms),
+                    }));
+                }
+                Begun::Lost => {
+                    tracing::warn!(
+                        text = id,
+                        "not sending: this claim's lease ran out and the text went on without it"
+                    );
+                    return Ok(Prepared::Done);
+                }
+                Begun::Paced { wait_ms } => return Ok(Prepared::Paced(millis(wait_ms))),
+                Begun::Capped { sent } => ("skipped", capped(sent, cap), None),
             }
-            return Ok(Prepared::Send(Job {
-                id,
-                kind: row.kind,
-                to: row.to,
-                from: row.from,
-                profile,
-                attempts: row.attempts,
-                text,
-            }));
         }
         Decision::Send(text) => ("dry_run", String::new(), Some(text)),
         Decision::Finish {
@@ -171,12 +190,7 @@ async fn decide(deps: &Deps, row: &Claimed, profile: Option<String>) -> Result<D
         return Ok(finish("skipped", "recipient opted out (STOP)"));
     }
     if sent_today >= cap {
-        return Ok(finish(
-            "skipped",
-            &format!(
-                "this number has had {sent_today} texts in 24 hours, the cap (SLOTLINE_SMS_DAILY_CAP is {cap})"
-            ),
-        ));
+        return Ok(finish("skipped", &capped(sent_today, cap)));
     }
     let text = match (&row.text, appt) {
         (Some(t), _) => t.clone(),
@@ -200,8 +214,27 @@ async fn decide(deps: &Deps, row: &Claimed, profile: Option<String>) -> Result<D
     Ok(Decision::Send(text))
 }
 
-/// Sends `job` and records the outcome; `probe` is the pause scope it probes, if any.
+/// Why a text to a number at the daily cap is skipped.
+fn capped(sent: u32, cap: u32) -> String {
+    format!(
+        "this number has had {sent} texts in 24 hours, the cap (SLOTLINE_SMS_DAILY_CAP is {cap})"
+    )
+}
+
+/// The farthest a sender's slot is reserved ahead, across nodes (at most a quarter of the
+/// lease, which the send holds while it waits).
+const HORIZON_MS: i64 = 1_000;
+
+fn millis(ms: i64) -> Duration {
+    Duration::from_millis(ms.max(0) as u64)
+}
+
+/// Sends `job` (once its sender's slot comes) and records the outcome; `probe` is the
+/// pause scope it probes, if any.
 pub async fn run(deps: Arc<Deps>, job: Job, probe: Option<String>) -> Report {
+    if !job.wait.is_zero() {
+        tokio::time::sleep(job.wait).await;
+    }
     let outcome = match &deps.client {
         Some(client) => {
             let public = &deps.public_url;
