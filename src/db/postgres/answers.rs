@@ -3,6 +3,7 @@
 //! the transaction of the change the answer reports (twin of `db::calls::store_answer`
 //! and the answer functions of [`crate::db::sqlite::appointments`]).
 
+use super::cached::Cached;
 use deadpool_postgres::{GenericClient, Transaction};
 
 use super::Pg;
@@ -17,7 +18,7 @@ pub async fn callback_answer(
     call_sid: &str,
     step: &str,
 ) -> Result<Option<String>, DbError> {
-    Ok(c.query_opt(
+    Ok(c.query_opt_cached(
         "SELECT answer FROM callback_answers WHERE call_sid = $1 AND step = $2",
         &[&call_sid, &step],
     )
@@ -46,7 +47,7 @@ const INSERT_TURN: &str =
 /// call stored at once on two nodes (or two connections) would otherwise read the same
 /// last number at READ COMMITTED.
 pub(crate) async fn lock_turns(tx: &impl GenericClient, call_sid: &str) -> Result<(), DbError> {
-    tx.execute(
+    tx.execute_cached(
         "SELECT pg_advisory_xact_lock(hashtextextended('slotline.turns:' || $1, 0))",
         &[&call_sid],
     )
@@ -77,7 +78,7 @@ async fn insert_turn(tx: &Transaction<'_>, answer: &Answer, now: i64) -> Result<
 /// with SQLSTATE 23505 on `callback_answers` ([`is_answered_clash`]).
 pub async fn store_answer(tx: &Transaction<'_>, answer: &Answer) -> Result<(), DbError> {
     let now = jiff::Timestamp::now().as_second();
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO callback_answers (call_sid, step, answer, created_at) VALUES ($1, $2, $3, $4)",
         &[&answer.call_sid, &answer.step, &answer.texml, &now],
     )
@@ -119,7 +120,7 @@ async fn remember_in(
     }
     let now = jiff::Timestamp::now().as_second();
     let stored = tx
-        .query_opt(
+        .query_opt_cached(
             "INSERT INTO callback_answers (call_sid, step, answer, created_at)
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING answer",
             &[&answer.call_sid, &answer.step, &answer.texml, &now],

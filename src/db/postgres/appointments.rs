@@ -11,6 +11,7 @@
 //! time taken or its hold gone looks again for the callback's answer, so a duplicate
 //! callback racing the first gets the first's answer, as it would on SQLite.
 
+use super::cached::Cached;
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
@@ -68,7 +69,7 @@ pub async fn admin_json_of(
 ) -> Result<serde_json::Value, DbError> {
     let appointment = get(c, tenant, id).await?;
     let zone: String = c
-        .query_one("SELECT timezone FROM tenants WHERE id = $1", &[&tenant])
+        .query_one_cached("SELECT timezone FROM tenants WHERE id = $1", &[&tenant])
         .await?
         .get(0);
     let tz = crate::tzdb::get(&zone).map_err(crate::db::tenants::corrupt)?;
@@ -165,7 +166,7 @@ async fn book_in(
         "booked"
     };
     let id: i64 = tx
-        .query_one(
+        .query_one_cached(
             "INSERT INTO appointments (tenant_id, service_id, provider_id, customer_name, customer_phone,
                 start_at, end_at, blocked_until, status, hold_expires_at, call_sid, created_at, updated_at,
                 caller_number)
@@ -216,7 +217,7 @@ async fn lock_numbers(
     if b < a {
         std::mem::swap(&mut a, &mut b);
     }
-    tx.execute(
+    tx.execute_cached(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)),
                 pg_advisory_xact_lock(hashtextextended($2, 0))",
         &[&a, &b],
@@ -235,7 +236,7 @@ async fn claim_cells(
     appointment: i64,
 ) -> Result<(), DbError> {
     let cells = cells(start, blocked_until);
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO appointment_cells (provider_id, cell, appointment_id)
          SELECT $1, g, $3 FROM generate_series($2::BIGINT, $4::BIGINT - 1) AS g ORDER BY g",
         &[&provider, &cells.start, &appointment, &cells.end],
@@ -252,7 +253,7 @@ async fn drop_expired_holds(
     end: i64,
     now: i64,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM appointments WHERE provider_id = $1 AND status = 'held'
            AND hold_expires_at <= $4 AND start_at < $3 AND blocked_until > $2
            AND start_at > $2 - 86400",
@@ -277,7 +278,7 @@ pub async fn confirm_hold(
                 return Ok(ConfirmOutcome::AlreadyAnswered(previous));
             }
             let Some(held) = tx
-                .query_opt(
+                .query_opt_cached(
                     "UPDATE appointments SET status = 'booked', hold_expires_at = NULL, updated_at = $2,
                         sequence = sequence + 1
                      WHERE id = (SELECT id FROM appointments WHERE call_sid = $1 AND status = 'held'
@@ -349,7 +350,7 @@ pub async fn decline_hold(pg: &Pg, answer: &Answer) -> Result<String, DbError> {
                 {
                     return Ok(previous);
                 }
-                tx.execute(
+                tx.execute_cached(
                     "DELETE FROM appointments WHERE call_sid = $1 AND status = 'held'",
                     &[&answer.call_sid],
                 )
@@ -371,7 +372,7 @@ pub async fn decline_hold(pg: &Pg, answer: &Answer) -> Result<String, DbError> {
 pub async fn sweep_expired_holds(pg: &Pg, now: i64) -> Result<usize, DbError> {
     pg.write(async |tx| {
         Ok(tx
-            .execute(
+            .execute_cached(
                 "DELETE FROM appointments WHERE status = 'held' AND hold_expires_at <= $1",
                 &[&now],
             )
@@ -384,7 +385,7 @@ pub async fn sweep_expired_holds(pg: &Pg, now: i64) -> Result<usize, DbError> {
 /// nodes' changes of one appointment run one after the other), or `None`.
 async fn status_of(tx: &Transaction<'_>, tenant: i64, id: i64) -> Result<Option<String>, DbError> {
     Ok(tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT status FROM appointments WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
             &[&id, &tenant],
         )
@@ -394,7 +395,7 @@ async fn status_of(tx: &Transaction<'_>, tenant: i64, id: i64) -> Result<Option<
 
 /// Frees a cancelled appointment's cells and withdraws its waiting texts and calls.
 async fn release(tx: &Transaction<'_>, appointment_id: i64) -> Result<(), DbError> {
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM appointment_cells WHERE appointment_id = $1",
         &[&appointment_id],
     )
@@ -436,7 +437,7 @@ pub async fn cancel(
                 Some("cancelled") => return get_in(tx, tenant, id).await,
                 Some(_) => {}
             }
-            tx.execute(
+            tx.execute_cached(
             "UPDATE appointments SET status = 'cancelled', hold_expires_at = NULL, updated_at = $2,
                 sequence = sequence + 1
              WHERE id = $1",
@@ -476,12 +477,12 @@ async fn move_in(
         }
     }
     drop_expired_holds(tx, to.provider_id, to.start, to.blocked_until, now).await?;
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM appointment_cells WHERE appointment_id = $1",
         &[&id],
     )
     .await?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE appointments SET provider_id = $2, start_at = $3, end_at = $4, blocked_until = $5,
             updated_at = $6, sequence = sequence + 1 WHERE id = $1",
         &[
@@ -589,7 +590,7 @@ pub async fn cancel_appointment(
 ) -> Result<bool, DbError> {
     let now = jiff::Timestamp::now().as_second();
     let Some(row) = tx
-        .query_opt(
+        .query_opt_cached(
             "UPDATE appointments SET status = 'cancelled', sequence = sequence + 1,
                 updated_at = GREATEST(updated_at, $2)
              WHERE id = $1 AND status = 'booked' RETURNING tenant_id",
@@ -625,7 +626,7 @@ pub async fn cancel_for_call(
                 {
                     return Ok(ChangeOutcome::NotBooked);
                 }
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE appointments SET updated_at = $2 WHERE id = $1",
                     &[&id, &now],
                 )
@@ -694,7 +695,7 @@ pub async fn busy(
     now: i64,
 ) -> Result<Vec<(i64, i64, i64)>, DbError> {
     let rows = c
-        .query(
+        .query_cached(
             "SELECT provider_id, start_at, blocked_until FROM appointments
              WHERE tenant_id = $1 AND start_at < $3 AND blocked_until > $2
                AND start_at > $2 - 86400
@@ -754,7 +755,7 @@ pub async fn future_bookings_of(
     now: i64,
 ) -> Result<u32, DbError> {
     let n: i64 = c
-        .query_one(
+        .query_one_cached(
             "SELECT COUNT(*) FROM appointments
              WHERE tenant_id = $1
                AND (customer_phone IN ($2, $3) OR caller_number IN ($2, $3))
@@ -770,7 +771,7 @@ pub async fn future_bookings_of(
 /// The service and provider ids of appointment `id` of `tenant`.
 pub async fn refs(pg: &Pg, tenant: i64, id: i64) -> Result<(i64, i64), DbError> {
     pg.run(async |c| {
-        c.query_opt(
+        c.query_opt_cached(
             "SELECT service_id, provider_id FROM appointments WHERE tenant_id = $1 AND id = $2",
             &[&tenant, &id],
         )
@@ -821,7 +822,7 @@ pub async fn list(
 pub async fn booked_intervals(pg: &Pg, tenant: i64) -> Result<Vec<(i64, i64, i64)>, DbError> {
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT provider_id, start_at, blocked_until FROM appointments
                  WHERE tenant_id = $1 AND status IN ('booked', 'held') ORDER BY provider_id, start_at",
                 &[&tenant],
@@ -842,7 +843,7 @@ pub async fn agenda(
 ) -> Result<Vec<AgendaItem>, DbError> {
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT a.id, a.provider_id, s.name, a.customer_name, a.customer_phone, a.start_at,
                         a.end_at, a.status,
                         EXISTS (SELECT 1 FROM outbox o WHERE o.appointment_id = a.id
@@ -879,7 +880,7 @@ pub async fn day_counts(pg: &Pg, days: &[(i64, i64, i64)]) -> Result<Vec<DayCoun
         let mut out = Vec::with_capacity(days.len());
         for (tenant, from, to) in days {
             let r = c
-                .query_one(
+                .query_one_cached(
                     "SELECT
                        (SELECT COUNT(*) FROM appointments WHERE tenant_id = $1 AND status = 'booked'
                           AND start_at >= $2 AND start_at < $3),

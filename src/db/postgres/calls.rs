@@ -3,6 +3,7 @@
 //! callback that ends a call queues `call.completed` only if its transaction is the one
 //! that ended it, however many nodes receive the callback's retries at once.
 
+use super::cached::Cached;
 use std::collections::HashSet;
 
 use deadpool_postgres::GenericClient;
@@ -38,7 +39,7 @@ pub async fn record_starts(pg: &Pg, starts: &[CallStart]) -> Result<(), DbError>
     let said: Vec<&str> = starts.iter().map(|s| s.said.as_str()).collect();
     let docs: Vec<Option<&str>> = starts.iter().map(|s| s.documents.as_deref()).collect();
     pg.write(async |tx| {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, status, started_at,
                                 gathered_at, first_said, documents)
              SELECT s.sid, s.tenant, s.caller, s.dialled, 'in-progress', s.at,
@@ -68,14 +69,14 @@ pub async fn record_starts(pg: &Pg, starts: &[CallStart]) -> Result<(), DbError>
 /// tenant when its start is not written yet).
 pub async fn record_error(pg: &Pg, call_sid: &str, said: &str, at: i64) -> Result<(), DbError> {
     pg.write(async |tx| {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO calls (call_sid, status, started_at) VALUES ($1, 'in-progress', $2)
              ON CONFLICT (call_sid) DO NOTHING",
             &[&call_sid, &at],
         )
         .await?;
         super::answers::lock_turns(tx, call_sid).await?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO call_turns (call_sid, step, seq, at, heard, said, outcome)
              VALUES ($1, 'error:' || $3::bigint,
                      (SELECT COALESCE(MAX(seq), 0) + 1 FROM call_turns WHERE call_sid = $1),
@@ -92,7 +93,7 @@ pub async fn record_error(pg: &Pg, call_sid: &str, said: &str, at: i64) -> Resul
 /// Marks that call `call_sid` was offered alternatives (first time only), in the caller's
 /// transaction (the flow's gather answer composes it).
 pub async fn mark_offered(c: &impl GenericClient, call_sid: &str, now: i64) -> Result<(), DbError> {
-    c.execute(
+    c.execute_cached(
         "INSERT INTO calls (call_sid, status, started_at, offered_at)
          VALUES ($1, 'in-progress', $2, $2)
          ON CONFLICT (call_sid) DO UPDATE SET offered_at = $2 WHERE calls.offered_at IS NULL",
@@ -110,7 +111,7 @@ pub async fn record_status(pg: &Pg, u: &StatusUpdate, now: i64) -> Result<(), Db
     let ended = is_final(&u.status).then_some(now);
     pg.write(async |tx| {
         let inserted = tx
-            .execute(
+            .execute_cached(
                 "INSERT INTO calls (call_sid, tenant_id, from_number, to_number, direction, status,
                                     started_at, ended_at, duration_seconds)
                  VALUES ($1, (SELECT id FROM tenants WHERE phone_number = $4), $3, $4,
@@ -133,13 +134,13 @@ pub async fn record_status(pg: &Pg, u: &StatusUpdate, now: i64) -> Result<(), Db
             None
         } else {
             let before: Option<i64> = tx
-                .query_one(
+                .query_one_cached(
                     "SELECT ended_at FROM calls WHERE call_sid = $1 FOR UPDATE",
                     &[&u.call_sid],
                 )
                 .await?
                 .get(0);
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE calls SET
                    status = CASE WHEN ended_at IS NULL OR $3::bigint IS NOT NULL THEN $2 ELSE status END,
                    direction = COALESCE($4, direction),
@@ -163,7 +164,7 @@ pub async fn record_status(pg: &Pg, u: &StatusUpdate, now: i64) -> Result<(), Db
 pub async fn stats(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<CallStats, DbError> {
     pg.run(async |c| {
         let live = c
-            .query_one(
+            .query_one_cached(
                 "SELECT COUNT(*), AVG(duration_seconds)::float8,
                         COUNT(*) FILTER (WHERE direction NOT LIKE 'outbound%'),
                         COUNT(*) FILTER (WHERE direction LIKE 'outbound%'),
@@ -181,7 +182,7 @@ pub async fn stats(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<CallStats
         };
         // Calls past retention live on as daily counts (whole UTC days).
         let days = c
-            .query_one(
+            .query_one_cached(
                 "SELECT COALESCE(SUM(calls), 0)::bigint, COALESCE(SUM(inbound), 0)::bigint,
                         COALESCE(SUM(outbound), 0)::bigint, COALESCE(SUM(duration_sum), 0)::bigint,
                         COALESCE(SUM(duration_count), 0)::bigint
@@ -202,7 +203,7 @@ pub async fn stats(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<CallStats
             s.outbound += days.get::<_, i64>(2);
         }
         s.calls_per_quarter = c
-            .query(
+            .query_cached(
                 "SELECT (started_at / 900) * 900, COUNT(*) FROM calls
                  WHERE tenant_id = $1 AND started_at >= $2 AND started_at < $3 GROUP BY 1",
                 &[&tenant, &from, &to],
@@ -212,7 +213,7 @@ pub async fn stats(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<CallStats
             .map(|r| (r.get(0), r.get(1)))
             .collect();
         let b = c
-            .query_one(
+            .query_one_cached(
                 "SELECT COUNT(*), COUNT(call_sid), COUNT(*) FILTER (WHERE status = 'cancelled')
                  FROM appointments WHERE tenant_id = $1 AND status IN ('booked', 'cancelled')
                    AND created_at >= $2 AND created_at < $3",
@@ -232,7 +233,7 @@ pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, 
     let limit = super::ints::big(limit);
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 concat!(
                     "SELECT c.call_sid, c.from_number, c.direction, c.status, c.started_at,
                             c.duration_seconds, c.first_said, c.documents, ",
@@ -245,7 +246,7 @@ pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, 
             .await?;
         let sids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
         let turns = c
-            .query(
+            .query_cached(
                 "SELECT call_sid, heard, said, outcome, documents FROM call_turns
                  WHERE call_sid = ANY($1) ORDER BY call_sid, seq",
                 &[&sids],
@@ -289,7 +290,7 @@ pub async fn version_fingerprints(
 ) -> Result<Vec<(String, String, i64)>, DbError> {
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT id, name, body FROM texml_versions WHERE tenant_id = $1",
                 &[&tenant],
             )

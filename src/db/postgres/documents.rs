@@ -1,5 +1,6 @@
 //! Document versions on PostgreSQL ([`crate::db::documents`] is the interface).
 
+use super::cached::Cached;
 use super::{
     Pg,
     changes::{Change, announce},
@@ -20,7 +21,7 @@ pub async fn record(
     pg.write(async |tx| {
         if let Some((previous, modified)) = on_disk {
             let newest: Option<String> = tx
-                .query_opt(
+                .query_opt_cached(
                     "SELECT body FROM texml_versions WHERE tenant_id = $1 AND name = $2
                      ORDER BY id DESC LIMIT 1",
                     &[&tenant, &name],
@@ -28,7 +29,7 @@ pub async fn record(
                 .await?
                 .map(|r| r.get(0));
             if newest.as_deref() != Some(previous) {
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
                      VALUES ($1, $2, $3, $4, 'file')",
                     &[&tenant, &name, &previous, &modified],
@@ -37,7 +38,7 @@ pub async fn record(
             }
         }
         let id = tx
-            .query_one(
+            .query_one_cached(
                 "INSERT INTO texml_versions (tenant_id, name, body, saved_at, saved_by)
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 &[&tenant, &name, &body, &now, &saved_by],
@@ -54,7 +55,7 @@ pub async fn record(
 pub async fn versions(pg: &Pg, tenant: i64, name: &str) -> Result<Vec<Version>, DbError> {
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT id, name, body, saved_at, saved_by FROM texml_versions
                  WHERE tenant_id = $1 AND name = $2 ORDER BY id",
                 &[&tenant, &name],
@@ -77,7 +78,7 @@ pub async fn versions(pg: &Pg, tenant: i64, name: &str) -> Result<Vec<Version>, 
 /// The newest version of every tenant's every document, with the tenant's slug.
 pub async fn newest(pg: &Pg) -> Result<Vec<(String, String, String)>, DbError> {
     pg.run(async |c| {
-        Ok(c.query(
+        Ok(c.query_cached(
             "SELECT t.slug, v.name, v.body FROM texml_versions v JOIN tenants t ON t.id = v.tenant_id
              WHERE v.id = (SELECT max(w.id) FROM texml_versions w
                            WHERE w.tenant_id = v.tenant_id AND w.name = v.name)
@@ -95,7 +96,7 @@ pub async fn newest(pg: &Pg) -> Result<Vec<(String, String, String)>, DbError> {
 /// Whether `body` is a recorded version of tenant `slug`'s document `name`.
 pub async fn recorded(pg: &Pg, slug: &str, name: &str, body: &str) -> Result<bool, DbError> {
     pg.run(async |c| {
-        Ok(c.query_one(
+        Ok(c.query_one_cached(
             "SELECT EXISTS (SELECT 1 FROM texml_versions v JOIN tenants t ON t.id = v.tenant_id
                             WHERE t.slug = $1 AND v.name = $2 AND v.body = $3)",
             &[&slug, &name, &body],

@@ -3,6 +3,7 @@
 //! queued delivery per live endpoint of the tenant that wants the type. The payloads are
 //! built by the same functions as SQLite's, so an event reads alike on both.
 
+use super::cached::Cached;
 use deadpool_postgres::GenericClient;
 use serde_json::{Value, json};
 
@@ -45,19 +46,19 @@ pub async fn enqueue(
         return Ok(0);
     }
     let slug: String = c
-        .query_one("SELECT slug FROM tenants WHERE id = $1", &[&tenant])
+        .query_one_cached("SELECT slug FROM tenants WHERE id = $1", &[&tenant])
         .await?
         .get(0);
     let (event_id, payload) = payload(kind, &slug, data, now)?;
     let event: i64 = c
-        .query_one(
+        .query_one_cached(
             "INSERT INTO webhook_events (event_id, tenant_id, type, appointment_id, payload, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             &[&event_id, &tenant, &kind, &appointment, &payload.to_string(), &now],
         )
         .await?
         .get(0);
-    c.execute(
+    c.execute_cached(
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, appointment_id, next_attempt_ms, created_ms)
          SELECT endpoint, $2, $3, $4, $4 FROM unnest($1::bigint[]) AS e(endpoint)",
         &[&endpoints, &event, &appointment, &wall_ms()],
@@ -107,7 +108,7 @@ pub async fn message_event(
         return Ok(0);
     };
     let Some(r) = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT id, tenant_id, appointment_id, kind, to_number FROM outbox WHERE telnyx_message_id = $1",
             &[&message_id],
         )
@@ -141,7 +142,7 @@ pub async fn call_event(
     now: i64,
 ) -> Result<usize, DbError> {
     let Some(r) = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT tenant_id, status, direction, from_number, to_number, started_at, ended_at, duration_seconds
              FROM calls WHERE call_sid = $1",
             &[&call_sid],
@@ -166,7 +167,7 @@ pub async fn call_event(
         return Ok(0);
     }
     let booked: Option<i64> = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT id FROM appointments WHERE tenant_id = $1 AND call_sid = $2 AND status = 'booked'
              ORDER BY id DESC LIMIT 1",
             &[&tenant, &call_sid],
@@ -189,7 +190,7 @@ pub async fn reminder_call_event(
     now: i64,
 ) -> Result<usize, DbError> {
     let Some(r) = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT tenant_id, appointment_id, call_sid, to_number, outcome, duration_seconds, attempt
              FROM reminder_calls WHERE id = $1",
             &[&id],

@@ -1,5 +1,6 @@
 //! ICS subscription feeds on PostgreSQL ([`crate::db::feeds`] is the interface).
 
+use super::cached::Cached;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
@@ -48,7 +49,7 @@ pub async fn create(
 ) -> Result<Feed, DbError> {
     pg.write(async |tx| {
         let id: i64 = tx
-            .query_one(
+            .query_one_cached(
                 "INSERT INTO feeds (tenant_id, provider_id, detail, secret_hash, created_at)
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 &[
@@ -102,7 +103,7 @@ pub async fn rotate(
 ) -> Result<Feed, DbError> {
     pg.write(async |tx| {
         let n = tx
-            .execute(
+            .execute_cached(
                 "UPDATE feeds SET secret_hash = $3, rotated_at = $4
                  WHERE tenant_id = $1 AND id = $2",
                 &[&tenant, &id, &secret_hash.as_slice(), &now],
@@ -120,7 +121,7 @@ pub async fn rotate(
 pub async fn for_url(pg: &Pg, id: i64) -> Result<Option<FeedAccess>, DbError> {
     pg.run(async |c| {
         let row = c
-            .query_opt(
+            .query_opt_cached(
                 "SELECT f.id, f.tenant_id, f.provider_id, p.name, f.detail, f.created_at,
                         f.rotated_at, f.secret_hash, t.slug, t.name, t.horizon_days
                  FROM feeds f JOIN tenants t ON t.id = f.tenant_id
@@ -150,7 +151,7 @@ pub async fn events(
 ) -> Result<Vec<FeedEvent>, DbError> {
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT a.id, s.name, p.name, a.customer_name, a.customer_phone, a.start_at,
                         a.end_at, a.status, a.sequence, a.updated_at, a.created_at
                  FROM appointments a JOIN services s ON s.id = a.service_id

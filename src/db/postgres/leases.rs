@@ -4,6 +4,7 @@
 //! the server's clock ([`crate::db::leases::Wall`]), read after the row's lock is had.
 
 use super::Pg;
+use super::cached::Cached;
 use crate::db::{DbError, leases::Lease};
 
 /// The database server's clock, Unix milliseconds: what every node's leases (and pacers)
@@ -54,7 +55,7 @@ pub async fn acquire(
 /// Gives lease `name` up if `holder` has it.
 pub async fn release(pg: &Pg, name: &str, holder: &str) -> Result<(), DbError> {
     pg.write(async |tx| {
-        tx.execute(
+        tx.execute_cached(
             "DELETE FROM leases WHERE name = $1 AND holder = $2",
             &[&name, &holder],
         )

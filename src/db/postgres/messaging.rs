@@ -3,6 +3,7 @@
 //! so changes that compose them (the inbound webhook's handling, queueing a text, a
 //! refused send) run them in their own transaction.
 
+use super::cached::Cached;
 use deadpool_postgres::{GenericClient, Transaction};
 
 use crate::{
@@ -21,7 +22,7 @@ pub(crate) async fn is_opted_out(
     number: &str,
     profile: Option<&str>,
 ) -> Result<bool, DbError> {
-    Ok(c.query_one(
+    Ok(c.query_one_cached(
         "SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE number = $1
             AND ($2::text IS NULL OR messaging_profile_id = $2 OR messaging_profile_id = ''))",
         &[&number, &profile],
@@ -38,14 +39,14 @@ pub(crate) async fn record_opt_out(
     profile: Option<&str>,
     now: i64,
 ) -> Result<usize, DbError> {
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO sms_opt_outs (number, messaging_profile_id, opted_out_at) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING",
         &[&number, &profile.unwrap_or_default(), &now],
     )
     .await?;
     let skipped = tx
-        .execute(
+        .execute_cached(
             "UPDATE outbox SET status = 'skipped', last_error = 'recipient opted out (STOP)',
                 updated_at = $3
              WHERE to_number = $1 AND status = 'queued'
@@ -62,7 +63,7 @@ pub(crate) async fn lift_opt_out(
     number: &str,
     profile: Option<&str>,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM sms_opt_outs
          WHERE number = $1 AND (messaging_profile_id = $2 OR messaging_profile_id = '')",
         &[&number, &profile.unwrap_or_default()],
@@ -82,7 +83,7 @@ pub(crate) async fn record_event(
     now: i64,
 ) -> Result<bool, DbError> {
     Ok(tx
-        .execute(
+        .execute_cached(
             "INSERT INTO messaging_events (event_id, event_type, telnyx_message_id, status,
                 detail, received_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",

@@ -4,6 +4,7 @@
 
 pub mod answers;
 pub mod appointments;
+pub mod cached;
 pub mod calls;
 pub mod changes;
 pub mod copy;

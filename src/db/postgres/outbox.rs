@@ -5,6 +5,7 @@
 //! two nodes sweeping at once neither wait for nor deadlock with each other. The daily
 //! cap and pauses read what every node committed (see docs/storage.md).
 
+use super::cached::Cached;
 use deadpool_postgres::{GenericClient, Transaction};
 use jiff::Timestamp;
 use tokio_postgres::Row;
@@ -48,7 +49,7 @@ pub async fn candidates(
     let (per_sender, limit) = (big(per_sender), big(limit));
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT id, sender, profile, rate FROM (
                     SELECT o.id, o.due_at, COALESCE(t.sms_from, t.phone_number) AS sender,
                            t.messaging_profile_id AS profile, t.sms_rate_per_second AS rate,
@@ -112,7 +113,7 @@ pub async fn claim(
             Kind::parse(&kind).ok_or_else(|| DbError::Corrupt(format!("outbox kind {kind}")))?;
         let tenant: i64 = row.get(2);
         let sender = tx
-            .query_one(
+            .query_one_cached(
                 "SELECT COALESCE(sms_from, phone_number), messaging_profile_id
                  FROM tenants WHERE id = $1",
                 &[&tenant],
@@ -141,7 +142,7 @@ async fn appointment_facts(
     id: i64,
 ) -> Result<Option<AppointmentFacts>, DbError> {
     let Some(r) = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT a.status, a.start_at, s.name, p.name, t.name, t.timezone, t.phone_number,
                     a.customer_name, t.sms_confirmation, t.sms_reminder, t.sms_moved
              FROM appointments a JOIN services s ON s.id = a.service_id
@@ -180,7 +181,7 @@ pub async fn recipient(
     pg.run(async |c| {
         let opted_out = messaging::is_opted_out(c, to, profile).await?;
         let sent: i64 = c
-            .query_one(
+            .query_one_cached(
                 "SELECT COUNT(*) FROM outbox WHERE to_number = $1 AND request_started_ms >= $2",
                 &[&to, &since_ms],
             )
@@ -201,7 +202,7 @@ async fn finish_tx(
     reason: Option<&str>,
     text: Option<&str>,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE outbox SET status = $2, last_error = COALESCE($3, last_error),
             text = COALESCE($4, text), lease_until_ms = NULL, updated_at = $5
          WHERE id = $1 AND status = 'sending'",
@@ -265,7 +266,7 @@ pub async fn begin_send(
 ) -> Result<Begun, DbError> {
     pg.write(async |tx| {
         let Some(row) = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT to_number FROM outbox
                  WHERE id = $1 AND status = 'sending' AND request_started_ms IS NULL
                  FOR UPDATE",
@@ -276,7 +277,7 @@ pub async fn begin_send(
             return Ok(Begun::Lost);
         };
         let to: String = row.get(0);
-        tx.execute(
+        tx.execute_cached(
             "SELECT pg_advisory_xact_lock(hashtextextended('slotline.to:' || $1, 0))",
             &[&to],
         )
@@ -299,7 +300,7 @@ pub async fn begin_send(
         let (at_ms, wait_ms) = match slot {
             Slot::At { at_ms, wait_ms } => (at_ms, wait_ms),
             Slot::Busy { wait_ms } => {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE outbox SET status = 'queued', attempts = GREATEST(attempts - 1, 0),
                         lease_until_ms = NULL, updated_at = $2
                      WHERE id = $1",
@@ -309,7 +310,7 @@ pub async fn begin_send(
                 return Ok(Begun::Paced { wait_ms });
             }
         };
-        tx.execute(
+        tx.execute_cached(
             "UPDATE outbox SET text = $2, from_number = $3, messaging_profile_id = $4,
                 request_started_ms = $5
              WHERE id = $1",
@@ -410,7 +411,7 @@ pub async fn sweep_leases(
             )
             .await?;
         let failed_held = tx
-            .execute(
+            .execute_cached(
                 "UPDATE outbox SET status = 'failed', updated_at = $2,
                     last_error = 'outcome unknown and no word from Telnyx within the hold; not re-sent, since Telnyx may have sent it (' || COALESCE(last_error, '') || ')'
                  WHERE id IN (SELECT id FROM outbox
@@ -441,7 +442,7 @@ pub async fn adopt_held(
     text: &str,
 ) -> Result<bool, DbError> {
     if tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT id FROM outbox WHERE telnyx_message_id = $1",
             &[&message_id],
         )
@@ -451,7 +452,7 @@ pub async fn adopt_held(
         return Ok(false);
     }
     let n = tx
-        .execute(
+        .execute_cached(
             "UPDATE outbox SET status = 'sent', telnyx_message_id = $1, unknown_since_ms = NULL,
                 lease_until_ms = NULL, last_error = NULL, updated_at = $5
              WHERE status = 'sending' AND telnyx_message_id IS NULL
@@ -470,7 +471,7 @@ pub async fn adopt_held(
 /// Records that sending is paused for `scope`.
 pub async fn set_pause(pg: &Pg, scope: &str, reason: &str, now_ms: i64) -> Result<(), DbError> {
     pg.write(async |tx| {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO sms_pauses (scope, reason, since_ms) VALUES ($1, $2, $3)
              ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason",
             &[&scope, &reason, &now_ms],
@@ -485,7 +486,7 @@ pub async fn set_pause(pg: &Pg, scope: &str, reason: &str, now_ms: i64) -> Resul
 pub async fn lift_pause(pg: &Pg, scope: &str) -> Result<bool, DbError> {
     pg.write(async |tx| {
         Ok(tx
-            .execute("DELETE FROM sms_pauses WHERE scope = $1", &[&scope])
+            .execute_cached("DELETE FROM sms_pauses WHERE scope = $1", &[&scope])
             .await?
             > 0)
     })
@@ -496,7 +497,7 @@ pub async fn lift_pause(pg: &Pg, scope: &str) -> Result<bool, DbError> {
 pub async fn pauses(pg: &Pg) -> Result<Vec<(String, String)>, DbError> {
     pg.run(async |c| {
         let rows = c
-            .query("SELECT scope, reason FROM sms_pauses ORDER BY scope", &[])
+            .query_cached("SELECT scope, reason FROM sms_pauses ORDER BY scope", &[])
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     })
@@ -508,7 +509,7 @@ pub async fn pauses(pg: &Pg) -> Result<Vec<(String, String)>, DbError> {
 pub async fn requeue_failed(pg: &Pg, tenant: i64, id: i64, now: i64) -> Result<(), DbError> {
     pg.write(async |tx| {
         let status: Option<String> = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT status FROM outbox WHERE id = $1 AND tenant_id = $2",
                 &[&id, &tenant],
             )
@@ -518,7 +519,7 @@ pub async fn requeue_failed(pg: &Pg, tenant: i64, id: i64, now: i64) -> Result<(
             None => Err(DbError::NotFound),
             Some("failed") => {
                 let changed = tx
-                    .execute(
+                    .execute_cached(
                         "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_ms = 0,
                             lease_until_ms = NULL, request_started_ms = NULL,
                             unknown_since_ms = NULL, reclaims = 0,
@@ -568,7 +569,7 @@ pub async fn list(pg: &Pg, tenant: i64, q: &ListQuery) -> Result<Vec<OutboxRow>,
     let limit = big(q.limit);
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT o.id, o.appointment_id, o.kind, o.to_number, o.from_number,
                         CASE WHEN o.status = 'queued' AND p.reason IS NOT NULL THEN 'paused'
                              WHEN o.status = 'sending' AND o.unknown_since_ms IS NOT NULL THEN 'unknown'
@@ -597,7 +598,7 @@ pub async fn list(pg: &Pg, tenant: i64, q: &ListQuery) -> Result<Vec<OutboxRow>,
 pub async fn counts(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<OutboxCounts, DbError> {
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT CASE WHEN status = 'sending' AND unknown_since_ms IS NOT NULL
                              THEN 'unknown' ELSE status END AS s, COUNT(*)
                  FROM outbox WHERE tenant_id = $1 AND due_at >= $2 AND due_at < $3 GROUP BY s",
@@ -618,7 +619,7 @@ pub async fn counts(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<OutboxCo
 /// `mark_sent` and a delivery webhook about it, handled at once on two nodes, would
 /// otherwise each miss the other's uncommitted row and leave the status behind.
 pub(crate) async fn lock_message(tx: &impl GenericClient, message_id: &str) -> Result<(), DbError> {
-    tx.execute(
+    tx.execute_cached(
         "SELECT pg_advisory_xact_lock(hashtextextended('slotline.msg:' || $1, 0))",
         &[&message_id],
     )
@@ -629,7 +630,7 @@ pub(crate) async fn lock_message(tx: &impl GenericClient, message_id: &str) -> R
 pub async fn mark_sent(pg: &Pg, id: i64, message_id: &str) -> Result<(), DbError> {
     pg.write(async |tx| {
         lock_message(tx, message_id).await?;
-        tx.execute(
+        tx.execute_cached(
             "UPDATE outbox SET status = 'sent', telnyx_message_id = $2, last_error = NULL,
                 lease_until_ms = NULL, unknown_since_ms = NULL, updated_at = $3
              WHERE id = $1 AND status = 'sending'",
@@ -637,7 +638,7 @@ pub async fn mark_sent(pg: &Pg, id: i64, message_id: &str) -> Result<(), DbError
         )
         .await?;
         let early = tx
-            .query(
+            .query_cached(
                 "SELECT status, detail FROM messaging_events
                  WHERE telnyx_message_id = $1 AND status IS NOT NULL",
                 &[&message_id],
@@ -668,7 +669,7 @@ pub async fn apply_delivery_status(
     };
     let now = now_s();
     let n = tx
-        .execute(
+        .execute_cached(
             "UPDATE outbox SET status = $2, last_error = COALESCE($3, last_error), updated_at = $4
              WHERE telnyx_message_id = $1 AND status = ANY($5)",
             &[&message_id, &status, &detail, &now, &from],

@@ -5,6 +5,7 @@
 //! the second waits for the first's commit and reserves the slot after it, so the slots
 //! reserved for one pacer are at least one gap apart whichever nodes reserved them.
 
+use super::cached::Cached;
 use deadpool_postgres::GenericClient;
 
 use super::leases::NOW_MS;
@@ -53,7 +54,7 @@ pub(super) async fn reserve(
     if at - now > horizon_ms {
         return Ok(Slot::Busy { wait_ms: at - now });
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE pacers SET next_ms = $2 WHERE name = $1",
         &[&name, &(at + gap_ms.max(0))],
     )

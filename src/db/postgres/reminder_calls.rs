@@ -5,6 +5,7 @@
 //! (`queued` → `dialing`), so each due call is dialled by one node once. The sweep takes
 //! only rows no one else has locked.
 
+use super::cached::Cached;
 use super::{
     Pg,
     ints::{big, small},
@@ -57,7 +58,7 @@ pub async fn sweep(pg: &Pg, wall_ms: Option<i64>, now: i64) -> Result<Swept, DbE
             )
             .await?;
         unknown += tx
-            .execute(
+            .execute_cached(
                 "UPDATE reminder_calls SET status = 'unknown', outcome = COALESCE(outcome, 'unknown'),
                     last_error = 'no final status from Telnyx', updated_at = $1
                  WHERE id IN (SELECT id FROM reminder_calls
@@ -78,7 +79,7 @@ pub async fn sweep(pg: &Pg, wall_ms: Option<i64>, now: i64) -> Result<Swept, DbE
 pub async fn in_progress(pg: &Pg) -> Result<usize, DbError> {
     pg.run(async |c| {
         let n: i64 = c
-            .query_one(
+            .query_one_cached(
                 "SELECT COUNT(*) FROM reminder_calls WHERE status IN ('dialing', 'live')",
                 &[],
             )
@@ -94,7 +95,7 @@ pub async fn due(pg: &Pg, now: i64, limit: usize) -> Result<Vec<i64>, DbError> {
     let limit = big(limit);
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT id FROM reminder_calls WHERE status = 'queued' AND due_at <= $1
                  ORDER BY due_at, id LIMIT $2",
                 &[&now, &limit],
@@ -120,10 +121,10 @@ pub async fn claim(
     pg.write(async |tx| {
         // Held until this transaction ends: the count below sees every claim committed
         // before, by any node.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIMS_LOCK])
+        tx.execute_cached("SELECT pg_advisory_xact_lock($1)", &[&CLAIMS_LOCK])
             .await?;
         let live: i64 = tx
-            .query_one(
+            .query_one_cached(
                 "SELECT COUNT(*) FROM reminder_calls WHERE status IN ('dialing', 'live')",
                 &[],
             )
@@ -147,7 +148,7 @@ pub async fn claim(
             return Ok(None);
         }
         let r = tx
-            .query_one(
+            .query_one_cached(
                 "SELECT r.tenant_id, r.appointment_id, r.hours_before, r.attempt, r.to_number,
                         r.for_start, t.phone_number, t.name, a.status, a.start_at,
                         t.reminder_calls, t.timezone,
@@ -167,7 +168,7 @@ pub async fn claim(
         let today = local_day_start(now, &tz, 0)?;
         let week = local_day_start(now, &tz, 6)?;
         let counts = tx
-            .query_one(
+            .query_one_cached(
                 "SELECT EXISTS (SELECT 1 FROM reminder_calls WHERE appointment_id = $1
                                   AND hours_before <> $2 AND dialed_at >= $3),
                         (SELECT COUNT(*) FROM reminder_calls WHERE tenant_id = $4
@@ -229,7 +230,7 @@ pub async fn begin_request(
         match pacing::reserve(tx, DIALS, gap_ms, horizon_ms).await? {
             Slot::At { at_ms, wait_ms } => Ok(Begun::Go { wait_ms, at_ms }),
             Slot::Busy { wait_ms } => {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE reminder_calls SET status = 'queued', lease_until_ms = NULL,
                         request_started = 0, dialed_at = NULL, updated_at = $2
                      WHERE id = $1",
@@ -251,7 +252,7 @@ pub(crate) async fn start_request(
     now: i64,
 ) -> Result<bool, DbError> {
     let started = c
-        .execute(
+        .execute_cached(
             "UPDATE reminder_calls SET request_started = 1, dialed_at = $2, updated_at = $2
              WHERE id = $1 AND status = 'dialing' AND request_started = 0",
             &[&id, &now],
@@ -321,7 +322,7 @@ pub async fn list(
     let limit = big(limit);
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 concat!(
                     "SELECT * FROM (
                       (SELECT 'outbound'::text AS dir, call_sid, to_number, COALESCE(dialed_at, due_at) AS at,
@@ -354,7 +355,7 @@ pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, 
     let limit = big(limit);
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT 'outbound', call_sid, to_number, COALESCE(dialed_at, due_at), status,
                         outcome, appointment_id, attempt, last_error, duration_seconds,
                         answered_by, id
@@ -372,7 +373,7 @@ pub async fn latest(pg: &Pg, tenant: i64, limit: usize) -> Result<Vec<CallRow>, 
 pub async fn counts(pg: &Pg, tenant: i64, from: i64, to: i64) -> Result<OutboundCounts, DbError> {
     pg.run(async |c| {
         let rows = c
-            .query(
+            .query_cached(
                 "SELECT COALESCE(outcome, status), COUNT(*) FROM reminder_calls
                  WHERE tenant_id = $1 AND dialed_at >= $2 AND dialed_at < $3 GROUP BY 1",
                 &[&tenant, &from, &to],

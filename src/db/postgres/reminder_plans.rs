@@ -4,6 +4,7 @@
 //! opt-outs, and what a reminder call's answers and status callbacks record (`facts`,
 //! `note`, `set_outcome`, `close`, `settle`). The dialer's queue is elsewhere.
 
+use super::cached::Cached;
 use deadpool_postgres::{GenericClient, Transaction};
 use jiff::{Timestamp, tz::TimeZone};
 
@@ -28,7 +29,7 @@ async fn settings_of(
     tenant_id: i64,
 ) -> Result<Option<(ReminderCallsSpec, TimeZone, String)>, DbError> {
     let Some(row) = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT reminder_calls, timezone, phone_number FROM tenants WHERE id = $1",
             &[&tenant_id],
         )
@@ -58,7 +59,7 @@ pub async fn plan_for(
 ) -> Result<usize, DbError> {
     let (tenant_id, start, phone, status) =
         super::text_plans::planned_from(tx, appointment_id).await?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE reminder_calls SET status = 'cancelled', last_error = 'appointment moved', updated_at = $3
          WHERE appointment_id = $1 AND status = 'queued' AND for_start <> $2",
         &[&appointment_id, &start, &now],
@@ -81,7 +82,7 @@ pub async fn plan_for(
     let mut queued = 0;
     for call in plan::plan(&spec, &tz, at(start)?, at(now)?) {
         queued += tx
-            .execute(
+            .execute_cached(
                 "INSERT INTO reminder_calls (tenant_id, appointment_id, for_start, hours_before, attempt,
                     to_number, due_at, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $7)
@@ -108,7 +109,7 @@ pub async fn withdraw_for(
     now: i64,
 ) -> Result<u64, DbError> {
     Ok(tx
-        .execute(
+        .execute_cached(
             "UPDATE reminder_calls SET status = 'cancelled', last_error = 'appointment cancelled', updated_at = $2
              WHERE appointment_id = $1 AND status = 'queued'",
             &[&appointment_id, &now],
@@ -122,7 +123,7 @@ pub async fn is_opted_out(
     tenant_id: i64,
     number: &str,
 ) -> Result<bool, DbError> {
-    Ok(c.query_opt(
+    Ok(c.query_opt_cached(
         "SELECT 1 FROM call_opt_outs WHERE tenant_id = $1 AND number = $2",
         &[&tenant_id, &number],
     )
@@ -133,13 +134,13 @@ pub async fn is_opted_out(
 /// Records that `number` stopped `tenant`'s calls and skips its waiting calls.
 pub async fn opt_out(pg: &Pg, tenant_id: i64, number: &str, now: i64) -> Result<(), DbError> {
     pg.write(async |tx| {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO call_opt_outs (tenant_id, number, created_at) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
             &[&tenant_id, &number, &now],
         )
         .await?;
-        tx.execute(
+        tx.execute_cached(
             "UPDATE reminder_calls SET status = 'skipped', outcome = 'skipped', last_error = 'the number stopped these calls', updated_at = $3
              WHERE tenant_id = $1 AND to_number = $2 AND status = 'queued'",
             &[&tenant_id, &number, &now],
@@ -160,7 +161,7 @@ pub async fn close(
     reason: Option<&str>,
     now: i64,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE reminder_calls SET status = $2, outcome = COALESCE($3, outcome), last_error = COALESCE($4, last_error),
             lease_until_ms = NULL, ended_at = COALESCE(ended_at, $5), updated_at = $5 WHERE id = $1",
         &[&id, &status, &outcome, &reason, &now],
@@ -179,7 +180,7 @@ async fn note_on_appointment(
     outcome: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE appointments a SET reminder_calls = (a.reminder_calls::jsonb || jsonb_build_array(
             jsonb_build_object('attempt', r.attempt, 'hours_before', r.hours_before,
                                'outcome', $2::TEXT, 'at', $3::BIGINT)))::TEXT
@@ -194,7 +195,7 @@ async fn note_on_appointment(
 pub async fn facts(pg: &Pg, tenant_id: i64, id: i64) -> Result<Option<CallFacts>, DbError> {
     pg.run(async |c| {
         let row = c
-            .query_opt(
+            .query_opt_cached(
                 "SELECT r.id, r.tenant_id, r.appointment_id, r.hours_before, r.attempt, r.status, r.outcome,
                         r.to_number, a.status, a.start_at, r.for_start, s.name, p.name
                  FROM reminder_calls r JOIN appointments a ON a.id = r.appointment_id
@@ -234,7 +235,7 @@ pub async fn note(
     now: i64,
 ) -> Result<(), DbError> {
     pg.write(async |tx| {
-        tx.execute(
+        tx.execute_cached(
             "UPDATE reminder_calls SET call_sid = COALESCE(call_sid, $2),
                 answered_by = COALESCE($3, answered_by), updated_at = $4 WHERE id = $1",
             &[&id, &call_sid, &answered_by, &now],
@@ -249,7 +250,7 @@ pub async fn note(
 pub async fn set_outcome(pg: &Pg, id: i64, outcome: &str, now: i64) -> Result<(), DbError> {
     pg.write(async |tx| {
         let n = tx
-            .execute(
+            .execute_cached(
                 "UPDATE reminder_calls SET outcome = $2, updated_at = $3
                  WHERE id = $1 AND (outcome IS NULL OR outcome = 'no_input')",
                 &[&id, &outcome, &now],
@@ -276,7 +277,7 @@ pub async fn settle(
 ) -> Result<Settled, DbError> {
     pg.write(async |tx| {
         let Some(row) = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT r.status, r.outcome, r.attempt, r.tenant_id, r.appointment_id, r.hours_before,
                         r.for_start, r.to_number, a.start_at
                  FROM reminder_calls r JOIN appointments a ON a.id = r.appointment_id WHERE r.id = $1
@@ -295,7 +296,7 @@ pub async fn settle(
         let Some(ended) = ended_as(&status, call_status, outcome.as_deref()) else {
             return Ok(Settled::Nothing);
         };
-        tx.execute(
+        tx.execute_cached(
             "UPDATE reminder_calls SET duration_seconds = $2, call_sid = COALESCE(call_sid, $3) WHERE id = $1",
             &[&id, &duration, &call_sid],
         )
@@ -310,7 +311,7 @@ pub async fn settle(
             && let Some((spec, tz, _)) = settings_of(tx, tenant_id).await?
             && let Some(due) = plan::retry_at(&spec, &tz, at(start)?, at(now)?)
         {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO reminder_calls (tenant_id, appointment_id, for_start, hours_before, attempt,
                     to_number, due_at, created_at, updated_at)
                  SELECT $1, $2, $3, $4, 2, $5, $6, $7, $7

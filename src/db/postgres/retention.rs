@@ -1,6 +1,7 @@
 //! Pruning on PostgreSQL ([`crate::db::retention`] is the interface): the same batches as
 //! SQLite's, each inside the caller's transaction.
 
+use super::cached::Cached;
 use deadpool_postgres::Transaction;
 
 use crate::db::{DbError, retention::Step};
@@ -53,7 +54,7 @@ pub async fn prune(
 /// second), counted into `call_days` and deleted with their turns.
 async fn calls(tx: &Transaction<'_>, cutoff: i64, limit: i64) -> Result<usize, DbError> {
     let last: Option<i64> = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT started_at FROM calls WHERE started_at < $1
              ORDER BY started_at LIMIT 1 OFFSET $2",
             &[&cutoff, &(limit - 1).max(0)],
@@ -61,7 +62,7 @@ async fn calls(tx: &Transaction<'_>, cutoff: i64, limit: i64) -> Result<usize, D
         .await?
         .map(|r| r.get(0));
     let end = last.map_or(cutoff, |l| (l + 1).min(cutoff));
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO call_days AS d (tenant_id, day, calls, inbound, outbound, duration_sum,
                                      duration_count, gathered, offered)
          SELECT tenant_id, started_at / 86400, COUNT(*),
@@ -83,12 +84,12 @@ async fn calls(tx: &Transaction<'_>, cutoff: i64, limit: i64) -> Result<usize, D
         &[&end],
     )
     .await?;
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM call_turns WHERE call_sid IN (SELECT call_sid FROM calls WHERE started_at < $1)",
         &[&end],
     )
     .await?;
     Ok(tx
-        .execute("DELETE FROM calls WHERE started_at < $1", &[&end])
+        .execute_cached("DELETE FROM calls WHERE started_at < $1", &[&end])
         .await? as usize)
 }

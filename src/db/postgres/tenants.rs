@@ -3,6 +3,7 @@
 //! written whole in one transaction; a taken slug or number is named from the unique
 //! constraint the server reports, so nothing else runs in the failed transaction.
 
+use super::cached::Cached;
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
@@ -89,7 +90,7 @@ async fn replace_in(
     now: i64,
 ) -> Result<(String, Tenant), DbError> {
     let before: String = tx
-        .query_opt("SELECT slug FROM tenants WHERE id = $1 FOR UPDATE", &[&id])
+        .query_opt_cached("SELECT slug FROM tenants WHERE id = $1 FOR UPDATE", &[&id])
         .await?
         .ok_or(DbError::NotFound)?
         .get(0);
@@ -107,11 +108,11 @@ async fn replace_in(
     tx.execute(&sql, &refs(&params))
         .await
         .map_err(|e| unique_to_conflict(e, spec))?;
-    tx.execute("DELETE FROM opening_hours WHERE tenant_id = $1", &[&id])
+    tx.execute_cached("DELETE FROM opening_hours WHERE tenant_id = $1", &[&id])
         .await?;
-    tx.execute("DELETE FROM closures WHERE tenant_id = $1", &[&id])
+    tx.execute_cached("DELETE FROM closures WHERE tenant_id = $1", &[&id])
         .await?;
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM provider_services WHERE provider_id IN (SELECT id FROM providers WHERE tenant_id = $1)",
         &[&id],
     )
@@ -193,7 +194,7 @@ async fn write_children(
     let mut service_ids: Vec<(&str, i64)> = Vec::with_capacity(spec.services.len());
     for (pos, s) in spec.services.iter().enumerate() {
         let sid: i64 = tx
-            .query_one(
+            .query_one_cached(
                 "INSERT INTO services (tenant_id, name, duration_minutes, position, price)
                  VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (tenant_id, (lower(name))) DO UPDATE
@@ -214,7 +215,7 @@ async fn write_children(
     }
     for (pos, p) in spec.providers.iter().enumerate() {
         let pid: i64 = tx
-            .query_one(
+            .query_one_cached(
                 "INSERT INTO providers (tenant_id, name, position) VALUES ($1, $2, $3)
                  ON CONFLICT (tenant_id, (lower(name))) DO UPDATE
                  SET name = excluded.name, position = excluded.position, retired_at = NULL
@@ -225,7 +226,7 @@ async fn write_children(
             .get(0);
         for svc in &p.services {
             if let Some((_, sid)) = service_ids.iter().find(|(n, _)| n == svc) {
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO provider_services (provider_id, service_id) VALUES ($1, $2)
                      ON CONFLICT DO NOTHING",
                     &[&pid, sid],
@@ -235,14 +236,14 @@ async fn write_children(
         }
     }
     for (day, opens, closes) in hour_rows(spec) {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO opening_hours (tenant_id, weekday, opens, closes) VALUES ($1, $2, $3, $4)",
             &[&tenant, &day, &opens, &closes],
         )
         .await?;
     }
     for day in &spec.closures {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO closures (tenant_id, day) VALUES ($1, $2)",
             &[&tenant, &day.to_string()],
         )
@@ -326,7 +327,7 @@ async fn load_all(c: &impl GenericClient, ids: &[i64]) -> Result<Vec<Tenant>, Db
 /// A tenant by numeric id or slug.
 pub async fn find(c: &impl GenericClient, key: &str) -> Result<Tenant, DbError> {
     let id: i64 = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT id FROM tenants WHERE slug = $1 OR id::text = $1",
             &[&key],
         )
@@ -342,7 +343,7 @@ pub async fn by_phone(
     number: &PhoneNumber,
 ) -> Result<Option<Tenant>, DbError> {
     let id = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT id FROM tenants WHERE phone_number = $1",
             &[&number.as_str()],
         )
@@ -362,7 +363,7 @@ pub async fn for_reply(
     now: i64,
 ) -> Result<Option<Tenant>, DbError> {
     let texted = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT tenant_id FROM outbox
              WHERE to_number = $2 AND from_number = $1
                AND status IN ('sending', 'sent', 'delivered', 'dry_run')
@@ -373,7 +374,7 @@ pub async fn for_reply(
     let id = match texted {
         Some(r) => Some(r.get(0)),
         None => c
-            .query_opt(
+            .query_opt_cached(
                 "SELECT t.id FROM tenants t WHERE t.phone_number = $1 OR t.sms_from = $1
                  ORDER BY EXISTS (SELECT 1 FROM appointments a
                                   WHERE a.tenant_id = t.id AND a.customer_phone = $2
@@ -394,7 +395,7 @@ pub async fn for_reply(
 /// Every tenant, by id.
 pub async fn list(c: &impl GenericClient) -> Result<Vec<Tenant>, DbError> {
     let ids: Vec<i64> = c
-        .query("SELECT id FROM tenants", &[])
+        .query_cached("SELECT id FROM tenants", &[])
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -405,7 +406,7 @@ pub async fn list(c: &impl GenericClient) -> Result<Vec<Tenant>, DbError> {
 /// True when there is no tenant.
 pub async fn is_empty(c: &impl GenericClient) -> Result<bool, DbError> {
     Ok(
-        c.query_one("SELECT NOT EXISTS (SELECT 1 FROM tenants)", &[])
+        c.query_one_cached("SELECT NOT EXISTS (SELECT 1 FROM tenants)", &[])
             .await?
             .get(0),
     )
@@ -419,7 +420,7 @@ async fn record_wording(
     by: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO wording_versions (tenant_id, body, saved_at, saved_by)
          SELECT $1, $2, $3, $4
          WHERE $2 IS DISTINCT FROM (SELECT body FROM wording_versions WHERE tenant_id = $1
@@ -444,7 +445,7 @@ pub async fn wording_versions(
     c: &impl GenericClient,
     tenant: i64,
 ) -> Result<Vec<Version>, DbError> {
-    Ok(c.query(
+    Ok(c.query_cached(
         "SELECT id, body, saved_at, saved_by FROM wording_versions WHERE tenant_id = $1
              ORDER BY id DESC LIMIT $2",
         &[&tenant, &(LISTED as i64)],
@@ -462,7 +463,7 @@ pub async fn wording_version(
     id: i64,
 ) -> Result<Option<Version>, DbError> {
     Ok(c
-        .query_opt(
+        .query_opt_cached(
             "SELECT id, body, saved_at, saved_by FROM wording_versions WHERE tenant_id = $1 AND id = $2",
             &[&tenant, &id],
         )
@@ -535,14 +536,14 @@ pub async fn delete<B: Beside + Send + 'static>(
 ) -> Result<Changed<String, std::convert::Infallible>, DbError> {
     pg.write_beside(async |tx| {
         let slug: String = tx
-            .query_opt("SELECT slug FROM tenants WHERE id = $1 FOR UPDATE", &[&id])
+            .query_opt_cached("SELECT slug FROM tenants WHERE id = $1 FOR UPDATE", &[&id])
             .await?
             .ok_or(DbError::NotFound)?
             .get(0);
         // Appointments first: they point at services and providers without cascading.
-        tx.execute("DELETE FROM appointments WHERE tenant_id = $1", &[&id])
+        tx.execute_cached("DELETE FROM appointments WHERE tenant_id = $1", &[&id])
             .await?;
-        tx.execute("DELETE FROM tenants WHERE id = $1", &[&id])
+        tx.execute_cached("DELETE FROM tenants WHERE id = $1", &[&id])
             .await?;
         announce(tx, Change::Tenants).await?;
         Ok(match beside(&slug) {
@@ -556,7 +557,7 @@ pub async fn delete<B: Beside + Send + 'static>(
 /// The server's URL secret if one was stored (read only, for `texml preview`).
 pub async fn stored_url_secret(c: &impl GenericClient) -> Result<Option<String>, DbError> {
     Ok(
-        c.query_opt("SELECT value FROM settings WHERE key = 'url_secret'", &[])
+        c.query_opt_cached("SELECT value FROM settings WHERE key = 'url_secret'", &[])
             .await?
             .map(|r| r.get(0)),
     )
@@ -570,13 +571,13 @@ pub async fn url_secret(pg: &Pg) -> Result<String, DbError> {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     };
     pg.write(async |tx| {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO settings (key, value) VALUES ('url_secret', $1) ON CONFLICT (key) DO NOTHING",
             &[&fresh],
         )
         .await?;
         Ok(tx
-            .query_one("SELECT value FROM settings WHERE key = 'url_secret'", &[])
+            .query_one_cached("SELECT value FROM settings WHERE key = 'url_secret'", &[])
             .await?
             .get(0))
     })

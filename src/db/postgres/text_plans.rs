@@ -3,6 +3,7 @@
 //! `queue_one`, `cancel_texts_for`, `replan_texts_for`, `next_appointment_of`). The SMS
 //! worker's side of the outbox is elsewhere.
 
+use super::cached::Cached;
 use deadpool_postgres::{GenericClient, Transaction};
 use jiff::Timestamp;
 use tokio_postgres::types::ToSql;
@@ -19,7 +20,7 @@ async fn is_opted_out(
     profile: Option<&str>,
 ) -> Result<bool, DbError> {
     Ok(tx
-        .query_one(
+        .query_one_cached(
             "SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE number = $1
                 AND ($2::TEXT IS NULL OR messaging_profile_id = $2 OR messaging_profile_id = ''))",
             &[&number, &profile],
@@ -94,7 +95,7 @@ pub async fn queue_one(
         return Ok(false);
     }
     let n = tx
-        .execute(
+        .execute_cached(
             "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
                 messaging_profile_id, due_at, text, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, $7)
@@ -121,7 +122,7 @@ pub async fn cancel_texts_for(
     now: i64,
 ) -> Result<u64, DbError> {
     Ok(tx
-        .execute(
+        .execute_cached(
             "UPDATE outbox SET status = 'cancelled', last_error = 'appointment cancelled', updated_at = $2
              WHERE appointment_id = $1 AND status = 'queued' AND kind IN ('confirmation', 'reminder', 'moved')",
             &[&appointment_id, &now],
@@ -138,7 +139,7 @@ pub async fn replan_texts_for(
     default_profile: Option<&str>,
     now: i64,
 ) -> Result<usize, DbError> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE outbox SET status = 'cancelled', last_error = 'appointment moved', updated_at = $2
          WHERE appointment_id = $1 AND status = 'queued' AND kind = 'reminder'",
         &[&appointment_id, &now],
@@ -168,7 +169,7 @@ pub(super) async fn planned_from(
     appointment_id: i64,
 ) -> Result<(i64, i64, Option<String>, String), DbError> {
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT tenant_id, start_at, customer_phone, status FROM appointments WHERE id = $1",
             &[&appointment_id],
         )
@@ -184,7 +185,7 @@ pub async fn next_appointment_of(
     customer: &str,
     now: i64,
 ) -> Result<Option<i64>, DbError> {
-    Ok(c.query_opt(
+    Ok(c.query_opt_cached(
         "SELECT id FROM appointments WHERE tenant_id = $1 AND customer_phone = $2
                AND status = 'booked' AND start_at > $3 ORDER BY start_at, id LIMIT 1",
         &[&tenant_id, &customer, &now],

@@ -1,5 +1,6 @@
 //! Upkeep queries on PostgreSQL ([`crate::db::upkeep`] is the interface).
 
+use super::cached::Cached;
 use deadpool_postgres::GenericClient;
 
 use super::Pg;
@@ -9,7 +10,7 @@ use crate::db::{
 };
 
 async fn oldest(c: &impl GenericClient, now: i64) -> Result<Option<i64>, DbError> {
-    Ok(c.query_one(
+    Ok(c.query_one_cached(
         "SELECT MIN(due_at) FROM outbox WHERE status = 'queued' AND due_at <= $1",
         &[&now],
     )
@@ -56,7 +57,7 @@ pub async fn funnels(pg: &Pg, tenants: &[i64], from: i64, to: i64) -> Result<Vec
         let mut funnels = Vec::with_capacity(tenants.len());
         for tenant in tenants {
             let calls = c
-                .query_one(
+                .query_one_cached(
                     "SELECT COUNT(*), COUNT(gathered_at), COUNT(offered_at) FROM calls
                      WHERE tenant_id = $1 AND started_at >= $2 AND started_at < $3
                        AND direction NOT LIKE 'outbound%'",
@@ -64,7 +65,7 @@ pub async fn funnels(pg: &Pg, tenants: &[i64], from: i64, to: i64) -> Result<Vec
                 )
                 .await?;
             let days = c
-                .query_one(
+                .query_one_cached(
                     "SELECT COALESCE(SUM(inbound), 0)::bigint, COALESCE(SUM(gathered), 0)::bigint,
                             COALESCE(SUM(offered), 0)::bigint
                      FROM call_days WHERE tenant_id = $1 AND day >= $2::bigint / 86400
@@ -73,7 +74,7 @@ pub async fn funnels(pg: &Pg, tenants: &[i64], from: i64, to: i64) -> Result<Vec
                 )
                 .await?;
             let booked = c
-                .query_one(
+                .query_one_cached(
                     "SELECT COUNT(DISTINCT a.call_sid),
                             COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM outbox o
                                 WHERE o.appointment_id = a.id AND o.kind = 'confirmation'

@@ -1,6 +1,7 @@
 //! Webhook endpoints and their deliveries on PostgreSQL ([`crate::db::webhooks`] is the
 //! interface).
 
+use super::cached::Cached;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
@@ -73,7 +74,7 @@ pub async fn create_endpoint(
     let events = serde_json::to_string(events).unwrap_or_else(|_| "[]".into());
     pg.write(async |tx| {
         let id: i64 = tx
-            .query_one(
+            .query_one_cached(
                 "INSERT INTO webhook_endpoints (tenant_id, url, events, secret, created_at)
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 &[&tenant, &url, &events, &secret, &now],
@@ -159,7 +160,7 @@ pub async fn deliveries(
         get(conn, tenant, endpoint).await?;
         let limit = super::ints::big(limit);
         let rows = conn
-            .query(
+            .query_cached(
                 "SELECT d.id, e.event_id, e.type, d.appointment_id, d.status, d.attempts,
                         d.next_attempt_ms, d.last_error
                  FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
@@ -169,7 +170,7 @@ pub async fn deliveries(
             .await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         let attempts = conn
-            .query(
+            .query_cached(
                 "SELECT delivery_id, attempted_ms, http_status, error, duration_ms
                  FROM webhook_attempts WHERE delivery_id = ANY($1) ORDER BY id",
                 &[&ids],
@@ -275,7 +276,7 @@ pub async fn claim(
             return Ok(None);
         }
         let row = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT d.id, d.endpoint_id, w.url, w.secret, e.event_id, e.payload,
                         d.attempts, d.created_ms
                  FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
@@ -311,7 +312,7 @@ pub async fn record_attempt(
     pg.write(async |tx| {
         // The endpoint was deleted while the attempt was in flight: nothing to record.
         let Some(row) = tx
-            .query_opt(
+            .query_opt_cached(
                 "SELECT endpoint_id FROM webhook_deliveries WHERE id = $1 FOR UPDATE",
                 &[&id],
             )
@@ -320,20 +321,20 @@ pub async fn record_attempt(
             return Ok(false);
         };
         let endpoint: i64 = row.get(0);
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO webhook_attempts (delivery_id, attempted_ms, http_status, error, duration_ms)
              VALUES ($1, $2, $3, $4, $5)",
             &[&id, &attempt.at_ms, &status, &attempt.error, &attempt.duration_ms],
         )
         .await?;
         if attempt.succeeded() {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,
                     lease_until_ms = NULL, last_error = NULL WHERE id = $1",
                 &[&id],
             )
             .await?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE webhook_endpoints SET failing_since_ms = NULL WHERE id = $1",
                 &[&endpoint],
             )
@@ -343,7 +344,7 @@ pub async fn record_attempt(
         let reason = failure_reason(attempt);
         match then {
             Then::RetryAt(at) => {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_ms = $2,
                         lease_until_ms = NULL, last_error = $3 WHERE id = $1",
                     &[&id, &at, &reason],
@@ -351,7 +352,7 @@ pub async fn record_attempt(
                 .await?
             }
             Then::GiveUp => {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1,
                         lease_until_ms = NULL, last_error = $2 WHERE id = $1",
                     &[&id, &format!("gave up after the retry period: {reason}")],
@@ -360,7 +361,7 @@ pub async fn record_attempt(
             }
         };
         let since: i64 = tx
-            .query_one(
+            .query_one_cached(
                 "UPDATE webhook_endpoints SET failing_since_ms = COALESCE(failing_since_ms, $2)
                  WHERE id = $1 RETURNING failing_since_ms",
                 &[&endpoint, &attempt.at_ms],
@@ -370,7 +371,7 @@ pub async fn record_attempt(
         if attempt.at_ms - since < disable_after_ms {
             return Ok(false);
         }
-        tx.execute(
+        tx.execute_cached(
             "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3
              WHERE id = $1 AND disabled_at IS NULL",
             &[&endpoint, &now, &disabled_reason(since, endpoint, &reason)],
