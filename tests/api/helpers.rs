@@ -326,13 +326,7 @@ async fn suite_database() -> Option<std::sync::Arc<SuiteDatabase>> {
         "SLOTLINE_TEST_STORE=postgres needs SLOTLINE_TEST_POSTGRES (.ci/postgres start DIR)",
     );
     let admin = slotline::db::postgres::connect(&server).await.unwrap();
-    let name = format!("slotline_suite_{:016x}", rand::random::<u64>());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-    let url = format!("{base}/{name}");
+    let (name, url) = crate::postgres::create_database(&admin, &server, "slotline_suite").await;
     Some(std::sync::Arc::new(SuiteDatabase { server, name, url }))
 }
 

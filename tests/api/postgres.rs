@@ -27,6 +27,22 @@ pub(crate) fn server() -> Option<String> {
     }
 }
 
+/// Creates an empty database named `prefix` and a random suffix on `server` (through
+/// `admin`, a connection to it); its name and URL.
+pub(crate) async fn create_database(
+    admin: &Client,
+    server: &str,
+    prefix: &str,
+) -> (String, String) {
+    let name = format!("{prefix}_{:016x}", rand::random::<u64>());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    (name.clone(), format!("{base}/{name}"))
+}
+
 /// A new empty database on the test server, dropped by [`Scratch::drop_database`].
 pub struct Scratch {
     admin: Client,
@@ -40,13 +56,7 @@ impl Scratch {
     pub async fn new() -> Option<Self> {
         let server = server()?;
         let admin = postgres::connect(&server).await.unwrap();
-        let name = format!("slotline_test_{:016x}", rand::random::<u64>());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
+        let (name, url) = create_database(&admin, &server, "slotline_test").await;
         Some(Self { admin, name, url })
     }
 

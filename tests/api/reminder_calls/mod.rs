@@ -59,14 +59,17 @@ async fn app_with(
     app
 }
 
-/// Books `phone` at local `at` (30 min) for provider `provider` through the same booking
-/// transaction the phone line uses; returns the appointment id.
-async fn book_at(app: &TestApp, phone: &str, at: &str, provider: usize) -> i64 {
+/// Jane Roe's 30 minutes at local `at` with provider `provider`, from and for `phone`, as
+/// the booking transaction the phone line uses takes it.
+async fn new_appointment(
+    app: &TestApp,
+    phone: &str,
+    at: &str,
+    provider: usize,
+) -> db::appointments::NewAppointment {
     let start = local(at).as_second();
-    let now = app.clock.now().as_second();
-    let store = &app.state.store;
-    let t = store.tenants().find(SLUG.into()).await.unwrap();
-    let appt = db::appointments::NewAppointment {
+    let t = app.state.store.tenants().find(SLUG.into()).await.unwrap();
+    db::appointments::NewAppointment {
         tenant_id: t.id,
         service_id: t.service_id(0),
         provider_id: t.provider_ids[provider],
@@ -80,8 +83,22 @@ async fn book_at(app: &TestApp, phone: &str, at: &str, provider: usize) -> i64 {
         hold_until: None,
         cap: None,
         texts: Vec::new(),
-    };
-    match store.appointments().book(appt, None, now).await.unwrap() {
+    }
+}
+
+/// Books `phone` at local `at` (30 min) for provider `provider` through the same booking
+/// transaction the phone line uses; returns the appointment id.
+async fn book_at(app: &TestApp, phone: &str, at: &str, provider: usize) -> i64 {
+    let now = app.clock.now().as_second();
+    let appt = new_appointment(app, phone, at, provider).await;
+    match app
+        .state
+        .store
+        .appointments()
+        .book(appt, None, now)
+        .await
+        .unwrap()
+    {
         db::appointments::BookOutcome::Booked(id) => id,
         other => panic!("not booked: {other:?}"),
     }
@@ -297,24 +314,12 @@ async fn moving_an_appointment_replans_its_call_for_the_new_time() {
 #[tokio::test]
 async fn a_held_slot_plans_its_call_only_when_the_caller_confirms() {
     let app = app_with(None, ON(), |_| {}).await;
-    let start = local("2026-11-24T15:00").as_second();
     let now = app.clock.now().as_second();
     let store = &app.state.store;
-    let t = store.tenants().find(SLUG.into()).await.unwrap();
     let appt = db::appointments::NewAppointment {
-        tenant_id: t.id,
-        service_id: t.service_id(0),
-        provider_id: t.provider_ids[0],
-        customer_name: "Jane Roe".into(),
-        customer_phone: Some(JANE.into()),
-        caller_number: Some(JANE.into()),
-        start,
-        end: start + 1800,
-        blocked_until: start + 1800,
         call_sid: Some("v3:held".into()),
         hold_until: Some(now + 120),
-        cap: None,
-        texts: Vec::new(),
+        ..new_appointment(&app, JANE, "2026-11-24T15:00", 0).await
     };
     let held = store.appointments().book(appt, None, now).await.unwrap();
     let db::appointments::BookOutcome::Booked(id) = held else {
