@@ -57,7 +57,7 @@ pub(crate) async fn lock_turns(tx: &impl GenericClient, call_sid: &str) -> Resul
 
 async fn insert_turn(tx: &Transaction<'_>, answer: &Answer, now: i64) -> Result<(), DbError> {
     lock_turns(tx, &answer.call_sid).await?;
-    tx.execute(
+    tx.execute_cached(
         INSERT_TURN,
         &[
             &answer.call_sid,

@@ -19,9 +19,14 @@ use crate::db::{
     },
 };
 
-/// Live endpoints of `$1` whose event list holds `$2`.
-const WANTING: &str = "FROM webhook_endpoints WHERE tenant_id = $1 AND disabled_at IS NULL
-    AND EXISTS (SELECT 1 FROM json_array_elements_text(events::json) AS e(value) WHERE e.value = $2)";
+/// Live endpoints of `$1` whose event list holds `$2` (a macro, so the statements that use
+/// it are literals, prepared once per connection).
+macro_rules! wanting {
+    () => {
+        "FROM webhook_endpoints WHERE tenant_id = $1 AND disabled_at IS NULL
+         AND EXISTS (SELECT 1 FROM json_array_elements_text(events::json) AS e(value) WHERE e.value = $2)"
+    };
+}
 
 /// Queues event `kind` of `tenant` with `data` for every endpoint of the tenant that wants
 /// it. Returns how many deliveries were queued.
@@ -34,8 +39,8 @@ pub async fn enqueue(
     now: i64,
 ) -> Result<usize, DbError> {
     let endpoints: Vec<i64> = c
-        .query(
-            &format!("SELECT id {WANTING} ORDER BY id"),
+        .query_cached(
+            concat!("SELECT id ", wanting!(), " ORDER BY id"),
             &[&tenant, &kind],
         )
         .await?
@@ -69,8 +74,8 @@ pub async fn enqueue(
 
 /// Whether any live endpoint of `tenant` wants `kind` (spares building the payload).
 async fn wanted(c: &impl GenericClient, tenant: i64, kind: &str) -> Result<bool, DbError> {
-    Ok(c.query_one(
-        &format!("SELECT EXISTS (SELECT 1 {WANTING})"),
+    Ok(c.query_one_cached(
+        concat!("SELECT EXISTS (SELECT 1 ", wanting!(), ")"),
         &[&tenant, &kind],
     )
     .await?

@@ -6,7 +6,6 @@
 use super::cached::Cached;
 use deadpool_postgres::{GenericClient, Transaction};
 use jiff::Timestamp;
-use tokio_postgres::types::ToSql;
 
 use crate::{
     db::DbError,
@@ -43,37 +42,39 @@ pub async fn queue_planned(
         return Ok(0);
     }
     let kinds: Vec<&str> = texts.iter().map(|t| t.kind.as_str()).collect();
-    let mut values: Vec<&(dyn ToSql + Sync)> = vec![&tenant_id, &appointment_id, &now];
-    let mut rows = Vec::with_capacity(texts.len());
-    for (i, (t, kind)) in texts.iter().zip(&kinds).enumerate() {
-        let p = 4 + 5 * i;
-        rows.push(format!(
-            "(${p}::TEXT, ${}::TEXT, ${}::TEXT, ${}::TEXT, ${}::BIGINT)",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4
-        ));
-        values.extend([
-            kind as &(dyn ToSql + Sync),
-            &t.to,
-            &t.from,
-            &t.messaging_profile_id,
-            &t.due_at,
-        ]);
-    }
-    let sql = format!(
-        "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
-            messaging_profile_id, due_at, created_at, updated_at)
-         SELECT $1, $2, v.kind, v.to_number, v.from_number, v.profile, v.due_at, $3, $3
-         FROM (VALUES {}) AS v (kind, to_number, from_number, profile, due_at)
-         WHERE NOT EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.number = v.to_number
-             AND (v.profile IS NULL OR o.messaging_profile_id = v.profile
-                  OR o.messaging_profile_id = ''))
-         ON CONFLICT DO NOTHING",
-        rows.join(", ")
-    );
-    Ok(tx.execute(&sql, &values).await? as usize)
+    let to: Vec<&str> = texts.iter().map(|t| t.to.as_str()).collect();
+    let from: Vec<&str> = texts.iter().map(|t| t.from.as_str()).collect();
+    let profiles: Vec<Option<&str>> = texts
+        .iter()
+        .map(|t| t.messaging_profile_id.as_deref())
+        .collect();
+    let due: Vec<i64> = texts.iter().map(|t| t.due_at).collect();
+    // Arrays rather than a VALUES list of the texts' number: one statement text whatever
+    // the plan, prepared once per connection.
+    Ok(tx
+        .execute_cached(
+            "INSERT INTO outbox (tenant_id, appointment_id, kind, to_number, from_number,
+                messaging_profile_id, due_at, created_at, updated_at)
+             SELECT $1, $2, v.kind, v.to_number, v.from_number, v.profile, v.due_at, $3, $3
+             FROM UNNEST($4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[])
+                  WITH ORDINALITY AS v (kind, to_number, from_number, profile, due_at, n)
+             WHERE NOT EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.number = v.to_number
+                 AND (v.profile IS NULL OR o.messaging_profile_id = v.profile
+                      OR o.messaging_profile_id = ''))
+             ORDER BY v.n
+             ON CONFLICT DO NOTHING",
+            &[
+                &tenant_id,
+                &appointment_id,
+                &now,
+                &kinds,
+                &to,
+                &from,
+                &profiles,
+                &due,
+            ],
+        )
+        .await? as usize)
 }
 
 /// Queues one text outside any appointment plan: a `cancelled` or `moved` confirmation
