@@ -66,20 +66,13 @@ async fn fifty_concurrent_callers_for_one_slot_get_one_booking_and_49_alternativ
             })
         })
         .collect();
-    let mut booked = 0;
-    let mut offered = 0;
-    for t in tasks {
-        let doc = t.await.unwrap();
-        match booked_else_offered(
-            &doc,
-            "is booked for Tuesday, November 24 at 10:00 AM",
-            "2026-11-24 09:30",
-        ) {
-            true => booked += 1,
-            false => offered += 1,
-        }
-    }
-    assert_eq!((booked, offered), (1, 49));
+    let tally = tally(
+        tasks,
+        "is booked for Tuesday, November 24 at 10:00 AM",
+        "2026-11-24 09:30",
+    )
+    .await;
+    assert_eq!(tally, (1, 49), "(booked, offered alternatives)");
     assert_eq!(app.appointments("solo").await.len(), 1);
     assert_no_overlaps(&app, t["id"].as_i64().unwrap()).await;
 }

@@ -761,3 +761,20 @@ pub fn booked_else_offered(doc: &str, booked: &str, nearest: &str) -> bool {
     );
     false
 }
+
+/// Awaits the racing callers' answers and counts them: (booked, offered alternatives),
+/// each checked by [`booked_else_offered`].
+pub async fn tally(
+    tasks: Vec<tokio::task::JoinHandle<String>>,
+    booked: &str,
+    nearest: &str,
+) -> (usize, usize) {
+    let (mut yes, mut no) = (0, 0);
+    for t in tasks {
+        match booked_else_offered(&t.await.unwrap(), booked, nearest) {
+            true => yes += 1,
+            false => no += 1,
+        }
+    }
+    (yes, no)
+}

@@ -11,7 +11,7 @@ use crate::{
     fake_telnyx::FakeMessaging,
     helpers::*,
     postgres::Scratch,
-    store_restart::{Cluster, cluster},
+    store_restart::{cluster, own_cluster},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,19 +53,13 @@ async fn fifty_callers_on_two_nodes_for_one_slot_get_one_booking_and_49_alternat
             tokio::spawn(async move { node.answer(&path, &sid, &ask).await })
         })
         .collect();
-    let (mut booked, mut offered) = (0, 0);
-    for t in tasks {
-        let doc = t.await.unwrap();
-        match booked_else_offered(
-            &doc,
-            "is booked for Tuesday, November 24 at 10:00 AM",
-            "2026-11-24 09:30",
-        ) {
-            true => booked += 1,
-            false => offered += 1,
-        }
-    }
-    assert_eq!((booked, offered), (1, 49));
+    let tally = tally(
+        tasks,
+        "is booked for Tuesday, November 24 at 10:00 AM",
+        "2026-11-24 09:30",
+    )
+    .await;
+    assert_eq!(tally, (1, 49), "(booked, offered alternatives)");
     assert_eq!(a.appointments("solo").await.len(), 1);
     assert_eq!(
         b.appointments("solo").await.len(),
@@ -118,15 +112,7 @@ async fn postgres_restarted_under_two_running_nodes_they_reconnect_reload_and_ke
     if crate::postgres::server().is_none() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("pg");
-    let export = cluster("start", &data);
-    let _cluster = Cluster(data.clone());
-    let url = export
-        .trim()
-        .strip_prefix("export SLOTLINE_TEST_POSTGRES=")
-        .unwrap()
-        .to_string();
+    let (_dir, own, url) = own_cluster();
     let node = |demo| Options {
         db_url: Some(url.clone()),
         demo,
@@ -146,7 +132,7 @@ async fn postgres_restarted_under_two_running_nodes_they_reconnect_reload_and_ke
     let doc = b.answer(&path, "v3:before", &book("10:00")).await;
     assert!(doc.contains("is booked for"), "{doc}");
 
-    cluster("restart", &data);
+    cluster("restart", &own.0);
     // Each node is ready again once its pool writes through (a hang guard, not a timing).
     for app in [&a, &b] {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -38,6 +38,20 @@ pub(crate) fn cluster(cmd: &str, dir: &Path) -> String {
 /// Stops the cluster however the test ends.
 pub(crate) struct Cluster(pub(crate) std::path::PathBuf);
 
+/// A PostgreSQL cluster of the test's own (restarting the shared one would break the
+/// tests beside it), started in a temp dir: the dir, the guard that stops it, its URL.
+pub(crate) fn own_cluster() -> (tempfile::TempDir, Cluster, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pg");
+    let export = cluster("start", &data);
+    let url = export
+        .trim()
+        .strip_prefix("export SLOTLINE_TEST_POSTGRES=")
+        .unwrap()
+        .to_string();
+    (dir, Cluster(data), url)
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         cluster("stop", &self.0);
@@ -71,15 +85,7 @@ async fn store_postgres_restarted_mid_run_the_nodes_reconnect_and_reload_their_c
     if crate::postgres::server().is_none() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("pg");
-    let export = cluster("start", &data);
-    let _cluster = Cluster(data.clone());
-    let url = export
-        .trim()
-        .strip_prefix("export SLOTLINE_TEST_POSTGRES=")
-        .unwrap()
-        .to_string();
+    let (_dir, own, url) = own_cluster();
     let node_a = Store::Postgres(Pg::open(&url).await.unwrap());
     let node_b = Store::Postgres(Pg::open(&url).await.unwrap());
     let texml = tempfile::tempdir().unwrap();
@@ -110,7 +116,7 @@ async fn store_postgres_restarted_mid_run_the_nodes_reconnect_and_reload_their_c
 
     // The server restarts (every session ends; the test cluster runs without fsync, so a
     // crash would lose its last commits, which a real one with synchronous commit keeps).
-    cluster("restart", &data);
+    cluster("restart", &own.0);
     assert_eq!(
         tenants_reloaded(&mut reloads).await,
         1,
