@@ -30,6 +30,13 @@ use guard::{GuardedAcceptor, OpenConnections};
 /// How long requests in flight may take to finish once shutdown is asked for.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// Most blocking threads the serving threads' runtimes keep between them (tokio's default
+/// is 512 each). Their reads run there and wait for one of the read pool's connections, so
+/// beyond the pool's size a thread only waits, and each costs its stack and an allocator
+/// arena: under 64 booking connections the server grew from 8 to 47 threads and its memory
+/// with them (bench/README.md, 2026-12-02). Each runtime gets its share, at least one.
+const BLOCKING_THREADS: usize = crate::db::READ_CONNECTIONS as usize;
+
 /// How many serving threads to run: one per core this process may use.
 pub fn thread_count() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get())
@@ -64,6 +71,7 @@ impl Serving {
         // One count per socket, shared by the threads accepting from it.
         let counts: Vec<OpenConnections> =
             sockets.iter().map(|_| OpenConnections::default()).collect();
+        let blocking = BLOCKING_THREADS.div_ceil(threads.max(1));
         for i in 0..threads.max(1) {
             let mut mine = Vec::with_capacity(sockets.len());
             for ((listener, surface), open) in sockets.iter().zip(&counts) {
@@ -75,7 +83,7 @@ impl Serving {
                 .name(format!("slotline-http-{i}"))
                 .spawn(move || {
                     let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        serve(mine, state, limits, stopped)
+                        serve(mine, state, limits, blocking, stopped)
                     }))
                     .unwrap_or_else(|_| Err(io::Error::other("a serving thread panicked")));
                     let _ = finished.send(served);
@@ -111,10 +119,12 @@ fn serve(
     sockets: Vec<(TcpListener, Surface, OpenConnections)>,
     state: AppState,
     limits: HttpLimits,
+    blocking: usize,
     stopped: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(blocking)
         .build()?;
 
     runtime.block_on(async move {
