@@ -141,6 +141,11 @@ pub fn begin(conn: &mut Connection) -> rusqlite::Result<Tx<'_>> {
     }
 }
 
+/// Connections in the read pool. A read past them waits for one, so more threads
+/// running reads at once than this only wait ([`crate::serve`] sizes its blocking pools
+/// by it).
+pub const READ_CONNECTIONS: u32 = 8;
+
 /// Applied to every new pooled connection.
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -150,6 +155,19 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
          PRAGMA foreign_keys = ON;",
     )
 }
+
+/// Applied to every new connection of the read pool: [`configure`], and a page cache of
+/// [`READ_CACHE_KIB`]. Eight readers with SQLite's default 2 MB each held the same hot
+/// pages eight times over, up to 16 MB of the server's memory; the file's pages stay in
+/// the OS's cache for the reads that miss (bench/README.md, 2026-12-02: 6 MB less after a
+/// booking burst, bookings/s the same).
+fn configure_reader(conn: &mut Connection) -> rusqlite::Result<()> {
+    configure(conn)?;
+    conn.pragma_update(None, "cache_size", -READ_CACHE_KIB)
+}
+
+/// Each reader's page cache, KiB.
+const READ_CACHE_KIB: i64 = 512;
 
 impl Db {
     /// Opens (creating if needed) the database file and migrates it to the current schema;
@@ -175,19 +193,22 @@ impl Db {
         // A commit is on disk before the caller hears "booked": NORMAL could lose the last
         // commits on a power cut (and the slot be booked twice). Cost: docs/operations.md.
         writer.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
-        // The sub-journal of a group's savepoints (tens of pages per booking) stays in a
-        // temporary file: in memory (temp_store = MEMORY) it saved the writes' syscalls but
-        // added up to 8 MB a group to the server's memory, over its 64 MB target
-        // (bench/README.md, 2026-12-01 evening).
+        // The sub-journal of a group's one open savepoint (one job's pages, tens for a
+        // booking, emptied as each job is released: `writer`'s module doc) in memory
+        // instead of a temporary file created, written and deleted for every group, a
+        // quarter of the writer's time in a booking burst. Set after the migrations, so
+        // their sorts still spill to files. (With every savepoint kept open to the COMMIT
+        // it grew to ~8 MB a group, bench/README.md 2026-12-01 evening.)
+        writer.pragma_update(None, "temp_store", "MEMORY")?;
         // Every statement the writer's jobs prepare stays prepared (the default 16 are
         // fewer than one booking uses together with the other writers' statements).
         writer.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         let stats = Arc::new(WriterStats::default());
         let writer = writer::spawn(writer, stats.clone(), WRITE_QUEUE)
             .map_err(|e| DbError::Join(format!("cannot start the writer thread: {e}")))?;
-        let manager = SqliteConnectionManager::file(path).with_init(configure);
+        let manager = SqliteConnectionManager::file(path).with_init(configure_reader);
         let pool = r2d2::Pool::builder()
-            .max_size(8)
+            .max_size(READ_CONNECTIONS)
             // r2d2 would run an empty statement on every checkout to see that the connection
             // still works: a file's connection does not go stale, and a broken one fails
             // its query with the error all the same.

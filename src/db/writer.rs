@@ -7,25 +7,27 @@
 //!
 //! - **A job still queued at its deadline never runs.** Each job's ticket is started just
 //!   before the job runs, as when jobs ran one by one.
-//! - **A failing job undoes only itself.** Job `i` runs after `SAVEPOINT j<i>`; when it
-//!   returns an error or panics, `ROLLBACK TO j<i>` undoes what it did and the savepoint
-//!   stays, empty, on the stack. A job's own transaction ([`super::begin`]) is a nested
-//!   savepoint inside the group.
-//! - **No job's effects commit after its request's deadline; a caller is answered only
-//!   with what the database holds.** No job is answered before the group's COMMIT
-//!   returns. Just before COMMIT every ticket is asked, in the order the jobs ran, whether
-//!   its job may still commit (the same [`super::deadline::Ticket::may_commit`] a commit
-//!   hook asks of a lone job). At the first refusal, job `k`, the group rolls back to
-//!   `j<k>`: job `k` and every job after it are undone and answered
-//!   [`DbError::Deadline`], the jobs before it (all approved) commit. Error answers are
-//!   approved the same way, since an error ("the slot is taken") can rest on what an
-//!   earlier job of the group wrote.
-//! - **The jobs cut that way were late anyway.** Jobs run in order of their deadlines,
-//!   the latest first (jobs without one, which are never refused, before all). Job `k`
-//!   was refused at some moment `t` because its deadline had passed (a request abandons
-//!   its ticket only once its deadline passed), and every job after `k` has a deadline
-//!   no later than `k`'s, so none of them could have committed either. Their answer,
-//!   "nothing was written", is true; correctness does not rest on this, only the waste.
+//! - **A failing job undoes only itself.** Job `i` runs after `SAVEPOINT j`; when it
+//!   returns an error or panics, `ROLLBACK TO j` undoes what it did. A job's own
+//!   transaction ([`super::begin`]) is a nested savepoint inside it.
+//! - **No job's effects commit unless approved before its request's deadline; a caller is
+//!   answered only with what the database holds.** As soon as a job has run, its ticket is
+//!   asked whether it may still commit (the same [`super::deadline::Ticket::may_commit`] a
+//!   commit hook asks of a lone job). Refused, the job is rolled back to `j` and answered
+//!   [`DbError::Deadline`]; approved, its caller waits for the group's COMMIT, as a lone
+//!   job's caller waits for a COMMIT under way: at most the rest of the group (up to
+//!   [`GROUP_MAX`] jobs, ~15 ms of bookings) past the approval. Error answers are approved
+//!   the same way, and nobody is answered before the COMMIT returns, since an error
+//!   ("the slot is taken") can rest on what an earlier job of the group wrote.
+//! - **Each savepoint is released once its job is decided**, so at most one is open (two
+//!   with the job's own): SQLite copies a page into the savepoint's sub-journal the first
+//!   time each open savepoint sees it change, so 64 savepoints kept open to the COMMIT
+//!   copied every page of every job and spilled megabytes a group to a temporary file (a
+//!   quarter of the writer's time in a booking burst, bench/README.md 2026-12-02). With one
+//!   open, the sub-journal holds one job's pages, kept in memory (`temp_store = MEMORY`)
+//!   and emptied at each release.
+//! - **Jobs run latest deadline first** (jobs without one before all), so the one whose
+//!   deadline is nearest is decided soonest after it runs.
 //! - **One group never holds the writer long**: at most [`GROUP_MAX`] jobs, all taken from
 //!   the queue before the group starts (a job queued meanwhile waits for the next group,
 //!   so no job is ever passed over twice).
@@ -170,14 +172,14 @@ fn shared(e: &rusqlite::Error) -> DbError {
 
 /// A job that ran in a group, waiting for the group's fate.
 struct Done {
-    ticket: Option<Ticket>,
-    /// Its savepoint's number.
-    savepoint: usize,
     /// None when it panicked (its caller has been told already).
     ran: Option<Ran>,
+    /// Refused at its deadline and rolled back: answered [`DbError::Deadline`].
+    late: bool,
 }
 
-/// Runs `jobs` in one transaction, each in a savepoint, and commits once (module doc).
+/// Runs `jobs` in one transaction, each in a savepoint released once it is decided, and
+/// commits once (module doc).
 fn run_group(conn: &mut Connection, mut jobs: Vec<Job>, stats: &WriterStats) {
     if jobs.is_empty() {
         return;
@@ -242,8 +244,7 @@ fn run_group(conn: &mut Connection, mut jobs: Vec<Job>, stats: &WriterStats) {
             job.work.refuse(DbError::Deadline);
             continue;
         }
-        let savepoint = done.len();
-        if let Err(e) = conn.execute_batch(&format!("SAVEPOINT j{savepoint}")) {
+        if let Err(e) = conn.execute_batch("SAVEPOINT j") {
             job.work.refuse(e.into());
             continue;
         }
@@ -255,38 +256,29 @@ fn run_group(conn: &mut Connection, mut jobs: Vec<Job>, stats: &WriterStats) {
                 None
             }
         };
-        let failed = !ran.as_ref().is_some_and(|r| r.ok);
+        let ok = ran.as_ref().is_some_and(|r| r.ok);
+        // Decided now: a job that ran is asked whether it may still commit (module doc).
+        let late = ran.is_some() && job.ticket.as_ref().is_some_and(|t| !t.may_commit());
+        if !conn.is_autocommit()
+            && (!ok || late)
+            && let Err(e) = conn.execute_batch("ROLLBACK TO j")
+        {
+            // Cannot happen short of a broken connection; then nothing may commit.
+            tracing::error!(error = %e, "could not roll a write back to its savepoint");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if !conn.is_autocommit()
+            && let Err(e) = conn.execute_batch("RELEASE j")
+        {
+            tracing::error!(error = %e, "could not release a write's savepoint");
+        }
+        done.push(Done { ran, late });
         if conn.is_autocommit() {
             // SQLite ended the transaction (or the job did): everything of the group so far
-            // is gone, none of it approved. The rest starts a new transaction.
-            let gone = || {
-                DbError::Join(
-                    "SQLite rolled back the transaction of this write; nothing was written".into(),
-                )
-            };
-            for d in done.drain(..).chain(std::iter::once(Done {
-                ticket: job.ticket,
-                savepoint,
-                ran,
-            })) {
-                if let Some(ran) = d.ran {
-                    (ran.answer)((ran.ok).then(gone));
-                }
-            }
+            // is gone, none of it committed. The rest starts a new transaction.
+            lost(done.drain(..));
             open = false;
-            continue;
         }
-        if failed {
-            // Undo what the failed job did; its (empty) savepoint stays on the stack.
-            if let Err(e) = conn.execute_batch(&format!("ROLLBACK TO j{savepoint}")) {
-                tracing::error!(error = %e, "could not roll a failed write back to its savepoint");
-            }
-        }
-        done.push(Done {
-            ticket: job.ticket,
-            savepoint,
-            ran,
-        });
     }
     if open {
         finish(conn, done, || {
@@ -300,27 +292,26 @@ fn run_group(conn: &mut Connection, mut jobs: Vec<Job>, stats: &WriterStats) {
     }
 }
 
-/// Approves the group's tickets in order, cuts it at the first refusal, commits, calls
-/// `held` (the group no longer holds the writer), answers.
-fn finish(conn: &mut Connection, mut done: Vec<Done>, held: impl FnOnce()) {
-    let cut = done
-        .iter()
-        .position(|d| d.ran.is_some() && d.ticket.as_ref().is_some_and(|t| !t.may_commit()));
-    let mut late = Vec::new();
-    if let Some(k) = cut {
-        late = done.split_off(k);
-        let undone = conn.execute_batch(&format!("ROLLBACK TO j{}", late[0].savepoint));
-        for d in &late {
-            if let Some(t) = &d.ticket {
-                t.abandon();
-            }
-        }
-        if let Err(e) = undone {
-            // Cannot happen short of a broken connection; then nothing may commit.
-            tracing::error!(error = %e, "could not cut a late write out of its group");
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+/// Answers the jobs of a transaction that ended without a COMMIT: what they wrote is gone.
+fn lost(done: impl Iterator<Item = Done>) {
+    for d in done {
+        let Some(ran) = d.ran else { continue };
+        let instead = if d.late {
+            DbError::Deadline
+        } else {
+            DbError::Join(
+                "SQLite rolled back the transaction of this write; nothing was written".into(),
+            )
+        };
+        // A job's own error stands: it wrote nothing that could be lost.
+        (ran.answer)((ran.ok || d.late).then_some(instead));
     }
+}
+
+/// Commits the group, calls `held` (the group no longer holds the writer), answers: the
+/// jobs refused at their deadline with [`DbError::Deadline`], the others with their own
+/// answer once committed, or the commit's error.
+fn finish(conn: &mut Connection, done: Vec<Done>, held: impl FnOnce()) {
     let committed = if conn.is_autocommit() {
         Err(DbError::Join(
             "the group's transaction was rolled back; nothing was written".into(),
@@ -338,19 +329,14 @@ fn finish(conn: &mut Connection, mut done: Vec<Done>, held: impl FnOnce()) {
     };
     held();
     for d in done {
-        if let Some(ran) = d.ran {
-            let instead = match &committed {
-                Ok(()) => None,
-                Err(DbError::Sqlite(e)) => Some(shared(e)),
-                Err(e) => Some(DbError::Join(e.to_string())),
-            };
-            (ran.answer)(instead);
-        }
-    }
-    for d in late {
-        if let Some(ran) = d.ran {
-            (ran.answer)(Some(DbError::Deadline));
-        }
+        let Some(ran) = d.ran else { continue };
+        let instead = match &committed {
+            _ if d.late => Some(DbError::Deadline),
+            Ok(()) => None,
+            Err(DbError::Sqlite(e)) => Some(shared(e)),
+            Err(e) => Some(DbError::Join(e.to_string())),
+        };
+        (ran.answer)(instead);
     }
 }
 
@@ -521,32 +507,65 @@ pub(super) mod tests {
     }
 
     #[tokio::test]
-    async fn a_write_whose_deadline_passes_inside_its_group_is_cut_out_with_the_later_ones() {
+    async fn a_write_whose_deadline_passes_while_it_runs_is_rolled_back_alone_and_one_approved_before_waits_for_the_commit()
+     {
         let (_dir, db) = setup().await;
         let release = hold(&db);
         let now = Instant::now();
         let roomy = queue(&db, Some(now + Duration::from_secs(30)), insert(1));
         let untimed = queue(&db, None, insert(2));
-        // Runs (its deadline has not passed when it starts), but the next job of the group
-        // keeps the group from committing until after it.
-        let late = queue(&db, Some(now + Duration::from_millis(200)), insert(3));
+        // Runs and is approved before its deadline; the slow job after it keeps the group
+        // from committing until after that deadline, and its caller waits for the commit.
+        let approved = queue(&db, Some(now + Duration::from_millis(200)), insert(3));
+        // Its deadline passes while it runs: refused, rolled back, the group commits without it.
         let slow = queue(&db, Some(now + Duration::from_millis(190)), |c| {
             insert(4)(c)?;
             std::thread::sleep(Duration::from_millis(300));
             Ok(())
         });
-        let gone = queue(&db, Some(now + Duration::from_millis(1)), insert(5));
+        let after = queue(&db, Some(now + Duration::from_millis(100)), insert(5));
+        let gone = queue(&db, Some(now + Duration::from_millis(1)), insert(6));
         std::thread::sleep(Duration::from_millis(5));
         release.send(()).unwrap();
         roomy.await.unwrap().unwrap();
         untimed.await.unwrap().unwrap();
-        assert!(matches!(late.await.unwrap(), Err(DbError::Deadline)));
+        approved.await.unwrap().unwrap();
         assert!(matches!(slow.await.unwrap(), Err(DbError::Deadline)));
+        assert!(
+            matches!(after.await.unwrap(), Err(DbError::Deadline)),
+            "its deadline passed while the slow one ran: never run"
+        );
         assert!(
             matches!(gone.await.unwrap(), Err(DbError::Deadline)),
             "queued past its deadline: never run"
         );
-        assert_eq!(rows(&db).await, vec![1, 2]);
+        assert_eq!(rows(&db).await, vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_group_keeps_one_savepoint_open_at_a_time() {
+        let (_dir, db) = setup().await;
+        let release = hold(&db);
+        // Each job finds its own savepoint `j` open and no other: releasing it leaves none
+        // to release again (the writer's own RELEASE after the job then fails, logged).
+        let mut answers = Vec::new();
+        for x in 1..=3 {
+            answers.push(queue(&db, None, move |c| {
+                insert(x)(c)?;
+                let own = c.execute_batch("RELEASE j").is_ok();
+                let earlier = c.execute_batch("RELEASE j").is_ok();
+                Ok((own, earlier))
+            }));
+        }
+        release.send(()).unwrap();
+        for a in answers {
+            assert_eq!(
+                a.await.unwrap().unwrap(),
+                (true, false),
+                "(its own, an earlier one)"
+            );
+        }
+        assert_eq!(rows(&db).await, vec![1, 2, 3], "and the group commits");
     }
 
     #[tokio::test]
