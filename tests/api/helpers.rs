@@ -762,16 +762,18 @@ pub fn booked_else_offered(doc: &str, booked: &str, nearest: &str) -> bool {
     false
 }
 
-/// Awaits the racing callers' answers and counts them: (booked, offered alternatives),
-/// each checked by [`booked_else_offered`].
-pub async fn tally(
-    tasks: Vec<tokio::task::JoinHandle<String>>,
-    booked: &str,
-    nearest: &str,
-) -> (usize, usize) {
+/// Awaits the answers of callers who all asked for the solo tenant's Tuesday 2026-11-24
+/// 10:00 and counts them: (booked, offered alternatives, nearest first 09:30), each checked
+/// by [`booked_else_offered`].
+pub async fn tally_ten_oclock_race(tasks: Vec<tokio::task::JoinHandle<String>>) -> (usize, usize) {
     let (mut yes, mut no) = (0, 0);
     for t in tasks {
-        match booked_else_offered(&t.await.unwrap(), booked, nearest) {
+        let doc = t.await.unwrap();
+        match booked_else_offered(
+            &doc,
+            "is booked for Tuesday, November 24 at 10:00 AM",
+            "2026-11-24 09:30",
+        ) {
             true => yes += 1,
             false => no += 1,
         }
