@@ -22,9 +22,12 @@ use crate::{
 /// Reloads the directory and the cards from `store` in one read of every tenant;
 /// returns how many tenants the directory now holds. On an error both keep what they had.
 pub async fn reload(store: &Store, directory: &Directory, cards: &Cards) -> Result<usize, DbError> {
+    // Before the read: a change on this node meanwhile wins over what the read saw.
+    let since = directory.generation();
     let tenants = store.tenants().list().await?;
-    cards.replace_all(tenants.iter().map(|t| (t.id, &t.spec)));
-    directory.reload(tenants)
+    directory.reload(since, tenants, |entries| {
+        cards.replace_all(entries.iter().map(|e| (e.tenant.id, &e.tenant.spec)));
+    })
 }
 
 /// Writes into `docs` the newest saved version of every tenant's document that its

@@ -68,6 +68,10 @@ struct Inner {
     generation: u64,
 }
 
+/// A point in the directory's history of changes ([`Directory::generation`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Generation(u64);
+
 /// The cache; cheap to clone.
 #[derive(Clone, Default)]
 pub struct Directory {
@@ -83,7 +87,9 @@ impl Directory {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Forgets everything; call after any tenant write.
+    /// Forgets everything; call after any tenant write on this node, before updating the
+    /// cards, so a [`Directory::reload`] that read the tenants before the write cannot put
+    /// the old ones (or their cards) back.
     pub fn clear(&self) {
         let mut inner = self.write();
         inner.by_phone.clear();
@@ -91,21 +97,34 @@ impl Directory {
         inner.generation += 1;
     }
 
-    /// Replaces everything with every tenant as `store` has it now (one read), so each
-    /// is answered from memory, also while the database cannot be reached later. On an
-    /// error it keeps what it had; if a [`Directory::clear`] came in meanwhile (a change
-    /// on this node), it stays cleared, since the tenants read may be older than it.
-    /// Returns how many tenants it holds.
-    pub fn reload(&self, tenants: Vec<Tenant>) -> Result<usize, DbError> {
-        let generation = self.read().generation;
+    /// Where the directory stands now; taken before reading the tenants for a
+    /// [`Directory::reload`].
+    pub fn generation(&self) -> Generation {
+        Generation(self.read().generation)
+    }
+
+    /// Replaces everything with `tenants`, every tenant as the store had it when read (one
+    /// read), so each is answered from memory, also while the database cannot be reached
+    /// later. `also` runs with the new entries under the directory's lock (the cards are
+    /// replaced with it). If a [`Directory::clear`] came in since `since`, taken before
+    /// the read (a change on this node), the tenants read may be older than it: the
+    /// directory stays cleared, `also` does not run, and it returns 0. On an error it keeps
+    /// what it had. Returns how many tenants it holds.
+    pub fn reload(
+        &self,
+        since: Generation,
+        tenants: Vec<Tenant>,
+        also: impl FnOnce(&[Arc<Entry>]),
+    ) -> Result<usize, DbError> {
         let entries = tenants
             .into_iter()
             .map(|t| Entry::new(t).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let mut inner = self.write();
-        if inner.generation != generation {
+        if inner.generation != since.0 {
             return Ok(0);
         }
+        also(&entries);
         inner.by_phone.clear();
         inner.by_id.clear();
         for e in entries {
@@ -170,5 +189,56 @@ impl Directory {
             inner.by_id.insert(id, entry.clone());
         }
         Ok(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TenantSpec;
+
+    fn demo(id: i64, greeting: &str) -> Tenant {
+        let mut json: serde_json::Value =
+            serde_json::from_str(include_str!("../data/demo-tenant.json")).unwrap();
+        json["greeting"] = greeting.into();
+        Tenant {
+            id,
+            spec: TenantSpec::from_json(&json).unwrap(),
+            service_ids: vec![],
+            provider_ids: vec![],
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn held(directory: &Directory) -> Option<String> {
+        directory
+            .read()
+            .by_id
+            .get(&1)
+            .map(|e| e.tenant.spec.greeting.clone())
+    }
+
+    #[test]
+    fn a_reload_read_before_a_change_on_this_node_does_not_put_the_old_tenant_back() {
+        let directory = Directory::default();
+        let since = directory.generation();
+        // The follower has read the tenants; then this node changes one and clears.
+        let read_before = vec![demo(1, "Old greeting")];
+        directory.clear();
+        let mut ran = false;
+        let held_now = directory
+            .reload(since, read_before, |_| ran = true)
+            .unwrap();
+        assert_eq!((held_now, ran, held(&directory)), (0, false, None));
+        // A reload that read after the change goes in, with its cards.
+        let since = directory.generation();
+        let held_now = directory
+            .reload(since, vec![demo(1, "New greeting")], |e| ran = e.len() == 1)
+            .unwrap();
+        assert_eq!(
+            (held_now, ran, held(&directory).as_deref()),
+            (1, true, Some("New greeting"))
+        );
     }
 }

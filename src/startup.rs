@@ -255,7 +255,7 @@ impl AppState {
         if matches!(store, db::store::Store::Postgres(_)) {
             // Every tenant from memory from the start, so the voice URL keeps answering
             // while the database is away (the change listener keeps it current).
-            directory.reload(tenants)?;
+            directory.reload(directory.generation(), tenants, |_| {})?;
         }
         let docs = Library::load(&settings.texml_dir);
         // Only `serve` insists on a key or an explicit dry run (Application::build); the CLI
@@ -405,8 +405,8 @@ impl Application {
             return Ok(false);
         }
         let tenant = tenants.insert(spec.clone()).await?;
-        self.state.cards.put(tenant.id, &tenant.spec);
         self.state.directory.clear();
+        self.state.cards.put(tenant.id, &tenant.spec);
         Ok(true)
     }
 

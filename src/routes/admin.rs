@@ -111,8 +111,8 @@ pub async fn create_tenant(
     let tenant = tenant_changes::create(&state.store, &state.docs, spec, by, state.clock.now())
         .await
         .map_err(AppError::from)?;
-    state.cards.put(tenant.id, &tenant.spec);
     state.directory.clear();
+    state.cards.put(tenant.id, &tenant.spec);
     tracing::info!(tenant = tenant.id, slug = %tenant.spec.slug, "tenant created");
     Ok((StatusCode::CREATED, Json(tenant.to_json())))
 }
@@ -192,8 +192,8 @@ pub async fn patch_tenant(
         tenant_changes::update(&state.store, &state.docs, id, merge, by, state.clock.now())
             .await
             .map_err(AppError::from)??;
-    state.cards.put(tenant.id, &tenant.spec);
     state.directory.clear();
+    state.cards.put(tenant.id, &tenant.spec);
     Ok(tagged(&tenant))
 }
 
@@ -209,8 +209,8 @@ pub async fn delete_tenant(
     tenant_changes::delete(&state.store, &state.docs, tenant.id, state.clock.now())
         .await
         .map_err(AppError::from)?;
-    state.cards.remove(tenant.id);
     state.directory.clear();
+    state.cards.remove(tenant.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

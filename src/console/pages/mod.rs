@@ -62,8 +62,8 @@ pub async fn apply_patch_by(
     .map_err(AppError::from)?;
     match outcome {
         Ok(tenant) => {
-            state.cards.put(tenant.id, &tenant.spec);
             state.directory.clear();
+            state.cards.put(tenant.id, &tenant.spec);
             tracing::info!(tenant = tenant.id, "tenant changed from the console");
             Ok(Ok(tenant))
         }
