@@ -213,9 +213,19 @@ async fn a_database_locked_by_another_process_ends_in_the_apology_in_time_and_re
     );
     other.execute_batch("ROLLBACK").unwrap();
     drop(other);
-    let doc = app
-        .answer(&path, "v3:locked", &booking("Lou Locke", "10:00"))
-        .await;
+    // The caller tries again and books. A try may still hear the apology when the suite
+    // loads the machine past this app's short 400 ms deadline; a few are allowed (a bound,
+    // not a timing assertion), and every try but the last must be the apology.
+    let mut doc = String::new();
+    for _ in 0..5 {
+        doc = app
+            .answer(&path, "v3:locked", &booking("Lou Locke", "10:00"))
+            .await;
+        if doc.contains("is booked for") {
+            break;
+        }
+        assert_handed_off(&doc);
+    }
     assert!(doc.contains("is booked for"), "{doc}");
     app.shut_down().await;
 }
