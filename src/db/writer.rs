@@ -26,8 +26,8 @@
 //!   quarter of the writer's time in a booking burst, bench/README.md 2026-12-02). With one
 //!   open, the sub-journal holds one job's pages, kept in memory (`temp_store = MEMORY`)
 //!   and emptied at each release.
-//! - **Jobs run latest deadline first** (jobs without one before all), so the one whose
-//!   deadline is nearest is decided soonest after it runs.
+//! - **Jobs run latest deadline first** (jobs without one before all), so the job whose
+//!   deadline is nearest runs last, closest to the COMMIT its caller waits for.
 //! - **One group never holds the writer long**: at most [`GROUP_MAX`] jobs, all taken from
 //!   the queue before the group starts (a job queued meanwhile waits for the next group,
 //!   so no job is ever passed over twice).
